@@ -1,0 +1,181 @@
+/**
+ * `npm test`: everything, on a throwaway cluster of its own on a free port (a running `npm start` is never
+ * touched). Ends with one line `N passed, N failed`.
+ */
+import {
+  applyPlatformStandIn,
+  ensureSigningKey,
+  ensureSystemPackages,
+  freePort,
+  migrate,
+  type Postgres,
+  psql,
+  psqlFile,
+  ROOT,
+  serveFunctions,
+  startPostgres,
+} from "./lib/stack.ts";
+import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from "./lib/keys.ts";
+import { migrationChecks } from "./lib/migration_checks.ts";
+
+interface Tally {
+  passed: number;
+  failed: number;
+  failures: string[];
+}
+const tally: Tally = { passed: 0, failed: 0, failures: [] };
+
+function record(name: string, passed: number, failed: number): void {
+  tally.passed += passed;
+  tally.failed += failed;
+  if (failed > 0) tally.failures.push(`${name}: ${failed} failed`);
+}
+
+/** Runs a command with its output streamed; returns the output and whether it succeeded. */
+async function exec(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ ok: boolean; output: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: ROOT,
+    env: { DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
+    for await (const chunk of stream) {
+      output += new TextDecoder().decode(chunk);
+      await sink.write(chunk);
+    }
+  };
+  const [status] = await Promise.all([
+    child.status,
+    pump(child.stdout, Deno.stdout),
+    pump(child.stderr, Deno.stderr),
+  ]);
+  return { ok: status.success, output };
+}
+
+function banner(title: string): void {
+  console.log(`\n=== ${title} ===`);
+}
+
+/** A step that is one test: it passes or fails as a whole. */
+async function check(
+  name: string,
+  cmd: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<boolean> {
+  banner(name);
+  const { ok } = await exec(cmd, args, env);
+  record(name, ok ? 1 : 0, ok ? 0 : 1);
+  return ok;
+}
+
+/** Runs a `deno test` suite and counts its tests from the summary line. */
+async function denoTests(name: string, paths: string[], env: Record<string, string> = {}): Promise<void> {
+  banner(name);
+  const { ok, output } = await exec(Deno.execPath(), ["test", "-A", "--no-check=remote", ...paths], env);
+  const m = output.match(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
+  if (m) record(name, Number(m[1]), Number(m[2]) + (ok || Number(m[2]) > 0 ? 0 : 1));
+  else record(name, 0, 1);
+}
+
+/** Runs the pgTAP files with pg_prove and counts assertions. */
+async function pgTap(dbUrl: string): Promise<void> {
+  banner("pgTAP (supabase/tests)");
+  const files = [...Deno.readDirSync(`${ROOT}/supabase/tests`)]
+    .filter((e) => e.name.endsWith(".test.sql"))
+    .map((e) => `supabase/tests/${e.name}`)
+    .sort();
+  const url = new URL(dbUrl);
+  const { ok, output } = await exec("pg_prove", [
+    "-h",
+    url.hostname,
+    "-p",
+    url.port,
+    "-U",
+    "postgres",
+    "-d",
+    "postgres",
+    ...files,
+  ]);
+  const total = Number(output.match(/Tests=(\d+)/)?.[1] ?? 0);
+  let failed = [...output.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce((n, m) => n + Number(m[1]), 0);
+  if (!ok && failed === 0) failed = 1; // a file died before its plan: count it
+  record("pgTAP", Math.max(total - failed, 0), failed);
+}
+
+let pg: Postgres | null = null;
+let stopFunctions: (() => Promise<void>) | null = null;
+const workDir = Deno.makeTempDirSync({ prefix: "tollgate-test-" });
+
+async function teardown(): Promise<void> {
+  await stopFunctions?.();
+  await pg?.stop();
+  Deno.removeSync(workDir, { recursive: true });
+}
+Deno.addSignalListener("SIGINT", async () => {
+  await teardown();
+  Deno.exit(130);
+});
+
+try {
+  await ensureSystemPackages();
+
+  await check("deno lint", Deno.execPath(), ["lint"]);
+  await check("deno fmt --check", Deno.execPath(), ["fmt", "--check"]);
+  await check("deno check", Deno.execPath(), ["check", "supabase/functions", "scripts", "tests", "bench"]);
+
+  banner("throwaway cluster");
+  Deno.chmodSync(workDir, 0o755);
+  pg = await startPostgres(`${workDir}/db`, freePort(), { fast: true });
+  await applyPlatformStandIn(pg.url);
+  await migrate(pg.url);
+  await psqlFile(pg.url, `${ROOT}/supabase/seed.sql`);
+  await psql(pg.url, "create extension if not exists pgtap schema extensions");
+  console.log(`migrated ${pg.url}`);
+
+  for (const c of migrationChecks) {
+    banner(c.name);
+    try {
+      await c.run({ dbUrl: pg.url, workDir });
+      record(c.name, 1, 0);
+    } catch (error) {
+      console.error(error instanceof Error ? error.message : error);
+      record(c.name, 0, 1);
+    }
+  }
+
+  await pgTap(pg.url);
+  await denoTests("Deno unit tests", ["supabase/functions"]);
+
+  const keyDir = `${workDir}/keys`;
+  const { privateJwk } = await ensureSigningKey(keyDir);
+  const fns = await serveFunctions({ dbUrl: pg.url, gatewayPort: freePort(), keyDir });
+  stopFunctions = fns.stop;
+  await denoTests("End-to-end tests (tests/e2e)", ["tests/e2e"], {
+    TOLLGATE_URL: fns.url,
+    TOLLGATE_DB_URL: pg.url,
+    TOLLGATE_ANON_KEY: LOCAL_ANON_KEY,
+    TOLLGATE_SERVICE_ROLE_KEY: LOCAL_SERVICE_ROLE_KEY,
+    TOLLGATE_JWT_SECRET: LOCAL_JWT_SECRET,
+    TOLLGATE_SIGNING_JWK: JSON.stringify(privateJwk),
+    TOLLGATE_PG_DATA: `${workDir}/db`,
+    STRIPE_WEBHOOK_SECRET: fns.env.STRIPE_WEBHOOK_SECRET,
+  });
+} catch (error) {
+  console.error(error instanceof Error ? error.stack ?? error.message : error);
+  record("test harness", 0, 1);
+} finally {
+  await teardown();
+}
+
+if (tally.failures.length > 0) console.log(`\nFailures:\n  ${tally.failures.join("\n  ")}`);
+console.log(`\n${tally.passed} passed, ${tally.failed} failed`);
+Deno.exit(tally.failed > 0 ? 1 : 0);

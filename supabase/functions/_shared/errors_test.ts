@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { fromDatabaseError } from "./errors.ts";
+
+Deno.test("a business SQLSTATE keeps its message and JSON details", () => {
+  const e = fromDatabaseError({
+    code: "TG402",
+    message: "Cannot consume credits: balance is 3, 5 required",
+    detail: '{"balance":3,"required":5}',
+  });
+  assert.equal(e.status, 402);
+  assert.equal(e.code, "insufficient_credits");
+  assert.deepEqual(e.details, { balance: 3, required: 5 });
+});
+
+Deno.test("a quota error carries Retry-After from its details", () => {
+  const e = fromDatabaseError({ code: "TG429", message: "Quota exceeded", detail: '{"retry_after":42}' });
+  assert.equal(e.status, 429);
+  assert.equal(e.headers?.["Retry-After"], "42");
+});
+
+Deno.test("a lost connection is 503 with Retry-After, anything else a 500 that hides the message", () => {
+  assert.equal(fromDatabaseError({ code: "ECONNREFUSED", message: "connect" }).status, 503);
+  assert.equal(fromDatabaseError({ code: "57P01", message: "terminating connection" }).status, 503);
+  const internal = fromDatabaseError({ code: "42P01", message: "relation secret_table does not exist" });
+  assert.equal(internal.status, 500);
+  assert.doesNotMatch(internal.message, /secret_table/);
+});

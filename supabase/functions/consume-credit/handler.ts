@@ -1,0 +1,19 @@
+import { actingUser, type Authenticator, type Caller } from "../_shared/auth.ts";
+import { ConsumeRequest, type ConsumeResponse, parseBody } from "../_shared/contract.ts";
+import { endpoint, json, readJson } from "../_shared/http.ts";
+
+export interface ConsumeDeps {
+  authenticate: Authenticator;
+  /** The one SQL call: public.consume_credits, as the caller. */
+  consume: (caller: Caller, userId: string, input: ConsumeRequest) => Promise<ConsumeResponse>;
+}
+
+/** consume-credit: parse, authenticate, debit once, answer. */
+export function createHandler(deps: ConsumeDeps): (req: Request) => Promise<Response> {
+  return endpoint(async (req) => {
+    const caller = await deps.authenticate(req);
+    const input = parseBody(ConsumeRequest, await readJson(req));
+    const userId = actingUser(caller, input.user_id);
+    return json(await deps.consume(caller, userId, input));
+  });
+}

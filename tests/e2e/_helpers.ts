@@ -1,0 +1,76 @@
+/** Shared helpers of the end-to-end tests: they talk to the gateway and the database `npm test` started. */
+import * as jose from "jose";
+import postgres from "postgres";
+
+function env(name: string): string {
+  const value = Deno.env.get(name);
+  if (!value) throw new Error(`${name} is not set: run the end-to-end tests through npm test`);
+  return value;
+}
+
+export const BASE_URL = env("TOLLGATE_URL");
+export const ANON_KEY = env("TOLLGATE_ANON_KEY");
+export const SERVICE_KEY = env("TOLLGATE_SERVICE_ROLE_KEY");
+export const JWT_SECRET = env("TOLLGATE_JWT_SECRET");
+export const DB_URL = env("TOLLGATE_DB_URL");
+
+/** A superuser connection for arranging and checking state; tests close it with `sql.end()`. */
+export function db() {
+  return postgres(DB_URL, { max: 4, onnotice: () => {} });
+}
+
+/** Signs a user token with the local HS256 secret; options make expired or odd tokens for attack tests. */
+export function hsToken(
+  claims: jose.JWTPayload,
+  opts: { expiresIn?: number; secret?: string } = {},
+): Promise<string> {
+  return new jose.SignJWT({ role: "authenticated", aud: "authenticated", ...claims })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.expiresIn ?? 3600))
+    .sign(new TextEncoder().encode(opts.secret ?? JWT_SECRET));
+}
+
+/** Signs an ES256 user token with the key the gateway publishes in its JWKS. */
+export async function esToken(claims: jose.JWTPayload): Promise<string> {
+  const jwk = JSON.parse(env("TOLLGATE_SIGNING_JWK")) as jose.JWK;
+  const key = await jose.importJWK(jwk, "ES256");
+  return new jose.SignJWT({ role: "authenticated", aud: "authenticated", ...claims })
+    .setProtectedHeader({ alg: "ES256", kid: jwk.kid, typ: "JWT" })
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(key);
+}
+
+/** Creates a user (the signup trigger opens their account) and returns their id and a token. */
+export async function newUser(sql: postgres.Sql): Promise<{ id: string; token: string }> {
+  const id = crypto.randomUUID();
+  await sql`insert into auth.users (id, email) values (${id}, ${`${id}@example.com`})`;
+  return { id, token: await hsToken({ sub: id }) };
+}
+
+/** Grants top-up credits through the SQL function, as the service role would. */
+export async function topUp(sql: postgres.Sql, userId: string, amount: number): Promise<void> {
+  await sql`select public.grant_credits(${userId}::uuid, ${amount}, ${crypto.randomUUID()}, 'top_up')`;
+}
+
+/** POSTs JSON (or a raw string) to a function through the gateway. */
+export async function call(
+  fn: string,
+  body: unknown,
+  opts: { token?: string; method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const headers: Record<string, string> = { "Content-Type": "application/json", ...opts.headers };
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  const res = await fetch(`${BASE_URL}/functions/v1/${fn}`, {
+    method: opts.method ?? "POST",
+    headers,
+    body: opts.method === "GET" || opts.method === "OPTIONS"
+      ? undefined
+      : typeof body === "string"
+      ? body
+      : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : {}, headers: res.headers };
+}
