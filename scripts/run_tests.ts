@@ -25,6 +25,23 @@ interface Tally {
 }
 const tally: Tally = { passed: 0, failed: 0, failures: [] };
 
+/** `npm test -- <word>...` runs only the test files whose path contains one of the words (for focused work). */
+const FILTERS = Deno.args;
+const selected = (path: string) => FILTERS.length === 0 || FILTERS.some((f) => path.includes(f));
+
+/** Test files under `dir` whose names match `pattern`, narrowed by the command-line filters. */
+function testFiles(dir: string, pattern: RegExp): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of Deno.readDirSync(`${ROOT}/${d}`)) {
+      if (e.isDirectory && e.name !== "node_modules") walk(`${d}/${e.name}`);
+      else if (pattern.test(e.name) && selected(`${d}/${e.name}`)) found.push(`${d}/${e.name}`);
+    }
+  };
+  walk(dir);
+  return found.sort();
+}
+
 function record(name: string, passed: number, failed: number): void {
   tally.passed += passed;
   tally.failed += failed;
@@ -80,6 +97,7 @@ async function check(
 /** Runs a `deno test` suite and counts its tests from the summary line. */
 async function denoTests(name: string, paths: string[], env: Record<string, string> = {}): Promise<void> {
   banner(name);
+  if (paths.length === 0) return console.log("(no test files selected)");
   const { ok, output } = await exec(Deno.execPath(), ["test", "-A", "--no-check=remote", ...paths], env);
   const m = output.match(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
   if (m) record(name, Number(m[1]), Number(m[2]) + (ok || Number(m[2]) > 0 ? 0 : 1));
@@ -89,10 +107,8 @@ async function denoTests(name: string, paths: string[], env: Record<string, stri
 /** Runs the pgTAP files with pg_prove and counts assertions. */
 async function pgTap(dbUrl: string): Promise<void> {
   banner("pgTAP (supabase/tests)");
-  const files = [...Deno.readDirSync(`${ROOT}/supabase/tests`)]
-    .filter((e) => e.name.endsWith(".test.sql"))
-    .map((e) => `supabase/tests/${e.name}`)
-    .sort();
+  const files = testFiles("supabase/tests", /\.test\.sql$/);
+  if (files.length === 0) return console.log("(no test files selected)");
   const url = new URL(dbUrl);
   const { ok, output } = await exec("pg_prove", [
     "-h",
@@ -109,6 +125,15 @@ async function pgTap(dbUrl: string): Promise<void> {
   let failed = [...output.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce((n, m) => n + Number(m[1]), 0);
   if (!ok && failed === 0) failed = 1; // a file died before its plan: count it
   record("pgTAP", Math.max(total - failed, 0), failed);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 let pg: Postgres | null = null;
@@ -130,7 +155,8 @@ try {
 
   await check("deno lint", Deno.execPath(), ["lint"]);
   await check("deno fmt --check", Deno.execPath(), ["fmt", "--check"]);
-  await check("deno check", Deno.execPath(), ["check", "supabase/functions", "scripts", "tests", "bench"]);
+  const typed = ["supabase/functions", "scripts", "tests", "bench", "packages", "examples", "docs"];
+  await check("deno check", Deno.execPath(), ["check", ...typed.filter((d) => exists(`${ROOT}/${d}`))]);
 
   banner("throwaway cluster");
   Deno.chmodSync(workDir, 0o755);
@@ -141,7 +167,8 @@ try {
   await psql(pg.url, "create extension if not exists pgtap schema extensions");
   console.log(`migrated ${pg.url}`);
 
-  for (const c of migrationChecks) {
+  const runChecks = FILTERS.length === 0 || FILTERS.includes("migrations");
+  for (const c of runChecks ? migrationChecks : []) {
     banner(c.name);
     try {
       await c.run({ dbUrl: pg.url, workDir });
@@ -153,13 +180,16 @@ try {
   }
 
   await pgTap(pg.url);
-  await denoTests("Deno unit tests", ["supabase/functions"]);
+  const unitDirs = ["supabase/functions", "scripts/lib", "packages", "docs"].filter((d) =>
+    exists(`${ROOT}/${d}`)
+  );
+  await denoTests("Deno unit tests", unitDirs.flatMap((d) => testFiles(d, /_test\.ts$/)));
 
   const keyDir = `${workDir}/keys`;
   const { privateJwk } = await ensureSigningKey(keyDir);
   const fns = await serveFunctions({ dbUrl: pg.url, gatewayPort: freePort(), keyDir });
   stopFunctions = fns.stop;
-  await denoTests("End-to-end tests (tests/e2e)", ["tests/e2e"], {
+  await denoTests("End-to-end tests (tests/e2e)", testFiles("tests/e2e", /_test\.ts$/), {
     TOLLGATE_URL: fns.url,
     TOLLGATE_DB_URL: pg.url,
     TOLLGATE_ANON_KEY: LOCAL_ANON_KEY,
