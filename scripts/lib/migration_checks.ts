@@ -6,10 +6,20 @@ export interface MigrationCheck {
   run(ctx: { dbUrl: string; workDir: string }): Promise<void>;
 }
 
-/** Migration file names: `<14-digit version>_<verb>_<object>.sql`, versions unique and in order. */
-export function checkVersions(names: string[]): void {
+/** `YYYYMMDDHHMMSS` in UTC, the version format of `supabase migration new`. */
+export function versionAt(date: Date): string {
+  return date.toISOString().replace(/\D/g, "").slice(0, 14);
+}
+
+/**
+ * Migration file names: `<14-digit version>_<verb>_<object>.sql`, versions unique and in order, and no NEW file
+ * (one the upstream commit does not have) dated before the newest existing one: hosted projects that already
+ * applied the newer migration would skip or reorder it. `newNames` empty = every file is already upstream.
+ */
+export function checkVersions(names: string[], newNames: string[] = [], now = new Date()): void {
   const seen = new Set<string>();
-  for (const name of names) {
+  const sorted = [...names].sort();
+  for (const name of sorted) {
     const m = name.match(/^(\d{14})_[a-z0-9_]+\.sql$/);
     if (!m) throw new Error(`Migration ${name} is misnamed: use <14-digit timestamp>_<verb>_<object>.sql`);
     if (seen.has(m[1])) {
@@ -17,6 +27,56 @@ export function checkVersions(names: string[]): void {
     }
     seen.add(m[1]);
   }
+  const fresh = new Set(newNames);
+  const existing = sorted.filter((n) => !fresh.has(n));
+  const newest = existing.at(-1);
+  if (!newest) return;
+  const newestVersion = newest.slice(0, 14);
+  for (const name of sorted.filter((n) => fresh.has(n))) {
+    if (name.slice(0, 14) > newestVersion) continue;
+    const stamp = versionAt(now);
+    const suggestion = stamp > newestVersion
+      ? `${stamp}${name.slice(14)}`
+      : `<a version after ${newestVersion}>${name.slice(14)}`;
+    throw new Error(
+      `New migration ${name} is dated before the newest existing one (${newest}), so databases that already ` +
+        `applied ${newest} would never run it: rename it to ${suggestion} (mv supabase/migrations/${name} ` +
+        `supabase/migrations/${suggestion}) and its rollback likewise.`,
+    );
+  }
+}
+
+/** Runs git in the repository; null when git (or the repository) is unavailable. */
+async function git(args: string[]): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("git", {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Migration files the upstream commit does not have (untracked or added since): the merge base with the upstream
+ * branch when there is one, else HEAD. Null when git cannot tell (no git, not a repository, no commit).
+ */
+export async function newMigrationNames(names: string[]): Promise<string[] | null> {
+  const upstream = await git(["rev-parse", "--verify", "--quiet", "@{upstream}"]);
+  const base = upstream
+    ? await git(["merge-base", "HEAD", upstream])
+    : await git(["rev-parse", "--verify", "HEAD"]);
+  if (!base) return null;
+  const listed = await git(["ls-tree", "--name-only", base, "supabase/migrations/"]);
+  if (listed === null) return null;
+  const known = new Set(listed.split("\n").filter(Boolean).map((p) => p.slice(p.lastIndexOf("/") + 1)));
+  return names.filter((n) => !known.has(n));
 }
 
 const MIGRATIONS = `${ROOT}/supabase/migrations`;
@@ -115,10 +175,12 @@ export async function roundTrip(dbUrl: string): Promise<void> {
 
 export const migrationChecks: MigrationCheck[] = [
   {
-    name: "migration versions are unique 14-digit timestamps",
-    run() {
-      checkVersions([...Deno.readDirSync(`${ROOT}/supabase/migrations`)].map((e) => e.name).sort());
-      return Promise.resolve();
+    name: "migration versions are unique 14-digit timestamps and new ones come last",
+    async run() {
+      const names = [...Deno.readDirSync(MIGRATIONS)].map((e) => e.name).sort();
+      const fresh = await newMigrationNames(names);
+      if (fresh === null) console.log("(git unavailable: not checking that new migrations come last)");
+      checkVersions(names, fresh ?? []);
     },
   },
   {
