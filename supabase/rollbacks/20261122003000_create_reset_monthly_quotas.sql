@@ -1,0 +1,1 @@
+drop function if exists public.reset_monthly_quotas(timestamptz);
