@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { ANON_KEY, call, db, hsToken, newUser, SERVICE_KEY } from "./_helpers.ts";
+import { ANON_KEY, call, db, hsToken, newUser, SERVICE_KEY, topUp } from "./_helpers.ts";
 
 const sql = db();
 const FN = "reset-monthly-quotas";
@@ -86,6 +86,49 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
   const [{ n }] = await sql`select count(*)::int as n from public.credit_ledger where user_id = ${user.id}`;
   assert.equal(n, 3, "a later reset adds nothing for this account");
   const problems = await sql`select * from public.check_ledger(${user.id}::uuid)`;
+  assert.equal(problems.length, 0, JSON.stringify(problems));
+});
+
+Deno.test("concurrent resets beside concurrent consumes never deadlock, double grant or lose a credit", async () => {
+  const users = await Promise.all(Array.from({ length: 20 }, () => newUser(sql)));
+  for (const u of users) {
+    await makeDue(sql, u.id);
+    await topUp(sql, u.id, 100);
+  }
+  const ids = users.map((u) => u.id);
+  const [plan] = await sql`select p.monthly_credits from public.plans p where p.is_default`;
+  // A feature without plan limits, so only credits decide; every consume can be paid from the top-up alone.
+  const consumes = users.flatMap((u) =>
+    Array.from({ length: 5 }, () =>
+      call("consume-credit", {
+        idempotency_key: crypto.randomUUID(),
+        feature: "reset-race",
+        user_id: u.id,
+      }, { token: SERVICE_KEY }))
+  );
+  const results = await Promise.all([
+    call(FN, {}, { token: SERVICE_KEY }),
+    ...consumes,
+    call(FN, {}, { token: SERVICE_KEY }),
+  ]);
+  for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
+
+  const grants = await sql`select user_id, count(*)::int as n from public.credit_ledger
+                           where user_id = any(${ids}::uuid[]) and reason = 'grant'
+                             and idempotency_key like 'plan:%' group by user_id`;
+  assert.equal(grants.length, users.length);
+  for (const g of grants) assert.equal(g.n, 2, `signup grant plus one period grant for ${g.user_id}`);
+  const balances = await sql`select balance, period_end > now() as current from public.accounts
+                             where user_id = any(${ids}::uuid[])`;
+  for (const b of balances) {
+    assert.equal(b.current, true);
+    assert.equal(
+      Number(b.balance),
+      Number(plan.monthly_credits) + 100 - 5,
+      "allowance + top-up - 5 consumes",
+    );
+  }
+  const problems = await sql`select * from public.check_ledger() where user_id = any(${ids}::uuid[])`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 
