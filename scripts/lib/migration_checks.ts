@@ -1,5 +1,5 @@
 /** Checks over the migrations folder and the migrated database, run by `npm test` as one test each. */
-import { applyPlatformStandIn, psql, psqlFile, ROOT } from "./stack.ts";
+import { applyPlatformStandIn, psql, psqlFile, ROOT, run } from "./stack.ts";
 
 export interface MigrationCheck {
   name: string;
@@ -200,5 +200,27 @@ export const migrationChecks: MigrationCheck[] = [
   {
     name: "migrations apply twice, roll back completely and apply again on a scratch database",
     run: ({ dbUrl }) => roundTrip(dbUrl),
+  },
+  {
+    name: "supabase db lint reports nothing, warnings included",
+    async run({ dbUrl }) {
+      await psql(dbUrl, "create extension if not exists plpgsql_check schema extensions");
+      const args = [
+        "db",
+        "lint",
+        "--db-url",
+        dbUrl,
+        "--schema",
+        "public",
+        "--level",
+        "warning",
+        "--fail-on",
+        "warning",
+      ];
+      const out = await run(`${ROOT}/node_modules/.bin/supabase`, args).catch((e: Error) => e.message);
+      if (!out.includes("No schema errors found")) {
+        throw new Error(`supabase db lint found problems in public; fix the functions it names:\n${out}`);
+      }
+    },
   },
 ];
