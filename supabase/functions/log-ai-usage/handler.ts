@@ -1,0 +1,20 @@
+import { actingUser, type Authenticator, type Caller } from "../_shared/auth.ts";
+import { LogUsageRequest, type LogUsageResponse, parseBody } from "../_shared/contract.ts";
+import { endpoint, json, readJson } from "../_shared/http.ts";
+
+export interface LogUsageDeps {
+  authenticate: Authenticator;
+  /** The one SQL call: public.log_ai_usage, as the caller. */
+  logUsage: (caller: Caller, userId: string, input: LogUsageRequest) => Promise<LogUsageResponse>;
+}
+
+/** log-ai-usage: parse, authenticate, record once, answer 201 (200 when replayed). */
+export function createHandler(deps: LogUsageDeps): (req: Request) => Promise<Response> {
+  return endpoint(async (req) => {
+    const caller = await deps.authenticate(req);
+    const input = parseBody(LogUsageRequest, await readJson(req));
+    const userId = actingUser(caller, input.user_id);
+    const result = await deps.logUsage(caller, userId, input);
+    return json(result, result.replayed ? 200 : 201);
+  });
+}

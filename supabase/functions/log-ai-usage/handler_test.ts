@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import type { Caller } from "../_shared/auth.ts";
+import { HttpError } from "../_shared/errors.ts";
+import type { LogUsageRequest, LogUsageResponse } from "../_shared/contract.ts";
+import { createHandler } from "./handler.ts";
+
+const USER = "6f1d7c0e-5b9a-4d8e-9f3a-2c1b0a9e8d7c";
+const OTHER = "0b8e3f9a-1c2d-4e5f-8a9b-7c6d5e4f3a2b";
+const USAGE_ID = "3d2c1b0a-9e8d-4c7b-8a6f-5e4d3c2b1a09";
+
+function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> = {}) {
+  const calls: { userId: string; input: LogUsageRequest }[] = [];
+  const handler = createHandler({
+    authenticate: () => caller instanceof HttpError ? Promise.reject(caller) : Promise.resolve(caller),
+    logUsage: (_c: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> => {
+      calls.push({ userId, input });
+      return Promise.resolve({
+        usage_id: USAGE_ID,
+        cost_usd: "0.0075",
+        credits_charged: 0,
+        balance: 3,
+        unpriced: false,
+        replayed: false,
+        ...answer,
+      });
+    },
+  });
+  return { handler, calls };
+}
+
+const post = (body: unknown) =>
+  new Request("http://x/log-ai-usage", {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+const user: Caller = { kind: "user", userId: USER, claims: { sub: USER, role: "authenticated" } };
+const minimal = { request_id: "req-1", model: "gpt-4o", input_tokens: 1000, output_tokens: 500 };
+
+Deno.test("log-ai-usage answers 201 on a first write, filling the contract's defaults for the token's user", async () => {
+  const { handler, calls } = fakeDeps(user);
+  const res = await handler(post(minimal));
+  assert.equal(res.status, 201);
+  assert.equal((await res.json()).usage_id, USAGE_ID);
+  assert.deepEqual(calls, [{
+    userId: USER,
+    input: {
+      ...minimal,
+      feature: "default",
+      cached_input_tokens: 0,
+      status: "success",
+      charge_credits: false,
+    },
+  }]);
+});
+
+Deno.test("log-ai-usage answers 200 when the database replays the request", async () => {
+  const { handler } = fakeDeps(user, { replayed: true });
+  const res = await handler(post(minimal));
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).replayed, true);
+});
+
+Deno.test("log-ai-usage passes every optional field through unchanged", async () => {
+  const { handler, calls } = fakeDeps(user);
+  const body = {
+    ...minimal,
+    provider: "openai",
+    feature: "chat",
+    cached_input_tokens: 200,
+    latency_ms: 840,
+    status: "error",
+    error_code: "timeout",
+    charge_credits: true,
+    prompt: "Hello",
+    response: "",
+    metadata: { conversation: 7 },
+  };
+  const res = await handler(post(body));
+  assert.equal(res.status, 201);
+  assert.deepEqual(calls[0].input, body);
+});
+
+Deno.test("log-ai-usage lets the service key act for the named user", async () => {
+  const { handler, calls } = fakeDeps({ kind: "service" });
+  const res = await handler(post({ ...minimal, user_id: OTHER }));
+  assert.equal(res.status, 201);
+  assert.equal(calls[0].userId, OTHER);
+});
+
+Deno.test("log-ai-usage answers 400 when the service key names no user, without calling the database", async () => {
+  const { handler, calls } = fakeDeps({ kind: "service" });
+  const res = await handler(post(minimal));
+  assert.equal(res.status, 400);
+  assert.equal(calls.length, 0);
+});
+
+Deno.test("log-ai-usage refuses a user token naming another user with 403", async () => {
+  const { handler, calls } = fakeDeps(user);
+  const res = await handler(post({ ...minimal, user_id: OTHER }));
+  assert.equal(res.status, 403);
+  assert.equal((await res.json()).error.code, "forbidden");
+  assert.equal(calls.length, 0);
+});
+
+Deno.test("log-ai-usage answers 401 when authentication fails, before reading the body", async () => {
+  const { handler, calls } = fakeDeps(new HttpError(401, "unauthorized", "Missing authorization header"));
+  const res = await handler(post("{broken"));
+  assert.equal(res.status, 401);
+  assert.equal(calls.length, 0);
+});
+
+const badBodies: [string, unknown, string[]][] = [
+  ["missing required fields", {}, ["input_tokens", "model", "output_tokens", "request_id"]],
+  ["negative and fractional tokens", { ...minimal, input_tokens: -1, output_tokens: 1.5 }, [
+    "input_tokens",
+    "output_tokens",
+  ]],
+  ["an unknown status", { ...minimal, status: "maybe" }, ["status"]],
+  ["a string for charge_credits", { ...minimal, charge_credits: "yes" }, ["charge_credits"]],
+  ["an oversized model name", { ...minimal, model: "m".repeat(129) }, ["model"]],
+  ["metadata that is not an object", { ...minimal, metadata: [1, 2] }, ["metadata"]],
+  ["an unknown field", { ...minimal, tokens: 5 }, [""]],
+];
+for (const [name, body, paths] of badBodies) {
+  Deno.test(`log-ai-usage answers 400 listing the issues for ${name}`, async () => {
+    const { handler, calls } = fakeDeps(user);
+    const res = await handler(post(body));
+    assert.equal(res.status, 400);
+    const { error } = await res.json();
+    assert.equal(error.code, "invalid_request");
+    assert.deepEqual(error.details.issues.map((i: { path: string[] }) => i.path.join(".")).sort(), paths);
+    assert.equal(calls.length, 0);
+  });
+}
+
+Deno.test("log-ai-usage maps a database conflict to 409 with its details", async () => {
+  const handler = createHandler({
+    authenticate: () => Promise.resolve(user),
+    logUsage: () =>
+      Promise.reject(
+        new HttpError(
+          409,
+          "idempotency_conflict",
+          "Idempotency conflict: request_id req-1 was already logged",
+          {
+            details: { request_id: "req-1" },
+          },
+        ),
+      ),
+  });
+  const res = await handler(post(minimal));
+  assert.equal(res.status, 409);
+  assert.deepEqual((await res.json()).error.details, { request_id: "req-1" });
+});

@@ -1,0 +1,23 @@
+import type postgres from "postgres";
+import type { Caller } from "../_shared/auth.ts";
+import type { LogUsageRequest, LogUsageResponse } from "../_shared/contract.ts";
+import { asCaller, type Sql } from "../_shared/db.ts";
+
+/** Calls public.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
+export function logUsageWith(sql: Sql) {
+  return (caller: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> =>
+    asCaller(sql, caller, async (tx) => {
+      const metadata = input.metadata === undefined ? null : tx.json(input.metadata as postgres.JSONValue);
+      const [row] = await tx`
+        select public.log_ai_usage(
+          p_request_id => ${input.request_id}, p_model => ${input.model},
+          p_input_tokens => ${input.input_tokens}, p_output_tokens => ${input.output_tokens},
+          p_provider => ${input.provider ?? null}, p_feature => ${input.feature},
+          p_cached_input_tokens => ${input.cached_input_tokens}, p_latency_ms => ${input.latency_ms ?? null},
+          p_status => ${input.status}, p_error_code => ${input.error_code ?? null},
+          p_charge_credits => ${input.charge_credits}, p_prompt => ${input.prompt ?? null},
+          p_response => ${input.response ?? null}, p_metadata => ${metadata}, p_user_id => ${userId}
+        ) as result`;
+      return row.result as LogUsageResponse;
+    }, userId);
+}
