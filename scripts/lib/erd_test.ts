@@ -6,7 +6,6 @@ import {
   renderErdDiagram,
   renderErdMarkdown,
 } from "./erd.ts";
-import { firstDifference } from "./generated.ts";
 
 const col = (
   name: string,
@@ -106,9 +105,4 @@ Deno.test("the markdown holds one mermaid block and a table list with escaped co
 
 Deno.test("the same model always renders the same text", () => {
   assert.equal(renderErdMarkdown(structuredClone(model)), renderErdMarkdown(model));
-});
-
-Deno.test("a stale-file message points at the first differing line", () => {
-  assert.equal(firstDifference("a\nb\nc", "a\nx\nc"), 'line 2: committed "b", generated "x"');
-  assert.equal(firstDifference("a", "a\nb"), 'line 2: committed "<end of file>", generated "b"');
 });
