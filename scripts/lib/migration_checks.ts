@@ -1,9 +1,10 @@
 /** Checks over the migrations folder and the migrated database, run by `npm test` as one test each. */
-import { applyPlatformStandIn, psql, psqlFile, ROOT, run } from "./stack.ts";
+import { checkFresh, ERD, TYPES } from "./generated.ts";
+import { migrate, psql, psqlFile, ROOT, run } from "./stack.ts";
 
 export interface MigrationCheck {
   name: string;
-  run(ctx: { dbUrl: string; workDir: string }): Promise<void>;
+  run(ctx: { dbUrl: string }): Promise<void>;
 }
 
 /** `YYYYMMDDHHMMSS` in UTC, the version format of `supabase migration new`. */
@@ -46,32 +47,45 @@ export function checkVersions(names: string[], newNames: string[] = [], now = ne
   }
 }
 
-/** Runs git in the repository; null when git (or the repository) is unavailable. */
-async function git(args: string[]): Promise<string | null> {
-  try {
-    const out = await new Deno.Command("git", {
-      args,
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    })
-      .output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
-  } catch {
-    return null;
+/** Runs git in `cwd`; null when git (or the repository, or the ref) is unavailable. */
+export type Git = (args: string[]) => Promise<string | null>;
+
+export function gitIn(cwd: string): Git {
+  return async (args) => {
+    try {
+      const out = await new Deno.Command("git", { args, cwd, stdin: "null", stdout: "piped", stderr: "null" })
+        .output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    } catch {
+      return null;
+    }
+  };
+}
+
+/** Branches a feature branch is compared with when it has no upstream (a fresh local branch, a worktree). */
+const MAIN_REFS = ["origin/main", "main"];
+
+/**
+ * The commit whose migrations count as existing: the merge base with the upstream branch when there is one, else
+ * with origin/main or main when present (so a branch with no upstream still sees its own committed files as new),
+ * else HEAD (every committed file counts as existing). Null when git cannot tell.
+ */
+export async function migrationBase(git: Git): Promise<string | null> {
+  const upstream = await git(["rev-parse", "--verify", "--quiet", "@{upstream}"]);
+  for (const ref of upstream ? [upstream] : MAIN_REFS) {
+    const commit = await git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
+    const base = commit && await git(["merge-base", "HEAD", commit]);
+    if (base) return base;
   }
+  return await git(["rev-parse", "--verify", "--quiet", "HEAD"]);
 }
 
 /**
- * Migration files the upstream commit does not have (untracked or added since): the merge base with the upstream
- * branch when there is one, else HEAD. Null when git cannot tell (no git, not a repository, no commit).
+ * Migration files the base commit (see migrationBase) does not have: untracked, or added on this branch.
+ * Null when git cannot tell (no git, not a repository, no commit).
  */
-export async function newMigrationNames(names: string[]): Promise<string[] | null> {
-  const upstream = await git(["rev-parse", "--verify", "--quiet", "@{upstream}"]);
-  const base = upstream
-    ? await git(["merge-base", "HEAD", upstream])
-    : await git(["rev-parse", "--verify", "HEAD"]);
+export async function newMigrationNames(names: string[], git: Git = gitIn(ROOT)): Promise<string[] | null> {
+  const base = await migrationBase(git);
   if (!base) return null;
   const listed = await git(["ls-tree", "--name-only", base, "supabase/migrations/"]);
   if (listed === null) return null;
@@ -98,82 +112,144 @@ export function missingRollbacks(migrations: string[], rollbacks: string[]): str
   return migrations.filter((name) => !have.has(name));
 }
 
-/** What Tollgate left behind in a database: objects in public, triggers on auth.users, tollgate-% cron jobs. */
-const LEFTOVERS_SQL = `
-with ext as (select objid from pg_depend where deptype = 'e')
-select 'relation ' || c.relname from pg_class c
- where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
-   and c.oid not in (select objid from ext)
-union all
-select 'function ' || p.oid::regprocedure::text from pg_proc p
- where p.pronamespace = 'public'::regnamespace and p.oid not in (select objid from ext)
-union all
-select 'type ' || t.typname from pg_type t
- where t.typnamespace = 'public'::regnamespace and t.typrelid = 0 and t.typelem = 0
-   and t.oid not in (select objid from ext)
-union all
-select 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text from pg_policy pol
-  join pg_class c on c.oid = pol.polrelid where c.relnamespace = 'public'::regnamespace
-union all
-select 'trigger ' || tg.tgname || ' on auth.users' from pg_trigger tg
- where tg.tgrelid = to_regclass('auth.users') and not tg.tgisinternal
-order by 1`;
+/**
+ * Every object a migration could create, anywhere in the database, named by pg_identify_object (schema-qualified):
+ * schemas, relations (tables, partitions, views, sequences, indexes, composite types), functions, types, policies,
+ * triggers (auth.users included), constraints, event triggers, publications and roles. Left out: the system
+ * schemas, the CLI's migration history (supabase_migrations) and extension members. Extensions themselves are left
+ * out too: rollbacks keep them on purpose (pg_cron may run other jobs).
+ */
+const SNAPSHOT_SQL = `
+with skip as (
+  select oid from pg_namespace
+   where nspname in ('pg_catalog', 'information_schema', 'supabase_migrations') or nspname like 'pg_toast%'
+      or nspname like 'pg_temp%'
+), ext_rel as (
+  -- Tables an extension owns (cron.job): their indexes, constraints, policies and triggers are the extension's too.
+  select d.objid as oid from pg_depend d where d.classid = 'pg_class'::regclass and d.deptype = 'e'
+), candidate (classid, objid) as (
+  select 'pg_namespace'::regclass, n.oid from pg_namespace n where n.oid not in (select oid from skip)
+  union all
+  select 'pg_class'::regclass, c.oid from pg_class c
+   where c.relnamespace not in (select oid from skip) and c.relkind <> 't'
+     and not exists (select 1 from pg_index i where i.indexrelid = c.oid and i.indrelid in (select oid from ext_rel))
+  union all
+  select 'pg_proc'::regclass, p.oid from pg_proc p where p.pronamespace not in (select oid from skip)
+  union all
+  select 'pg_type'::regclass, t.oid from pg_type t
+   where t.typnamespace not in (select oid from skip) and t.typrelid = 0 and t.typcategory <> 'A'
+  union all
+  select 'pg_policy'::regclass, pol.oid from pg_policy pol join pg_class c on c.oid = pol.polrelid
+   where c.relnamespace not in (select oid from skip) and c.oid not in (select oid from ext_rel)
+  union all
+  select 'pg_trigger'::regclass, tg.oid from pg_trigger tg join pg_class c on c.oid = tg.tgrelid
+   where not tg.tgisinternal and c.relnamespace not in (select oid from skip) and c.oid not in (select oid from ext_rel)
+  union all
+  select 'pg_constraint'::regclass, con.oid from pg_constraint con
+   where con.connamespace not in (select oid from skip) and con.conrelid not in (select oid from ext_rel)
+  union all
+  select 'pg_event_trigger'::regclass, e.oid from pg_event_trigger e
+  union all
+  select 'pg_publication'::regclass, pub.oid from pg_publication pub
+  union all
+  select 'pg_publication_rel'::regclass, pr.oid from pg_publication_rel pr
+  union all
+  select 'pg_authid'::regclass, r.oid from pg_roles r where r.rolname !~ '^pg_'
+)
+select o.type || ' ' || o.identity
+  from candidate c cross join lateral pg_identify_object(c.classid, c.objid, 0) o
+ where not exists (select 1 from pg_depend d
+                    where d.classid = c.classid and d.objid = c.objid and d.deptype = 'e')
+ order by 1`;
 
-async function cronLeftovers(dbUrl: string): Promise<string[]> {
-  if (await psql(dbUrl, "select to_regclass('cron.job') is null") === "t") return [];
-  const out = await psql(
-    dbUrl,
-    "select 'cron job ' || jobname from cron.job where jobname like 'tollgate-%'",
-  );
-  return out ? out.split("\n") : [];
+/** The catalogue snapshot plus the pg_cron jobs (cron.job exists only in the database pg_cron runs in). */
+export async function snapshot(dbUrl: string): Promise<Set<string>> {
+  const objects = (await psql(dbUrl, SNAPSHOT_SQL)).split("\n").filter(Boolean);
+  if (await psql(dbUrl, "select to_regclass('cron.job') is not null") === "t") {
+    const jobs = await psql(dbUrl, "select 'cron job ' || jobname from cron.job where jobname is not null");
+    objects.push(...jobs.split("\n").filter(Boolean));
+  }
+  return new Set(objects);
+}
+
+/** What `after` has that `before` had not, sorted. */
+export function leftovers(before: Set<string>, after: Set<string>): string[] {
+  return [...after].filter((o) => !before.has(o)).sort();
+}
+
+function supabase(args: string[]): Promise<string> {
+  return run(`${ROOT}/node_modules/.bin/supabase`, args);
 }
 
 /**
- * On a scratch database of the test cluster: the platform stand-in, every migration twice in a row, every
- * rollback in reverse, nothing of Tollgate left, then every migration again.
+ * The round trip, on the database the rest of the suite then uses (its platform stand-in already applied):
+ * every migration through the Supabase CLI, each one applied a second time, every rollback in reverse, nothing of
+ * Tollgate left (compared with a snapshot taken before), the history marked reverted, and everything applied
+ * again through the CLI. Throws a message naming the file to fix.
  */
-export async function roundTrip(dbUrl: string): Promise<void> {
-  const scratch = `tollgate_roundtrip_${Deno.pid}_${Date.now()}`;
-  const scratchUrl = new URL(dbUrl);
-  scratchUrl.pathname = `/${scratch}`;
+export async function roundTrip(dbUrl: string, log: (line: string) => void = console.log): Promise<void> {
   const migrations = sqlFiles(MIGRATIONS);
-  await psql(dbUrl, `create database ${scratch}`);
-  try {
-    const url = scratchUrl.toString();
-    await applyPlatformStandIn(url);
-    for (const name of migrations) {
-      await psqlFile(url, `${MIGRATIONS}/${name}`).catch((error) => {
-        throw new Error(`Migration ${name} fails on a fresh database:\n${error.message}`);
-      });
-      await psqlFile(url, `${MIGRATIONS}/${name}`).catch((error) => {
-        throw new Error(
-          `Migration ${name} fails when applied a second time (make it re-runnable):\n${error.message}`,
-        );
-      });
-    }
-    for (const name of [...migrations].reverse()) {
-      await psqlFile(url, `${ROLLBACKS}/${name}`).catch((error) => {
-        throw new Error(`Rollback supabase/rollbacks/${name} fails:\n${error.message}`);
-      });
-    }
-    const left = [
-      ...(await psql(url, LEFTOVERS_SQL)).split("\n").filter(Boolean),
-      ...(await cronLeftovers(url)),
-    ];
-    if (left.length > 0) {
-      throw new Error(`After all rollbacks these Tollgate objects remain:\n  ${left.join("\n  ")}`);
-    }
-    for (const name of migrations) {
-      await psqlFile(url, `${MIGRATIONS}/${name}`).catch((error) => {
-        throw new Error(`Migration ${name} fails when re-applied after the rollbacks:\n${error.message}`);
-      });
-    }
-  } finally {
-    await psql(dbUrl, `drop database if exists ${scratch} with (force)`);
+  const before = await snapshot(dbUrl);
+  await migrate(dbUrl).catch((error) => {
+    throw new Error(
+      `The migrations fail through the Supabase CLI (supabase migration up):\n${error.message}`,
+    );
+  });
+  log(`applied ${migrations.length} migrations with supabase migration up`);
+  for (const name of migrations) {
+    await psqlFile(dbUrl, `${MIGRATIONS}/${name}`).catch((error) => {
+      throw new Error(
+        `Migration ${name} fails when applied a second time (make it re-runnable: if not exists, create or ` +
+          `replace, drop ... if exists before create):\n${error.message}`,
+      );
+    });
   }
+  log("applied each migration a second time");
+  for (const name of [...migrations].reverse()) {
+    await psqlFile(dbUrl, `${ROLLBACKS}/${name}`).catch((error) => {
+      throw new Error(`Rollback supabase/rollbacks/${name} fails:\n${error.message}`);
+    });
+  }
+  const left = leftovers(before, await snapshot(dbUrl));
+  if (left.length > 0) {
+    throw new Error(
+      `After all rollbacks in reverse these objects remain; drop each in the rollback of the migration that ` +
+        `creates it:\n  ${left.join("\n  ")}`,
+    );
+  }
+  log("rolled back every migration in reverse: nothing left");
+  const versions = migrations.map((n) => n.slice(0, 14));
+  if (versions.length > 0) {
+    await supabase([
+      "migration",
+      "repair",
+      "--status",
+      "reverted",
+      ...versions,
+      `--remote=${dbUrl}`,
+      "--yes",
+    ]);
+  }
+  await migrate(dbUrl).catch((error) => {
+    throw new Error(`The migrations fail when re-applied after the rollbacks:\n${error.message}`);
+  });
+  log("marked the history reverted and applied every migration again with supabase migration up");
 }
 
-export const migrationChecks: MigrationCheck[] = [
+/**
+ * After a failed round trip, best effort to leave the database migrated so the rest of the suite still reports:
+ * every rollback in reverse (errors ignored), the history forgotten, every migration applied through the CLI.
+ */
+export async function remigrate(dbUrl: string): Promise<void> {
+  for (const name of sqlFiles(MIGRATIONS).reverse()) {
+    await psqlFile(dbUrl, `${ROLLBACKS}/${name}`).catch(() => {});
+  }
+  await psql(dbUrl, "delete from supabase_migrations.schema_migrations").catch(() => {});
+  await migrate(dbUrl);
+}
+
+/** Checks over the files alone (before the suite's database is migrated). */
+export const fileChecks: MigrationCheck[] = [
   {
     name: "migration versions are unique 14-digit timestamps and new ones come last",
     async run() {
@@ -197,10 +273,16 @@ export const migrationChecks: MigrationCheck[] = [
       return Promise.resolve();
     },
   },
-  {
-    name: "migrations apply twice, roll back completely and apply again on a scratch database",
-    run: ({ dbUrl }) => roundTrip(dbUrl),
-  },
+];
+
+/** The round trip as a check: it migrates the suite's database (see roundTrip). */
+export const roundTripCheck: MigrationCheck = {
+  name: "migrations apply through the CLI and a second time, roll back to nothing, and apply again",
+  run: ({ dbUrl }) => roundTrip(dbUrl),
+};
+
+/** Checks over the suite's migrated database. */
+export const databaseChecks: MigrationCheck[] = [
   {
     name: "supabase db lint reports nothing, warnings included",
     async run({ dbUrl }) {
@@ -217,10 +299,18 @@ export const migrationChecks: MigrationCheck[] = [
         "--fail-on",
         "warning",
       ];
-      const out = await run(`${ROOT}/node_modules/.bin/supabase`, args).catch((e: Error) => e.message);
+      const out = await supabase(args).catch((e: Error) => e.message);
       if (!out.includes("No schema errors found")) {
         throw new Error(`supabase db lint found problems in public; fix the functions it names:\n${out}`);
       }
     },
+  },
+  {
+    name: `${TYPES.path} matches the migrated schema`,
+    run: ({ dbUrl }) => checkFresh(TYPES, dbUrl),
+  },
+  {
+    name: `${ERD.path} matches the migrated schema`,
+    run: ({ dbUrl }) => checkFresh(ERD, dbUrl),
   },
 ];

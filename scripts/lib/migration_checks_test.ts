@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { checkVersions, missingRollbacks, versionAt } from "./migration_checks.ts";
+import {
+  checkVersions,
+  gitIn,
+  leftovers,
+  migrationBase,
+  missingRollbacks,
+  newMigrationNames,
+  versionAt,
+} from "./migration_checks.ts";
 
 const existing = ["20261122000100_create_plans.sql", "20261122000900_create_account_on_signup.sql"];
 const now = new Date("2026-11-23T03:20:05Z");
@@ -50,4 +58,68 @@ Deno.test("versionAt formats UTC as YYYYMMDDHHMMSS", () => {
 
 Deno.test("missing rollbacks are named", () => {
   assert.deepEqual(missingRollbacks(existing, [existing[0]]), [existing[1]]);
+});
+
+Deno.test("leftovers are what the snapshot after the rollbacks has and the one before had not, sorted", () => {
+  const before = new Set(["schema auth", "table auth.users"]);
+  const after = new Set([
+    "table auth.users",
+    "trigger t on auth.users",
+    "cron job tollgate-x",
+    "schema auth",
+  ]);
+  assert.deepEqual(leftovers(before, after), ["cron job tollgate-x", "trigger t on auth.users"]);
+});
+
+/** A scratch repository with main holding one migration, for the base-commit tests. */
+async function scratchRepo() {
+  const dir = Deno.makeTempDirSync({ prefix: "tollgate-git-" });
+  const run = gitIn(dir);
+  const git = (...args: string[]) =>
+    run(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", ...args]);
+  const add = async (name: string) => {
+    Deno.mkdirSync(`${dir}/supabase/migrations`, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/supabase/migrations/${name}`, "-- test\n");
+    await git("add", ".");
+    await git("commit", "-q", "-m", name);
+  };
+  await git("init", "-q", "-b", "main");
+  await add(existing[1]);
+  return { dir, git };
+}
+
+Deno.test("a migration already committed on a branch with no upstream still counts as new against main", async () => {
+  const { dir, git } = await scratchRepo();
+  try {
+    await git("checkout", "-q", "-b", "feature");
+    const late = "20261122000500_create_webhooks.sql";
+    Deno.writeTextFileSync(`${dir}/supabase/migrations/${late}`, "-- late\n");
+    await git("add", ".");
+    await git("commit", "-q", "-m", "late");
+    const fresh = await newMigrationNames([existing[1], late], gitIn(dir));
+    assert.deepEqual(fresh, [late]);
+    assert.throws(() => checkVersions([existing[1], late], fresh ?? [], now), /rename it to/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("on main itself every committed migration counts as existing and an untracked one as new", async () => {
+  const { dir } = await scratchRepo();
+  try {
+    const draft = "20261123040000_create_drafts.sql";
+    Deno.writeTextFileSync(`${dir}/supabase/migrations/${draft}`, "-- draft\n");
+    assert.deepEqual(await newMigrationNames([existing[1], draft], gitIn(dir)), [draft]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("outside a git repository nobody can tell which migrations are new", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "tollgate-nogit-" });
+  try {
+    assert.equal(await migrationBase(gitIn(dir)), null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

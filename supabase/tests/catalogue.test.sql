@@ -1,7 +1,7 @@
 -- Rules over the whole catalogue, so every future table and function is held to them without being listed here.
 -- Each assertion lists its offenders.
 begin;
-select plan(6);
+select plan(13);
 
 select is_empty($$
   select c.oid::regclass::text from pg_class c
@@ -55,6 +55,115 @@ select is_empty($$
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
      and has_table_privilege('authenticated', c.oid, m.priv)
 $$, 'authenticated cannot insert, update, delete or truncate any table in public');
+
+-- Who may call what. User-facing functions act on auth.uid() only: a security definer function that
+-- authenticated may execute must resolve its user from the request, or any user could act for any other.
+select is_empty($$
+  select p.oid::regprocedure::text || ': authenticated may execute this security definer function, but it never '
+         || 'resolves its user with public._acting_user(p_user_id) or auth.uid(); resolve the user in its body, '
+         || 'or revoke execute from authenticated'
+    from pg_proc p
+   where p.pronamespace = 'public'::regnamespace and p.prosecdef
+     and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+     and has_function_privilege('authenticated', p.oid, 'execute')
+     and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'public._acting_user(') = 0
+     and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'auth.uid()') = 0
+$$, 'authenticated may execute a security definer function only when it resolves its user from the request');
+
+-- Trigger functions cannot be called directly, so service_role holding execute on one is harmless.
+select is_empty($$
+  select p.oid::regprocedure::text || ': internal function executable by '
+         || case a.grantee when 0 then 'public' else a.grantee::regrole::text end
+         || '; revoke execute on function ' || p.oid::regprocedure::text
+         || ' from public, anon, authenticated, service_role'
+    from pg_proc p
+   cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+   where p.pronamespace = 'public'::regnamespace and p.proname like '\_%'
+     and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+     and a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner
+     and not (p.prorettype = 'trigger'::regtype and a.grantee = 'service_role'::regrole)
+$$, 'internal _functions in public are executable by nobody but their owner');
+
+-- Billing data is any table in public with a user_id column: anon gets nothing on it, by grant or by policy.
+select is_empty($$
+  select pol.polname || ' on ' || pol.polrelid::regclass::text || ': applies to '
+         || case r when 0 then 'public' else r::regrole::text end
+         || ', but the table holds billing data (a user_id column); restrict the policy to authenticated'
+    from pg_policy pol
+    join pg_class c on c.oid = pol.polrelid
+   cross join unnest(pol.polroles) r
+   where c.relnamespace = 'public'::regnamespace
+     and exists (select 1 from pg_attribute a
+                  where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
+     and (r = 0 or r = 'anon'::regrole)
+$$, 'no policy on a table with a user_id column applies to anon or public');
+
+select is_empty($$
+  select c.oid::regclass::text || ': anon holds ' || m.priv || '; revoke all on table '
+         || c.oid::regclass::text || ' from anon'
+    from pg_class c
+   cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) m(priv)
+   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+     and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
+     and exists (select 1 from pg_attribute a
+                  where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
+     and (has_table_privilege('anon', c.oid, m.priv)
+          or (m.priv in ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+              and has_any_column_privilege('anon', c.oid, m.priv)))
+$$, 'anon holds no privilege, on the table or any column, on a table or view with a user_id column');
+
+-- Ownership, not presence: every permissive policy authenticated gets on billing data must compare user_id with
+-- (select auth.uid()) in each expression it has, with no OR or NOT around it (so `user_hash is not null`,
+-- `using (true)` and `user_id = auth.uid() or ...` are all refused).
+select is_empty($$
+  select pol.polname || ' on ' || pol.polrelid::regclass::text || ': ' || e.clause || ' '
+         || coalesce(e.expr, '(none)') || ' does not check ownership; use '
+         || e.clause || ' (user_id = (select auth.uid()))'
+    from pg_policy pol
+    join pg_class c on c.oid = pol.polrelid
+   cross join lateral (
+     select 'using' as clause, pg_get_expr(pol.polqual, pol.polrelid) as expr where pol.polcmd <> 'a'
+     union all
+     select 'with check', pg_get_expr(pol.polwithcheck, pol.polrelid)
+      where pol.polcmd in ('a', 'w') or (pol.polcmd = '*' and pol.polwithcheck is not null)
+   ) e
+   where c.relnamespace = 'public'::regnamespace and pol.polpermissive
+     and ('authenticated'::regrole = any (pol.polroles) or 0 = any (pol.polroles))
+     and exists (select 1 from pg_attribute a
+                  where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
+     and (e.expr is null
+          or not (e.expr ~ '(^|[^.\w])user_id = \( SELECT auth\.uid\(\) AS uid\)'
+                  or e.expr ~ '\( SELECT auth\.uid\(\) AS uid\) = user_id($|[^\w])')
+          or strpos(e.expr, ' OR ') > 0
+          or strpos(e.expr, 'NOT (') > 0)
+$$, 'every policy authenticated gets on a table with a user_id column checks user_id = (select auth.uid())');
+
+-- splinter 0003: a bare auth.uid() in a policy is evaluated once per row; (select auth.uid()) once per statement.
+select is_empty($$
+  select pol.polname || ' on ' || pol.polrelid::regclass::text || ': calls auth.' || m.fn
+         || '() bare; wrap it as (select auth.' || m.fn || '())'
+    from pg_policy pol
+    join pg_class c on c.oid = pol.polrelid
+   cross join lateral (
+     select pg_get_expr(pol.polqual, pol.polrelid) as expr
+     union all
+     select pg_get_expr(pol.polwithcheck, pol.polrelid)
+   ) e
+   cross join lateral (
+     select (regexp_match(regexp_replace(e.expr, 'SELECT \(*auth\.(uid|jwt|role)\(\)', '', 'g'),
+                          'auth\.(uid|jwt|role)\(\)'))[1] as fn
+   ) m
+   where c.relnamespace = 'public'::regnamespace and m.fn is not null
+$$, 'policies call (select auth.uid()), never a bare auth.uid(), auth.jwt() or auth.role()');
+
+select is_empty($$
+  select c.oid::regclass::text || ': no primary key; add one (alter table ' || c.oid::regclass::text
+         || ' add primary key (...))'
+    from pg_class c
+   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+     and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
+     and not exists (select 1 from pg_constraint con where con.conrelid = c.oid and con.contype = 'p')
+$$, 'every table in public has a primary key');
 
 select * from finish();
 rollback;

@@ -1,11 +1,18 @@
 import { asCaller, type Sql } from "../_shared/db.ts";
 import type { ResetResponse } from "../_shared/contract.ts";
+import type { Database } from "../_shared/database.types.ts";
+
+/**
+ * public.reset_monthly_quotas as generated from the schema (dropping or renaming it fails deno check). Its OUT
+ * parameters come out as Record<string, unknown>, so the totals are converted one by one below.
+ */
+type ResetMonthlyQuotas = Database["public"]["Functions"]["reset_monthly_quotas"];
 
 /** Calls public.reset_monthly_quotas as the service role at the database's now(); bigint totals become numbers. */
 export function resetWith(sql: Sql) {
   return (): Promise<ResetResponse> =>
     asCaller(sql, { kind: "service" }, async (tx) => {
-      const [row] = await tx`
+      const [row] = await tx<ResetMonthlyQuotas["Returns"][]>`
         select accounts_rolled, credits_granted, credits_expired from public.reset_monthly_quotas()`;
       return {
         accounts_rolled: Number(row.accounts_rolled),
