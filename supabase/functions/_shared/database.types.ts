@@ -60,6 +60,102 @@ export type Database = {
           },
         ];
       };
+      "ai_usage": {
+        Row: {
+          "cached_input_tokens": number;
+          "charge_entry_id": string | null;
+          "consume_entry_id": string | null;
+          "cost_usd": number;
+          "created_at": string;
+          "credits_charged": number;
+          "error_code": string | null;
+          "feature": string;
+          "id": string;
+          "input_tokens": number;
+          "latency_ms": number | null;
+          "metadata": NonNullable<Json>;
+          "model": string;
+          "output_tokens": number;
+          "price_effective_from": string | null;
+          "prompt": string | null;
+          "prompt_length": number | null;
+          "prompt_sha256": string | null;
+          "provider": string | null;
+          "request_id": string;
+          "response": string | null;
+          "response_length": number | null;
+          "response_sha256": string | null;
+          "status": string;
+          "unpriced": boolean;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "cached_input_tokens"?: number;
+          "charge_entry_id"?: string | null;
+          "consume_entry_id"?: string | null;
+          "cost_usd": number;
+          "created_at"?: string;
+          "credits_charged"?: number;
+          "error_code"?: string | null;
+          "feature": string;
+          "id"?: string;
+          "input_tokens": number;
+          "latency_ms"?: number | null;
+          "metadata"?: NonNullable<Json>;
+          "model": string;
+          "output_tokens": number;
+          "price_effective_from"?: string | null;
+          "prompt"?: string | null;
+          "prompt_length"?: number | null;
+          "prompt_sha256"?: string | null;
+          "provider"?: string | null;
+          "request_id": string;
+          "response"?: string | null;
+          "response_length"?: number | null;
+          "response_sha256"?: string | null;
+          "status": string;
+          "unpriced": boolean;
+          "user_id": string;
+        };
+        Update: {
+          "cached_input_tokens"?: number;
+          "charge_entry_id"?: string | null;
+          "consume_entry_id"?: string | null;
+          "cost_usd"?: number;
+          "created_at"?: string;
+          "credits_charged"?: number;
+          "error_code"?: string | null;
+          "feature"?: string;
+          "id"?: string;
+          "input_tokens"?: number;
+          "latency_ms"?: number | null;
+          "metadata"?: NonNullable<Json>;
+          "model"?: string;
+          "output_tokens"?: number;
+          "price_effective_from"?: string | null;
+          "prompt"?: string | null;
+          "prompt_length"?: number | null;
+          "prompt_sha256"?: string | null;
+          "provider"?: string | null;
+          "request_id"?: string;
+          "response"?: string | null;
+          "response_length"?: number | null;
+          "response_sha256"?: string | null;
+          "status"?: string;
+          "unpriced"?: boolean;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "ai_usage_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["user_id"];
+          },
+        ];
+      };
       "credit_ledger": {
         Row: {
           "balance_after": number;
@@ -183,6 +279,37 @@ export type Database = {
             referencedColumns: ["user_id"];
           },
         ];
+      };
+      "model_prices": {
+        Row: {
+          "cached_input_usd_per_mtok": number | null;
+          "created_at": string;
+          "effective_from": string;
+          "input_usd_per_mtok": number;
+          "model": string;
+          "output_usd_per_mtok": number;
+          "provider": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "cached_input_usd_per_mtok"?: number | null;
+          "created_at"?: string;
+          "effective_from": string;
+          "input_usd_per_mtok": number;
+          "model": string;
+          "output_usd_per_mtok": number;
+          "provider"?: string | null;
+        };
+        Update: {
+          "cached_input_usd_per_mtok"?: number | null;
+          "created_at"?: string;
+          "effective_from"?: string;
+          "input_usd_per_mtok"?: number;
+          "model"?: string;
+          "output_usd_per_mtok"?: number;
+          "provider"?: string | null;
+        };
+        Relationships: [];
       };
       "plan_limits": {
         Row: {
@@ -549,6 +676,28 @@ export type Database = {
           },
         ];
       };
+      "usage_settings": {
+        Row: {
+          "credits_per_usd": number;
+          "id": boolean;
+          "store_full_text": boolean;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "credits_per_usd"?: number;
+          "id"?: boolean;
+          "store_full_text"?: boolean;
+          "updated_at"?: string;
+        };
+        Update: {
+          "credits_per_usd"?: number;
+          "id"?: boolean;
+          "store_full_text"?: boolean;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
     };
     Views: {
       [_ in never]: never;
@@ -643,6 +792,27 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_log_ai_usage": {
+        Args: {
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_error_code": string;
+          "p_feature": string;
+          "p_input_tokens": number;
+          "p_latency_ms": number;
+          "p_metadata": Json;
+          "p_model": string;
+          "p_now": string;
+          "p_output_tokens": number;
+          "p_prompt": string;
+          "p_provider": string;
+          "p_request_id": string;
+          "p_response": string;
+          "p_status": string;
+          "p_user_id": string;
+        };
+        Returns: Json;
+      };
       "_open_account": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
       "_plan_grant_key": { Args: { "p_period_start": string }; Returns: string };
       "_post_ledger": {
@@ -675,6 +845,18 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_quota_status": {
+        Args: { "p_feature": string; "p_now": string; "p_user_id": string };
+        Returns: {
+          "feature": string;
+          "period": Database["public"]["Enums"]["quota_period"];
+          "remaining": number;
+          "request_limit": number;
+          "resets_at": string;
+          "used": number;
+        }[];
+      };
+      "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_settle_accounts": {
         Args: { "p_now": string; "p_user_id"?: string };
         Returns: Record<string, unknown>;
@@ -704,6 +886,32 @@ export type Database = {
         Returns: Json;
       };
       "credit_period_at": { Args: { "p_anchor": string; "p_at": string }; Returns: Record<string, unknown> };
+      "get_quota_status": {
+        Args: { "p_feature"?: string; "p_user_id"?: string };
+        Returns: {
+          "feature": string;
+          "limit": number;
+          "period": Database["public"]["Enums"]["quota_period"];
+          "remaining": number;
+          "resets_at": string;
+          "used": number;
+        }[];
+      };
+      "get_usage_breakdown": {
+        Args: { "p_from": string; "p_to": string; "p_user_id"?: string };
+        Returns: {
+          "cached_input_tokens": number;
+          "calls": number;
+          "cost_usd": number;
+          "credits": number;
+          "day": string;
+          "errors": number;
+          "feature": string;
+          "input_tokens": number;
+          "model": string;
+          "output_tokens": number;
+        }[];
+      };
       "grant_credits": {
         Args: {
           "p_amount": number;
@@ -714,6 +922,30 @@ export type Database = {
           "p_user_id": string;
         };
         Returns: Json;
+      };
+      "log_ai_usage": {
+        Args: {
+          "p_cached_input_tokens"?: number;
+          "p_charge_credits"?: boolean;
+          "p_error_code"?: string;
+          "p_feature"?: string;
+          "p_input_tokens": number;
+          "p_latency_ms"?: number;
+          "p_metadata"?: Json;
+          "p_model": string;
+          "p_output_tokens": number;
+          "p_prompt"?: string;
+          "p_provider"?: string;
+          "p_request_id": string;
+          "p_response"?: string;
+          "p_status"?: string;
+          "p_user_id"?: string;
+        };
+        Returns: Json;
+      };
+      "maintain_ai_usage_partitions": {
+        Args: { "p_months_ahead"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
       };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
     };
