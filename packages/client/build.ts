@@ -69,6 +69,16 @@ export async function build(outDir = `${HERE}/dist`): Promise<{ js: string; dts:
   return { js: `${outDir}/index.js`, dts: `${outDir}/index.d.ts` };
 }
 
+/**
+ * Flags for running the build in Node: Node 20 has no global WebSocket, which supabase-js' realtime client
+ * requires at construction, so it needs --experimental-websocket; Node 22 and later need nothing.
+ */
+export async function nodeFlags(): Promise<string[]> {
+  const out = await new Deno.Command("node", { args: ["--version"], stdout: "piped" }).output();
+  const major = Number(/^v(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1]);
+  return major < 22 ? ["--experimental-websocket", "--no-warnings"] : [];
+}
+
 if (import.meta.main) {
   const { js } = await build();
   console.log(`built ${js} (${Deno.statSync(js).size} bytes) and its declarations`);

@@ -1,18 +1,9 @@
 /** The published build: it bundles, carries no Deno API, runs in Node 20, and its declarations type-check. */
 import assert from "node:assert/strict";
-import { build } from "./build.ts";
+import { build, nodeFlags } from "./build.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const built = await build();
-
-/** Node 20 needs --experimental-websocket for supabase-js (realtime looks for a global WebSocket). */
-export const NODE_FLAGS = Number(
-    /^v(\d+)/.exec(
-      new TextDecoder().decode((await new Deno.Command("node", { args: ["--version"] }).output()).stdout),
-    )?.[1],
-  ) < 22
-  ? ["--experimental-websocket", "--no-warnings"]
-  : [];
 
 async function run(cmd: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(cmd, { args, cwd: HERE, stdout: "piped", stderr: "piped" }).output();
@@ -29,7 +20,7 @@ Deno.test("the bundle is one ESM file with zod external and no Deno API", () => 
 });
 
 Deno.test("the built client runs in Node 20: a 503 is retried with the same key, a 402 is a TollgateError", async () => {
-  const report = JSON.parse(await run("node", [...NODE_FLAGS, "test/node_smoke.mjs", "fake"]));
+  const report = JSON.parse(await run("node", [...(await nodeFlags()), "test/node_smoke.mjs", "fake"]));
   assert.match(report.node, /^v(2\d|[3-9]\d)\./);
   assert.equal(report.first.balance, 2);
   assert.equal(report.sentKeys.length, 3);
