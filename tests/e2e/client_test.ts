@@ -157,7 +157,7 @@ Deno.test({
     const first = await tollgate.logAiUsage(call);
     assert.equal(first.replayed, false);
     assert.equal(first.unpriced, true);
-    assert.equal(first.cost_usd.replace(/\.?0+$/, ""), "0");
+    assert.equal(Number(first.cost_usd), 0);
     const requestId = String(sent.bodies[0].request_id);
     const again = await tollgate.logAiUsage({ ...call, request_id: requestId });
     assert.equal(again.replayed, true);
