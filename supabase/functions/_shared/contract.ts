@@ -73,6 +73,23 @@ export type ResetResponse = z.infer<typeof ResetResponse>;
 
 export const WebhookResponse = z.object({ received: z.literal(true) });
 
+/** Every contract error code and its HTTP status (read by the client and the OpenAPI generator). */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  invalid_signature: 400,
+  unauthorized: 401,
+  insufficient_credits: 402,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  idempotency_conflict: 409,
+  payload_too_large: 413,
+  quota_exceeded: 429,
+  internal: 500,
+  unavailable: 503,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
 export const ErrorBody = z.object({
   error: z.object({
     code: z.string(),

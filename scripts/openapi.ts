@@ -1,0 +1,326 @@
+/**
+ * `npm run openapi`: writes docs/openapi.json, the OpenAPI 3.1 document of the four functions, generated from
+ * the zod schemas they validate with (`_shared/contract.ts`), the error catalogue and the CORS headers. Never
+ * edit the JSON by hand; docs/openapi_test.ts fails when it is stale.
+ */
+import { z } from "zod";
+import * as contract from "../supabase/functions/_shared/contract.ts";
+import { ERROR_STATUS, type ErrorCode } from "../supabase/functions/_shared/contract.ts";
+import { CORS_HEADERS } from "../supabase/functions/_shared/errors.ts";
+import { MAX_JSON_BODY, MAX_WEBHOOK_BODY } from "../supabase/functions/_shared/http.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+export const OUTPUT = `${ROOT}docs/openapi.json`;
+
+type Json = Record<string, unknown>;
+
+/** When each contract error is answered; typed by ErrorCode, so a new code cannot go undocumented. */
+const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
+  invalid_request:
+    "Malformed JSON, a schema violation or an oversized field; `details.issues` lists every violation " +
+    "as `{path, message}`. With the service key, a missing `user_id`.",
+  invalid_signature:
+    "The `Stripe-Signature` header is missing, malformed, too old or does not match the raw body; nothing is stored.",
+  unauthorized: "Missing, malformed, forged, `alg: none` or expired credentials.",
+  insufficient_credits:
+    "The balance cannot cover `amount`; `details.balance` and `details.required` say by how much.",
+  forbidden:
+    "Valid credentials whose role may not do this: the anon key anywhere, a user token naming another user's " +
+    "`user_id`, a user token on reset-monthly-quotas.",
+  not_found: "The user named by `user_id` has no Tollgate account.",
+  method_not_allowed: "Any method but POST and OPTIONS; the `Allow` header lists them.",
+  idempotency_conflict: "The idempotency key (or request id) was already used with a different body.",
+  payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook).`,
+  quota_exceeded:
+    "A plan request limit for `feature` is used up; `details.feature`, `period`, `limit`, `used` and " +
+    "`resets_at` describe it and `Retry-After` says when it resets.",
+  internal: "An unexpected failure; the message never echoes internals.",
+  unavailable:
+    "The database is unreachable; retry after `Retry-After` seconds with the same idempotency key.",
+};
+
+/** The JSON Schema (2020-12, as OpenAPI 3.1 uses) of a request (`input`: defaults optional) or a response. */
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Json {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io });
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+const retryAfter = {
+  description: "Seconds to wait before retrying.",
+  schema: { type: "integer", minimum: 0 },
+};
+
+/** One response per status, its `code` narrowed to the codes this function answers with that status. */
+function errorResponses(codes: ErrorCode[]): Record<string, Json> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  }
+  const responses: Record<string, Json> = {};
+  for (const [status, group] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const headers: Json = {};
+    if (status === 429 || status === 503) headers["Retry-After"] = { ...retryAfter, required: true };
+    responses[String(status)] = {
+      description: group.map((code) => `\`${code}\`: ${ERROR_DESCRIPTIONS[code]}`).join("\n\n"),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+      content: {
+        "application/json": {
+          schema: {
+            allOf: [
+              ref("ErrorBody"),
+              {
+                type: "object",
+                properties: { error: { type: "object", properties: { code: { enum: group } } } },
+              },
+            ],
+          },
+        },
+      },
+    };
+  }
+  return responses;
+}
+
+const preflight = {
+  summary: "CORS preflight",
+  description: "Answers 204 with the CORS headers; needs no credentials.",
+  security: [],
+  responses: {
+    "204": {
+      description: "CORS preflight accepted.",
+      headers: Object.fromEntries(
+        Object.entries(CORS_HEADERS).map((
+          [name, value],
+        ) => [name, { schema: { type: "string", const: value } }]),
+      ),
+    },
+  },
+};
+
+const otherMethods = "Any other method answers 405 `method_not_allowed` with `Allow: POST, OPTIONS`.";
+
+interface FunctionSpec {
+  name: string;
+  operationId: string;
+  summary: string;
+  description: string;
+  security: Json[];
+  requestBody: Json;
+  ok: Record<string, Json>;
+  errors: ErrorCode[];
+}
+
+const jsonBody = (schema: string, description: string) => ({
+  required: true,
+  description: `${description} At most ${MAX_JSON_BODY} bytes.`,
+  content: { "application/json": { schema: ref(schema) } },
+});
+const okJson = (schema: string, description: string) => ({
+  description,
+  content: { "application/json": { schema: ref(schema) } },
+});
+
+const USER_OR_SERVICE = [{ userJwt: [] }, { serviceKey: [] }];
+const BOTH_AUTH_ERRORS: ErrorCode[] = ["invalid_request", "unauthorized", "forbidden", "payload_too_large"];
+
+const FUNCTIONS: FunctionSpec[] = [
+  {
+    name: "consume-credit",
+    operationId: "consumeCredit",
+    summary: "The gate, called before work: check quotas and debit credits, once per idempotency key",
+    description:
+      "Atomically rolls an ended credit period forward, counts one request against every plan limit " +
+      "for `feature`, and debits `amount` credits. All or nothing. The same `idempotency_key` with the same " +
+      "body replays the first success (`replayed: true`) without a second debit; with a different body it is " +
+      "409. A refused attempt (402, 429) binds nothing, so a retry after a top-up can succeed. A user token " +
+      "acts for its own user; the service key must name `user_id`.",
+    security: USER_OR_SERVICE,
+    requestBody: jsonBody("ConsumeRequest", "What to debit."),
+    ok: { "200": okJson("ConsumeResponse", "Debited, or the first success replayed.") },
+    errors: [
+      ...BOTH_AUTH_ERRORS,
+      "insufficient_credits",
+      "not_found",
+      "idempotency_conflict",
+      "quota_exceeded",
+      "internal",
+      "unavailable",
+    ],
+  },
+  {
+    name: "log-ai-usage",
+    operationId: "logAiUsage",
+    summary: "The meter, called after work: record one AI call, once per request id",
+    description: "Records the call, prices it from the model prices in force, adds its tokens to the usage " +
+      "counters and, with `charge_credits`, debits the priced credits. Usage already happened, so it never " +
+      "refuses for quota or balance (a post-paid charge may take the balance below zero). A model without a " +
+      "price is recorded at cost 0 with `unpriced: true`. The same `request_id` with the same body answers " +
+      "the same (200, `replayed: true`); with a different body it is 409.",
+    security: USER_OR_SERVICE,
+    requestBody: jsonBody("LogUsageRequest", "The AI call to record."),
+    ok: {
+      "201": okJson("LogUsageResponse", "Recorded."),
+      "200": okJson("LogUsageResponse", "Already recorded: the first answer, replayed."),
+    },
+    errors: [...BOTH_AUTH_ERRORS, "not_found", "idempotency_conflict", "internal", "unavailable"],
+  },
+  {
+    name: "stripe-webhook",
+    operationId: "stripeWebhook",
+    summary: "The money: Stripe's signed events",
+    description:
+      "Called by Stripe, never by apps (`verify_jwt = false`). The signature in `Stripe-Signature` " +
+      "is verified over the raw body with `STRIPE_WEBHOOK_SECRET`. Every verified event is stored once by " +
+      "`event.id`; a redelivery answers 200 and changes nothing. Handles `checkout.session.completed`, " +
+      "`customer.subscription.created/updated/deleted`, `invoice.paid`, `invoice.payment_failed` and " +
+      "`charge.refunded`; other types are stored and ignored. A database failure answers 500 and leaves the " +
+      "event unprocessed, so Stripe's retry completes it.",
+    security: [{ stripeSignature: [] }],
+    requestBody: {
+      required: true,
+      description:
+        "The raw bytes exactly as Stripe sent them (the signature covers them: never re-serialize). " +
+        `At most ${MAX_WEBHOOK_BODY} bytes.`,
+      content: { "application/json": { schema: ref("StripeEvent") } },
+    },
+    ok: { "200": okJson("WebhookResponse", "Stored (or already stored) and applied, pending or ignored.") },
+    errors: ["invalid_request", "invalid_signature", "payload_too_large", "internal", "unavailable"],
+  },
+  {
+    name: "reset-monthly-quotas",
+    operationId: "resetMonthlyQuotas",
+    summary: "The clock: roll every account whose credit period has ended (service key only)",
+    description: "Expires what is left of each ended period's plan credits, grants the current plan's " +
+      "allowance once for the new period and advances the period; top-ups are untouched. A second call in the " +
+      "same period changes nothing. A migration also schedules this hourly with pg_cron.",
+    security: [{ serviceKey: [] }],
+    requestBody: jsonBody("ResetRequest", "Always `{}`: callers cannot choose the time."),
+    ok: { "200": okJson("ResetResponse", "Totals of this run.") },
+    errors: [...BOTH_AUTH_ERRORS, "internal", "unavailable"],
+  },
+];
+
+/** The document, deterministic: same schemas, same bytes. */
+export function buildDocument(): Json {
+  const { version } = JSON.parse(Deno.readTextFileSync(`${ROOT}package.json`));
+  const paths: Json = {};
+  for (const fn of FUNCTIONS) {
+    paths[`/${fn.name}`] = {
+      description: otherMethods,
+      post: {
+        operationId: fn.operationId,
+        summary: fn.summary,
+        description: fn.description,
+        security: fn.security,
+        requestBody: fn.requestBody,
+        responses: { ...fn.ok, ...errorResponses(fn.errors) },
+      },
+      options: { ...preflight, operationId: `${fn.operationId}Preflight` },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Tollgate",
+      version,
+      summary: "Credits, usage metering, plan quotas and Stripe subscriptions for AI apps on Supabase",
+      description: "Four Supabase Edge Functions. Every function takes POST with a JSON body (the webhook: " +
+        "Stripe's raw body), answers JSON, answers OPTIONS with 204 and CORS headers. " + otherMethods +
+        ' Errors are `{"error": {"code", "message", "details"}}`. Generated by `npm run openapi` from ' +
+        "supabase/functions/_shared/contract.ts.",
+      license: { name: "MIT", identifier: "MIT" },
+    },
+    servers: [
+      {
+        url: "https://{project_ref}.supabase.co/functions/v1",
+        description: "A hosted Supabase project",
+        variables: {
+          project_ref: { default: "your-project-ref", description: "The project's reference id" },
+        },
+      },
+      { url: "http://127.0.0.1:54321/functions/v1", description: "The local stack (`npm start`)" },
+    ],
+    paths,
+    components: {
+      securitySchemes: {
+        userJwt: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description: "A signed-in user's Supabase access token (role `authenticated`; HS256 with the " +
+            "project's JWT secret, or ES256/RS256 from its JWKS). Acts for its own user only.",
+        },
+        serviceKey: {
+          type: "http",
+          scheme: "bearer",
+          description: "The project's service-role key: a legacy `service_role` JWT or a new `sb_secret_…` " +
+            "key (deploy with `--no-verify-jwt` for those). Acts for the user named by `user_id`.",
+        },
+        stripeSignature: {
+          type: "apiKey",
+          in: "header",
+          name: "Stripe-Signature",
+          description:
+            "Stripe's `t=<timestamp>,v1=<HMAC-SHA256 of '<timestamp>.<raw body>'>` signed with the " +
+            "endpoint's signing secret (`STRIPE_WEBHOOK_SECRET`).",
+        },
+      },
+      schemas: {
+        ConsumeRequest: jsonSchema(contract.ConsumeRequest, "input"),
+        ConsumeResponse: jsonSchema(contract.ConsumeResponse, "output"),
+        LogUsageRequest: jsonSchema(contract.LogUsageRequest, "input"),
+        LogUsageResponse: jsonSchema(contract.LogUsageResponse, "output"),
+        ResetRequest: jsonSchema(contract.ResetRequest, "input"),
+        ResetResponse: jsonSchema(contract.ResetResponse, "output"),
+        WebhookResponse: jsonSchema(contract.WebhookResponse, "output"),
+        ErrorBody: jsonSchema(contract.ErrorBody, "output"),
+        StripeEvent: {
+          description: "A Stripe event object (see Stripe's API reference); only the fields Tollgate reads.",
+          type: "object",
+          required: ["id", "type", "created", "data"],
+          properties: {
+            id: { type: "string" },
+            type: { type: "string" },
+            created: { type: "integer" },
+            data: { type: "object", required: ["object"], properties: { object: { type: "object" } } },
+          },
+        },
+      },
+      responses: {
+        MethodNotAllowed: {
+          description: ERROR_DESCRIPTIONS.method_not_allowed,
+          headers: { Allow: { schema: { type: "string", const: "POST, OPTIONS" } } },
+          content: {
+            "application/json": {
+              schema: {
+                allOf: [
+                  ref("ErrorBody"),
+                  {
+                    type: "object",
+                    properties: {
+                      error: { type: "object", properties: { code: { const: "method_not_allowed" } } },
+                    },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Writes the document and formats it as `deno fmt` would, so `fmt --check` stays clean. */
+export async function writeDocument(path = OUTPUT): Promise<void> {
+  Deno.writeTextFileSync(path, `${JSON.stringify(buildDocument(), null, 2)}\n`);
+  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], cwd: ROOT }).output();
+  if (!fmt.success) throw new Error(`deno fmt ${path} failed: ${new TextDecoder().decode(fmt.stderr)}`);
+}
+
+if (import.meta.main) {
+  await writeDocument();
+  console.log(`wrote ${OUTPUT.slice(ROOT.length)}`);
+}

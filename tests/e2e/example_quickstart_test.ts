@@ -1,0 +1,64 @@
+/** examples/quickstart.ts, run the way its header says, against the test stack. */
+import assert from "node:assert/strict";
+import { localConfig, runQuickstart } from "../../examples/quickstart.ts";
+import { ROOT } from "../../scripts/lib/stack.ts";
+import { db } from "./_helpers.ts";
+import { functionDeployed } from "./client_support.ts";
+
+const sql = db();
+
+async function ledgerOf(userId: string) {
+  return await sql`select seq, reason, delta::int, balance_after::int from public.credit_ledger
+                    where user_id = ${userId} order by seq`;
+}
+
+Deno.test("the quickstart runs, consumes through the client and prints exactly the user's own ledger", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "examples/quickstart.ts"],
+    cwd: ROOT,
+    env: { DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.ok(out.success, `quickstart failed:\n${stdout}${new TextDecoder().decode(out.stderr)}`);
+  const userId = stdout.match(/created user ([0-9a-f-]{36})/)?.[1];
+  assert.ok(userId, stdout);
+  assert.match(stdout, /3\. consume-credit: 2 credits for quickstart-job-/);
+  const printed = stdout.split("\n").filter((l) => /^\s+\d+\s+[a-z_]+\s+[+-]?\d+/.test(l));
+  const ledger = await ledgerOf(userId);
+  // Other tests' users have ledger rows too: printing more would mean the read ignored RLS.
+  assert.equal(printed.length, ledger.length, stdout);
+  const [account] = await sql`select balance::int from public.accounts where user_id = ${userId}`;
+  assert.equal(ledger.at(-1)?.balance_after, account.balance);
+  assert.equal((await sql`select * from public.check_ledger(${userId}::uuid)`).length, 0);
+});
+
+const fullStack = (await functionDeployed("stripe-webhook")) && (await functionDeployed("log-ai-usage"));
+
+Deno.test({
+  name:
+    "the quickstart buys 500 credits through the signed webhook event and meters the call into the ledger",
+  ignore: !fullStack,
+  async fn() {
+    const lines: string[] = [];
+    const result = await runQuickstart({ ...localConfig(), log: (l) => lines.push(l) });
+    assert.equal(result.purchased, true, lines.join("\n"));
+    assert.equal(result.usageLogged, true, lines.join("\n"));
+    const ledger = await ledgerOf(result.userId);
+    assert.deepEqual(
+      result.ledger.map((r) => [r.seq, r.reason, r.delta]),
+      ledger.map((r) => [r.seq, r.reason, r.delta]),
+    );
+    assert.ok(ledger.some((r) => r.reason === "grant" && r.delta === 500), "a 500-credit top-up grant");
+    assert.ok(ledger.some((r) => r.reason === "consume" && r.delta === -2), "the gated job's debit");
+    const [account] = await sql`select balance::int from public.accounts where user_id = ${result.userId}`;
+    assert.equal(ledger.at(-1)?.balance_after, account.balance);
+  },
+});
+
+Deno.test({
+  name: "close the database connection",
+  fn: () => sql.end(),
+  sanitizeResources: false,
+});
