@@ -1,3 +1,4 @@
+// @ts-nocheck: a Node script over the built dist/, which exists only after the build (node_test.ts runs it).
 // Runs the built package (dist/) in Node and prints what happened as JSON, for packages/client/node_test.ts and
 // tests/e2e/client_node_test.ts.
 // Node 20 has no global WebSocket, which supabase-js' realtime client insists on: run it with
