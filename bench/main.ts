@@ -48,7 +48,7 @@ const { quick, phases } = parseArgs(Deno.args);
 /** Durations and sizes; --quick keeps every figure but measures each for less time. */
 const PLAN = quick
   ? { users: 2_000, sqlSeconds: 3, sweepSeconds: 2, httpSeconds: 2, resets: [10_000, 100_000] }
-  : { users: 10_000, sqlSeconds: 10, sweepSeconds: 5, httpSeconds: 5, resets: [100_000, 1_000_000] };
+  : { users: 10_000, sqlSeconds: 8, sweepSeconds: 4, httpSeconds: 4, resets: [100_000, 1_000_000] };
 const SQL_CLIENTS = 8;
 const CONNECTIONS = [1, 16, 64];
 
@@ -149,7 +149,7 @@ try {
     await ensureSigningKey(keyDir);
     if (phases.has("profile")) {
       log(`[${elapsed()}] profile of the consume path`);
-      results.profile = await runProfile({ dbUrl, users: PLAN.users, requests: quick ? 500 : 2_000 });
+      results.profile = await runProfile({ dbUrl, users: PLAN.users, requests: quick ? 500 : 1_000 });
     }
     if (phases.has("http")) {
       log(`[${elapsed()}] HTTP level: autocannon at ${CONNECTIONS.join(", ")} connections`);

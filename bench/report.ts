@@ -146,7 +146,7 @@ function httpSection(r: BenchResults): string {
       String(h.errors),
       sql ? `${ratio(h.rps, sql.tps).toFixed(2)}×` : "—",
       h.path === "gateway" && direct ? `${ratio(h.rps, direct.rps).toFixed(2)}×` : "—",
-      targets.join("; ") || "—",
+      targets.filter((t) => t !== "—").join("; ") || "—",
     ];
   });
   return [
@@ -179,7 +179,7 @@ function resetSection(r: BenchResults): string {
     x.bare_insert_s.toFixed(1),
     atMost(ratio(x.reset_s, x.bare_insert_s), TARGETS.resetVsBareInsert),
     fmt(x.accounts_rolled),
-    String(x.ledger_problems_in_sample),
+    `${x.accounts_wrong} / ${x.ledger_problems_in_sample}`,
     x.setup_s.toFixed(1),
   ]);
   return [
@@ -191,7 +191,7 @@ function resetSection(r: BenchResults): string {
       "bare INSERT…SELECT s",
       "ratio",
       "rolled",
-      "ledger problems (sample)",
+      "wrong / ledger problems",
       "setup s",
     ], rows),
   ].join("\n");

@@ -64,6 +64,7 @@ const sample: BenchResults = {
     accounts_rolled: 1_000_000,
     credits_granted: 3,
     credits_expired: 3,
+    accounts_wrong: 0,
     ledger_problems_in_sample: 0,
   }],
   profile: null,

@@ -14,6 +14,9 @@ export interface ResetResult {
   accounts_rolled: number;
   credits_granted: number;
   credits_expired: number;
+  /** Accounts still due or not holding exactly the plan's allowance after the reset (should be 0). */
+  accounts_wrong: number;
+  /** check_ledger problems among 20 of the reset accounts (should be 0). */
   ledger_problems_in_sample: number;
 }
 
@@ -21,12 +24,23 @@ const seconds = (since: number) => Number(((performance.now() - since) / 1000).t
 
 /** Creates `n` due accounts tagged with `tag`, bypassing the signup trigger (replica mode) but keeping the books. */
 async function createDueAccounts(sql: postgres.Sql, n: number, tag: string): Promise<void> {
+  // Two halves in parallel (one per core of the reference machine); ids are random, emails unique per half.
+  const half = Math.ceil(n / 2);
+  await Promise.all(
+    [0, 1].map((part) => insertDueAccounts(sql, part * half, Math.min(half, n - part * half), tag)),
+  );
+  // Steady state before timing: statistics current and hint bits set, as on a database that has lived a month.
+  await sql`vacuum analyze auth.users, public.accounts, public.credit_lots, public.credit_ledger`;
+}
+
+async function insertDueAccounts(sql: postgres.Sql, from: number, n: number, tag: string): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`set local session_replication_role = replica`;
     await tx`
       with users as (
         insert into auth.users (id, email)
-        select gen_random_uuid(), 'r' || i || '@' || ${tag} || '.bench.example.com' from generate_series(1, ${n}::int) i
+        select gen_random_uuid(), 'r' || i || '@' || ${tag} || '.bench.example.com'
+          from generate_series(${from + 1}::int, ${from + n}::int) i
         returning id
       ), plan as (
         select id, monthly_credits from public.plans where is_default
@@ -45,8 +59,6 @@ async function createDueAccounts(sql: postgres.Sql, n: number, tag: string): Pro
       insert into public.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
       select user_id, 1, amount, amount, 'grant', 'plan:bench', id from lots`;
   });
-  // Steady state before timing: statistics current and hint bits set, as on a database that has lived a month.
-  await sql`vacuum analyze auth.users, public.accounts, public.credit_lots, public.credit_ledger`;
 }
 
 /** The baseline: the same rows the reset inserts, by one bare INSERT ... SELECT per table, no indexes. */
@@ -80,7 +92,7 @@ export async function runResets(opts: {
   sizes: number[];
   log: (line: string) => void;
 }): Promise<ResetResult[]> {
-  const sql = postgres(opts.dbUrl, { max: 1, onnotice: () => {} });
+  const sql = postgres(opts.dbUrl, { max: 2, onnotice: () => {} });
   const results: ResetResult[] = [];
   try {
     for (const n of opts.sizes) {
@@ -95,9 +107,16 @@ export async function runResets(opts: {
       const [totals] = await sql`
         select accounts_rolled, credits_granted, credits_expired from public.reset_monthly_quotas(${now})`;
       const reset = seconds(started);
+      // The books after the reset: every account rolled to the plan's allowance, and check_ledger (one
+      // account per call, so a sample) finds nothing.
+      const emails = `%@${tag}.bench.example.com`;
+      const [{ wrong }] = await sql`
+        select count(*)::int as wrong
+          from public.accounts a join auth.users u on u.id = a.user_id join public.plans p on p.id = a.plan_id
+         where u.email like ${emails} and (a.period_end <= ${now} or a.balance <> p.monthly_credits)`;
       const [{ problems }] = await sql`
         select count(*)::int as problems
-          from (select id from auth.users where email like ${`%@${tag}.bench.example.com`} limit 1000) u
+          from (select id from auth.users where email like ${emails} limit 20) u
          cross join lateral public.check_ledger(u.id)`;
       const r: ResetResult = {
         accounts: n,
@@ -107,12 +126,13 @@ export async function runResets(opts: {
         accounts_rolled: Number(totals.accounts_rolled),
         credits_granted: Number(totals.credits_granted),
         credits_expired: Number(totals.credits_expired),
+        accounts_wrong: wrong,
         ledger_problems_in_sample: problems,
       };
       results.push(r);
       opts.log(
         `  reset ${n}: ${reset} s (bare INSERT ... SELECT ${bare} s, setup ${setup} s), ` +
-          `rolled ${r.accounts_rolled}, ledger problems in a 1,000-account sample: ${problems}`,
+          `rolled ${r.accounts_rolled}, wrong ${wrong}, ledger problems in a sample of 20: ${problems}`,
       );
     }
   } finally {
