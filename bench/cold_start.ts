@@ -89,7 +89,6 @@ async function once(name: string, env: Record<string, string>): Promise<{ ms: nu
 /** Starts each function TRIALS times and reports the median and worst time to its first answer. */
 export async function runColdStarts(opts: {
   dbUrl: string;
-  keyDir: string;
   skip: (note: string) => void;
   log: (line: string) => void;
 }): Promise<ColdStartResult[]> {

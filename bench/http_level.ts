@@ -33,6 +33,8 @@ export async function load(opts: {
   connections: number;
   seconds: number;
   next: NextRequest;
+  /** Send exactly this many requests instead of running for `seconds` (a pool of signed events). */
+  amount?: number;
 }): Promise<Omit<HttpResult, "function" | "path" | "credential">> {
   const times: number[] = [];
   const statuses: Record<string, number> = {};
@@ -41,6 +43,7 @@ export async function load(opts: {
     url: opts.url,
     connections: opts.connections,
     duration: opts.seconds,
+    ...(opts.amount ? { amount: opts.amount } : {}),
     timeout: 10,
     requests: [{
       method: "POST",
@@ -59,8 +62,11 @@ export async function load(opts: {
     times.push(ms);
     statuses[status] = (statuses[status] ?? 0) + 1;
   });
+  // A counted run that goes much slower than its estimate is still cut off.
+  const watchdog = opts.amount ? setTimeout(() => instance.stop(), opts.seconds * 3_000) : undefined;
   const started = performance.now();
   const result = await instance;
+  clearTimeout(watchdog);
   const seconds = (performance.now() - started) / 1000;
   const ok = Object.entries(statuses).filter(([s]) => s.startsWith("2")).reduce((n, [, c]) => n + c, 0);
   const errors = result.errors + result.timeouts + (times.length - ok);
@@ -92,6 +98,7 @@ export async function runHttpLevel(opts: {
   const results: HttpResult[] = [];
   const run = Math.random().toString(36).slice(2, 8);
   let seq = 0;
+  let webhookRate = 1;
   const randomUser = () => 1 + Math.floor(Math.random() * opts.users);
   const service = { authorization: `Bearer ${LOCAL_SERVICE_ROLE_KEY}` };
 
@@ -131,12 +138,18 @@ export async function runHttpLevel(opts: {
     connections: number,
     next: NextRequest,
     seconds = opts.seconds,
+    amount?: number,
   ) => {
     const port = fns.ports[name];
     const url = path === "direct"
       ? `http://127.0.0.1:${port}/functions/v1/${name}`
       : `${fns.url}/functions/v1/${name}`;
-    const r = { function: name, path, credential, ...(await load({ url, connections, seconds, next })) };
+    const r = {
+      function: name,
+      path,
+      credential,
+      ...(await load({ url, connections, seconds, next, amount })),
+    };
     results.push(r);
     opts.log(
       `  http ${name} ${path} c=${connections}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, ` +
@@ -155,24 +168,38 @@ export async function runHttpLevel(opts: {
         let warm = false;
         for (const connections of opts.connections) {
           if (name === "stripe-webhook") {
-            // Signed before the run (Stripe's helper is async), sized for 4,000 events/s; a run that drains
-            // the pool stops early and its rate is taken over the time it ran.
-            const pool = await signedEvents({
-              count: 4_000 * opts.seconds + 1_000,
-              users: opts.users,
-              secret: fns.env.STRIPE_WEBHOOK_SECRET,
-              prefix: `${run}_${path}_${connections}`,
-            });
-            let i = 0;
-            const next: NextRequest = () => {
-              const e = pool[i++];
-              return e ? { headers: { "stripe-signature": e.signature }, body: e.body } : null;
+            // Events are signed before each run (Stripe's helper is async), so each run sends a counted pool
+            // sized from the rate seen so far (first a 1,000-event warm-up at 4 connections).
+            // Each connection builds one request ahead, so the pool holds one spare event per connection.
+            const signed = async (count: number, spare: number, tag: string) => {
+              const pool = await signedEvents({
+                count: count + spare,
+                users: opts.users,
+                secret: fns.env.STRIPE_WEBHOOK_SECRET,
+                prefix: `${run}_${path}_${tag}`,
+              });
+              let i = 0;
+              const next: NextRequest = () => {
+                const e = pool[i++];
+                return e ? { headers: { "stripe-signature": e.signature }, body: e.body } : null;
+              };
+              return { next, amount: count };
             };
+            const url = path === "direct"
+              ? `http://127.0.0.1:${fns.ports[name]}/functions/v1/${name}`
+              : `${fns.url}/functions/v1/${name}`;
             if (!warm) {
-              await load({ url: `http://127.0.0.1:${fns.ports[name]}/`, connections: 4, seconds: 1, next });
+              const w = await signed(1_000, 4, "warm");
+              webhookRate = (await load({ url, connections: 4, seconds: opts.seconds, ...w })).rps;
             }
             warm = true;
-            await measure(name, path, "stripe signature", connections, next);
+            const count = Math.min(
+              40_000,
+              Math.max(connections * 20, Math.ceil(webhookRate * opts.seconds * 1.2)),
+            );
+            const { next, amount } = await signed(count, connections, String(connections));
+            const r = await measure(name, path, "stripe signature", connections, next, opts.seconds, amount);
+            webhookRate = Math.max(r.rps, 1);
             continue;
           }
           const { credential, next } = bodies[name];

@@ -62,6 +62,9 @@ export function atMost(value: number, target: number, unit = "×"): string {
   return `${shown} ${value <= target ? "✅" : "❌"} (≤ ${target}${unit})`;
 }
 
+/** "0.82×", or "—" when there is no baseline. */
+const times = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : "—");
+
 function table(header: string[], rows: string[][]): string {
   return [
     `| ${header.join(" | ")} |`,
@@ -90,7 +93,7 @@ function sqlSection(r: BenchResults): string {
       fmt(s.tps),
       ms(s.latency_avg_ms),
       String(s.errors),
-      s.workload === "bare_update" ? "1.00×" : `${vsBare.toFixed(2)}×`,
+      s.workload === "bare_update" ? "1.00×" : times(vsBare),
       target,
     ];
   });
@@ -144,8 +147,8 @@ function httpSection(r: BenchResults): string {
       ms(h.p99_ms),
       ms(h.max_ms),
       String(h.errors),
-      sql ? `${ratio(h.rps, sql.tps).toFixed(2)}×` : "—",
-      h.path === "gateway" && direct ? `${ratio(h.rps, direct.rps).toFixed(2)}×` : "—",
+      times(ratio(h.rps, sql?.tps)),
+      h.path === "gateway" ? times(ratio(h.rps, direct?.rps)) : "—",
       targets.filter((t) => t !== "—").join("; ") || "—",
     ];
   });
