@@ -202,7 +202,7 @@ try {
   for (const c of runChecks ? databaseChecks : []) await runCheck(c);
 
   await pgTap(pg.url);
-  const unitDirs = ["supabase/functions", "scripts/lib", "packages", "docs"].filter((d) =>
+  const unitDirs = ["supabase/functions", "scripts/lib", "packages", "docs", "bench"].filter((d) =>
     exists(`${ROOT}/${d}`)
   );
   await denoTests("Deno unit tests", unitDirs.flatMap((d) => testFiles(d, /_test\.ts$/)));

@@ -1,4 +1,3 @@
-// @ts-nocheck: a Node script over the built dist/, which exists only after the build (node_test.ts runs it).
 // Runs the built package (dist/) in Node and prints what happened as JSON, for packages/client/node_test.ts and
 // tests/e2e/client_node_test.ts.
 // Node 20 has no global WebSocket, which supabase-js' realtime client insists on: run it with
@@ -6,7 +5,10 @@
 //   node node_smoke.mjs fake                          a scripted fetch: one 503, then success, then a 402
 //   node node_smoke.mjs live <url> <anon key> <token> the real functions behind <url>/functions/v1
 import { createClient } from "@supabase/supabase-js";
-import { createTollgateClient, TollgateError } from "../dist/index.js";
+// Resolved at run time: dist/ exists only after the build, so a fresh clone's `deno check` must not follow it.
+const { createTollgateClient, TollgateError } = await import(
+  new URL("../dist/index.js", import.meta.url).href
+);
 
 const [mode, url, anonKey, token] = process.argv.slice(2);
 

@@ -2,28 +2,29 @@ import type postgres from "postgres";
 import type { Caller } from "../_shared/auth.ts";
 import type { ConsumeRequest, ConsumeResponse } from "../_shared/contract.ts";
 import type { Database, Json } from "../_shared/database.types.ts";
-import { asCaller, type Sql } from "../_shared/db.ts";
+import { queryAs, type Sql } from "../_shared/db.ts";
 
 /** public.consume_credits as generated from the schema: a renamed, retyped or new parameter fails deno check. */
 type ConsumeCredits = Database["public"]["Functions"]["consume_credits"];
 
 /** Calls public.consume_credits in one transaction as the caller; the database owns every rule. */
 export function consumeWith(sql: Sql) {
-  return (caller: Caller, userId: string, input: ConsumeRequest): Promise<ConsumeResponse> =>
-    asCaller(sql, caller, async (tx) => {
-      const args: Required<ConsumeCredits["Args"]> = {
-        p_idempotency_key: input.idempotency_key,
-        p_amount: input.amount,
-        p_feature: input.feature,
-        p_metadata: (input.metadata ?? null) as Json,
-        p_user_id: userId,
-      };
+  return async (caller: Caller, userId: string, input: ConsumeRequest): Promise<ConsumeResponse> => {
+    const args: Required<ConsumeCredits["Args"]> = {
+      p_idempotency_key: input.idempotency_key,
+      p_amount: input.amount,
+      p_feature: input.feature,
+      p_metadata: (input.metadata ?? null) as Json,
+      p_user_id: userId,
+    };
+    const [row] = await queryAs<{ result: ConsumeCredits["Returns"] }[]>(sql, caller, (tx) => {
       const metadata = args.p_metadata === null ? null : tx.json(args.p_metadata as postgres.JSONValue);
-      const [row] = await tx<{ result: ConsumeCredits["Returns"] }[]>`
+      return tx`
         select public.consume_credits(
           p_idempotency_key => ${args.p_idempotency_key}, p_amount => ${args.p_amount},
           p_feature => ${args.p_feature}, p_metadata => ${metadata}, p_user_id => ${args.p_user_id}
         ) as result`;
-      return row.result as ConsumeResponse;
     }, userId);
+    return row.result as ConsumeResponse;
+  };
 }

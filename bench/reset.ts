@@ -1,0 +1,142 @@
+/**
+ * Reset: N accounts whose credit period ended yesterday, each holding its unspent plan lot (what the signup
+ * trigger leaves a month later, written set-based), then `public.reset_monthly_quotas(p_now)` timed beside a
+ * bare INSERT ... SELECT of the rows the reset writes: one plan lot and two ledger entries (expiry, grant) per
+ * account, into unindexed copies of those tables.
+ */
+import postgres from "postgres";
+
+export interface ResetResult {
+  accounts: number;
+  setup_s: number;
+  bare_insert_s: number;
+  reset_s: number;
+  accounts_rolled: number;
+  credits_granted: number;
+  credits_expired: number;
+  /** Accounts still due or not holding exactly the plan's allowance after the reset (should be 0). */
+  accounts_wrong: number;
+  /** check_ledger problems among 20 of the reset accounts (should be 0). */
+  ledger_problems_in_sample: number;
+}
+
+const seconds = (since: number) => Number(((performance.now() - since) / 1000).toFixed(2));
+
+/** Creates `n` due accounts tagged with `tag`, bypassing the signup trigger (replica mode) but keeping the books. */
+async function createDueAccounts(sql: postgres.Sql, n: number, tag: string): Promise<void> {
+  // Two halves in parallel (one per core of the reference machine); ids are random, emails unique per half.
+  const half = Math.ceil(n / 2);
+  await Promise.all(
+    [0, 1].map((part) => insertDueAccounts(sql, part * half, Math.min(half, n - part * half), tag)),
+  );
+  // Steady state before timing: statistics current and hint bits set, as on a database that has lived a month.
+  await sql`vacuum analyze auth.users, public.accounts, public.credit_lots, public.credit_ledger`;
+}
+
+async function insertDueAccounts(sql: postgres.Sql, from: number, n: number, tag: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`set local session_replication_role = replica`;
+    await tx`
+      with users as (
+        insert into auth.users (id, email)
+        select gen_random_uuid(), 'r' || i || '@' || ${tag} || '.bench.example.com'
+          from generate_series(${from + 1}::int, ${from + n}::int) i
+        returning id
+      ), plan as (
+        select id, monthly_credits from public.plans where is_default
+      ), accounts as (
+        insert into public.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
+                                     next_expiry_at, ledger_seq)
+        select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
+               now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
+          from users u cross join plan p
+        returning user_id, balance, period_start, period_end
+      ), lots as (
+        insert into public.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
+        select user_id, 'plan', balance, balance, period_end, 10, 'plan:bench' from accounts
+        returning id, user_id, amount
+      )
+      insert into public.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
+      select user_id, 1, amount, amount, 'grant', 'plan:bench', id from lots`;
+  });
+}
+
+/** The baseline: the same rows the reset inserts, by one bare INSERT ... SELECT per table, no indexes. */
+async function bareInsert(sql: postgres.Sql, now: Date): Promise<number> {
+  await sql`create table if not exists bench.plain_lots (like public.credit_lots including defaults)`;
+  await sql`create table if not exists bench.plain_ledger (like public.credit_ledger including defaults)`;
+  await sql`truncate bench.plain_lots, bench.plain_ledger`;
+  await sql`checkpoint`;
+  const started = performance.now();
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into bench.plain_lots (user_id, source, amount, remaining, expires_at, priority, grant_key, created_at)
+      select a.user_id, 'plan', p.monthly_credits, p.monthly_credits, a.period_end + interval '1 month', 10,
+             'plan:next', ${now}
+        from public.accounts a join public.plans p on p.id = a.plan_id
+       where a.settle_at <= ${now}`;
+    await tx`
+      insert into bench.plain_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, created_at)
+      select a.user_id, a.ledger_seq + k, case k when 1 then -a.balance else p.monthly_credits end,
+             case k when 1 then 0 else p.monthly_credits end, case k when 1 then 'expire' else 'grant' end,
+             'plan:next', ${now}
+        from public.accounts a join public.plans p on p.id = a.plan_id cross join generate_series(1, 2) k
+       where a.settle_at <= ${now}`;
+  });
+  return seconds(started);
+}
+
+/** Times the reset of each size, on accounts created for it (earlier sizes are already rolled, so not due). */
+export async function runResets(opts: {
+  dbUrl: string;
+  sizes: number[];
+  log: (line: string) => void;
+}): Promise<ResetResult[]> {
+  const sql = postgres(opts.dbUrl, { max: 2, onnotice: () => {} });
+  const results: ResetResult[] = [];
+  try {
+    for (const n of opts.sizes) {
+      const tag = `reset${n}`;
+      let started = performance.now();
+      await createDueAccounts(sql, n, tag);
+      const setup = seconds(started);
+      const now = new Date();
+      const bare = await bareInsert(sql, now);
+      await sql`checkpoint`;
+      started = performance.now();
+      const [totals] = await sql`
+        select accounts_rolled, credits_granted, credits_expired from public.reset_monthly_quotas(${now})`;
+      const reset = seconds(started);
+      // The books after the reset: every account rolled to the plan's allowance, and check_ledger (one
+      // account per call, so a sample) finds nothing.
+      const emails = `%@${tag}.bench.example.com`;
+      const [{ wrong }] = await sql`
+        select count(*)::int as wrong
+          from public.accounts a join auth.users u on u.id = a.user_id join public.plans p on p.id = a.plan_id
+         where u.email like ${emails} and (a.period_end <= ${now} or a.balance <> p.monthly_credits)`;
+      const [{ problems }] = await sql`
+        select count(*)::int as problems
+          from (select id from auth.users where email like ${emails} limit 20) u
+         cross join lateral public.check_ledger(u.id)`;
+      const r: ResetResult = {
+        accounts: n,
+        setup_s: setup,
+        bare_insert_s: bare,
+        reset_s: reset,
+        accounts_rolled: Number(totals.accounts_rolled),
+        credits_granted: Number(totals.credits_granted),
+        credits_expired: Number(totals.credits_expired),
+        accounts_wrong: wrong,
+        ledger_problems_in_sample: problems,
+      };
+      results.push(r);
+      opts.log(
+        `  reset ${n}: ${reset} s (bare INSERT ... SELECT ${bare} s, setup ${setup} s), ` +
+          `rolled ${r.accounts_rolled}, wrong ${wrong}, ledger problems in a sample of 20: ${problems}`,
+      );
+    }
+  } finally {
+    await sql.end();
+  }
+  return results;
+}
