@@ -3,8 +3,10 @@ import type Stripe from "stripe";
 import { BASE_URL, call, db, DB_URL, newUser, SERVICE_KEY } from "./_helpers.ts";
 import { freePort, ROOT, startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
 import { LOCAL_JWT_SECRET } from "../../scripts/lib/keys.ts";
+import { HANDLED_EVENT_TYPES } from "../../supabase/functions/stripe-webhook/event.ts";
 import {
   type Fixture,
+  FIXTURES,
   freshIds,
   type Ids,
   PRICES,
@@ -96,6 +98,11 @@ Deno.test("stripe-webhook answers 400 invalid_signature and stores nothing when 
     assert.equal(await eventRow(e.id), undefined, `${name}: the event is not stored`);
   }
   assert.equal((await account(ids.user)).balance, 3, "no credits were granted");
+});
+
+Deno.test("every event type the webhook handles has a realistic fixture", () => {
+  const covered = new Set(FIXTURES.map((f) => stripeEvent(f, freshIds(crypto.randomUUID())).type));
+  for (const type of HANDLED_EVENT_TYPES) assert.ok(covered.has(type), `no fixture for ${type}`);
 });
 
 Deno.test("stripe-webhook answers 413 to a body over 1 MiB", async () => {
