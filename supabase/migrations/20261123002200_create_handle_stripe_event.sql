@@ -166,7 +166,7 @@ revoke execute on function public._apply_stripe_checkout(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 
 -- customer.subscription.created / updated / deleted: upserts the mirror row unless the event is older than the
--- last one applied, or would bring an ended subscription back; then the account follows the user's best live
+-- last one applied (same second: created, then updated, then deleted), or would bring an ended subscription back; then the account follows the user's best live
 -- subscription (active, trialing, past_due as grace), or falls back to the default plan.
 create or replace function public._apply_stripe_subscription(p_event jsonb, p_now timestamptz) returns jsonb
 language plpgsql
@@ -185,6 +185,9 @@ declare
   v_target_plan text;
   v_target_anchor timestamptz;
   v_target_subscription text;
+  v_last_type text;
+  v_order constant text[] := array['customer.subscription.created', 'customer.subscription.updated',
+                                   'customer.subscription.deleted'];
 begin
   select c.user_id into v_user from public.stripe_customers c where c.customer_id = v_customer;
   if v_user is null then
@@ -201,7 +204,11 @@ begin
 
   select * into v_existing from public.stripe_subscriptions s where s.subscription_id = v_subscription_id for update;
   if found then
-    if v_created < v_existing.last_event_created then
+    -- Stripe stamps events in whole seconds: within one second, created < updated < deleted.
+    select e.type into v_last_type from public.stripe_events e where e.id = v_existing.last_event_id;
+    if v_created < v_existing.last_event_created
+       or (v_created = v_existing.last_event_created
+           and array_position(v_order, p_event ->> 'type') < array_position(v_order, v_last_type)) then
       return public._stripe_outcome('ignored', format('Older than event %s, already applied to subscription %s',
                                                       v_existing.last_event_id, v_subscription_id));
     end if;

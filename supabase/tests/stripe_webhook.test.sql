@@ -2,7 +2,7 @@
 -- of order, pending events applied once their customer is linked, plan switches with their credit periods and
 -- grants, refund claw-backs once, failed and ignored events, and who may call it.
 begin;
-select plan(82);
+select plan(88);
 
 -- Builders for the payloads, shaped like API version 2026-10-28.endive (periods on items, invoice parent).
 create function pg_temp.evt(p_id text, p_type text, p_created timestamptz, p_object jsonb) returns jsonb
@@ -193,14 +193,37 @@ select results_eq($$ select a.plan_id, a.balance, s.status from public.accounts 
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_4', 'customer.subscription.updated', '2027-03-10 11:58Z',
   pg_temp.sub('sub_u2', 'cus_u2', 'active', 'price_business_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
               '2027-04-05 00:00Z'))) ->> 'status', 'ignored', 'an update older than the deletion is ignored');
-select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_5', 'customer.subscription.updated', '2027-03-10 11:59Z',
+select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_5', 'customer.subscription.updated', '2027-03-10 12:00Z',
   pg_temp.sub('sub_u2', 'cus_u2', 'active', 'price_business_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
               '2027-04-05 00:00Z'))) ->> 'status', 'ignored',
-  'an update stamped the same second as the deletion is ignored too');
+  'an update stamped after the deletion is ignored too');
 select results_eq($$ select s.status, a.plan_id, e.error like '%cannot revive it' from public.stripe_subscriptions s
                      join public.accounts a using (user_id), public.stripe_events e
                     where s.subscription_id = 'sub_u2' and e.id = 'evt_sub_u2_5' $$,
   $$ values ('canceled', 'free', true) $$, 'a late update never resurrects a canceled subscription');
+
+select is(pg_temp.handle(pg_temp.evt('evt_sub_u2c_upd', 'customer.subscription.updated', '2027-03-10 11:59:30Z',
+  pg_temp.sub('sub_u2c', 'cus_u2', 'incomplete_expired', 'price_pro_monthly', '2027-03-10 11:59:30Z',
+              '2027-03-10 11:59:30Z', '2027-04-10 11:59:30Z'))) ->> 'status', 'processed',
+  'an update that arrives before its created event is applied');
+select is(pg_temp.handle(pg_temp.evt('evt_sub_u2c_cre', 'customer.subscription.created', '2027-03-10 11:59:30Z',
+  pg_temp.sub('sub_u2c', 'cus_u2', 'incomplete', 'price_pro_monthly', '2027-03-10 11:59:30Z',
+              '2027-03-10 11:59:30Z', '2027-04-10 11:59:30Z'))) ->> 'status', 'ignored',
+  'a created event stamped the same second as an applied update is older than it');
+select is((select status from public.stripe_subscriptions where subscription_id = 'sub_u2c'), 'incomplete_expired',
+  'the subscription keeps the update''s status');
+
+select is(pg_temp.handle(pg_temp.evt('evt_co_u4_steal', 'checkout.session.completed', '2027-03-10 11:59Z',
+  pg_temp.checkout('cs_u4_steal', 'payment', 'paid', 'cus_u1', 'c4000000-0000-4000-8000-000000000004',
+                   '{"credits": "10"}', 'pi_u4_steal', 100))) ->> 'status', 'failed',
+  'a checkout naming a customer linked to another user fails');
+select results_eq($$ select e.error like 'Cannot link customer cus_u1 to user c4000000%', c.user_id
+                     from public.stripe_events e, public.stripe_customers c
+                    where e.id = 'evt_co_u4_steal' and c.customer_id = 'cus_u1' $$,
+  $$ values (true, 'c1000000-0000-4000-8000-000000000001'::uuid) $$,
+  'the customer stays linked to its user and the failure names the conflict');
+select is_empty($$ select 1 from public.credit_lots where grant_key = 'top_up:stripe:cs_u4_steal' $$,
+  'the conflicting checkout grants nothing');
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Invoices
