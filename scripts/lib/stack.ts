@@ -142,6 +142,15 @@ export async function startPostgres(
   };
 }
 
+/**
+ * Stops a cluster started by startPostgres (fast: open sessions are terminated). Restart it with startPostgres
+ * and the same port and options; tests use this to take the database away mid-request.
+ */
+export async function stopPostgres(dataDir: string): Promise<void> {
+  const [cmd, args] = asPostgres("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "stop"]);
+  await run(cmd, args);
+}
+
 /** Runs a SQL file with psql, stopping at the first error. */
 export function psqlFile(dbUrl: string, file: string): Promise<string> {
   return run("psql", [dbUrl, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", file]);

@@ -29,6 +29,7 @@ export const SQLSTATE_TO_HTTP: Record<string, { status: number; code: string }> 
   TG404: { status: 404, code: "not_found" },
   TG409: { status: 409, code: "idempotency_conflict" },
   TG429: { status: 429, code: "quota_exceeded" },
+  TGS02: { status: 400, code: "invalid_request" },
 };
 
 /** SQLSTATE classes that mean the database cannot be reached or is going away: worth a retry. */

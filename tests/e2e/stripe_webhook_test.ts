@@ -1,0 +1,384 @@
+import assert from "node:assert/strict";
+import type Stripe from "stripe";
+import { BASE_URL, call, db, DB_URL, newUser, SERVICE_KEY } from "./_helpers.ts";
+import { freePort, ROOT, startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
+import { LOCAL_JWT_SECRET } from "../../scripts/lib/keys.ts";
+import { HANDLED_EVENT_TYPES } from "../../supabase/functions/stripe-webhook/event.ts";
+import {
+  type Fixture,
+  FIXTURES,
+  freshIds,
+  type Ids,
+  PRICES,
+  signature,
+  stripeEvent,
+} from "../fixtures/stripe/fixtures.ts";
+
+const sql = db();
+const FN = "stripe-webhook";
+const SECRET = Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? "whsec_tollgate_local_only";
+const PG_DATA = Deno.env.get("TOLLGATE_PG_DATA");
+
+// The fixtures' prices belong to the seeded pro and business plans.
+await sql`update public.plans set stripe_price_ids = array(select distinct unnest(stripe_price_ids || ${[
+  PRICES.pro,
+]}::text[]))
+           where id = 'pro'`;
+await sql`update public.plans set stripe_price_ids = array(select distinct unnest(stripe_price_ids || ${[
+  PRICES.business,
+]}::text[])) where id = 'business'`;
+
+/** Delivers an event as Stripe does: the raw JSON body, signed. */
+async function deliver(event: Stripe.Event, opts: { secret?: string; url?: string } = {}) {
+  const body = JSON.stringify(event);
+  const headers = { "Stripe-Signature": await signature(body, opts.secret ?? SECRET) };
+  if (!opts.url) return call(FN, body, { headers });
+  const res = await fetch(opts.url, { method: "POST", headers, body });
+  return { status: res.status, body: await res.json() as Record<string, unknown> };
+}
+
+/** Delivers and expects Stripe's happy answer. */
+async function ok(event: Stripe.Event): Promise<void> {
+  const res = await deliver(event);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.deepEqual(res.body, { received: true });
+}
+
+/** A new user and the ids of their Stripe story. */
+async function customer(): Promise<Ids> {
+  const user = await newUser(sql);
+  return freshIds(user.id);
+}
+
+const event = (name: Fixture, ids: Ids, eventId?: string) => stripeEvent(name, ids, eventId);
+
+async function account(userId: string) {
+  const [row] = await sql`select plan_id, balance::int as balance, overdraft::int as overdraft
+                            from public.accounts where user_id = ${userId}`;
+  return row;
+}
+
+async function eventRow(id: string) {
+  const [row] = await sql`select status, attempts, error from public.stripe_events where id = ${id}`;
+  return row;
+}
+
+/** Polls a query until it returns a row (10 s at most). */
+async function waitFor(query: () => Promise<readonly unknown[]>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await query()).length > 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("Timed out waiting for the database to reach the expected state");
+}
+
+async function booksBalance(userId: string): Promise<void> {
+  const problems = await sql`select * from public.check_ledger(${userId}::uuid)`;
+  assert.deepEqual([...problems], [], "check_ledger finds nothing wrong");
+}
+
+Deno.test("stripe-webhook answers 400 invalid_signature and stores nothing when the signature is missing or wrong", async () => {
+  const ids = await customer();
+  const cases: [string, (e: Stripe.Event) => Promise<{ status: number; body: Record<string, unknown> }>][] = [
+    ["no signature", (e) => call(FN, JSON.stringify(e))],
+    ["another secret", (e) => deliver(e, { secret: "whsec_someone_else" })],
+    ["a tampered body", async (e) => {
+      const body = JSON.stringify(e);
+      const headers = { "Stripe-Signature": await signature(body, SECRET) };
+      const tampered = body.replace('"credits":"100"', '"credits":"100000"');
+      assert.notEqual(tampered, body);
+      return call(FN, tampered, { headers });
+    }],
+  ];
+  for (const [name, send] of cases) {
+    const e = event("checkout.session.completed.payment", ids);
+    const res = await send(e);
+    assert.equal(res.status, 400, name);
+    assert.equal((res.body.error as { code: string }).code, "invalid_signature", name);
+    assert.equal(await eventRow(e.id), undefined, `${name}: the event is not stored`);
+  }
+  assert.equal((await account(ids.user)).balance, 3, "no credits were granted");
+});
+
+Deno.test("every event type the webhook handles has a realistic fixture", () => {
+  const covered = new Set(FIXTURES.map((f) => stripeEvent(f, freshIds(crypto.randomUUID())).type));
+  for (const type of HANDLED_EVENT_TYPES) assert.ok(covered.has(type), `no fixture for ${type}`);
+});
+
+Deno.test("stripe-webhook answers 413 to a body over 1 MiB", async () => {
+  const res = await call(FN, "x".repeat(1024 * 1024 + 1), { headers: { "Stripe-Signature": "t=1,v1=x" } });
+  assert.equal(res.status, 413);
+});
+
+Deno.test("a paid credit-pack checkout links the customer, grants its credits and records the payment", async () => {
+  const ids = await customer();
+  const e = event("checkout.session.completed.payment", ids);
+  // Quotes and dollar signs in a payload travel as data, never as SQL.
+  (e.data.object as { metadata: Record<string, string> }).metadata.note = "it's $$ fine $tg0$ '); --";
+  await ok(e);
+  assert.equal((await account(ids.user)).balance, 103);
+  const [stored] =
+    await sql`select payload #>> '{data,object,metadata,note}' as note from public.stripe_events
+                              where id = ${e.id}`;
+  assert.equal(stored.note, "it's $$ fine $tg0$ '); --");
+  const [link] = await sql`select user_id from public.stripe_customers where customer_id = ${ids.customer}`;
+  assert.equal(link.user_id, ids.user);
+  const [payment] =
+    await sql`select kind, amount::int, credits::int, payment_intent_id from public.stripe_payments
+                               where id = ${ids.packSession}`;
+  assert.deepEqual({ ...payment }, {
+    kind: "checkout",
+    amount: 1000,
+    credits: 100,
+    payment_intent_id: ids.paymentIntent,
+  });
+  assert.equal((await eventRow(e.id)).status, "processed");
+});
+
+Deno.test("one event delivered 5 times, concurrently, has one effect", async () => {
+  const ids = await customer();
+  const e = event("checkout.session.completed.payment", ids);
+  const answers = await Promise.all(Array.from({ length: 5 }, () => deliver(e)));
+  for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+  assert.equal((await account(ids.user)).balance, 103, "the pack is granted once");
+  const lots = await sql`select 1 from public.credit_lots where user_id = ${ids.user} and source = 'top_up'`;
+  assert.equal(lots.length, 1);
+  assert.deepEqual({ ...(await eventRow(e.id)) }, { status: "processed", attempts: 5, error: null });
+});
+
+Deno.test("a subscription created, upgraded and deleted moves the account to pro, business, then free", async () => {
+  const ids = await customer();
+  await ok(event("checkout.session.completed.subscription", ids));
+  assert.equal((await account(ids.user)).plan_id, "free", "a subscription checkout alone changes no plan");
+
+  await ok(event("customer.subscription.created", ids));
+  assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "pro", balance: 500, overdraft: 0 });
+  const [period] =
+    await sql`select period_anchor = to_timestamp(1795000000) as anchored, period_end > now() as current
+                               from public.accounts where user_id = ${ids.user}`;
+  assert.deepEqual({ ...period }, { anchored: true, current: true }, "periods count from the billing anchor");
+
+  await ok(event("customer.subscription.updated", ids));
+  assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "business", balance: 2500, overdraft: 0 });
+
+  await ok(event("customer.subscription.deleted", ids));
+  assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "free", balance: 3, overdraft: 0 });
+  const [sub] = await sql`select status, plan_id, price_id from public.stripe_subscriptions
+                           where subscription_id = ${ids.subscription}`;
+  assert.deepEqual({ ...sub }, { status: "canceled", plan_id: "business", price_id: PRICES.business });
+  await booksBalance(ids.user);
+});
+
+Deno.test("deleted followed by an older updated leaves the subscription canceled", async () => {
+  const ids = await customer();
+  await ok(event("checkout.session.completed.subscription", ids));
+  await ok(event("customer.subscription.created", ids));
+  await ok(event("customer.subscription.deleted", ids));
+  const late = event("customer.subscription.updated", ids);
+  await ok(late);
+  const row = await eventRow(late.id);
+  assert.equal(row.status, "ignored");
+  assert.match(row.error, /^Older than event/);
+  const [sub] =
+    await sql`select status from public.stripe_subscriptions where subscription_id = ${ids.subscription}`;
+  assert.equal(sub.status, "canceled");
+  assert.equal((await account(ids.user)).plan_id, "free");
+});
+
+Deno.test("customer.subscription.created arriving before checkout.session.completed is applied once the link arrives", async () => {
+  const ids = await customer();
+  const early = event("customer.subscription.created", ids);
+  await ok(early);
+  assert.equal((await eventRow(early.id)).status, "pending");
+  assert.equal((await account(ids.user)).plan_id, "free");
+
+  await ok(event("checkout.session.completed.subscription", ids));
+  assert.equal((await eventRow(early.id)).status, "processed");
+  assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "pro", balance: 500, overdraft: 0 });
+  await ok(early);
+  assert.equal((await account(ids.user)).balance, 500, "a redelivery after the link changes nothing");
+});
+
+Deno.test("invoice.paid records a payment and invoice.payment_failed a failure", async () => {
+  const ids = await customer();
+  await ok(event("checkout.session.completed.subscription", ids));
+  await ok(event("invoice.payment_failed", ids));
+  await ok(event("invoice.paid", ids));
+  const [failure] =
+    await sql`select invoice_id, amount::int, attempt_count from public.stripe_payment_failures
+                               where user_id = ${ids.user}`;
+  assert.deepEqual({ ...failure }, { invoice_id: ids.invoice, amount: 2000, attempt_count: 1 });
+  const [payment] = await sql`select kind, amount::int, payment_intent_id from public.stripe_payments
+                               where id = ${ids.invoice}`;
+  assert.deepEqual({ ...payment }, {
+    kind: "invoice",
+    amount: 2000,
+    payment_intent_id: "pi_3TgSampleInvPI001",
+  });
+});
+
+Deno.test("charge.refunded claws back the refunded share of a pack once, however often it arrives", async () => {
+  const ids = await customer();
+  await ok(event("checkout.session.completed.payment", ids));
+  const refund = event("charge.refunded", ids);
+  await ok(refund);
+  await ok(refund);
+  await ok(event("charge.refunded", ids)); // another event for the same refunded amount
+  assert.equal(
+    (await account(ids.user)).balance,
+    53,
+    "half of $10 refunded takes back 50 of the 100 credits",
+  );
+  const entries =
+    await sql`select delta::int from public.credit_ledger where user_id = ${ids.user} and reason = 'refund'`;
+  assert.deepEqual(entries.map((r) => r.delta), [-50]);
+  await booksBalance(ids.user);
+});
+
+Deno.test("checkout.session.async_payment_succeeded grants a delayed pack with its expiry", async () => {
+  const ids = await customer();
+  await ok(event("checkout.session.async_payment_succeeded", ids));
+  const [lot] = await sql`select amount::int, expires_at > now() + interval '364 days' as expires_in_a_year
+                            from public.credit_lots where grant_key = ${`top_up:stripe:${ids.packSession}`}`;
+  assert.deepEqual({ ...lot }, { amount: 100, expires_in_a_year: true });
+});
+
+Deno.test("an event type Tollgate does not handle is stored as ignored and answered 200", async () => {
+  const ids = await customer();
+  const e = event("invoice.paid", ids);
+  (e as { type: string }).type = "invoice.finalized";
+  await ok(e);
+  assert.equal((await eventRow(e.id)).status, "ignored");
+});
+
+Deno.test("50 distinct events posted concurrently are all applied once", async () => {
+  const users = await Promise.all(Array.from({ length: 10 }, () => customer()));
+  const events = users.flatMap((u) =>
+    Array.from({ length: 5 }, () => {
+      const fresh = freshIds(u.user);
+      return event("checkout.session.completed.payment", { ...fresh, customer: u.customer });
+    })
+  );
+  const answers = await Promise.all(events.map((e) => deliver(e)));
+  for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+  const [stored] = await sql`select count(*)::int as n from public.stripe_events
+                              where id = any(${
+    events.map((e) => e.id)
+  }) and status = 'processed' and attempts = 1`;
+  assert.equal(stored.n, 50);
+  for (const u of users) {
+    assert.equal((await account(u.user)).balance, 503, "five packs of 100 on 3 free credits");
+    await booksBalance(u.user);
+  }
+});
+
+Deno.test({
+  name:
+    "with the database stopped mid-request the answer is 500, and the redelivery after restart is applied once",
+  ignore: !PG_DATA,
+  async fn() {
+    const dataDir = PG_DATA as string;
+    const port = Number(new URL(DB_URL).port);
+    const ids = await customer();
+    const e = event("checkout.session.completed.payment", ids);
+
+    // Hold the account's row lock from another session, so the webhook's transaction stops inside, after
+    // storing the event and linking the customer.
+    const holder = new Deno.Command("psql", {
+      args: [
+        DB_URL,
+        "-X",
+        "-q",
+        "-c",
+        "begin",
+        "-c",
+        `select 1 from public.accounts where user_id = '${ids.user}' for update`,
+        "-c",
+        "select pg_sleep(120)",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let stopped = false;
+    try {
+      await waitFor(() => sql`select 1 from pg_stat_activity where query = 'select pg_sleep(120)'`);
+      const answer = deliver(e);
+      await waitFor(() =>
+        sql`select 1 from pg_stat_activity where application_name = 'tollgate-functions'
+                               and wait_event_type = 'Lock' and query like '%public.handle_stripe_event%'`
+      );
+      await stopPostgres(dataDir);
+      stopped = true;
+      const res = await answer;
+      assert.equal(res.status, 500, JSON.stringify(res.body));
+      assert.equal((res.body.error as { code: string }).code, "internal");
+    } finally {
+      if (!stopped) holder.kill("SIGTERM");
+      await holder.status;
+      if (stopped) await startPostgres(dataDir, port, { fast: true });
+    }
+
+    assert.equal(await eventRow(e.id), undefined, "nothing of the interrupted delivery was kept");
+    assert.equal((await account(ids.user)).balance, 3);
+    await ok(e);
+    assert.deepEqual({ ...(await eventRow(e.id)) }, { status: "processed", attempts: 1, error: null });
+    assert.equal((await account(ids.user)).balance, 103, "the redelivery is applied once");
+  },
+});
+
+Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, either signature is accepted", async () => {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-sys",
+      "supabase/functions/stripe-webhook/index.ts",
+    ],
+    cwd: ROOT,
+    env: {
+      SUPABASE_URL: BASE_URL,
+      SUPABASE_DB_URL: DB_URL,
+      SUPABASE_SERVICE_ROLE_KEY: SERVICE_KEY,
+      SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
+      STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}`,
+      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
+      DENO_NO_PACKAGE_JSON: "1",
+      NO_COLOR: "1",
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 300; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const ids = await customer();
+    const oldSigned = event("checkout.session.completed.payment", ids);
+    const newSigned = event("invoice.paid", ids);
+    assert.equal((await deliver(oldSigned, { url, secret: "whsec_rotated_out" })).status, 200);
+    assert.equal((await deliver(newSigned, { url })).status, 200);
+    assert.equal((await deliver(event("invoice.paid", ids), { url, secret: "whsec_never_set" })).status, 400);
+    assert.equal((await eventRow(oldSigned.id)).status, "processed");
+    assert.equal((await eventRow(newSigned.id)).status, "processed");
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+});
+
+Deno.test({
+  name: "stripe-webhook e2e closes its database connection",
+  fn: () => sql.end(),
+  sanitizeResources: false,
+});
