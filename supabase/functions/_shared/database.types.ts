@@ -556,6 +556,7 @@ export type Database = {
       };
       "stripe_subscriptions": {
         Row: {
+          "billing_cycle_anchor": string | null;
           "cancel_at_period_end": boolean;
           "current_period_end": string | null;
           "current_period_start": string | null;
@@ -572,6 +573,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "billing_cycle_anchor"?: string | null;
           "cancel_at_period_end"?: boolean;
           "current_period_end"?: string | null;
           "current_period_start"?: string | null;
@@ -587,6 +589,7 @@ export type Database = {
           "user_id": string;
         };
         Update: {
+          "billing_cycle_anchor"?: string | null;
           "cancel_at_period_end"?: boolean;
           "current_period_end"?: string | null;
           "current_period_start"?: string | null;
@@ -704,6 +707,11 @@ export type Database = {
     };
     Functions: {
       "_acting_user": { Args: { "p_user_id": string }; Returns: string };
+      "_apply_stripe_checkout": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_event": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_invoice": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_refund": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_subscription": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
       "_consume_credits": {
         Args: {
           "p_amount": number;
@@ -768,6 +776,11 @@ export type Database = {
           "p_user_id": string;
         };
         Returns: Json;
+      };
+      "_handle_stripe_event": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_link_stripe_customer": {
+        Args: { "p_customer_id": string; "p_now": string; "p_user_id": string };
+        Returns: undefined;
       };
       "_lock_account": {
         Args: { "p_user_id": string };
@@ -856,10 +869,34 @@ export type Database = {
           "used": number;
         }[];
       };
+      "_record_stripe_outcome": {
+        Args: { "p_event_id": string; "p_now": string; "p_outcome": Json };
+        Returns: undefined;
+      };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_settle_accounts": {
         Args: { "p_now": string; "p_user_id"?: string };
         Returns: Record<string, unknown>;
+      };
+      "_stripe_id": { Args: { "p_value": Json }; Returns: string };
+      "_stripe_invoice_payment_intent": { Args: { "p_invoice": Json }; Returns: string };
+      "_stripe_invoice_subscription": { Args: { "p_invoice": Json }; Returns: string };
+      "_stripe_metadata_count": {
+        Args: { "p_key": string; "p_max": number; "p_metadata": Json };
+        Returns: number;
+      };
+      "_stripe_outcome": { Args: { "p_reason"?: string; "p_status": string }; Returns: Json };
+      "_stripe_subscription_fields": { Args: { "p_subscription": Json }; Returns: Record<string, unknown> };
+      "_stripe_time": { Args: { "p_value": Json }; Returns: string };
+      "_switch_account_plan": {
+        Args: {
+          "p_anchor": string;
+          "p_now": string;
+          "p_plan_id": string;
+          "p_subscription_id": string;
+          "p_user_id": string;
+        };
+        Returns: boolean;
       };
       "check_ledger": {
         Args: { "p_user_id"?: string };
@@ -923,6 +960,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "handle_stripe_event": { Args: { "p_event": Json }; Returns: Json };
       "log_ai_usage": {
         Args: {
           "p_cached_input_tokens"?: number;
