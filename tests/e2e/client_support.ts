@@ -1,17 +1,7 @@
-/** Shared by the client and example end-to-end tests: supabase-js clients for the stack, and a deployment probe. */
+/** Shared by the client and example end-to-end tests: supabase-js clients for the stack. */
 import { createClient } from "@supabase/supabase-js";
 import { createTollgateClient, type TollgateClientOptions } from "../../packages/client/src/mod.ts";
 import { ANON_KEY, BASE_URL, SERVICE_KEY } from "./_helpers.ts";
-
-/**
- * Whether the gateway serves `name`: OPTIONS is answered 204 by a deployed function and 404 by the gateway
- * otherwise. Tests of functions still being built elsewhere use `ignore: !(await functionDeployed(name))`.
- */
-export async function functionDeployed(name: string): Promise<boolean> {
-  const res = await fetch(`${BASE_URL}/functions/v1/${name}`, { method: "OPTIONS" });
-  await res.body?.cancel();
-  return res.status !== 404;
-}
 
 /** Every request the client sends, for counting attempts and checking the keys they carried. */
 export interface Recorder {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { TollgateError } from "../../packages/client/src/mod.ts";
 import { freePort } from "../../scripts/lib/stack.ts";
 import { db, newUser, topUp } from "./_helpers.ts";
-import { clientForService, clientForUser, functionDeployed, recorder } from "./client_support.ts";
+import { clientForService, clientForUser, recorder } from "./client_support.ts";
 
 const sql = db();
 const FEATURE = "e2e-client"; // no plan_limits row: only credits gate it
@@ -142,12 +142,8 @@ Deno.test("an unreachable project is a network_error after the bounded retries, 
   assert.equal(new Set(sent.bodies.map((b) => b.idempotency_key)).size, 1);
 });
 
-// log-ai-usage is built on another branch: these run once it is deployed (the lead removes the guard on merge).
-const usageDeployed = await functionDeployed("log-ai-usage");
-
 Deno.test({
   name: "logAiUsage records a call with a generated request_id and replays it without recording twice",
-  ignore: !usageDeployed,
   async fn() {
     const user = await newUser(sql);
     await topUp(sql, user.id, 100);
@@ -169,7 +165,6 @@ Deno.test({
 
 Deno.test({
   name: "logAiUsage surfaces a reused request_id with a different body as idempotency_conflict",
-  ignore: !usageDeployed,
   async fn() {
     const user = await newUser(sql);
     const tollgate = clientForUser(user.token);

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { localConfig, runQuickstart } from "../../examples/quickstart.ts";
 import { ROOT } from "../../scripts/lib/stack.ts";
 import { db } from "./_helpers.ts";
-import { functionDeployed } from "./client_support.ts";
 
 const sql = db();
 
@@ -34,17 +33,12 @@ Deno.test("the quickstart runs, consumes through the client and prints exactly t
   assert.equal((await sql`select * from public.check_ledger(${userId}::uuid)`).length, 0);
 });
 
-const fullStack = (await functionDeployed("stripe-webhook")) && (await functionDeployed("log-ai-usage"));
-
 Deno.test({
   name:
     "the quickstart buys 500 credits through the signed webhook event and meters the call into the ledger",
-  ignore: !fullStack,
   async fn() {
     const lines: string[] = [];
     const result = await runQuickstart({ ...localConfig(), log: (l) => lines.push(l) });
-    assert.equal(result.purchased, true, lines.join("\n"));
-    assert.equal(result.usageLogged, true, lines.join("\n"));
     const ledger = await ledgerOf(result.userId);
     assert.deepEqual(
       result.ledger.map((r) => [r.seq, r.reason, r.delta]),
