@@ -1,6 +1,7 @@
 /** Shared helpers of the end-to-end tests: they talk to the gateway and the database `npm test` started. */
 import * as jose from "jose";
 import postgres from "postgres";
+import { startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
 
 function env(name: string): string {
   const value = Deno.env.get(name);
@@ -73,4 +74,53 @@ export async function call(
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : {}, headers: res.headers };
+}
+
+/** The test cluster's data folder, so outage tests can stop and restart it; unset, they are skipped. */
+export const PG_DATA = Deno.env.get("TOLLGATE_PG_DATA");
+
+/** Polls `query` until it returns a row (10 s at most). */
+export async function waitFor(query: () => Promise<readonly unknown[]>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await query()).length > 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("Timed out waiting for the database to reach the expected state");
+}
+
+/**
+ * Stops the database in the middle of a request: another session holds `userId`'s account lock, `send` starts a
+ * request whose transaction waits on it inside `fn` (a function name in its statement), the cluster stops, and
+ * the answer is returned. The cluster is restarted whatever happens, or every later test would fail.
+ */
+export async function answerWhileDatabaseStops<T>(
+  sql: postgres.Sql,
+  userId: string,
+  fn: string,
+  send: () => Promise<T>,
+): Promise<T> {
+  if (!PG_DATA) throw new Error("TOLLGATE_PG_DATA is not set: run the end-to-end tests through npm test");
+  const lock = `select 1 from public.accounts where user_id = '${userId}' for update`;
+  const holder = new Deno.Command("psql", {
+    args: [DB_URL, "-X", "-q", "-c", "begin", "-c", lock, "-c", "select pg_sleep(120)"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let stopped = false;
+  try {
+    await waitFor(() => sql`select 1 from pg_stat_activity where query = 'select pg_sleep(120)'`);
+    const answer = send();
+    await waitFor(() =>
+      sql`select 1 from pg_stat_activity where application_name = 'tollgate-functions'
+             and wait_event_type = 'Lock' and query like ${`%${fn}%`}`
+    );
+    await stopPostgres(PG_DATA);
+    stopped = true;
+    return await answer;
+  } finally {
+    if (!stopped) holder.kill("SIGTERM");
+    await holder.status;
+    if (stopped) await startPostgres(PG_DATA, Number(new URL(DB_URL).port), { fast: true });
+  }
 }

@@ -3,7 +3,6 @@ import type { Caller } from "./auth.ts";
 import { fromDatabaseError } from "./errors.ts";
 
 export type Sql = postgres.Sql;
-export type Tx = postgres.TransactionSql;
 
 /**
  * One pool per function instance. Supavisor's transaction mode (port 6543) cannot keep prepared statements,
@@ -29,7 +28,7 @@ export function claimsFor(caller: Caller, userId?: string): Record<string, unkno
 }
 
 /** The statement that makes a transaction act as the caller: their role and JWT claims, local to it. */
-function actAs(tx: Tx | Sql, caller: Caller, userId?: string) {
+function actAs(tx: Sql, caller: Caller, userId?: string) {
   const role = caller.kind === "service" ? "service_role" : "authenticated";
   return tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${
     JSON.stringify(claimsFor(caller, userId))
@@ -37,31 +36,13 @@ function actAs(tx: Tx | Sql, caller: Caller, userId?: string) {
 }
 
 /**
- * Runs `work` in one transaction as the caller's database role (authenticated or service_role) with their JWT
- * claims, exactly as PostgREST would: grants and RLS apply. Any failure rolls everything back and is mapped to
- * an HttpError. The role and claims travel in the same round trip as work's first statement (pipelined on the
- * transaction's connection, so they still apply first; if they fail, the statement fails with them).
- */
-export async function asCaller<T>(
-  sql: Sql,
-  caller: Caller,
-  work: (tx: Tx) => Promise<T>,
-  userId?: string,
-): Promise<T> {
-  try {
-    return await sql.begin(async (tx) => {
-      const [, result] = await Promise.all([actAs(tx, caller, userId).execute(), work(tx)]);
-      return result;
-    }) as T;
-  } catch (error) {
-    throw fromDatabaseError(error);
-  }
-}
-
-/**
- * Runs one statement in one transaction as the caller, like `asCaller`, in two round trips instead of four:
- * BEGIN with the role and claims, then the statement with COMMIT. The statement is sent only once BEGIN and the
- * role are confirmed; if it fails, the server turns the pipelined COMMIT into a rollback, so nothing is applied.
+ * Runs one statement in one transaction as the caller's database role (authenticated or service_role) with their
+ * JWT claims, exactly as PostgREST would: grants and RLS apply. Two round trips instead of four: BEGIN with the
+ * role and claims, then the statement with COMMIT; if the statement fails, the server turns the pipelined COMMIT
+ * into a rollback, so nothing is applied. Any failure is mapped to an HttpError.
+ *
+ * A pooled connection the server closed while idle (a restart, a failover) fails at BEGIN, before the statement
+ * was sent: that attempt is repeated once on a fresh connection, since nothing of it ran.
  */
 export async function queryAs<T extends readonly postgres.MaybeRow[]>(
   sql: Sql,
@@ -69,22 +50,69 @@ export async function queryAs<T extends readonly postgres.MaybeRow[]>(
   statement: (tx: Sql) => postgres.PendingQuery<T>,
   userId?: string,
 ): Promise<T> {
-  let tx: postgres.ReservedSql | null = null;
-  try {
-    tx = await sql.reserve();
-    const opened = await Promise.allSettled([tx`begin`.execute(), actAs(tx, caller, userId).execute()]);
-    const openError = opened.find((r) => r.status === "rejected");
-    if (openError) {
-      await tx`rollback`.catch(() => {});
-      throw openError.reason;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await transaction(sql, caller, statement, userId);
+    } catch (error) {
+      if (error instanceof NotStarted && attempt < 2) continue;
+      throw fromDatabaseError(error instanceof NotStarted ? error.cause : error);
     }
-    const [result, commit] = await Promise.allSettled([statement(tx).execute(), tx`commit`.execute()]);
-    if (result.status === "rejected") throw result.reason;
-    if (commit.status === "rejected") throw commit.reason;
-    return result.value;
-  } catch (error) {
-    throw fromDatabaseError(error);
-  } finally {
-    tx?.release();
   }
+}
+
+/** The connection was lost before the statement was sent: nothing ran. */
+class NotStarted extends Error {}
+
+async function transaction<T extends readonly postgres.MaybeRow[]>(
+  sql: Sql,
+  caller: Caller,
+  statement: (tx: Sql) => postgres.PendingQuery<T>,
+  userId?: string,
+): Promise<T> {
+  const tx = await sql.reserve();
+  let lost = false;
+  try {
+    const begin = quiet(tx`begin`.execute());
+    const actingAs = quiet(actAs(tx, caller, userId).execute());
+    try {
+      await begin;
+      await actingAs;
+    } catch (error) {
+      if (connectionLost(error)) {
+        throw new NotStarted("Connection lost before the statement", { cause: error });
+      }
+      await tx`rollback`.execute().catch(() => {});
+      throw error;
+    }
+    const result = quiet(statement(tx).execute());
+    const commit = quiet(tx`commit`.execute());
+    let rows: T;
+    try {
+      rows = await result;
+    } catch (error) {
+      if (!connectionLost(error)) await commit.catch(() => {});
+      throw error;
+    }
+    await commit;
+    return rows;
+  } catch (error) {
+    lost = connectionLost(error instanceof NotStarted ? error.cause : error);
+    throw error;
+  } finally {
+    // Once a connection is lost, postgres.js may never settle the queries still queued on it (so nothing else on
+    // it is awaited above), and it is already back in the pool's closed queue: releasing it would mark it open, and
+    // the next query would be written to its dead socket (an uncaught TypeError that kills the process).
+    if (!lost) tx.release();
+  }
+}
+
+/** Marks a promise as handled (it is awaited later, or abandoned with its connection) and returns it. */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** Whether an error means the connection is gone (the same errors that answer 503). */
+function connectionLost(error: unknown): boolean {
+  return fromDatabaseError(error).status === 503;
 }

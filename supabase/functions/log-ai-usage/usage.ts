@@ -1,14 +1,14 @@
 import type postgres from "postgres";
 import type { Caller } from "../_shared/auth.ts";
 import type { LogUsageRequest, LogUsageResponse } from "../_shared/contract.ts";
-import { asCaller, type Sql } from "../_shared/db.ts";
+import { queryAs, type Sql } from "../_shared/db.ts";
 
 /** Calls public.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
 export function logUsageWith(sql: Sql) {
-  return (caller: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> =>
-    asCaller(sql, caller, async (tx) => {
+  return async (caller: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> => {
+    const [row] = await queryAs<{ result: LogUsageResponse }[]>(sql, caller, (tx) => {
       const metadata = input.metadata === undefined ? null : tx.json(input.metadata as postgres.JSONValue);
-      const [row] = await tx`
+      return tx`
         select public.log_ai_usage(
           p_request_id => ${input.request_id}, p_model => ${input.model},
           p_input_tokens => ${input.input_tokens}, p_output_tokens => ${input.output_tokens},
@@ -18,6 +18,7 @@ export function logUsageWith(sql: Sql) {
           p_charge_credits => ${input.charge_credits}, p_prompt => ${input.prompt ?? null},
           p_response => ${input.response ?? null}, p_metadata => ${metadata}, p_user_id => ${userId}
         ) as result`;
-      return row.result as LogUsageResponse;
     }, userId);
+    return row.result;
+  };
 }
