@@ -211,7 +211,7 @@ try {
   const { privateJwk } = await ensureSigningKey(keyDir);
   const fns = await serveFunctions({ dbUrl: pg.url, gatewayPort: freePort(), keyDir });
   stopFunctions = fns.stop;
-  await denoTests("End-to-end tests (tests/e2e)", testFiles("tests/e2e", /_test\.ts$/), {
+  const e2eEnv = {
     TOLLGATE_URL: fns.url,
     TOLLGATE_DB_URL: pg.url,
     TOLLGATE_ANON_KEY: LOCAL_ANON_KEY,
@@ -220,7 +220,12 @@ try {
     TOLLGATE_SIGNING_JWK: JSON.stringify(privateJwk),
     TOLLGATE_PG_DATA: `${workDir}/db`,
     STRIPE_WEBHOOK_SECRET: fns.env.STRIPE_WEBHOOK_SECRET,
-  });
+  };
+  // Tests that stop and restart the database run last, on their own, so a restart never disturbs another test.
+  const e2e = testFiles("tests/e2e", /_test\.ts$/);
+  const outage = (f: string) => f.endsWith("database_outage_test.ts");
+  await denoTests("End-to-end tests (tests/e2e)", e2e.filter((f) => !outage(f)), e2eEnv);
+  await denoTests("End-to-end outage tests (the database restarts)", e2e.filter(outage), e2eEnv);
 } catch (error) {
   console.error(error instanceof Error ? error.stack ?? error.message : error);
   record("test harness", 0, 1);

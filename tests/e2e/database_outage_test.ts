@@ -1,12 +1,42 @@
 /**
- * The database going away mid-request: the user-facing functions answer 503 with Retry-After, keep nothing of the
- * interrupted call, stay up (a dead function would answer every later request through the gateway with 503), and
- * apply the client's retry with the same key exactly once.
+ * The database going away mid-request: nothing of the interrupted call is kept, the function stays up (a dead
+ * function would answer every later request through the gateway with 503), and the retry with the same key or
+ * event is applied exactly once. npm test runs this file last and on its own: it restarts the database.
  */
 import assert from "node:assert/strict";
 import { answerWhileDatabaseStops, call, db, newUser, PG_DATA } from "./_helpers.ts";
+import { freshIds, signature, stripeEvent } from "../fixtures/stripe/fixtures.ts";
 
 const sql = db();
+const SECRET = Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? "whsec_tollgate_local_only";
+
+Deno.test({
+  name: "stripe-webhook answers 500 when the database stops mid-request, and the redelivery is applied once",
+  ignore: !PG_DATA,
+  async fn() {
+    const user = await newUser(sql);
+    const e = stripeEvent("checkout.session.completed.payment", freshIds(user.id));
+    const body = JSON.stringify(e);
+    const deliver = async () =>
+      call("stripe-webhook", body, { headers: { "Stripe-Signature": await signature(body, SECRET) } });
+    const balance = async () =>
+      Number((await sql`select balance from public.accounts where user_id = ${user.id}`)[0].balance);
+
+    // The webhook's transaction stops inside, after storing the event and linking the customer.
+    const res = await answerWhileDatabaseStops(sql, user.id, "public.handle_stripe_event", deliver);
+    assert.equal(res.status, 500, JSON.stringify(res.body));
+    assert.equal((res.body.error as { code: string }).code, "internal");
+    const kept = await sql`select 1 from public.stripe_events where id = ${e.id}`;
+    assert.equal(kept.length, 0, "nothing of the interrupted delivery was kept");
+    assert.equal(await balance(), 3);
+
+    const redelivered = await deliver();
+    assert.equal(redelivered.status, 200, JSON.stringify(redelivered.body));
+    const [row] = await sql`select status, attempts from public.stripe_events where id = ${e.id}`;
+    assert.deepEqual({ ...row }, { status: "processed", attempts: 1 });
+    assert.equal(await balance(), 103, "the redelivery is applied once");
+  },
+});
 
 const cases = [
   {

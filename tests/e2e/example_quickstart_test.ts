@@ -7,7 +7,7 @@ import { db } from "./_helpers.ts";
 const sql = db();
 
 async function ledgerOf(userId: string) {
-  return await sql`select seq, reason, delta::int, balance_after::int from public.credit_ledger
+  return await sql`select seq::int, reason, delta::int, balance_after::int from public.credit_ledger
                     where user_id = ${userId} order by seq`;
 }
 

@@ -42,7 +42,8 @@ function actAs(tx: Sql, caller: Caller, userId?: string) {
  * into a rollback, so nothing is applied. Any failure is mapped to an HttpError.
  *
  * A pooled connection the server closed while idle (a restart, a failover) fails at BEGIN, before the statement
- * was sent: that attempt is repeated once on a fresh connection, since nothing of it ran.
+ * was sent: that attempt is repeated on another connection, since nothing of it ran (at most once per pooled
+ * connection, so a pool full of dead connections is drained and the request still succeeds).
  */
 export async function queryAs<T extends readonly postgres.MaybeRow[]>(
   sql: Sql,
@@ -54,7 +55,7 @@ export async function queryAs<T extends readonly postgres.MaybeRow[]>(
     try {
       return await transaction(sql, caller, statement, userId);
     } catch (error) {
-      if (error instanceof NotStarted && attempt < 2) continue;
+      if (error instanceof NotStarted && attempt <= sql.options.max) continue;
       throw fromDatabaseError(error instanceof NotStarted ? error.cause : error);
     }
   }
