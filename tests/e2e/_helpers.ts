@@ -43,6 +43,26 @@ export async function esToken(claims: jose.JWTPayload): Promise<string> {
     .sign(key);
 }
 
+/** Credentials every function must answer 401: each case names itself and makes its token. */
+export const BAD_TOKENS: [string, () => Promise<string | undefined>][] = [
+  ["missing", () => Promise.resolve(undefined)],
+  ["malformed", () => Promise.resolve("not-a-jwt")],
+  [
+    "forged",
+    () => hsToken({ sub: crypto.randomUUID() }, { secret: "another-secret-that-is-at-least-32-chars!!" }),
+  ],
+  ["alg none", () => {
+    const enc = (o: unknown) =>
+      btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+    return Promise.resolve(
+      `${enc({ alg: "none", typ: "JWT" })}.${
+        enc({ sub: crypto.randomUUID(), role: "authenticated", exp: 4102444800 })
+      }.`,
+    );
+  }],
+  ["expired", () => hsToken({ sub: crypto.randomUUID() }, { expiresIn: -60 })],
+];
+
 /** Creates a user (the signup trigger opens their account) and returns their id and a token. */
 export async function newUser(sql: postgres.Sql): Promise<{ id: string; token: string }> {
   const id = crypto.randomUUID();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ANON_KEY, call, db, esToken, hsToken, newUser, SERVICE_KEY, topUp } from "./_helpers.ts";
+import { ANON_KEY, BAD_TOKENS, call, db, esToken, newUser, SERVICE_KEY, topUp } from "./_helpers.ts";
 
 const sql = db();
 const FEATURE = "e2e-unlimited"; // no plan_limits row: only credits gate it
@@ -85,25 +85,7 @@ Deno.test("consume-credit answers 400 when the service key names no user", async
   assert.equal(res.status, 400);
 });
 
-const badTokens: [string, () => Promise<string | undefined>][] = [
-  ["missing", () => Promise.resolve(undefined)],
-  ["malformed", () => Promise.resolve("not-a-jwt")],
-  [
-    "forged",
-    () => hsToken({ sub: crypto.randomUUID() }, { secret: "another-secret-that-is-at-least-32-chars!!" }),
-  ],
-  ["alg none", () => {
-    const enc = (o: unknown) =>
-      btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-    return Promise.resolve(
-      `${enc({ alg: "none", typ: "JWT" })}.${
-        enc({ sub: crypto.randomUUID(), role: "authenticated", exp: 4102444800 })
-      }.`,
-    );
-  }],
-  ["expired", () => hsToken({ sub: crypto.randomUUID() }, { expiresIn: -60 })],
-];
-for (const [name, make] of badTokens) {
+for (const [name, make] of BAD_TOKENS) {
   Deno.test(`consume-credit answers 401 for a ${name} token`, async () => {
     const res = await call("consume-credit", { idempotency_key: "t" }, { token: await make() });
     assert.equal(res.status, 401);
