@@ -2,8 +2,8 @@
  * Cold start: each function started as deployed (its own `deno run` of index.ts, as `serveFunctions` does),
  * timed from process start to its first answered request, which includes opening its database connection.
  */
-import { freePort, functionNames, loadFunctionsEnv, ROOT } from "../scripts/lib/stack.ts";
-import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from "../scripts/lib/keys.ts";
+import { freePort, functionEnv, functionNames, spawnFunction } from "../scripts/lib/stack.ts";
+import { LOCAL_SERVICE_ROLE_KEY } from "../scripts/lib/keys.ts";
 import { benchUserId } from "./fixtures.ts";
 import { signedEvents } from "./stripe_events.ts";
 
@@ -53,21 +53,7 @@ async function once(name: string, env: Record<string, string>): Promise<{ ms: nu
   const port = freePort();
   const init = await firstRequest(name, env.STRIPE_WEBHOOK_SECRET);
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys",
-      `supabase/functions/${name}/index.ts`,
-    ],
-    cwd: ROOT,
-    env: { ...env, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnFunction(name, env, port);
   try {
     const deadline = started + 30_000;
     while (performance.now() < deadline) {
@@ -92,14 +78,8 @@ export async function runColdStarts(opts: {
   skip: (note: string) => void;
   log: (line: string) => void;
 }): Promise<ColdStartResult[]> {
-  const env: Record<string, string> = {
-    ...loadFunctionsEnv(),
-    SUPABASE_URL: "http://127.0.0.1:9", // user tokens are not used here, so the JWKS is never fetched
-    SUPABASE_DB_URL: opts.dbUrl,
-    SUPABASE_ANON_KEY: LOCAL_ANON_KEY,
-    SUPABASE_SERVICE_ROLE_KEY: LOCAL_SERVICE_ROLE_KEY,
-    SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-  };
+  // User tokens are not used here, so the JWKS behind SUPABASE_URL is never fetched.
+  const env = functionEnv({ dbUrl: opts.dbUrl, supabaseUrl: "http://127.0.0.1:9" });
   const results: ColdStartResult[] = [];
   for (const name of functionNames()) {
     const trials = [];

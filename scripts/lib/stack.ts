@@ -210,7 +210,8 @@ export function freePort(): number {
   return port;
 }
 
-async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
+/** Waits until something listens on `port` on loopback. */
+export async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -248,6 +249,42 @@ export function loadFunctionsEnv(): Record<string, string> {
   return env;
 }
 
+/** What a function's environment holds on a hosted project, with the local keys and `supabase/functions/.env`. */
+export function functionEnv(opts: { dbUrl: string; supabaseUrl: string }): Record<string, string> {
+  return {
+    ...loadFunctionsEnv(),
+    SUPABASE_URL: opts.supabaseUrl,
+    SUPABASE_DB_URL: opts.dbUrl,
+    SUPABASE_ANON_KEY: LOCAL_ANON_KEY,
+    SUPABASE_SERVICE_ROLE_KEY: LOCAL_SERVICE_ROLE_KEY,
+    SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
+  };
+}
+
+/** Starts one function as deployed: its own `deno run` of its index.ts, serving on `port` on loopback. */
+export function spawnFunction(
+  name: string,
+  env: Record<string, string>,
+  port: number,
+  output: "piped" | "null" = "null",
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-sys",
+      `supabase/functions/${name}/index.ts`,
+    ],
+    cwd: ROOT,
+    env: { ...env, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: output,
+    stderr: output,
+  }).spawn();
+}
+
 export interface Functions {
   url: string;
   env: Record<string, string>;
@@ -268,35 +305,13 @@ export async function serveFunctions(opts: {
 }): Promise<Functions> {
   const url = `http://127.0.0.1:${opts.gatewayPort}`;
   const { publicJwk } = await ensureSigningKey(opts.keyDir);
-  const env: Record<string, string> = {
-    ...loadFunctionsEnv(),
-    SUPABASE_URL: url,
-    SUPABASE_DB_URL: opts.dbUrl,
-    SUPABASE_ANON_KEY: LOCAL_ANON_KEY,
-    SUPABASE_SERVICE_ROLE_KEY: LOCAL_SERVICE_ROLE_KEY,
-    SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-    ...opts.extraEnv,
-  };
+  const env = { ...functionEnv({ dbUrl: opts.dbUrl, supabaseUrl: url }), ...opts.extraEnv };
   const children: Deno.ChildProcess[] = [];
   const ports: Record<string, number> = {};
   for (const name of functionNames()) {
     const port = freePort();
     ports[name] = port;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-sys",
-        `supabase/functions/${name}/index.ts`,
-      ],
-      cwd: ROOT,
-      env: { ...env, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnFunction(name, env, port, "piped");
     pipeLines(child.stdout, (l) => opts.log?.(name, l));
     pipeLines(child.stderr, (l) => opts.log?.(name, l));
     children.push(child);

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import type Stripe from "stripe";
-import { BASE_URL, call, db, DB_URL, newUser, SERVICE_KEY } from "./_helpers.ts";
-import { freePort, ROOT } from "../../scripts/lib/stack.ts";
-import { LOCAL_JWT_SECRET } from "../../scripts/lib/keys.ts";
+import { BASE_URL, call, db, DB_URL, newUser } from "./_helpers.ts";
+import { freePort, functionEnv, spawnFunction, waitForPort } from "../../scripts/lib/stack.ts";
 import { HANDLED_EVENT_TYPES } from "../../supabase/functions/stripe-webhook/event.ts";
 import {
   type Fixture,
@@ -264,40 +263,11 @@ Deno.test("50 distinct events posted concurrently are all applied once", async (
 
 Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, either signature is accepted", async () => {
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys",
-      "supabase/functions/stripe-webhook/index.ts",
-    ],
-    cwd: ROOT,
-    env: {
-      SUPABASE_URL: BASE_URL,
-      SUPABASE_DB_URL: DB_URL,
-      SUPABASE_SERVICE_ROLE_KEY: SERVICE_KEY,
-      SUPABASE_JWT_SECRET: LOCAL_JWT_SECRET,
-      STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}`,
-      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
-      DENO_NO_PACKAGE_JSON: "1",
-      NO_COLOR: "1",
-    },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const env = functionEnv({ dbUrl: DB_URL, supabaseUrl: BASE_URL });
+  const child = spawnFunction(FN, { ...env, STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}` }, port);
   try {
     const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 300; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitForPort(port, 30_000, FN);
     const ids = await customer();
     const oldSigned = event("checkout.session.completed.payment", ids);
     const newSigned = event("invoice.paid", ids);
