@@ -11,6 +11,7 @@ import {
   type Postgres,
   psql,
   ROOT,
+  run,
   startPostgres,
 } from "./stack.ts";
 
@@ -20,35 +21,6 @@ export interface Generated {
   /** The command that regenerates it. */
   command: string;
   generate(dbUrl: string): Promise<string>;
-}
-
-/** Runs a command; returns its stdout, or throws with stdout and stderr when it fails. */
-async function capture(
-  cmd: string,
-  args: string[],
-  opts: { env?: Record<string, string>; stdin?: string } = {},
-): Promise<string> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    env: opts.env,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed (exit ${out.code}):\n${stdout}${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  return stdout;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -89,19 +61,20 @@ export async function generateTypes(dbUrl: string): Promise<string> {
   const env: Record<string, string> = LOOPBACK.has(url.hostname) && !url.searchParams.has("sslmode")
     ? { PGSSLMODE: "disable" }
     : {};
-  const raw = await capture(`${ROOT}/node_modules/.bin/supabase`, [
+  const raw = await run(`${ROOT}/node_modules/.bin/supabase`, [
     "gen",
     "types",
     "typescript",
     `--remote=${dbUrl}`,
     "--schema",
     "public",
-  ], { env });
+  ], { env, stdoutOnly: true });
   const start = raw.indexOf("export type");
   if (start < 0) throw new Error(`supabase gen types printed no types:\n${raw}`);
-  const formatted = await capture(Deno.execPath(), ["fmt", "--ext", "ts", "--line-width", "110", "-"], {
+  const formatted = await run(Deno.execPath(), ["fmt", "--ext", "ts", "--line-width", "110", "-"], {
     stdin: TYPES_HEADER + raw.slice(start),
     env: { NO_COLOR: "1", DENO_NO_PACKAGE_JSON: "1" },
+    stdoutOnly: true,
   });
   return dropTables(formatted, (await psql(dbUrl, PARTITIONS_SQL)).split("\n").filter(Boolean));
 }

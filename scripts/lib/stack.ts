@@ -31,11 +31,14 @@ function exists(path: string): boolean {
   }
 }
 
-/** Runs a command to completion; throws with its output when it fails. */
+/**
+ * Runs a command to completion and returns what it printed (stdout only with `stdoutOnly`, for generators whose
+ * warnings go to stderr); throws with all of its output when it fails.
+ */
 export async function run(
   cmd: string,
   args: string[],
-  opts: { env?: Record<string, string>; cwd?: string; quiet?: boolean; stdin?: string } = {},
+  opts: { env?: Record<string, string>; cwd?: string; stdin?: string; stdoutOnly?: boolean } = {},
 ): Promise<string> {
   const child = new Deno.Command(cmd, {
     args,
@@ -51,9 +54,10 @@ export async function run(
     await w.close();
   }
   const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const stdout = new TextDecoder().decode(out.stdout);
+  const text = stdout + new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed (exit ${out.code}):\n${text}`);
-  return text;
+  return opts.stdoutOnly ? stdout : text;
 }
 
 /** Installs the Debian packages that are missing (as root), or stops with a message naming them. */
