@@ -5,6 +5,7 @@
  * account, into unindexed copies of those tables.
  */
 import postgres from "postgres";
+import { insertDueCohort } from "../scripts/lib/cohort.ts";
 
 export interface ResetResult {
   accounts: number;
@@ -27,38 +28,16 @@ async function createDueAccounts(sql: postgres.Sql, n: number, tag: string): Pro
   // Two halves in parallel (one per core of the reference machine); ids are random, emails unique per half.
   const half = Math.ceil(n / 2);
   await Promise.all(
-    [0, 1].map((part) => insertDueAccounts(sql, part * half, Math.min(half, n - part * half), tag)),
+    [0, 1].map((part) =>
+      insertDueCohort(sql, {
+        domain: `${tag}.bench.example.com`,
+        from: part * half,
+        count: Math.min(half, n - part * half),
+      })
+    ),
   );
   // Steady state before timing: statistics current and hint bits set, as on a database that has lived a month.
   await sql`vacuum analyze auth.users, public.accounts, public.credit_lots, public.credit_ledger`;
-}
-
-async function insertDueAccounts(sql: postgres.Sql, from: number, n: number, tag: string): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`set local session_replication_role = replica`;
-    await tx`
-      with users as (
-        insert into auth.users (id, email)
-        select gen_random_uuid(), 'r' || i || '@' || ${tag} || '.bench.example.com'
-          from generate_series(${from + 1}::int, ${from + n}::int) i
-        returning id
-      ), plan as (
-        select id, monthly_credits from public.plans where is_default
-      ), accounts as (
-        insert into public.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
-                                     next_expiry_at, ledger_seq)
-        select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
-               now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
-          from users u cross join plan p
-        returning user_id, balance, period_start, period_end
-      ), lots as (
-        insert into public.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
-        select user_id, 'plan', balance, balance, period_end, 10, 'plan:bench' from accounts
-        returning id, user_id, amount
-      )
-      insert into public.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
-      select user_id, 1, amount, amount, 'grant', 'plan:bench', id from lots`;
-  });
 }
 
 /** The baseline: the same rows the reset inserts, by one bare INSERT ... SELECT per table, no indexes. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { call, db, SERVICE_KEY } from "./_helpers.ts";
+import { insertDueCohort } from "../../scripts/lib/cohort.ts";
 
 const sql = db();
 const N = 100_000;
@@ -21,32 +22,7 @@ Deno.test(`reset-monthly-quotas rolls ${N.toLocaleString("en")} due accounts in 
   // Statistics taken before the cohort arrives say almost nothing is due, as on any ordinary hour: the reset must
   // stay linear anyway (a plan built on that estimate once joined its steps by nested loops and ran for hours).
   await sql`analyze public.accounts, public.credit_lots`;
-  // Each account: the default plan, a period that ended yesterday, and its unspent 3-credit plan lot with its
-  // grant in the ledger, exactly what the signup trigger leaves behind a month later. Written set-based.
-  await sql.begin(async (tx) => {
-    await tx`set local session_replication_role = replica`;
-    await tx`
-      with users as (
-        insert into auth.users (id, email)
-        select gen_random_uuid(), 'u' || i || '@bulk-reset.example.com' from generate_series(1, ${N}::int) i
-        returning id
-      ), plan as (
-        select id, monthly_credits from public.plans where is_default
-      ), accounts as (
-        insert into public.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
-                                     next_expiry_at, ledger_seq)
-        select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
-               now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
-          from users u cross join plan p
-        returning user_id, plan_id, balance, period_start, period_end
-      ), lots as (
-        insert into public.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
-        select user_id, 'plan', balance, balance, period_end, 10, 'plan:bulk' from accounts
-        returning id, user_id, amount
-      )
-      insert into public.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
-      select user_id, 1, amount, amount, 'grant', 'plan:bulk', id from lots`;
-  });
+  await insertDueCohort(sql, { domain: "bulk-reset.example.com", count: N });
   try {
     const [{ credits }] = await sql`select monthly_credits as credits from public.plans where is_default`;
     const started = performance.now();

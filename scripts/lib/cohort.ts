@@ -1,0 +1,42 @@
+/**
+ * A cohort of accounts due for their monthly reset, written set-based for the reset's bulk test and benchmark:
+ * each on the default plan, its period ended yesterday, holding its unspent plan lot with the grant in the ledger,
+ * exactly what the signup trigger leaves behind a month later (so `check_ledger()` stays clean).
+ */
+import type postgres from "postgres";
+
+/**
+ * Inserts `count` users numbered from `from + 1`, emailed `u<i>@<domain>`, with their accounts, lots and ledger
+ * rows, in one transaction; the signup trigger is bypassed (replica mode) since the rows are written here.
+ */
+export async function insertDueCohort(
+  sql: postgres.Sql,
+  opts: { domain: string; count: number; from?: number },
+): Promise<void> {
+  const from = opts.from ?? 0;
+  await sql.begin(async (tx) => {
+    await tx`set local session_replication_role = replica`;
+    await tx`
+      with users as (
+        insert into auth.users (id, email)
+        select gen_random_uuid(), 'u' || i || '@' || ${opts.domain}
+          from generate_series(${from + 1}::int, ${from + opts.count}::int) i
+        returning id
+      ), plan as (
+        select id, monthly_credits from public.plans where is_default
+      ), accounts as (
+        insert into public.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
+                                     next_expiry_at, ledger_seq)
+        select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
+               now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
+          from users u cross join plan p
+        returning user_id, balance, period_end
+      ), lots as (
+        insert into public.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
+        select user_id, 'plan', balance, balance, period_end, 10, 'plan:cohort' from accounts
+        returning id, user_id, amount
+      )
+      insert into public.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
+      select user_id, 1, amount, amount, 'grant', 'plan:cohort', id from lots`;
+  });
+}
