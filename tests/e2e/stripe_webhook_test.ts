@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import type Stripe from "stripe";
 import { BASE_URL, call, db, DB_URL, newUser } from "./_helpers.ts";
 import { freePort, functionEnv, spawnFunction, waitForPort } from "../../scripts/lib/stack.ts";
-import { HANDLED_EVENT_TYPES } from "../../supabase/functions/stripe-webhook/event.ts";
 import {
   type Fixture,
   FIXTURES,
   freshIds,
+  HANDLED_EVENT_TYPES,
   type Ids,
   PRICES,
   signature,

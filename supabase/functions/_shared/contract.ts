@@ -98,11 +98,11 @@ export const ErrorBody = z.object({
   }),
 });
 
-/** Validates a parsed body; every violation is listed in `details.issues`. */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+/** Validates a parsed body (400 `invalid_request` naming `what`); every violation is listed in `details.issues`. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown, what = "request body"): z.output<S> {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   const issues = result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
   const summary = issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
-  throw new HttpError(400, "invalid_request", `Invalid request body: ${summary}`, { details: { issues } });
+  throw new HttpError(400, "invalid_request", `Invalid ${what}: ${summary}`, { details: { issues } });
 }

@@ -1,17 +1,5 @@
 import { z } from "zod";
-import { HttpError } from "../_shared/errors.ts";
-
-/** The event types handle_stripe_event acts on; every other verified event is stored and ignored. */
-export const HANDLED_EVENT_TYPES = [
-  "checkout.session.completed",
-  "checkout.session.async_payment_succeeded",
-  "customer.subscription.created",
-  "customer.subscription.updated",
-  "customer.subscription.deleted",
-  "invoice.paid",
-  "invoice.payment_failed",
-  "charge.refunded",
-] as const;
+import { parseBody } from "../_shared/contract.ts";
 
 /** The envelope every Stripe event has; the rest of the payload is passed to the database untouched. */
 const Envelope = z.object({
@@ -35,17 +23,6 @@ export interface EventOutcome {
 
 /** Checks the envelope of a verified payload (400 when it is not a Stripe event) and returns it whole. */
 export function asStripeEvent(payload: unknown): StripeEvent {
-  const result = Envelope.safeParse(payload);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
-    throw new HttpError(
-      400,
-      "invalid_request",
-      "Invalid Stripe event: id, type, created and data.object are required",
-      {
-        details: { issues },
-      },
-    );
-  }
+  parseBody(Envelope, payload, "Stripe event");
   return payload as StripeEvent;
 }
