@@ -873,6 +873,16 @@ export type Database = {
         Args: { "p_event_id": string; "p_now": string; "p_outcome": Json };
         Returns: undefined;
       };
+      "_replay": {
+        Args: {
+          "p_field": string;
+          "p_hash": string;
+          "p_key": string;
+          "p_scope": string;
+          "p_user_id": string;
+        };
+        Returns: Json;
+      };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_settle_accounts": {
         Args: { "p_now": string; "p_user_id"?: string };
