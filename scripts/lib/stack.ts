@@ -147,11 +147,13 @@ export async function startPostgres(
 }
 
 /**
- * Stops a cluster started by startPostgres (fast: open sessions are terminated). Restart it with startPostgres
- * and the same port and options; tests use this to take the database away mid-request.
+ * Takes a cluster started by startPostgres away as a crash would (immediate mode: every backend quits at once;
+ * the restart recovers). Tests use it mid-request: in fast mode the session holding a lock could exit first and
+ * let the request waiting on it commit before its own backend is told to stop. Restart it with startPostgres and
+ * the same port and options.
  */
 export async function stopPostgres(dataDir: string): Promise<void> {
-  const [cmd, args] = asPostgres("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "stop"]);
+  const [cmd, args] = asPostgres("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "stop"]);
   await run(cmd, args);
 }
 

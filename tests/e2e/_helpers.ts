@@ -135,6 +135,8 @@ export async function answerWhileDatabaseStops<T>(
       sql`select 1 from pg_stat_activity where application_name = 'tollgate-functions'
              and wait_event_type = 'Lock' and query like ${`%${fn}%`}`
     );
+    // The test cluster commits asynchronously: flush what is committed, or the crash-like stop would lose it.
+    await sql`checkpoint`;
     await stopPostgres(PG_DATA);
     stopped = true;
     return await answer;
