@@ -105,7 +105,7 @@ async function ledgerAsUser(cfg: QuickstartConfig, userId: string): Promise<Ledg
         JSON.stringify({ sub: userId, role: "authenticated" })
       }, true)`;
       const rows = await tx`
-        select seq, reason, delta, balance_after, idempotency_key from public.credit_ledger order by seq`;
+        select seq, reason, delta, balance_after, idempotency_key from tollgate.credit_ledger order by seq`;
       return rows.map((r) => ({
         seq: Number(r.seq),
         reason: r.reason,

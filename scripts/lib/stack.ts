@@ -7,7 +7,7 @@ import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from "./keys
 import { startGateway } from "./gateway.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-const PG_BIN = "/usr/lib/postgresql/15/bin";
+export const PG_BIN = "/usr/lib/postgresql/15/bin";
 const PG_SHARE = "/usr/share/postgresql/15/extension";
 
 /** Debian packages the stack needs, with a file that proves each is installed. */

@@ -18,7 +18,7 @@ Deno.test("queryAs runs the statement as the user's role with their claims, unde
     pool,
     caller,
     (tx) =>
-      tx`select current_user as role, auth.uid() as uid, (select count(*)::int from public.accounts) as visible`,
+      tx`select current_user as role, auth.uid() as uid, (select count(*)::int from tollgate.accounts) as visible`,
   );
   assert.deepEqual(row, { role: "authenticated", uid: me.id, visible: 1 });
 });
@@ -42,12 +42,12 @@ Deno.test("queryAs leaves nothing behind when its statement fails, and the conne
     queryAs(
       pool,
       caller,
-      (tx) => tx`select public.consume_credits(${key}, 1000000, 'default', null, ${me.id}::uuid)`,
+      (tx) => tx`select tollgate.consume_credits(${key}, 1000000, 'default', null, ${me.id}::uuid)`,
       me.id,
     ),
     (e: unknown) => e instanceof HttpError && e.status === 402,
   );
-  const [{ n }] = await admin`select count(*)::int as n from public.idempotency_keys where key = ${key}`;
+  const [{ n }] = await admin`select count(*)::int as n from tollgate.idempotency_keys where key = ${key}`;
   assert.equal(n, 0);
   // The only pooled connection is idle again, not stuck in the failed transaction.
   const [row] = await queryAs(pool, caller, (tx) => tx`select current_setting('role') as role`, me.id);
@@ -62,10 +62,10 @@ Deno.test("queryAs commits what its statement wrote", async () => {
   await queryAs(
     pool,
     { kind: "service" },
-    (tx) => tx`select public.consume_credits(${key}, 1, 'unlimited', null, ${me.id}::uuid)`,
+    (tx) => tx`select tollgate.consume_credits(${key}, 1, 'unlimited', null, ${me.id}::uuid)`,
     me.id,
   );
-  const [{ balance }] = await admin`select balance::int from public.accounts where user_id = ${me.id}`;
+  const [{ balance }] = await admin`select balance::int from tollgate.accounts where user_id = ${me.id}`;
   assert.equal(balance, 2);
 });
 

@@ -4,7 +4,7 @@ import { endpoint, json, readJson } from "../_shared/http.ts";
 
 export interface ConsumeDeps {
   authenticate: Authenticator;
-  /** The one SQL call: public.consume_credits, as the caller. */
+  /** The one SQL call: tollgate.consume_credits, as the caller. */
   consume: (caller: Caller, userId: string, input: ConsumeRequest) => Promise<ConsumeResponse>;
 }
 

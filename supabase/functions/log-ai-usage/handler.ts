@@ -4,7 +4,7 @@ import { endpoint, json, readJson } from "../_shared/http.ts";
 
 export interface LogUsageDeps {
   authenticate: Authenticator;
-  /** The one SQL call: public.log_ai_usage, as the caller. */
+  /** The one SQL call: tollgate.log_ai_usage, as the caller. */
   logUsage: (caller: Caller, userId: string, input: LogUsageRequest) => Promise<LogUsageResponse>;
 }
 

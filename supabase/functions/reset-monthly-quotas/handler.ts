@@ -5,7 +5,7 @@ import { endpoint, json, readJson } from "../_shared/http.ts";
 
 export interface ResetDeps {
   authenticate: Authenticator;
-  /** The one SQL call: public.reset_monthly_quotas, as the service role. */
+  /** The one SQL call: tollgate.reset_monthly_quotas, as the service role. */
   reset: () => Promise<ResetResponse>;
 }
 

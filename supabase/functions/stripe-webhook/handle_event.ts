@@ -2,7 +2,7 @@ import type postgres from "postgres";
 import { queryAs, type Sql } from "../_shared/db.ts";
 import type { EventOutcome, StripeEvent } from "./event.ts";
 
-/** Calls public.handle_stripe_event as the service role in one transaction: the event is stored and applied
+/** Calls tollgate.handle_stripe_event as the service role in one transaction: the event is stored and applied
  * together or not at all. */
 export function handleEventWith(sql: Sql) {
   return async (event: StripeEvent): Promise<EventOutcome> => {
@@ -10,7 +10,7 @@ export function handleEventWith(sql: Sql) {
       sql,
       { kind: "service" },
       (tx) =>
-        tx`select public.handle_stripe_event(${tx.json(event as unknown as postgres.JSONValue)}) as result`,
+        tx`select tollgate.handle_stripe_event(${tx.json(event as unknown as postgres.JSONValue)}) as result`,
     );
     return row.result;
   };

@@ -5,7 +5,7 @@ import type { SignatureVerifier } from "./signature.ts";
 
 export interface WebhookDeps {
   verify: SignatureVerifier;
-  /** The one SQL call: public.handle_stripe_event, as the service role. */
+  /** The one SQL call: tollgate.handle_stripe_event, as the service role. */
   handleEvent: (event: StripeEvent) => Promise<EventOutcome>;
   log?: (line: string) => void;
 }
