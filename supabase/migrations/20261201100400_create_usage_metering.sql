@@ -1,6 +1,7 @@
 -- Usage metering and the gate: counters per feature and quota window, the replay records of idempotent calls, and
 -- consume_credits, which settles the account, counts the request against the plan's limits and debits the credits
--- in one transaction.
+-- in one transaction. _quota_window is the one definition of a quota window, for the gate, the meter and the
+-- status read alike.
 
 create table if not exists tollgate.usage_counters (
   user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
@@ -73,6 +74,25 @@ comment on function tollgate._replay(uuid, text, text, text, text) is
   'Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
 revoke execute on function tollgate._replay(uuid, text, text, text, text) from public, anon, authenticated, service_role;
 
+create or replace function tollgate._quota_window(
+  p_period tollgate.quota_period, p_now timestamptz, p_period_start timestamptz, p_period_end timestamptz
+) returns table (window_start timestamptz, window_end timestamptz)
+language sql stable parallel safe
+as $$
+  select case p_period when 'day' then pg_catalog.date_trunc('day', p_now, 'UTC') else p_period_start end,
+         case p_period when 'day'
+                       then pg_catalog.date_trunc('day', p_now, 'UTC') operator(pg_catalog.+) interval '24 hours'
+                       else p_period_end end
+$$;
+comment on function tollgate._quota_window(tollgate.quota_period, timestamptz, timestamptz, timestamptz) is
+  'Tollgate: the quota window of p_period containing p_now: day = 24 UTC hours from UTC midnight (whatever the '
+  'session''s time zone), month = the given credit period. The gate, the meter and the status read all use it. '
+  'No SET search_path, unlike every other function: a SET would stop the planner inlining it into the gate''s '
+  'query (measured: 50 us more per consume); every name in it is pg_catalog-qualified instead, and nobody but '
+  'its owner may execute it.';
+revoke execute on function tollgate._quota_window(tollgate.quota_period, timestamptz, timestamptz, timestamptz)
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._count_request(
   p_account tollgate.accounts, p_feature text, p_now timestamptz
 ) returns jsonb
@@ -82,28 +102,21 @@ set search_path = ''
 as $$
 declare
   v_limit record;
-  v_start timestamptz;
-  v_end timestamptz;
   v_used bigint;
   v_quota jsonb := '[]'::jsonb;
 begin
   for v_limit in
-    select period, request_limit from tollgate.plan_limits
-     where plan_id = p_account.plan_id and feature = p_feature order by period
+    select l.period, l.request_limit, w.window_start, w.window_end
+      from tollgate.plan_limits l
+     cross join lateral tollgate._quota_window(l.period, p_now, p_account.period_start, p_account.period_end) w
+     where l.plan_id = p_account.plan_id and l.feature = p_feature
+     order by l.period
   loop
-    -- A day window is 24 hours of UTC (interval '1 day' would follow the session's time zone across DST).
-    if v_limit.period = 'day' then
-      v_start := date_trunc('day', p_now, 'UTC');
-      v_end := v_start + interval '24 hours';
-    else
-      v_start := p_account.period_start;
-      v_end := p_account.period_end;
-    end if;
     v_used := null;
     if v_limit.request_limit > 0 then
       insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, requests,
                                                 updated_at)
-      values (p_account.user_id, p_feature, v_limit.period, v_start, v_end, 1, p_now)
+      values (p_account.user_id, p_feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1, p_now)
       on conflict (user_id, feature, period, window_start) do update
         set requests = c.requests + 1, updated_at = p_now
         where c.requests < v_limit.request_limit
@@ -111,15 +124,16 @@ begin
     end if;
     if v_used is null then
       select requests into v_used from tollgate.usage_counters
-       where user_id = p_account.user_id and feature = p_feature and period = v_limit.period and window_start = v_start;
+       where user_id = p_account.user_id and feature = p_feature and period = v_limit.period
+         and window_start = v_limit.window_start;
       raise exception 'Quota exceeded: % requests per % for feature %', v_limit.request_limit, v_limit.period, p_feature
         using errcode = 'TG429', detail = jsonb_build_object(
           'feature', p_feature, 'period', v_limit.period, 'limit', v_limit.request_limit,
-          'used', coalesce(v_used, 0), 'resets_at', v_end,
-          'retry_after', greatest(1, ceil(extract(epoch from v_end - p_now)))::bigint)::text;
+          'used', coalesce(v_used, 0), 'resets_at', v_limit.window_end,
+          'retry_after', greatest(1, ceil(extract(epoch from v_limit.window_end - p_now)))::bigint)::text;
     end if;
     v_quota := v_quota || jsonb_build_object('feature', p_feature, 'period', v_limit.period, 'used', v_used,
-                                             'limit', v_limit.request_limit, 'resets_at', v_end);
+                                             'limit', v_limit.request_limit, 'resets_at', v_limit.window_end);
   end loop;
   return v_quota;
 end
@@ -162,13 +176,8 @@ begin
     return v_replay;
   end if;
 
-  if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, p_user_id);
-    select * into v_account from tollgate.accounts where user_id = p_user_id;
-  end if;
-
+  v_account := tollgate._settle_if_due(v_account, p_now);
   v_quota := tollgate._count_request(v_account, p_feature, p_now);
-
   if p_amount > 0 then
     v_entry := tollgate._debit(p_user_id, p_amount, false, 'consume', p_idempotency_key,
                                coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now);
@@ -220,7 +229,6 @@ as $$
 declare
   v_account tollgate.accounts;
   v_month record;
-  v_day timestamptz := date_trunc('day', p_now, 'UTC');
 begin
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
@@ -236,10 +244,7 @@ begin
     select l.feature, l.period, coalesce(c.requests, 0), l.request_limit,
            greatest(l.request_limit - coalesce(c.requests, 0), 0), w.window_end
       from tollgate.plan_limits l
-     cross join lateral (
-       select case l.period when 'day' then v_day else v_month.period_start end as window_start,
-              case l.period when 'day' then v_day + interval '24 hours' else v_month.period_end end as window_end
-     ) w
+     cross join lateral tollgate._quota_window(l.period, p_now, v_month.period_start, v_month.period_end) w
       left join tollgate.usage_counters c
         on c.user_id = p_user_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start

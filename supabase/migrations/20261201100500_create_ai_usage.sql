@@ -233,7 +233,6 @@ declare
   v_usage_id uuid := gen_random_uuid();
   v_consume_id uuid;
   v_entry tollgate.credit_ledger;
-  v_day timestamptz := date_trunc('day', p_now, 'UTC');
   v_response jsonb;
 begin
   if p_request_id is null or length(p_request_id) not between 1 and 255 then
@@ -284,10 +283,7 @@ begin
     return v_replay;
   end if;
 
-  if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, p_user_id);
-    select * into v_account from tollgate.accounts where user_id = p_user_id;
-  end if;
+  v_account := tollgate._settle_if_due(v_account, p_now);
 
   select * into v_settings from tollgate.usage_settings where id;
   select * into v_price from tollgate.model_prices
@@ -324,10 +320,10 @@ begin
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
   insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, input_tokens,
                                             output_tokens, cached_input_tokens, cost_usd, updated_at)
-  values (p_user_id, p_feature, 'day', v_day, v_day + interval '24 hours', p_input_tokens, p_output_tokens,
-          p_cached_input_tokens, v_cost, p_now),
-         (p_user_id, p_feature, 'month', v_account.period_start, v_account.period_end, p_input_tokens,
-          p_output_tokens, p_cached_input_tokens, v_cost, p_now)
+  select p_user_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
+         p_cached_input_tokens, v_cost, p_now
+    from unnest('{day,month}'::tollgate.quota_period[]) p (period)
+   cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
   on conflict (user_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,

@@ -219,49 +219,25 @@ set search_path = ''
 as $$
 declare
   v_account tollgate.accounts := tollgate._lock_account(p_user_id);
-  v_credits bigint;
-  v_lot record;
-  v_start timestamptz;
-  v_end timestamptz;
-  v_key text;
 begin
   if v_account.plan_id = p_plan_id then
     return false;
   end if;
-  select monthly_credits into strict v_credits from tollgate.plans where id = p_plan_id;
-  for v_lot in
-    select l.id, l.remaining, l.source from tollgate.credit_lots l
-     where l.user_id = p_user_id and l.remaining > 0 and (l.source = 'plan' or l.expires_at <= p_now)
-     order by l.expires_at nulls last, l.id
-  loop
-    update tollgate.credit_lots set remaining = 0 where id = v_lot.id;
-    perform tollgate._post_ledger(p_user_id, -v_lot.remaining, 0, 'expire', 'expire:' || v_lot.id, v_lot.id,
-                                jsonb_build_object('source', v_lot.source, 'plan_change',
-                                                   jsonb_build_object('from', v_account.plan_id, 'to', p_plan_id)),
-                                p_now);
-  end loop;
-  select b.period_start, b.period_end into v_start, v_end from tollgate.credit_period_at(p_anchor, p_now) b;
+  -- The old plan's credits end with it: due now, they expire in the settlement below, like any other due lot.
+  update tollgate.credit_lots l set expires_at = p_now
+   where l.user_id = p_user_id and l.source = 'plan' and l.remaining > 0 and l.expires_at > p_now;
   update tollgate.accounts a
-     set plan_id = p_plan_id, period_anchor = p_anchor, period_start = v_start, period_end = v_end,
-         next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
-                            where l.user_id = p_user_id and l.remaining > 0 and l.expires_at > p_now),
-         updated_at = p_now
+     set plan_id = p_plan_id, period_anchor = p_anchor, next_expiry_at = p_now, updated_at = p_now
    where a.user_id = p_user_id;
-  v_key := 'plan:' || p_subscription_id || ':' || p_plan_id || ':'
-        || to_char(v_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-  if v_credits > 0
-     and not exists (select 1 from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = v_key) then
-    perform tollgate._grant_lot(p_user_id, 'plan', v_credits, v_end, 10, v_key,
-                              jsonb_build_object('plan_id', p_plan_id, 'subscription_id', p_subscription_id), p_now);
-  end if;
+  perform tollgate._settle_accounts(p_now, p_user_id, p_subscription_id);
   return true;
 end
 $$;
 comment on function tollgate._switch_account_plan(uuid, text, timestamptz, text, timestamptz) is
-  'Tollgate: switches an account to p_plan_id unless it is on it already: expires what is left of its plan credits '
-  '(and of any lot already past its expiry), starts the monthly credit period containing p_now counted from '
-  'p_anchor (annual subscriptions too), and grants the new plan''s allowance once per (subscription, plan, period '
-  'start). Top-ups are untouched. Returns whether the plan changed.';
+  'Tollgate: switches an account to p_plan_id unless it is on it already: the plan credits left expire, and '
+  '_settle_accounts starts the monthly credit period containing p_now counted from p_anchor (annual subscriptions '
+  'too) with the new plan''s allowance, granted once per (subscription, plan, period start). Top-ups are untouched. '
+  'Returns whether the plan changed.';
 revoke execute on function tollgate._switch_account_plan(uuid, text, timestamptz, text, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -533,7 +509,6 @@ declare
   v_amount bigint := coalesce((v_charge ->> 'amount')::bigint, 0);
   v_refunded bigint := coalesce((v_charge ->> 'amount_refunded')::bigint, 0);
   v_payment tollgate.stripe_payments;
-  v_account tollgate.accounts;
   v_target bigint;
   v_claw bigint;
   v_own bigint;
@@ -552,11 +527,8 @@ begin
       coalesce(v_payment_intent, 'none')));
   end if;
 
-  v_account := tollgate._lock_account(v_payment.user_id);
+  perform tollgate._settle_if_due(tollgate._lock_account(v_payment.user_id), p_now);
   select * into strict v_payment from tollgate.stripe_payments p where p.id = v_payment.id for update;
-  if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_payment.user_id);
-  end if;
   v_target := case when v_amount > 0
                    then least(v_payment.credits, floor(v_payment.credits::numeric * least(v_refunded, v_amount)
                                                        / v_amount)::bigint)

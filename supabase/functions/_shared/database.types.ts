@@ -827,7 +827,7 @@ export type Database = {
         Returns: Json;
       };
       "_open_account": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
-      "_plan_grant_key": { Args: { "p_period_start": string }; Returns: string };
+      "_plan_grant_key": { Args: { "p_period_start": string; "p_scope"?: string }; Returns: string };
       "_post_ledger": {
         Args: {
           "p_delta": number;
@@ -869,6 +869,18 @@ export type Database = {
           "used": number;
         }[];
       };
+      "_quota_window": {
+        Args: {
+          "p_now": string;
+          "p_period": Database["tollgate"]["Enums"]["quota_period"];
+          "p_period_end": string;
+          "p_period_start": string;
+        };
+        Returns: {
+          "window_end": string;
+          "window_start": string;
+        }[];
+      };
       "_record_stripe_outcome": {
         Args: { "p_event_id": string; "p_now": string; "p_outcome": Json };
         Returns: undefined;
@@ -885,8 +897,37 @@ export type Database = {
       };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_settle_accounts": {
-        Args: { "p_now": string; "p_user_id"?: string };
+        Args: { "p_now": string; "p_subscription_id"?: string; "p_user_id"?: string };
         Returns: Record<string, unknown>;
+      };
+      "_settle_if_due": {
+        Args: {
+          "p_account": Omit<
+            Database["tollgate"]["Tables"]["accounts"]["Row"],
+            Database["tollgate"]["Tables"]["accounts"]["ComputedFields"]
+          >;
+          "p_now": string;
+        };
+        Returns: {
+          "balance": number;
+          "created_at": string;
+          "ledger_seq": number;
+          "next_expiry_at": string | null;
+          "overdraft": number;
+          "period_anchor": string;
+          "period_end": string;
+          "period_start": string;
+          "plan_id": string;
+          "settle_at": string | null;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "accounts";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "_stripe_id": { Args: { "p_value": Json }; Returns: string };
       "_stripe_invoice_payment_intent": { Args: { "p_invoice": Json }; Returns: string };
