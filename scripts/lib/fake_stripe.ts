@@ -37,7 +37,7 @@ export interface FailureRule {
 /** The API a test uses to arrange and inspect the fake, in-process or over HTTP (FakeStripeControl). */
 export interface FakeStripeApi {
   /** Stores objects (replacing any with the same type and id): what later requests return. */
-  put(...objects: StripeObject[]): Promise<void>;
+  put(...objects: { id: string; object: string }[]): Promise<void>;
   /** The requests answered so far, optionally only those whose path starts with `pathPrefix`. */
   requests(pathPrefix?: string): Promise<RecordedRequest[]>;
   fail(rule: FailureRule): Promise<void>;
@@ -106,7 +106,7 @@ export function startFakeStripe(opts: { port?: number; secretKey?: string } = {}
         }
         const collection = collectionOf(o.object);
         if (!store.has(collection)) store.set(collection, new Map());
-        store.get(collection)!.set(o.id, structuredClone(o));
+        store.get(collection)!.set(o.id, structuredClone(o) as StripeObject);
       }
       return Promise.resolve();
     },
@@ -227,7 +227,7 @@ export class FakeStripeControl implements FakeStripeApi {
     return json;
   }
 
-  async put(...objects: StripeObject[]): Promise<void> {
+  async put(...objects: { id: string; object: string }[]): Promise<void> {
     await this.send("POST", "/_fake/objects", objects);
   }
 
