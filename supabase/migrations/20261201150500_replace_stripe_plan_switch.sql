@@ -6,9 +6,10 @@
 drop function if exists public._switch_account_plan(uuid, text, timestamptz, text, timestamptz);
 
 -- Puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period's plan
--- credits at p_allowance minus what was already used of them this period (never below zero). Plan lots of other
--- periods, and any lot past its expiry, expire. Top-ups are untouched. Idempotent: the same call again moves
--- nothing. Returns whether the plan changed.
+-- credits at p_allowance minus what was already used of them this period (never below zero). Lots past their
+-- expiry expire; the plan lots of another period (another anchor) are set aside at zero, so an account that
+-- returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again
+-- moves nothing. Returns whether the plan changed.
 create or replace function public._set_account_plan(
   p_user_id uuid, p_plan_id text, p_anchor timestamptz, p_allowance bigint, p_now timestamptz
 ) returns boolean
@@ -32,15 +33,18 @@ begin
   select b.period_start, b.period_end into v_start, v_end from public.credit_period_at(p_anchor, p_now) b;
   v_key := public._plan_grant_key(v_start);
   for v_expiring in
-    select l.id, l.remaining, l.source from public.credit_lots l
+    select l.id, l.remaining, l.source, l.expires_at from public.credit_lots l
      where l.user_id = p_user_id and l.remaining > 0
        and ((l.source = 'plan' and l.grant_key <> v_key) or l.expires_at <= p_now)
      order by l.expires_at nulls last, l.id
   loop
     update public.credit_lots set remaining = 0 where id = v_expiring.id;
-    perform public._post_ledger(p_user_id, -v_expiring.remaining, 0, 'expire', 'expire:' || v_expiring.id,
-                                v_expiring.id, jsonb_build_object('source', v_expiring.source, 'plan_change', v_change),
-                                p_now);
+    perform public._post_ledger(
+      p_user_id, -v_expiring.remaining, 0, 'expire',
+      case when v_expiring.expires_at <= p_now then 'expire:' || v_expiring.id
+           else 'plan_change:' || v_expiring.id || ':'
+                || (select a.ledger_seq + 1 from public.accounts a where a.user_id = p_user_id) end,
+      v_expiring.id, jsonb_build_object('source', v_expiring.source, 'plan_change', v_change), p_now);
   end loop;
   update public.accounts
      set plan_id = p_plan_id, period_anchor = p_anchor, period_start = v_start, period_end = v_end, updated_at = p_now
@@ -55,6 +59,7 @@ begin
   elsif not exists (select 1 from public.credit_ledger e
                      where e.user_id = p_user_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
   then
+    -- A lot whose period ended is history; one set aside by a change of anchor comes back, less what was used.
     -- What the period's grants and plan changes put in the lot, less what is left, is what was used of it.
     select coalesce(sum(e.delta), 0) into v_net from public.credit_ledger e
      where e.user_id = p_user_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');

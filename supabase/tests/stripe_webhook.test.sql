@@ -145,13 +145,15 @@ select results_eq($$ select plan_id, period_anchor, period_start, period_end, ba
   $$ values ('pro', '2027-03-05 00:00Z'::timestamptz, '2027-03-05 00:00Z'::timestamptz,
              '2027-04-05 00:00Z'::timestamptz, 500::bigint) $$,
   'an active subscription puts the account on the price''s plan, in a period anchored on the billing anchor');
-select results_eq($$ select reason, delta, idempotency_key from public.credit_ledger
+select results_eq($$ select reason, delta, split_part(idempotency_key, ':', 1), lot_id from public.credit_ledger
                      where user_id = 'c2000000-0000-4000-8000-000000000002' and seq > 1 order by seq $$,
-  $$ values ('expire', -3::bigint, (select 'expire:' || id from public.credit_lots
+  $$ values ('expire', -3::bigint, 'plan_change', (select id from public.credit_lots
                                     where user_id = 'c2000000-0000-4000-8000-000000000002' and source = 'plan'
                                       and grant_key <> 'plan:2027-03-05T00:00:00.000000Z')),
-            ('grant', 500::bigint, 'plan:2027-03-05T00:00:00.000000Z') $$,
-  'the free credits left are expired and the pro allowance granted as the new period''s plan lot');
+            ('grant', 500::bigint, 'plan', (select id from public.credit_lots
+                                    where user_id = 'c2000000-0000-4000-8000-000000000002'
+                                      and grant_key = 'plan:2027-03-05T00:00:00.000000Z')) $$,
+  'the signup period''s credits are set aside and the pro allowance granted as the new period''s plan lot');
 select results_eq($$ select status, plan_id, price_id, current_period_start, current_period_end,
                             billing_cycle_anchor, last_event_id from public.stripe_subscriptions
                      where subscription_id = 'sub_u2' $$,
