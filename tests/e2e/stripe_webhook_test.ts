@@ -226,6 +226,35 @@ Deno.test("50 distinct events posted concurrently are all applied once", async (
   }
 });
 
+Deno.test("a Stripe API failure while settling a tie answers 500 and keeps nothing; Stripe's retry applies it", async () => {
+  const ids = await customer();
+  const t = Math.floor(Date.now() / 1000) - 600;
+  const pro = stripe.subscription(ids, { price: PRICES.pro, anchor: t });
+  const business = stripe.subscription(ids, { price: PRICES.business, anchor: t });
+  await ok(stripe.event("checkout.session.completed.subscription", ids, { created: t }));
+  await ok(stripe.subscriptionEvent("updated", ids, pro, t + 60));
+  await stripe.fakeStripe.put(business);
+  // The SDK retries once: both attempts fail.
+  await stripe.fakeStripe.fail({ path: `/v1/subscriptions/${ids.subscription}`, status: 500, times: 2 });
+  const tie = stripe.subscriptionEvent("updated", ids, business, t + 60);
+  const res = await deliver(tie);
+  assert.equal(res.status, 500);
+  assert.equal((res.body.error as { code: string }).code, "internal");
+  assert.equal(await eventRow(tie.id), undefined, "nothing of the event is kept");
+  assert.equal((await account(ids.user)).plan_id, "pro");
+  await ok(tie); // Stripe's retry: the API answers now
+  const row = await eventRow(tie.id);
+  assert.deepEqual([row.status, row.attempts], ["processed", 1]);
+  assert.deepEqual(await account(ids.user), { plan_id: "business", balance: 2500, overdraft: 0 });
+  const calls = await stripe.fakeStripe.requests(`/v1/subscriptions/${ids.subscription}`);
+  assert.deepEqual(calls.map((c) => [c.status, c.apiKey?.startsWith("sk_test_")]), [
+    [500, true],
+    [500, true],
+    [200, true],
+  ]);
+  await booksBalance(ids.user);
+});
+
 Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, either signature is accepted", async () => {
   const port = freePort();
   const env = functionEnv({ dbUrl: DB_URL, supabaseUrl: BASE_URL });
