@@ -182,9 +182,7 @@ declare
   v_moved bigint;
 begin
   if v_payment.id is null then
-    return public._stripe_outcome('pending', format('No payment %s recorded yet: the refund waits for it',
-                                                    coalesce(v_payment_intent, v_charge_id)),
-                                  'payment:' || coalesce(v_payment_intent, v_charge_id));
+    return public._stripe_wait_for_payment('refund', v_payment_intent, v_charge_id);
   end if;
   perform public._lock_account(v_payment.user_id);
   update public.stripe_payments p
@@ -241,9 +239,7 @@ begin
   end if;
   v_payment := public._stripe_payment_of(v_payment_intent, v_charge_id);
   if v_payment.id is null then
-    return public._stripe_outcome('pending', format('No payment %s recorded yet: the dispute waits for it',
-                                                    coalesce(v_payment_intent, v_charge_id)),
-                                  'payment:' || coalesce(v_payment_intent, v_charge_id));
+    return public._stripe_wait_for_payment('dispute', v_payment_intent, v_charge_id);
   end if;
   perform public._lock_account(v_payment.user_id);
   insert into public.stripe_disputes as d (dispute_id, payment_id, user_id, charge_id, amount, currency, status,

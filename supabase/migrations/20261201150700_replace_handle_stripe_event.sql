@@ -23,6 +23,21 @@ as $$ select jsonb_strip_nulls(jsonb_build_object('status', p_status, 'reason', 
 revoke execute on function public._stripe_outcome(text, text, text) from public, anon, authenticated, service_role;
 comment on function public._stripe_outcome(text, text, text) is 'Tollgate: an applied Stripe event''s status and why.';
 
+-- A refund or dispute of a payment not recorded yet waits for it, by payment intent (or charge, on old charges).
+create or replace function public._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select public._stripe_outcome('pending', format('No payment %s recorded yet: the %s waits for it',
+                                                  coalesce(p_payment_intent, p_charge_id), p_what),
+                                'payment:' || coalesce(p_payment_intent, p_charge_id))
+$$;
+revoke execute on function public._stripe_wait_for_payment(text, text, text)
+  from public, anon, authenticated, service_role;
+comment on function public._stripe_wait_for_payment(text, text, text) is
+  'Tollgate: the pending outcome of a refund or dispute whose payment is not recorded yet.';
+
 -- What an event is about, by the names pending events wait for: customer:<id> and payment:<payment intent or
 -- charge>. An event locks these names, so it and the events waiting for what it brings cannot miss each other.
 create or replace function public._stripe_event_keys(p_event jsonb) returns text[]
@@ -425,8 +440,6 @@ begin
       using errcode = 'TGS02';
   end if;
   begin
-    perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0))
-       from unnest(public._stripe_event_keys(p_event)) k order by k;
     insert into public.stripe_events (id, type, created, customer_id, payload, received_at)
     values (v_id, p_event ->> 'type', v_created, public._stripe_id(p_event #> '{data,object,customer}'), p_event, p_now)
     on conflict (id) do nothing

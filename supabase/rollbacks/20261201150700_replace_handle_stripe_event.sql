@@ -6,6 +6,7 @@ drop function if exists public._apply_waiting_stripe_events(text[], jsonb, times
 drop function if exists public._apply_stripe_event(jsonb, jsonb, timestamptz);
 drop function if exists public._apply_stripe_subscription(jsonb, jsonb, timestamptz);
 drop function if exists public._stripe_event_keys(jsonb);
+drop function if exists public._stripe_wait_for_payment(text, text, text);
 drop function if exists public._stripe_outcome(text, text, text);
 
 -- Links a Stripe customer to a user, once; a customer already linked elsewhere, or a user already linked to

@@ -1032,6 +1032,10 @@ export type Database = {
       };
       "_stripe_subscription_fields": { Args: { "p_subscription": Json }; Returns: Record<string, unknown> };
       "_stripe_time": { Args: { "p_value": Json }; Returns: string };
+      "_stripe_wait_for_payment": {
+        Args: { "p_charge_id": string; "p_payment_intent": string; "p_what": string };
+        Returns: Json;
+      };
       "_sync_account_plan": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
       "check_ledger": {
         Args: { "p_user_id"?: string };
