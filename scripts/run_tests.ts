@@ -16,6 +16,7 @@ import {
   startPostgres,
 } from "./lib/stack.ts";
 import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from "./lib/keys.ts";
+import { type FakeStripe, startFakeStripe } from "./lib/fake_stripe.ts";
 import {
   databaseChecks,
   fileChecks,
@@ -144,10 +145,12 @@ function exists(path: string): boolean {
 
 let pg: Postgres | null = null;
 let stopFunctions: (() => Promise<void>) | null = null;
+let fakeStripe: FakeStripe | null = null;
 const workDir = Deno.makeTempDirSync({ prefix: "tollgate-test-" });
 
 async function teardown(): Promise<void> {
   await stopFunctions?.();
+  await fakeStripe?.stop();
   await pg?.stop();
   Deno.removeSync(workDir, { recursive: true });
 }
@@ -209,7 +212,10 @@ try {
 
   const keyDir = `${workDir}/keys`;
   const { privateJwk } = await ensureSigningKey(keyDir);
-  const fns = await serveFunctions({ dbUrl: pg.url, gatewayPort: freePort(), keyDir });
+  // Functions call the Stripe API only through STRIPE_API_BASE, here the local fake: no test reaches the network.
+  fakeStripe = startFakeStripe();
+  const stripeEnv = { STRIPE_API_BASE: fakeStripe.url };
+  const fns = await serveFunctions({ dbUrl: pg.url, gatewayPort: freePort(), keyDir, extraEnv: stripeEnv });
   stopFunctions = fns.stop;
   const e2eEnv = {
     TOLLGATE_URL: fns.url,
@@ -220,6 +226,7 @@ try {
     TOLLGATE_SIGNING_JWK: JSON.stringify(privateJwk),
     TOLLGATE_PG_DATA: `${workDir}/db`,
     STRIPE_WEBHOOK_SECRET: fns.env.STRIPE_WEBHOOK_SECRET,
+    ...stripeEnv,
   };
   // Tests that stop and restart the database run last, on their own, so a restart never disturbs another test.
   const e2e = testFiles("tests/e2e", /_test\.ts$/);

@@ -68,6 +68,8 @@ declare
   v_reference text := v_session ->> 'client_reference_id';
   v_metadata jsonb := coalesce(v_session -> 'metadata', '{}'::jsonb);
   v_user uuid;
+  v_owner uuid;
+  v_note text;
   v_credits bigint;
   v_days bigint;
   v_grant jsonb;
@@ -81,11 +83,16 @@ begin
     v_user := v_reference::uuid;
     if v_customer is not null then
       perform tollgate._link_stripe_customer(v_customer, v_user, p_now);
+      select c.user_id into v_owner from tollgate.stripe_customers c where c.customer_id = v_customer;
+      if v_owner <> v_user then
+        v_note := format('Customer %s stays linked to user %s, not %s', v_customer, v_owner, v_user);
+      end if;
     end if;
   elsif v_customer is not null then
     select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
     if v_user is null then
-      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer));
+      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+                                    'customer:' || v_customer);
     end if;
   elsif v_metadata ? 'credits' then
     raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the user to credit',
@@ -95,17 +102,19 @@ begin
   end if;
 
   if v_session ->> 'mode' is distinct from 'payment' or not v_metadata ? 'credits' then
-    return tollgate._stripe_outcome('processed');
+    return tollgate._stripe_outcome('processed', v_note);
   end if;
   v_credits := tollgate._stripe_metadata_count(v_metadata, 'credits', 1000000000);
   v_days := tollgate._stripe_metadata_count(v_metadata, 'credits_expire_days', 36500);
-  if v_session ->> 'payment_status' is distinct from 'paid' then
+  if coalesce(v_session ->> 'payment_status', '') not in ('paid', 'no_payment_required') then
     return tollgate._stripe_outcome('ignored', format(
       'Payment status is %s: the credits are granted when checkout.session.async_payment_succeeded arrives',
       coalesce(v_session ->> 'payment_status', 'missing')));
   end if;
   v_grant := tollgate._grant_lot(
-    v_user, 'top_up', v_credits, p_now + make_interval(days => v_days::int), 50, 'top_up:stripe:' || v_session_id,
+    v_user, 'top_up', v_credits,
+    tollgate._stripe_time(p_event -> 'created') + make_interval(days => v_days::int), 50,
+    'top_up:stripe:' || v_session_id,
     jsonb_build_object('checkout_session_id', v_session_id,
                        'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent')),
     p_now);
@@ -115,38 +124,99 @@ begin
           coalesce(v_session ->> 'currency', ''), (v_grant ->> 'lot_id')::uuid, v_credits,
           tollgate._stripe_id(v_session -> 'payment_intent'), p_event ->> 'id', p_now)
   on conflict (id) do nothing;
-  return tollgate._stripe_outcome('processed');
+  return tollgate._stripe_outcome('processed', v_note);
 end
 $_$;
 
 -- Name: FUNCTION _apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, for a paid payment-mode session with metadata.credits, grants a top-up lot once per session and records the payment.';
+COMMENT ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. Without client_reference_id the customer''s link names the user; before it exists the event waits for it.';
 
--- Name: _apply_stripe_event(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
+-- Name: _apply_stripe_dispute(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_dispute jsonb := p_event #> '{data,object}';
+  v_id text := v_dispute ->> 'id';
+  v_status text := v_dispute ->> 'status';
+  v_charge_id text := tollgate._stripe_id(v_dispute -> 'charge');
+  v_payment_intent text := tollgate._stripe_id(v_dispute -> 'payment_intent');
+  v_payment tollgate.stripe_payments;
+  v_order constant text[] := array['warning_needs_response', 'warning_under_review', 'needs_response',
+                                   'under_review'];
+  v_moved bigint;
+begin
+  if v_id !~ '^(du|dp)_' or v_status is null
+     or v_status not in ('warning_needs_response', 'warning_under_review', 'warning_closed', 'needs_response',
+                         'under_review', 'won', 'lost', 'prevented') then
+    raise exception 'Cannot apply dispute %: status % is not one Tollgate knows', v_id, v_status
+      using errcode = 'TGS05';
+  end if;
+  v_payment := tollgate._stripe_payment_of(v_payment_intent, v_charge_id);
+  if v_payment.id is null then
+    return tollgate._stripe_wait_for_payment('dispute', v_payment_intent, v_charge_id);
+  end if;
+  perform tollgate._lock_account(v_payment.user_id);
+  insert into tollgate.stripe_disputes as d (dispute_id, payment_id, user_id, charge_id, amount, currency, status,
+                                           funds_withdrawn, funds_reinstated, last_event_id, updated_at)
+  values (v_id, v_payment.id, v_payment.user_id, v_charge_id, coalesce((v_dispute ->> 'amount')::bigint, 0),
+          coalesce(v_dispute ->> 'currency', ''), v_status,
+          p_event ->> 'type' = 'charge.dispute.funds_withdrawn', p_event ->> 'type' = 'charge.dispute.funds_reinstated',
+          p_event ->> 'id', p_now)
+  on conflict (dispute_id) do update
+    -- Closed states (won, lost, warning_closed, prevented) are final; open ones only move forward.
+    set status = case when d.status not in (select unnest(v_order)) then d.status
+                      when excluded.status not in (select unnest(v_order)) then excluded.status
+                      when array_position(v_order, excluded.status) > array_position(v_order, d.status)
+                        then excluded.status
+                      else d.status end,
+        funds_withdrawn = d.funds_withdrawn or excluded.funds_withdrawn,
+        funds_reinstated = d.funds_reinstated or excluded.funds_reinstated,
+        amount = excluded.amount, last_event_id = excluded.last_event_id, updated_at = excluded.updated_at;
+  update tollgate.stripe_payments p set charge_id = coalesce(p.charge_id, v_charge_id) where p.id = v_payment.id;
+  v_moved := tollgate._settle_stripe_payment(
+    v_payment.id, 'dispute', 'stripe:' || (p_event ->> 'id'),
+    jsonb_build_object('dispute_id', v_id, 'status', v_status, 'charge_id', v_charge_id), p_now);
+  if v_moved = 0 then
+    return tollgate._stripe_outcome('ignored', format('Dispute %s (%s): no credits to move', v_id, v_status));
+  end if;
+  return tollgate._stripe_outcome('processed');
+end
+$$;
+
+-- Name: FUNCTION _apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: charge.dispute.*: a dispute''s state is what its events add up to in any order (a later status in the lifecycle wins; funds withdrawn or reinstated stick), and the payment''s take-back follows it: credits are taken back while the funds are withdrawn (created, funds_withdrawn, lost) and given back when reinstated (won). Inquiries (warning_*) move nothing. A dispute of a payment not seen yet waits for it.';
+
+-- Name: _apply_stripe_event(jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
-  return case p_event ->> 'type'
-    when 'checkout.session.completed' then tollgate._apply_stripe_checkout(p_event, p_now)
-    when 'checkout.session.async_payment_succeeded' then tollgate._apply_stripe_checkout(p_event, p_now)
-    when 'customer.subscription.created' then tollgate._apply_stripe_subscription(p_event, p_now)
-    when 'customer.subscription.updated' then tollgate._apply_stripe_subscription(p_event, p_now)
-    when 'customer.subscription.deleted' then tollgate._apply_stripe_subscription(p_event, p_now)
-    when 'invoice.paid' then tollgate._apply_stripe_invoice(p_event, p_now)
-    when 'invoice.payment_failed' then tollgate._apply_stripe_invoice(p_event, p_now)
-    when 'charge.refunded' then tollgate._apply_stripe_refund(p_event, p_now)
+  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0))
+     from unnest(tollgate._stripe_event_keys(p_event)) k order by k;
+  return case
+    when p_event ->> 'type' in ('checkout.session.completed', 'checkout.session.async_payment_succeeded')
+      then tollgate._apply_stripe_checkout(p_event, p_now)
+    when p_event ->> 'type' in ('customer.subscription.created', 'customer.subscription.updated',
+                                'customer.subscription.deleted')
+      then tollgate._apply_stripe_subscription(p_event, p_current, p_now)
+    when p_event ->> 'type' in ('invoice.paid', 'invoice.payment_failed') then tollgate._apply_stripe_invoice(p_event, p_now)
+    when p_event ->> 'type' = 'charge.refunded' then tollgate._apply_stripe_refund(p_event, p_now)
+    when p_event ->> 'type' in ('charge.dispute.created', 'charge.dispute.funds_withdrawn',
+                                'charge.dispute.funds_reinstated', 'charge.dispute.closed')
+      then tollgate._apply_stripe_dispute(p_event, p_now)
     else tollgate._stripe_outcome('ignored', format('Event type %s is not handled', p_event ->> 'type'))
   end;
 exception
-  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS04' or sqlstate 'TGS05' or sqlstate 'TG404' then
+  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS05' or sqlstate 'TG404' then
     return tollgate._stripe_outcome('failed', sqlerrm);
 end
 $$;
 
--- Name: FUNCTION _apply_stripe_event(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: applies one stored event by type. Business errors mark it failed with their message and roll back its effects only (the event itself stays stored); anything unexpected aborts the whole transaction.';
+-- Name: FUNCTION _apply_stripe_event(p_event jsonb, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: applies one stored event by type, holding the locks of what it is about. Business errors mark it failed with their message and roll back its effects only (the event itself stays stored); TGS06 and anything unexpected abort the whole call.';
 
 -- Name: _apply_stripe_invoice(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -163,7 +233,8 @@ begin
     if v_customer is null then
       return tollgate._stripe_outcome('ignored', 'The invoice has no customer');
     end if;
-    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer));
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+                                  'customer:' || v_customer);
   end if;
   if p_event ->> 'type' = 'invoice.paid' then
     insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, payment_intent_id, event_id, created_at)
@@ -188,7 +259,7 @@ end
 $$;
 
 -- Name: FUNCTION _apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row per (invoice, attempt). Both once.';
+COMMENT ON FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row per (invoice, attempt). Both once, and both wait for the customer''s link.';
 
 -- Name: _apply_stripe_refund(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -199,70 +270,42 @@ declare
   v_charge jsonb := p_event #> '{data,object}';
   v_charge_id text := v_charge ->> 'id';
   v_payment_intent text := tollgate._stripe_id(v_charge -> 'payment_intent');
-  v_customer text := tollgate._stripe_id(v_charge -> 'customer');
   v_amount bigint := coalesce((v_charge ->> 'amount')::bigint, 0);
   v_refunded bigint := coalesce((v_charge ->> 'amount_refunded')::bigint, 0);
-  v_payment tollgate.stripe_payments;
-  v_target bigint;
-  v_claw bigint;
-  v_own bigint;
-  v_drawn bigint;
+  v_payment tollgate.stripe_payments := tollgate._stripe_payment_of(v_payment_intent, v_charge_id);
+  v_moved bigint;
 begin
-  select * into v_payment from tollgate.stripe_payments p
-   where p.kind = 'checkout' and (p.payment_intent_id = v_payment_intent or p.charge_id = v_charge_id)
-   order by p.created_at limit 1;
-  if not found then
-    if v_customer is not null
-       and not exists (select 1 from tollgate.stripe_customers c where c.customer_id = v_customer) then
-      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer));
-    end if;
-    return tollgate._stripe_outcome('ignored', format(
-      'No credit pack matches charge %s (payment intent %s): nothing to claw back', v_charge_id,
-      coalesce(v_payment_intent, 'none')));
+  if v_payment.id is null then
+    return tollgate._stripe_wait_for_payment('refund', v_payment_intent, v_charge_id);
   end if;
-
-  perform tollgate._settle_if_due(tollgate._lock_account(v_payment.user_id), p_now);
-  select * into strict v_payment from tollgate.stripe_payments p where p.id = v_payment.id for update;
-  v_target := case when v_amount > 0
-                   then least(v_payment.credits, floor(v_payment.credits::numeric * least(v_refunded, v_amount)
-                                                       / v_amount)::bigint)
-                   else 0 end;
-  v_claw := v_target - v_payment.refunded_credits;
+  perform tollgate._lock_account(v_payment.user_id);
   update tollgate.stripe_payments p
      set charge_id = coalesce(p.charge_id, v_charge_id),
-         refunded_credits = greatest(p.refunded_credits, v_target),
+         refunded_credits = greatest(p.refunded_credits, case when v_amount > 0
+           then least(p.credits, floor(p.credits::numeric * least(v_refunded, v_amount) / v_amount)::bigint)
+           else 0 end),
          refund_ids = array(select distinct r from unnest(p.refund_ids || array(
                         select e ->> 'id' from jsonb_array_elements(
                           case jsonb_typeof(v_charge #> '{refunds,data}') when 'array' then v_charge #> '{refunds,data}'
                                else '[]'::jsonb end) e
                          where e ->> 'id' is not null)) r order by r)
    where p.id = v_payment.id;
-  if v_claw <= 0 then
-    return tollgate._stripe_outcome('ignored', format(
-      'Charge %s: the %s of %s refunded is already clawed back', v_charge_id, v_refunded, v_amount));
+  v_moved := tollgate._settle_stripe_payment(
+    v_payment.id, 'refund', 'stripe:' || (p_event ->> 'id'),
+    jsonb_build_object('charge_id', v_charge_id, 'amount_refunded', v_refunded, 'amount', v_amount), p_now);
+  if v_moved = 0 then
+    return tollgate._stripe_outcome('ignored', format('Charge %s: nothing more to take back for %s of %s refunded',
+                                                    v_charge_id, v_refunded, v_amount));
   end if;
-
-  select least(l.remaining, v_claw) into v_own from tollgate.credit_lots l
-   where l.id = v_payment.lot_id and l.remaining > 0 and (l.expires_at is null or l.expires_at > p_now);
-  v_own := coalesce(v_own, 0);
-  if v_own > 0 then
-    update tollgate.credit_lots set remaining = remaining - v_own where id = v_payment.lot_id;
-  end if;
-  v_drawn := v_own + tollgate._draw_lots(v_payment.user_id, v_claw - v_own, p_now);
-  perform tollgate._post_ledger(v_payment.user_id, -v_claw, v_claw - v_drawn, 'refund',
-                              'refund:' || v_charge_id || ':' || v_refunded, v_payment.lot_id,
-                              jsonb_build_object('charge_id', v_charge_id, 'checkout_session_id', v_payment.id,
-                                                 'amount_refunded', v_refunded, 'amount', v_amount),
-                              p_now);
   return tollgate._stripe_outcome('processed');
 end
 $$;
 
 -- Name: FUNCTION _apply_stripe_refund(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: charge.refunded on a credit pack: claws back credits x amount_refunded / amount (cumulative, minus what was already clawed back) with one negative ''refund'' ledger entry, from the pack''s lot first, then other live lots, then as overdraft when the credits were spent. Repeats and older events find nothing more to claw back.';
+COMMENT ON FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: charge.refunded: refunds are cumulative (amount_refunded), so the payment''s refunded credits become credits x amount_refunded / amount (rounded down) if more than before, and the take-back follows. A refund of a payment not seen yet waits for it.';
 
--- Name: _apply_stripe_subscription(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
+-- Name: _apply_stripe_subscription(jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -275,41 +318,67 @@ declare
   v_user uuid;
   v_existing tollgate.stripe_subscriptions;
   v_plan_id text;
-  v_target_plan text;
-  v_target_anchor timestamptz;
-  v_target_subscription text;
   v_last_type text;
   v_order constant text[] := array['customer.subscription.created', 'customer.subscription.updated',
                                    'customer.subscription.deleted'];
+  v_skew constant interval := interval '1 minute';
+  v_tie boolean := false;
 begin
   select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
   if v_user is null then
     return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet',
-                                                    coalesce(v_customer, '(none)')));
+                                                    coalesce(v_customer, '(none)')),
+                                  'customer:' || coalesce(v_customer, '(none)'));
+  end if;
+  if v_subscription_id is null or v_subscription_id !~ '^sub_' then
+    raise exception 'Cannot apply subscription event %: no subscription id', p_event ->> 'id' using errcode = 'TGS05';
   end if;
   select * into v_fields from tollgate._stripe_subscription_fields(v_object);
-  if v_subscription_id is null or v_subscription_id !~ '^sub_' or v_fields.status is null
-     or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due', 'canceled',
-                                'unpaid', 'paused') then
-    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
-      v_fields.status using errcode = 'TGS05';
-  end if;
 
   select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id for update;
   if found then
-    -- Stripe stamps events in whole seconds: within one second, created < updated < deleted.
     select e.type into v_last_type from tollgate.stripe_events e where e.id = v_existing.last_event_id;
-    if v_created < v_existing.last_event_created
-       or (v_created = v_existing.last_event_created
-           and array_position(v_order, p_event ->> 'type') < array_position(v_order, v_last_type)) then
+    if v_existing.retrieved_at is not null then
+      if v_created < v_existing.retrieved_at - v_skew then
+        return tollgate._stripe_outcome('ignored', format('Older than the state of subscription %s retrieved at %s',
+                                                        v_subscription_id, v_existing.retrieved_at));
+      end if;
+      v_tie := v_created <= v_existing.retrieved_at + v_skew;
+    elsif v_created < v_existing.last_event_created
+          or (v_created = v_existing.last_event_created
+              and array_position(v_order, p_event ->> 'type') < array_position(v_order, v_last_type)) then
       return tollgate._stripe_outcome('ignored', format('Older than event %s, already applied to subscription %s',
                                                       v_existing.last_event_id, v_subscription_id));
+    elsif v_created = v_existing.last_event_created
+          and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
+      if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
+          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor)
+         is not distinct from
+         (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
+          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor) then
+        return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
+                                                        v_existing.last_event_id));
+      end if;
+      v_tie := true;
     end if;
-    if v_existing.status in ('canceled', 'incomplete_expired')
-       and v_fields.status not in ('canceled', 'incomplete_expired') then
-      return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
-                                                      v_subscription_id, v_existing.status, v_fields.status));
+  end if;
+  if v_tie then
+    select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
+     where s ->> 'id' = v_subscription_id;
+    if v_object is null then
+      raise exception 'Subscription % needs its current state from the Stripe API', v_subscription_id
+        using errcode = 'TGS06', detail = v_subscription_id;
     end if;
+    select * into v_fields from tollgate._stripe_subscription_fields(v_object);
+  elsif v_existing.status in ('canceled', 'incomplete_expired')
+        and v_fields.status not in ('canceled', 'incomplete_expired') then
+    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
+                                                    v_subscription_id, v_existing.status, v_fields.status));
+  end if;
+  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
+                                                         'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
+      v_fields.status using errcode = 'TGS05';
   end if;
 
   select p.id into v_plan_id from tollgate.plans p
@@ -322,39 +391,60 @@ begin
 
   insert into tollgate.stripe_subscriptions as s (
     subscription_id, user_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
-    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, updated_at)
+    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
+    updated_at)
   values (v_subscription_id, v_user, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
           v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
-          v_fields.trial_end, v_fields.billing_cycle_anchor, v_created, p_event ->> 'id', p_now)
+          v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
+          p_event ->> 'id', case when v_tie then p_now end, p_now)
   on conflict (subscription_id) do update
     set user_id = excluded.user_id, customer_id = excluded.customer_id, status = excluded.status,
         plan_id = excluded.plan_id, price_id = excluded.price_id,
         current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
         cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
         billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
-        last_event_id = excluded.last_event_id, updated_at = excluded.updated_at;
-
-  select s.plan_id, s.billing_cycle_anchor, s.subscription_id
-    into v_target_plan, v_target_anchor, v_target_subscription
-    from tollgate.stripe_subscriptions s join tollgate.plans p on p.id = s.plan_id
-   where s.user_id = v_user and s.status in ('active', 'trialing', 'past_due')
-   order by p.sort_order desc, s.last_event_created desc, s.subscription_id
-   limit 1;
-  if v_target_plan is null then
-    select p.id into v_target_plan from tollgate.plans p where p.is_default;
-    v_target_anchor := v_fields.billing_cycle_anchor;
-    v_target_subscription := v_subscription_id;
-  end if;
-  if v_target_plan is not null then
-    perform tollgate._switch_account_plan(v_user, v_target_plan, coalesce(v_target_anchor, p_now),
-                                        v_target_subscription, p_now);
-  end if;
-  return tollgate._stripe_outcome('processed');
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(v_user, p_now);
+  return tollgate._stripe_outcome('processed', case when v_tie
+    then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
 end
 $$;
 
--- Name: FUNCTION _apply_stripe_subscription(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: customer.subscription.created / updated / deleted: upserts the mirror row unless the event is older than the last one applied (same second: created, then updated, then deleted), or would bring an ended subscription back; then the account follows the user''s best live subscription (active, trialing, past_due as grace), or falls back to the default plan.';
+-- Name: FUNCTION _apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: customer.subscription.created / updated / deleted: mirrors the subscription unless the event is older than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps events in whole seconds: within one second created < updated < deleted, and two updates carrying different states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the webhook when this raises TGS06) is applied instead. A state retrieved at time r settles every event created up to a minute around r the same way (clocks differ by less than that). An ended subscription (canceled, incomplete_expired) is never revived by a late event.';
+
+-- Name: _apply_waiting_stripe_events(text[], jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_keys text[] := p_keys;
+  v_tried text[] := '{}'::text[];
+  v_next record;
+  v_outcome jsonb;
+  v_applied integer := 0;
+begin
+  loop
+    select e.id, e.payload into v_next from tollgate.stripe_events e
+     where e.status = 'pending' and e.waits_for = any(v_keys) and e.id <> all(v_tried)
+     order by e.created, e.id
+     limit 1;
+    exit when not found;
+    v_tried := v_tried || v_next.id;
+    v_outcome := tollgate._apply_stripe_event(v_next.payload, p_current, p_now);
+    perform tollgate._record_stripe_outcome(v_next.id, v_outcome, p_now);
+    if v_outcome ->> 'status' <> 'pending' then
+      v_applied := v_applied + 1;
+      v_keys := v_keys || tollgate._stripe_event_keys(v_next.payload);
+    end if;
+  end loop;
+  return v_applied;
+end
+$$;
+
+-- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: applies, oldest first, the pending events waiting for any of p_keys, and then those waiting for what the applied ones bring (a checkout that waited for its customer brings its payment''s refunds). Returns how many were applied.';
 
 -- Name: _consume_credits(uuid, text, bigint, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -507,7 +597,7 @@ CREATE TABLE tollgate.credit_ledger (
     lot_id uuid,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT credit_ledger_reason_check CHECK ((reason = ANY (ARRAY['consume'::text, 'usage'::text, 'grant'::text, 'expire'::text, 'refund'::text, 'adjustment'::text]))),
+    CONSTRAINT credit_ledger_reason_check CHECK ((reason = ANY (ARRAY['consume'::text, 'usage'::text, 'grant'::text, 'expire'::text, 'refund'::text, 'dispute'::text, 'adjustment'::text]))),
     CONSTRAINT credit_ledger_seq_check CHECK ((seq > 0))
 );
 
@@ -617,94 +707,77 @@ $$;
 -- Name: FUNCTION _grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first; a replay returns the first grant, the same key with another amount or source is TG409.';
 
--- Name: _handle_stripe_event(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
+-- Name: _handle_stripe_event(jsonb, boolean, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_id text := p_event ->> 'id';
   v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
-  v_customer text;
   v_event tollgate.stripe_events;
   v_outcome jsonb;
-  v_pending record;
-  v_applied integer := 0;
+  v_applied integer;
+  v_subscription text;
 begin
   if v_id is null or v_id !~ '^evt_' or p_event ->> 'type' is null or v_created is null
+     or jsonb_typeof(p_event -> 'livemode') is distinct from 'boolean'
      or jsonb_typeof(p_event #> '{data,object}') is distinct from 'object' then
-    raise exception 'Invalid Stripe event: id (evt_...), type, created and data.object are required'
+    raise exception 'Invalid Stripe event: id (evt_...), type, created, livemode and data.object are required'
       using errcode = 'TGS02';
   end if;
-  v_customer := tollgate._stripe_id(p_event #> '{data,object,customer}');
-  if v_customer is not null then
-    -- Every event of one customer in turn, so a link and the events waiting for it cannot miss each other.
-    perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe_customer:' || v_customer, 0));
+  if p_livemode is null then
+    raise exception 'Cannot handle Stripe event %: the deployment''s mode (p_livemode) is required', v_id
+      using errcode = 'TGS02';
   end if;
-
-  insert into tollgate.stripe_events (id, type, created, customer_id, payload, received_at)
-  values (v_id, p_event ->> 'type', v_created, v_customer, p_event, p_now)
-  on conflict (id) do nothing
-  returning * into v_event;
-  if not found then
-    update tollgate.stripe_events e set attempts = e.attempts + 1 where e.id = v_id returning * into v_event;
-    if v_event.status in ('processed', 'ignored') then
-      return jsonb_build_object('status', 'duplicate', 'event_id', v_id, 'previous_status', v_event.status);
+  begin
+    insert into tollgate.stripe_events (id, type, created, customer_id, payload, received_at)
+    values (v_id, p_event ->> 'type', v_created, tollgate._stripe_id(p_event #> '{data,object,customer}'), p_event, p_now)
+    on conflict (id) do nothing
+    returning * into v_event;
+    if not found then
+      update tollgate.stripe_events e set attempts = e.attempts + 1 where e.id = v_id returning * into v_event;
+      if v_event.status in ('processed', 'ignored', 'refused') then
+        return jsonb_build_object('status', 'duplicate', 'event_id', v_id, 'previous_status', v_event.status);
+      end if;
     end if;
-  end if;
+    if (v_event.payload ->> 'livemode')::boolean <> p_livemode then
+      v_outcome := tollgate._stripe_outcome('refused', format(
+        'A %s event on a %s deployment (STRIPE_SECRET_KEY): stored, never applied',
+        case when p_livemode then 'test-mode' else 'livemode' end, case when p_livemode then 'live' else 'test-mode' end));
+      perform tollgate._record_stripe_outcome(v_id, v_outcome, p_now);
+      return v_outcome || jsonb_build_object('event_id', v_id);
+    end if;
 
-  -- New, or stored pending or failed before: apply the stored payload.
-  v_outcome := tollgate._apply_stripe_event(v_event.payload, p_now);
-  perform tollgate._record_stripe_outcome(v_id, v_outcome, p_now);
-
-  if v_customer is not null and exists (select 1 from tollgate.stripe_customers c where c.customer_id = v_customer) then
-    for v_pending in
-      select e.id, e.payload from tollgate.stripe_events e
-       where e.status = 'pending' and e.customer_id = v_customer and e.id <> v_id
-       order by e.created, e.id
-    loop
-      perform tollgate._record_stripe_outcome(v_pending.id, tollgate._apply_stripe_event(v_pending.payload, p_now), p_now);
-      v_applied := v_applied + 1;
-    end loop;
-  end if;
-  return v_outcome || jsonb_build_object('event_id', v_id, 'pending_applied', v_applied);
+    -- New, or stored pending or failed before: apply the stored payload.
+    v_outcome := tollgate._apply_stripe_event(v_event.payload, p_current, p_now);
+    perform tollgate._record_stripe_outcome(v_id, v_outcome, p_now);
+    v_applied := case when v_outcome ->> 'status' = 'pending' then 0
+                      else tollgate._apply_waiting_stripe_events(tollgate._stripe_event_keys(v_event.payload), p_current,
+                                                               p_now) end;
+    return v_outcome || jsonb_build_object('event_id', v_id, 'pending_applied', v_applied);
+  exception when sqlstate 'TGS06' then
+    get stacked diagnostics v_subscription = pg_exception_detail;
+    return jsonb_build_object('status', 'retrieve', 'event_id', v_id, 'subscription_id', v_subscription);
+  end;
 end
 $$;
 
--- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: the implementation of handle_stripe_event at a given time (pgTAP pins it). One transaction: store once by id (a redelivery of a processed or ignored event only counts the attempt), apply, record the outcome, then apply the customer''s pending events oldest first once the customer is linked.';
+-- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: the implementation of handle_stripe_event at a given time (pgTAP pins it). One transaction: store once by id (a redelivery of a processed, ignored or refused event only counts the attempt), refuse an event of the other mode (p_livemode: the configured key''s), apply, record the outcome, then apply what waited for it. When a subscription''s current state is needed nothing is kept and the answer is {"status": "retrieve", "subscription_id": ...}: the caller retrieves it and calls again with it in p_current.';
 
 -- Name: _link_stripe_customer(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_existing tollgate.stripe_customers;
-begin
   insert into tollgate.stripe_customers (customer_id, user_id, created_at)
   values (p_customer_id, p_user_id, p_now)
-  on conflict do nothing;
-  if found then
-    return;
-  end if;
-  select * into v_existing from tollgate.stripe_customers
-   where customer_id = p_customer_id or user_id = p_user_id
-   order by (customer_id = p_customer_id) desc
-   limit 1;
-  if v_existing.customer_id = p_customer_id and v_existing.user_id = p_user_id then
-    return;
-  end if;
-  raise exception 'Cannot link customer % to user %: % is already linked to %', p_customer_id, p_user_id,
-    case when v_existing.customer_id = p_customer_id then 'the customer' else 'the user' end,
-    case when v_existing.customer_id = p_customer_id then v_existing.user_id::text else v_existing.customer_id end
-    using errcode = 'TGS04', detail = jsonb_build_object('customer_id', v_existing.customer_id,
-                                                         'user_id', v_existing.user_id)::text;
-end
+  on conflict (customer_id) do nothing
 $$;
 
 -- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: links a Stripe customer to a user, once; a customer already linked elsewhere, or a user already linked to another customer, is TGS04 (one customer per user: pass `customer` when creating later Checkout Sessions).';
+COMMENT ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: links a Stripe customer to a user, once. A user may have several customers; a customer already linked to another user stays theirs (the caller reads the link to report it).';
 
 -- Name: _lock_account(uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._lock_account(p_user_id uuid) RETURNS tollgate.accounts
@@ -897,17 +970,14 @@ $$;
 -- Name: FUNCTION _open_account(p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._open_account(p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: opens a user''s account on the default plan, its first period anchored at p_now, with that period''s allowance. Does nothing when the account exists.';
 
--- Name: _plan_grant_key(timestamp with time zone, text); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone, p_scope text DEFAULT NULL::text) RETURNS text
+-- Name: _plan_grant_key(timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO ''
-    AS $$
-  select 'plan:' || coalesce(p_scope || ':', '')
-         || to_char(p_period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-$$;
+    AS $$ select 'plan:' || to_char(p_period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
 
--- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone, p_scope text); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone, p_scope text) IS 'Tollgate: the grant key of a period''s plan allowance, so it is granted once per account and period start. A plan switch scopes it by subscription and plan (plan:<subscription>:<plan>:<start>), so switching to another plan grants that plan''s allowance while switching back and forth grants each once.';
+-- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) IS 'Tollgate: the grant key of a period''s plan allowance: one grant per account and period start.';
 
 -- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone) RETURNS tollgate.credit_ledger
@@ -989,13 +1059,13 @@ CREATE FUNCTION tollgate._record_stripe_outcome(p_event_id text, p_outcome jsonb
     SET search_path TO ''
     AS $$
   update tollgate.stripe_events
-     set status = p_outcome ->> 'status', error = p_outcome ->> 'reason',
+     set status = p_outcome ->> 'status', error = p_outcome ->> 'reason', waits_for = p_outcome ->> 'waits_for',
          processed_at = case when p_outcome ->> 'status' = 'pending' then null else p_now end
    where id = p_event_id
 $$;
 
 -- Name: FUNCTION _record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamp with time zone) IS 'Tollgate: records an applied event''s outcome.';
+COMMENT ON FUNCTION tollgate._record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamp with time zone) IS 'Tollgate: stores an applied Stripe event''s status, reason and what it waits for.';
 
 -- Name: _refuse_ledger_change(); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._refuse_ledger_change() RETURNS trigger
@@ -1066,8 +1136,86 @@ $$;
 -- Name: FUNCTION _secure_ai_usage_partition(p_table regclass); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) IS 'Tollgate: locks a partition of ai_usage (RLS on, service role reads only), whatever default privileges the project grants on new tables: users read through the parent, whose policy applies.';
 
--- Name: _settle_accounts(timestamp with time zone, uuid, text); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid, p_subscription_id text DEFAULT NULL::text, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+-- Name: _set_account_plan(uuid, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  -- A due account first closes the books of the period it is in, under the plan it is on (as every credit
+  -- movement does), so what follows only changes the plan.
+  v_account tollgate.accounts := tollgate._settle_if_due(tollgate._lock_account(p_user_id), p_now);
+  v_start timestamptz;
+  v_end timestamptz;
+  v_key text;
+  v_lot tollgate.credit_lots;
+  v_expiring record;
+  v_net bigint;
+  v_target bigint;
+  v_delta bigint;
+  v_repaid bigint;
+  v_change jsonb := jsonb_build_object('from', v_account.plan_id, 'to', p_plan_id);
+begin
+  select b.period_start, b.period_end into v_start, v_end from tollgate.credit_period_at(p_anchor, p_now) b;
+  v_key := tollgate._plan_grant_key(v_start);
+  -- Plan lots of another period (another anchor) are set aside at zero.
+  for v_expiring in
+    select l.id, l.remaining, l.source from tollgate.credit_lots l
+     where l.user_id = p_user_id and l.remaining > 0 and l.source = 'plan' and l.grant_key <> v_key
+     order by l.expires_at nulls last, l.id
+  loop
+    update tollgate.credit_lots set remaining = 0 where id = v_expiring.id;
+    perform tollgate._post_ledger(
+      p_user_id, -v_expiring.remaining, 0, 'expire',
+      'plan_change:' || v_expiring.id || ':'
+        || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+      v_expiring.id, jsonb_build_object('source', v_expiring.source, 'plan_change', v_change), p_now);
+  end loop;
+  update tollgate.accounts
+     set plan_id = p_plan_id, period_anchor = p_anchor, period_start = v_start, period_end = v_end, updated_at = p_now
+   where user_id = p_user_id;
+
+  select * into v_lot from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = v_key for update;
+  if not found then
+    if p_allowance > 0 then
+      perform tollgate._grant_lot(p_user_id, 'plan', p_allowance, v_end, 10, v_key,
+                                jsonb_build_object('plan_id', p_plan_id), p_now);
+    end if;
+  elsif not exists (select 1 from tollgate.credit_ledger e
+                     where e.user_id = p_user_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
+  then
+    -- A lot whose period ended is history; one set aside by a change of anchor comes back, less what was used.
+    -- What the period's grants and plan changes put in the lot, less what is left, is what was used of it.
+    select coalesce(sum(e.delta), 0) into v_net from tollgate.credit_ledger e
+     where e.user_id = p_user_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');
+    v_target := greatest(p_allowance - (v_net - v_lot.remaining), 0);
+    v_delta := v_target - v_lot.remaining;
+    if v_delta <> 0 then
+      v_repaid := case when v_delta > 0
+                       then least(v_delta, (select a.overdraft from tollgate.accounts a where a.user_id = p_user_id))
+                       else 0 end;
+      update tollgate.credit_lots
+         set remaining = remaining + v_delta - v_repaid, amount = greatest(v_net + v_delta, 1), expires_at = v_end
+       where id = v_lot.id;
+      perform tollgate._post_ledger(
+        p_user_id, v_delta, -v_repaid, case when v_delta > 0 then 'grant' else 'expire' end,
+        'plan_change:' || v_lot.id || ':' || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+        v_lot.id, jsonb_build_object('source', 'plan', 'plan_id', p_plan_id, 'plan_change', v_change), p_now);
+    end if;
+  end if;
+  update tollgate.accounts a
+     set next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
+                            where l.user_id = p_user_id and l.remaining > 0 and l.expires_at > p_now)
+   where a.user_id = p_user_id;
+  return v_account.plan_id is distinct from p_plan_id;
+end
+$$;
+
+-- Name: FUNCTION _set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed.';
+
+-- Name: _settle_accounts(timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1077,30 +1225,23 @@ begin
   -- lookups on credit_lots, and each later step reads one CTE only.
   with due as materialized (
     select a.user_id, a.balance, a.overdraft, a.ledger_seq, a.plan_id, p.monthly_credits,
-           b.period_start, b.period_end, p_subscription_id is not null or b.period_start <> a.period_start as rolled,
-           tollgate._plan_grant_key(b.period_start, p_subscription_id || ':' || a.plan_id) as grant_key
+           b.period_start, b.period_end, b.period_start <> a.period_start as rolled
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
      where a.settle_at <= p_now and (p_user_id is null or a.user_id = p_user_id)
        for update of a skip locked
   ), settled as materialized (
-    -- One row per due account with everything the writes need: what expires, and the grant if the period rolled
-    -- (on a plan switch, unless this subscription already granted this plan for this period).
-    select d.*, x.n as expired_lots, x.total as expired, g.granted, least(g.granted, d.overdraft) as repaid
+    -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
+    select d.*, x.n as expired_lots, x.total as expired,
+           case when d.rolled then d.monthly_credits else 0 end as granted,
+           case when d.rolled then least(d.monthly_credits, d.overdraft) else 0 end as repaid
       from due d
      cross join lateral (
        select count(*) as n, coalesce(sum(l.remaining), 0) as total
          from tollgate.credit_lots l
         where l.user_id = d.user_id and l.remaining > 0 and l.expires_at <= p_now
      ) x
-     cross join lateral (
-       select case when d.rolled
-                        and (p_subscription_id is null
-                             or not exists (select 1 from tollgate.credit_lots l
-                                             where l.user_id = d.user_id and l.grant_key = d.grant_key))
-                   then d.monthly_credits else 0 end as granted
-     ) g
   ), expiring as materialized (
     select s.user_id, l.id, l.remaining, s.ledger_seq + l.n as seq, s.balance - l.cum as balance_after
       from settled s
@@ -1120,20 +1261,20 @@ begin
   ), grants as materialized (
     select user_id, gen_random_uuid() as lot_id, granted as amount, repaid,
            ledger_seq + expired_lots + 1 as seq, balance - expired + granted as balance_after,
-           period_end, grant_key,
-           jsonb_strip_nulls(jsonb_build_object('plan_id', plan_id, 'subscription_id', p_subscription_id)) as metadata
+           plan_id, period_end, tollgate._plan_grant_key(period_start) as grant_key
       from settled
      where granted > 0
   ), granted_lots as (
     insert into tollgate.credit_lots (id, user_id, source, amount, remaining, expires_at, priority, grant_key,
                                       metadata, created_at)
-    select lot_id, user_id, 'plan', amount, amount - repaid, period_end, 10, grant_key, metadata, p_now
+    select lot_id, user_id, 'plan', amount, amount - repaid, period_end, 10, grant_key,
+           jsonb_build_object('plan_id', plan_id), p_now
       from grants
   ), grant_entries as (
     insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                         metadata, created_at)
     select user_id, seq, amount, balance_after, 'grant', grant_key, lot_id,
-           jsonb_build_object('source', 'plan') || metadata, p_now
+           jsonb_build_object('source', 'plan', 'plan_id', plan_id), p_now
       from grants
   ), updated as (
     update tollgate.accounts a
@@ -1157,8 +1298,8 @@ begin
 end
 $$;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_user_id uuid, p_subscription_id text, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid, p_subscription_id text, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them). With p_subscription_id (a plan switch, see _switch_account_plan) the account starts a new period now whatever its period was, its grant keyed by that subscription and the plan.';
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
 
 -- Name: _settle_if_due(tollgate.accounts, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) RETURNS tollgate.accounts
@@ -1177,6 +1318,157 @@ $$;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) IS 'Tollgate: settles a locked account when it is due (period ended or a lot expired) and returns it as it is now, so every credit movement acts on the current period and live lots. The caller holds the account lock. Neither security definer nor SET search_path, unlike every other function: it is called on every consume from security definer functions (so it runs as their owner, with their empty search path), a SET would cost each call a configuration change (measured: 3% of a consume), every name in it is schema-qualified, and nobody but its owner may execute it.';
+
+-- Name: _settle_stripe_payment(text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := (select p.user_id from tollgate.stripe_payments p where p.id = p_payment_id);
+  v_payment tollgate.stripe_payments;
+  v_own tollgate.credit_lots;
+  v_from jsonb;
+  v_before jsonb;
+  v_disputed bigint;
+  v_expired bigint;
+  v_target bigint;
+  v_change bigint;
+  v_left bigint;
+  v_n bigint;
+  v_spent bigint := 0;
+  v_restored bigint := 0;
+  v_pool bigint := 0;
+  v_repaid bigint := 0;
+  v_dropped bigint := 0;
+  v_new_lot bigint := 0;
+  v_source record;
+begin
+  perform tollgate._settle_if_due(tollgate._lock_account(v_user), p_now);
+  select * into strict v_payment from tollgate.stripe_payments p where p.id = p_payment_id for update;
+  if v_payment.credits = 0 then
+    return 0;
+  end if;
+  v_from := v_payment.taken_from;
+  select * into v_own from tollgate.credit_lots l where l.id = v_payment.lot_id for update;
+  v_expired := coalesce((select -sum(e.delta) from tollgate.credit_ledger e
+                          where e.user_id = v_user and e.lot_id = v_payment.lot_id and e.reason = 'expire'), 0)
+             + coalesce((v_from ->> 'expired')::bigint, 0);
+  select coalesce(sum(floor(v_payment.credits::numeric * least(d.amount, v_payment.amount) / v_payment.amount)), 0)
+    into v_disputed
+    from tollgate.stripe_disputes d
+   where d.payment_id = p_payment_id and v_payment.amount > 0
+     and (d.funds_withdrawn or d.status in ('needs_response', 'under_review', 'lost'))
+     and not d.funds_reinstated and d.status not in ('won', 'warning_closed', 'prevented');
+  v_target := greatest(least(v_payment.credits, v_payment.refunded_credits + v_disputed,
+                             v_payment.credits - v_expired), 0);
+  v_change := v_payment.taken_back - v_target;
+  if v_change = 0 then
+    return 0;
+  end if;
+
+  if v_change < 0 then
+    -- Take back: the pack's own lot, then the other live lots in draw order, the rest (spent) as overdraft.
+    v_left := -v_change;
+    if v_own.remaining > 0 and (v_own.expires_at is null or v_own.expires_at > p_now) then
+      v_n := least(v_own.remaining, v_left);
+      update tollgate.credit_lots set remaining = remaining - v_n where id = v_own.id;
+      v_from := v_from || jsonb_build_object(v_own.id, coalesce((v_from ->> v_own.id::text)::bigint, 0) + v_n);
+      v_left := v_left - v_n;
+    end if;
+    if v_left > 0 then
+      select coalesce(jsonb_object_agg(l.id, l.remaining), '{}') into v_before
+        from tollgate.credit_lots l where l.user_id = v_user and l.remaining > 0;
+      v_spent := v_left - tollgate._draw_lots(v_user, v_left, p_now);
+      select v_from || coalesce(jsonb_object_agg(l.id, coalesce((v_from ->> l.id::text)::bigint, 0)
+                                                      + (v_before ->> l.id::text)::bigint - l.remaining), '{}')
+        into v_from
+        from tollgate.credit_lots l
+       where l.user_id = v_user and v_before ? l.id::text and l.remaining < (v_before ->> l.id::text)::bigint;
+      v_from := v_from || jsonb_build_object('overdraft', coalesce((v_from ->> 'overdraft')::bigint, 0) + v_spent);
+    end if;
+    perform tollgate._post_ledger(v_user, v_change, v_spent, p_reason, p_key, v_payment.lot_id,
+                                p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target),
+                                p_now);
+  else
+    -- Give back, last taken first: what was spent (overdraft), then other lots, then the pack's own lot.
+    v_left := v_change;
+    for v_source in
+      select j.key, j.value::bigint as n, l.id as lot_id, l.remaining, l.amount,
+             l.id is not null and (l.expires_at is null or l.expires_at > p_now) as live
+        from jsonb_each_text(v_from) j left join tollgate.credit_lots l on l.id::text = j.key
+       where j.key <> 'expired' and j.value::bigint > 0
+       order by j.key = 'overdraft' desc, l.id = v_own.id, l.expires_at desc nulls first, j.key
+    loop
+      exit when v_left = 0;
+      v_n := least(v_left, v_source.n);
+      v_left := v_left - v_n;
+      v_from := v_from || jsonb_build_object(v_source.key, v_source.n - v_n);
+      if v_source.live then
+        update tollgate.credit_lots set remaining = remaining + least(v_n, v_source.amount - v_source.remaining)
+         where id = v_source.lot_id;
+        v_restored := v_restored + least(v_n, v_source.amount - v_source.remaining);
+        v_pool := v_pool + v_n - least(v_n, v_source.amount - v_source.remaining);
+      elsif v_source.key = 'overdraft' then
+        v_pool := v_pool + v_n;
+      else
+        v_dropped := v_dropped + v_n;
+        if v_source.lot_id = v_own.id then
+          v_from := v_from || jsonb_build_object('expired', coalesce((v_from ->> 'expired')::bigint, 0) + v_n);
+        end if;
+      end if;
+    end loop;
+    v_pool := v_pool + v_left; -- taken back before taken_from was recorded: no place known
+    -- Overdraft is repaid first (it never stands beside unspent lots), then the pool goes to the pack's own lot.
+    v_repaid := least((select a.overdraft from tollgate.accounts a where a.user_id = v_user), v_pool + v_restored);
+    if v_repaid > v_pool then
+      perform tollgate._draw_lots(v_user, v_repaid - v_pool, p_now);
+    end if;
+    v_pool := greatest(v_pool - v_repaid, 0);
+    if v_pool > 0 and v_own.id is not null and (v_own.expires_at is null or v_own.expires_at > p_now) then
+      v_n := least(v_pool, (select l.amount - l.remaining from tollgate.credit_lots l where l.id = v_own.id));
+      update tollgate.credit_lots set remaining = remaining + v_n where id = v_own.id;
+      v_pool := v_pool - v_n;
+    end if;
+    v_new_lot := v_pool;
+    if v_change - v_dropped - v_new_lot <> 0 then
+      perform tollgate._post_ledger(v_user, v_change - v_dropped - v_new_lot, -v_repaid, p_reason, p_key,
+                                  v_payment.lot_id,
+                                  p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target,
+                                                                   'expired_meanwhile', v_dropped),
+                                  p_now);
+    end if;
+    if v_new_lot > 0 then
+      perform tollgate._grant_lot(v_user, 'refund', v_new_lot, null, 30, 'given_back:' || p_key,
+                                jsonb_build_object('payment_id', p_payment_id), p_now);
+    end if;
+  end if;
+  update tollgate.stripe_payments set taken_back = v_target, taken_from = v_from where id = p_payment_id;
+  return -v_change;
+end
+$$;
+
+-- Name: FUNCTION _settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: keeps what payment p_payment_id takes back equal to what its refunds (refunded_credits) and disputes whose funds are withdrawn cover, capped by what its grant still holds after expiry, whatever order they came in. Taking back draws the payment''s own lot first, then the account''s other live lots in draw order; what was spent becomes overdraft. Giving back (a won dispute) returns credits where they were taken from, repaying overdraft first; credits taken from a lot that has expired since stay gone (they would have expired). One ledger entry per change (p_reason, p_key). Returns the credits moved: negative when taken back.';
+
+-- Name: _stripe_event_keys(jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_event_keys(p_event jsonb) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(distinct k order by k), '{}')
+    from (select p_event #> '{data,object}' as o) x
+   cross join lateral (values
+     ('customer:' || tollgate._stripe_id(o -> 'customer')),
+     ('payment:' || coalesce(tollgate._stripe_id(o -> 'payment_intent'),
+                             case when o ->> 'object' = 'invoice' then tollgate._stripe_invoice_payment_intent(o) end)),
+     ('payment:' || case o ->> 'object' when 'charge' then o ->> 'id'
+                                        when 'dispute' then tollgate._stripe_id(o -> 'charge') end)) v(k)
+   where k is not null
+$$;
+
+-- Name: FUNCTION _stripe_event_keys(p_event jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_event_keys(p_event jsonb) IS 'Tollgate: what an event is about, by the names pending events wait for: customer:<id> and payment:<payment intent or charge>. An event locks these names, so it and the events waiting for what it brings cannot miss each other.';
 
 -- Name: _stripe_id(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_id(p_value jsonb) RETURNS text
@@ -1235,14 +1527,61 @@ $_$;
 -- Name: FUNCTION _stripe_metadata_count(p_metadata jsonb, p_key text, p_max bigint); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._stripe_metadata_count(p_metadata jsonb, p_key text, p_max bigint) IS 'Tollgate: A positive whole number from Stripe metadata (always strings), or null when absent; TGS05 when malformed.';
 
--- Name: _stripe_outcome(text, text); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._stripe_outcome(p_status text, p_reason text DEFAULT NULL::text) RETURNS jsonb
+-- Name: _stripe_outcome(text, text, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_outcome(p_status text, p_reason text DEFAULT NULL::text, p_waits_for text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO ''
-    AS $$ select jsonb_strip_nulls(jsonb_build_object('status', p_status, 'reason', p_reason)) $$;
+    AS $$ select jsonb_strip_nulls(jsonb_build_object('status', p_status, 'reason', p_reason, 'waits_for', p_waits_for)) $$;
 
--- Name: FUNCTION _stripe_outcome(p_status text, p_reason text); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._stripe_outcome(p_status text, p_reason text) IS 'Tollgate: the result of applying an event: its status (processed, ignored, pending, failed) and why.';
+-- Name: FUNCTION _stripe_outcome(p_status text, p_reason text, p_waits_for text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_outcome(p_status text, p_reason text, p_waits_for text) IS 'Tollgate: the result of applying an event: its status (processed, ignored, pending, failed, refused), why, and for a pending event what it waits for.';
+
+-- Name: stripe_payments; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.stripe_payments (
+    id text NOT NULL,
+    user_id uuid NOT NULL,
+    kind text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    lot_id uuid,
+    credits bigint DEFAULT 0 NOT NULL,
+    payment_intent_id text,
+    charge_id text,
+    refunded_credits bigint DEFAULT 0 NOT NULL,
+    refund_ids text[] DEFAULT '{}'::text[] NOT NULL,
+    taken_back bigint DEFAULT 0 NOT NULL,
+    taken_from jsonb DEFAULT '{}'::jsonb NOT NULL,
+    event_id text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_payments_amount_check CHECK ((amount >= 0)),
+    CONSTRAINT stripe_payments_credits_check CHECK ((credits >= 0)),
+    CONSTRAINT stripe_payments_kind_check CHECK ((kind = ANY (ARRAY['invoice'::text, 'checkout'::text]))),
+    CONSTRAINT stripe_payments_refunded_credits_check CHECK ((refunded_credits >= 0)),
+    CONSTRAINT stripe_payments_taken_back_check CHECK ((taken_back >= 0))
+);
+
+-- Name: TABLE stripe_payments; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.stripe_payments IS 'Tollgate: paid invoices and credit-pack checkouts; users read their own.';
+
+-- Name: COLUMN stripe_payments.taken_back; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_payments.taken_back IS 'Credits refunds and disputes currently take back from this payment''s grant.';
+
+-- Name: COLUMN stripe_payments.taken_from; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_payments.taken_from IS 'Where taken_back came from: lot id -> credits, "overdraft" -> credits spent before; "expired" -> credits given back after the pack expired (they would have expired).';
+
+-- Name: _stripe_payment_of(text, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_charge_id text) RETURNS tollgate.stripe_payments
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select p.* from tollgate.stripe_payments p
+   where p.payment_intent_id = p_payment_intent or p.charge_id = p_charge_id
+   order by p.payment_intent_id = p_payment_intent desc nulls last, p.created_at, p.id
+   limit 1
+$$;
+
+-- Name: FUNCTION _stripe_payment_of(p_payment_intent text, p_charge_id text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_charge_id text) IS 'Tollgate: the payment a charge, refund or dispute is about: by payment intent, or by charge once one told it.';
 
 -- Name: _stripe_subscription_fields(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone) RETURNS record
@@ -1281,30 +1620,71 @@ $$;
 -- Name: FUNCTION _stripe_time(p_value jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._stripe_time(p_value jsonb) IS 'Tollgate: A Stripe timestamp (Unix seconds) as timestamptz; anything else is null.';
 
--- Name: _switch_account_plan(uuid, text, timestamp with time zone, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._switch_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_subscription_id text, p_now timestamp with time zone) RETURNS boolean
+-- Name: _stripe_wait_for_payment(text, text, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select tollgate._stripe_outcome('pending', format('No payment %s recorded yet: the %s waits for it',
+                                                  coalesce(p_payment_intent, p_charge_id), p_what),
+                                'payment:' || coalesce(p_payment_intent, p_charge_id))
+$$;
+
+-- Name: FUNCTION _stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text) IS 'Tollgate: a refund or dispute of a payment not recorded yet waits for it, by payment intent (or charge, on old charges).';
+
+-- Name: _sync_account_plan(uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_live record;
+  v_plan tollgate.plans;
+  v_anchor timestamptz;
+  v_trial tollgate.credit_lots;
 begin
-  if v_account.plan_id = p_plan_id then
-    return false;
+  perform tollgate._lock_account(p_user_id);
+  select s.subscription_id, s.plan_id, s.billing_cycle_anchor, s.status, s.trial_end into v_live
+    from tollgate.stripe_subscriptions s join tollgate.plans p on p.id = s.plan_id
+   where s.user_id = p_user_id and s.status in ('active', 'trialing', 'past_due')
+   order by p.sort_order desc, s.status = 'trialing', s.last_event_created desc, s.subscription_id
+   limit 1;
+  if found then
+    select * into strict v_plan from tollgate.plans where id = v_live.plan_id;
+    v_anchor := v_live.billing_cycle_anchor;
+  else
+    select * into v_plan from tollgate.plans where is_default;
+    if not found then
+      return;
+    end if;
+    select s.billing_cycle_anchor into v_anchor from tollgate.stripe_subscriptions s
+     where s.user_id = p_user_id and s.status not in ('incomplete', 'incomplete_expired')
+     order by s.last_event_created desc, s.subscription_id
+     limit 1;
   end if;
-  -- The old plan's credits end with it: due now, they expire in the settlement below, like any other due lot.
-  update tollgate.credit_lots l set expires_at = p_now
-   where l.user_id = p_user_id and l.source = 'plan' and l.remaining > 0 and l.expires_at > p_now;
-  update tollgate.accounts a
-     set plan_id = p_plan_id, period_anchor = p_anchor, next_expiry_at = p_now, updated_at = p_now
-   where a.user_id = p_user_id;
-  perform tollgate._settle_accounts(p_now, p_user_id, p_subscription_id);
-  return true;
+  perform tollgate._set_account_plan(
+    p_user_id, v_plan.id, coalesce(v_anchor, (select a.period_anchor from tollgate.accounts a where a.user_id = p_user_id)),
+    case when v_live.status = 'trialing' then 0 else v_plan.monthly_credits end, p_now);
+
+  select * into v_trial from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = 'trial';
+  if v_live.status = 'trialing' then
+    if v_trial.id is null and v_plan.trial_credits > 0 and v_live.trial_end > p_now then
+      perform tollgate._grant_lot(p_user_id, 'promo', v_plan.trial_credits, v_live.trial_end, 15, 'trial',
+                                jsonb_build_object('plan_id', v_plan.id, 'subscription_id', v_live.subscription_id),
+                                p_now);
+    end if;
+  elsif v_trial.remaining > 0 then
+    -- The trial is over (converted, canceled or superseded): its credits end with it.
+    update tollgate.credit_lots set remaining = 0 where id = v_trial.id;
+    perform tollgate._post_ledger(p_user_id, -v_trial.remaining, 0, 'expire', 'expire:' || v_trial.id, v_trial.id,
+                                jsonb_build_object('source', 'promo', 'trial_ended', true), p_now);
+  end if;
 end
 $$;
 
--- Name: FUNCTION _switch_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_subscription_id text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._switch_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_subscription_id text, p_now timestamp with time zone) IS 'Tollgate: switches an account to p_plan_id unless it is on it already: the plan credits left expire, and _settle_accounts starts the monthly credit period containing p_now counted from p_anchor (annual subscriptions too) with the new plan''s allowance, granted once per (subscription, plan, period start). Top-ups are untouched. Returns whether the plan changed.';
+-- Name: FUNCTION _sync_account_plan(p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: the account follows the user''s subscriptions as mirrored, whatever order their events came in: the best live one (active, trialing, past_due; highest sort_order, a paid one before a trial) sets plan and anchor, a trial with no plan allowance but the plan''s trial credits (once per account, ever, until trial_end). With none live, the default plan, anchored where the latest subscription that was ever live left the periods.';
 
 -- Name: check_ledger(uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.check_ledger(p_user_id uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint, overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
@@ -1430,14 +1810,14 @@ $$;
 -- Name: FUNCTION grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb) IS 'Tollgate: adds credits (top_up, promo, refund, adjustment) as a lot, once per (source, idempotency key). Service role only: it adds money. Returns lot_id, transaction_id, balance and replayed.';
 
--- Name: handle_stripe_event(jsonb); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb) RETURNS jsonb
+-- Name: handle_stripe_event(jsonb, boolean, jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
-    AS $$ select tollgate._handle_stripe_event(p_event, now()) $$;
+    AS $$ select tollgate._handle_stripe_event(p_event, p_livemode, p_subscriptions, now()) $$;
 
--- Name: FUNCTION handle_stripe_event(p_event jsonb); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.handle_stripe_event(p_event jsonb) IS 'Tollgate: the webhook''s one SQL call: service role only, since it moves money.';
+-- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) IS 'Tollgate: the webhook''s one SQL call: service role only, since it moves money. p_livemode is the mode of the configured STRIPE_SECRET_KEY; p_subscriptions the current states the webhook retrieved after a "retrieve" answer.';
 
 -- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid) RETURNS jsonb
@@ -1694,10 +2074,12 @@ CREATE TABLE tollgate.plans (
     features jsonb DEFAULT '{}'::jsonb NOT NULL,
     is_default boolean DEFAULT false NOT NULL,
     sort_order integer DEFAULT 0 NOT NULL,
+    trial_credits bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT plans_id_check CHECK ((id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'::text)),
-    CONSTRAINT plans_monthly_credits_check CHECK ((monthly_credits >= 0))
+    CONSTRAINT plans_monthly_credits_check CHECK ((monthly_credits >= 0)),
+    CONSTRAINT plans_trial_credits_check CHECK ((trial_credits >= 0))
 );
 
 -- Name: TABLE plans; Type: COMMENT; Schema: tollgate
@@ -1709,6 +2091,9 @@ COMMENT ON COLUMN tollgate.plans.monthly_credits IS 'The allowance granted once 
 -- Name: COLUMN plans.stripe_price_ids; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.plans.stripe_price_ids IS 'Stripe prices that put a subscriber on this plan; with several matches the highest sort_order wins.';
 
+-- Name: COLUMN plans.trial_credits; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.plans.trial_credits IS 'Credits a trialing subscription of this plan grants, once per account ever (a trial grants no allowance); they end with the trial.';
+
 -- Name: stripe_customers; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_customers (
     customer_id text NOT NULL,
@@ -1718,7 +2103,28 @@ CREATE TABLE tollgate.stripe_customers (
 );
 
 -- Name: TABLE stripe_customers; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_customers IS 'Tollgate: service-only. Stripe customer linked to a user by checkout client_reference_id.';
+COMMENT ON TABLE tollgate.stripe_customers IS 'Tollgate: service-only. Stripe customers linked to users by checkout client_reference_id; a user may have several (a Checkout Session created without customer makes a new one), a customer belongs to one user.';
+
+-- Name: stripe_disputes; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.stripe_disputes (
+    dispute_id text NOT NULL,
+    payment_id text NOT NULL,
+    user_id uuid NOT NULL,
+    charge_id text,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    funds_withdrawn boolean DEFAULT false NOT NULL,
+    funds_reinstated boolean DEFAULT false NOT NULL,
+    last_event_id text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_disputes_amount_check CHECK ((amount >= 0)),
+    CONSTRAINT stripe_disputes_dispute_id_check CHECK ((dispute_id ~ '^(du|dp)_'::text)),
+    CONSTRAINT stripe_disputes_status_check CHECK ((status = ANY (ARRAY['warning_needs_response'::text, 'warning_under_review'::text, 'warning_closed'::text, 'needs_response'::text, 'under_review'::text, 'won'::text, 'lost'::text, 'prevented'::text])))
+);
+
+-- Name: TABLE stripe_disputes; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.stripe_disputes IS 'Tollgate: disputes (chargebacks) of payments, one row per dispute holding the state its events add up to in any order; while the funds are withdrawn the credits are taken back, a won dispute gives them back. Users read their own.';
 
 -- Name: stripe_events; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_events (
@@ -1729,16 +2135,20 @@ CREATE TABLE tollgate.stripe_events (
     customer_id text,
     payload jsonb NOT NULL,
     error text,
+    waits_for text,
     attempts integer DEFAULT 1 NOT NULL,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     processed_at timestamp with time zone,
     CONSTRAINT stripe_events_attempts_check CHECK ((attempts >= 1)),
     CONSTRAINT stripe_events_id_check CHECK ((id ~ '^evt_'::text)),
-    CONSTRAINT stripe_events_status_check CHECK ((status = ANY (ARRAY['received'::text, 'processed'::text, 'ignored'::text, 'pending'::text, 'failed'::text])))
+    CONSTRAINT stripe_events_status_check CHECK ((status = ANY (ARRAY['received'::text, 'processed'::text, 'ignored'::text, 'pending'::text, 'failed'::text, 'refused'::text])))
 );
 
 -- Name: TABLE stripe_events; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_events IS 'Tollgate: service-only. Every verified Stripe event, stored once by id.';
+COMMENT ON TABLE tollgate.stripe_events IS 'Tollgate: service-only. Every verified Stripe event, stored once by id. Events of the other mode (livemode) are kept as refused and never applied.';
+
+-- Name: COLUMN stripe_events.waits_for; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_events.waits_for IS 'What a pending event waits for: customer:<cus_...> (its link to a user) or payment:<pi_...> (its payment).';
 
 -- Name: stripe_payment_failures; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_payment_failures (
@@ -1757,30 +2167,6 @@ CREATE TABLE tollgate.stripe_payment_failures (
 -- Name: TABLE stripe_payment_failures; Type: COMMENT; Schema: tollgate
 COMMENT ON TABLE tollgate.stripe_payment_failures IS 'Tollgate: failed invoice payments; users read their own.';
 
--- Name: stripe_payments; Type: TABLE; Schema: tollgate
-CREATE TABLE tollgate.stripe_payments (
-    id text NOT NULL,
-    user_id uuid NOT NULL,
-    kind text NOT NULL,
-    amount bigint NOT NULL,
-    currency text NOT NULL,
-    lot_id uuid,
-    credits bigint DEFAULT 0 NOT NULL,
-    payment_intent_id text,
-    charge_id text,
-    refunded_credits bigint DEFAULT 0 NOT NULL,
-    refund_ids text[] DEFAULT '{}'::text[] NOT NULL,
-    event_id text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT stripe_payments_amount_check CHECK ((amount >= 0)),
-    CONSTRAINT stripe_payments_credits_check CHECK ((credits >= 0)),
-    CONSTRAINT stripe_payments_kind_check CHECK ((kind = ANY (ARRAY['invoice'::text, 'checkout'::text]))),
-    CONSTRAINT stripe_payments_refunded_credits_check CHECK ((refunded_credits >= 0))
-);
-
--- Name: TABLE stripe_payments; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_payments IS 'Tollgate: paid invoices and credit-pack checkouts; users read their own.';
-
 -- Name: stripe_subscriptions; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_subscriptions (
     subscription_id text NOT NULL,
@@ -1796,6 +2182,7 @@ CREATE TABLE tollgate.stripe_subscriptions (
     billing_cycle_anchor timestamp with time zone,
     last_event_created timestamp with time zone NOT NULL,
     last_event_id text NOT NULL,
+    retrieved_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))),
     CONSTRAINT stripe_subscriptions_subscription_id_check CHECK ((subscription_id ~ '^sub_'::text))
@@ -1806,6 +2193,9 @@ COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscription
 
 -- Name: COLUMN stripe_subscriptions.billing_cycle_anchor; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
+
+-- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event last_event_id).';
 
 -- Name: usage_counters; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.usage_counters (
@@ -1895,9 +2285,9 @@ ALTER TABLE ONLY tollgate.plans
 ALTER TABLE ONLY tollgate.stripe_customers
     ADD CONSTRAINT stripe_customers_pkey PRIMARY KEY (customer_id);
 
--- Name: stripe_customers stripe_customers_user_id_key; Type: CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.stripe_customers
-    ADD CONSTRAINT stripe_customers_user_id_key UNIQUE (user_id);
+-- Name: stripe_disputes stripe_disputes_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_pkey PRIMARY KEY (dispute_id);
 
 -- Name: stripe_events stripe_events_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_events
@@ -1944,8 +2334,17 @@ CREATE INDEX credit_lots_draw_idx ON tollgate.credit_lots USING btree (user_id, 
 -- Name: plans_one_default_idx; Type: INDEX; Schema: tollgate
 CREATE UNIQUE INDEX plans_one_default_idx ON tollgate.plans USING btree (is_default) WHERE is_default;
 
--- Name: stripe_events_pending_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX stripe_events_pending_idx ON tollgate.stripe_events USING btree (customer_id, created, id) WHERE (status = 'pending'::text);
+-- Name: stripe_customers_user_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_customers_user_idx ON tollgate.stripe_customers USING btree (user_id);
+
+-- Name: stripe_disputes_payment_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_disputes_payment_idx ON tollgate.stripe_disputes USING btree (payment_id);
+
+-- Name: stripe_disputes_user_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_disputes_user_idx ON tollgate.stripe_disputes USING btree (user_id);
+
+-- Name: stripe_events_waiting_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_events_waiting_idx ON tollgate.stripe_events USING btree (waits_for, created, id) WHERE (status = 'pending'::text);
 
 -- Name: stripe_payment_failures_user_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_payment_failures_user_idx ON tollgate.stripe_payment_failures USING btree (user_id);
@@ -2016,6 +2415,14 @@ ALTER TABLE ONLY tollgate.plan_limits
 -- Name: stripe_customers stripe_customers_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_customers
     ADD CONSTRAINT stripe_customers_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+
+-- Name: stripe_disputes stripe_disputes_payment_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES tollgate.stripe_payments(id) ON DELETE CASCADE;
+
+-- Name: stripe_disputes stripe_disputes_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
 
 -- Name: stripe_payment_failures stripe_payment_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_payment_failures
@@ -2096,6 +2503,12 @@ CREATE POLICY plans_public_read ON tollgate.plans FOR SELECT TO anon, authentica
 -- Name: stripe_customers; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_customers ENABLE ROW LEVEL SECURITY;
 
+-- Name: stripe_disputes; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.stripe_disputes ENABLE ROW LEVEL SECURITY;
+
+-- Name: stripe_disputes stripe_disputes_select_own; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_disputes_select_own ON tollgate.stripe_disputes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 -- Name: stripe_events; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_events ENABLE ROW LEVEL SECURITY;
 
@@ -2137,8 +2550,11 @@ REVOKE ALL ON FUNCTION tollgate._acting_user(p_user_id uuid) FROM PUBLIC;
 -- Name: FUNCTION _apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _apply_stripe_event(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _apply_stripe_event(p_event jsonb, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -2146,8 +2562,11 @@ REVOKE ALL ON FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now times
 -- Name: FUNCTION _apply_stripe_refund(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _apply_stripe_subscription(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -2172,8 +2591,8 @@ REVOKE ALL ON FUNCTION tollgate._draw_lots(p_user_id uuid, p_amount bigint, p_no
 -- Name: FUNCTION _grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
@@ -2190,8 +2609,8 @@ REVOKE ALL ON FUNCTION tollgate._on_auth_user_created() FROM PUBLIC;
 -- Name: FUNCTION _open_account(p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._open_account(p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone, p_scope text); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone, p_scope text) FROM PUBLIC;
+-- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -2217,11 +2636,20 @@ REVOKE ALL ON FUNCTION tollgate._replay(p_user_id uuid, p_scope text, p_field te
 -- Name: FUNCTION _secure_ai_usage_partition(p_table regclass); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) FROM PUBLIC;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_user_id uuid, p_subscription_id text, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid, p_subscription_id text, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+-- Name: FUNCTION _set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _stripe_event_keys(p_event jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_event_keys(p_event jsonb) FROM PUBLIC;
 
 -- Name: FUNCTION _stripe_id(p_value jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_id(p_value jsonb) FROM PUBLIC;
@@ -2235,8 +2663,15 @@ REVOKE ALL ON FUNCTION tollgate._stripe_invoice_subscription(p_invoice jsonb) FR
 -- Name: FUNCTION _stripe_metadata_count(p_metadata jsonb, p_key text, p_max bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_metadata_count(p_metadata jsonb, p_key text, p_max bigint) FROM PUBLIC;
 
--- Name: FUNCTION _stripe_outcome(p_status text, p_reason text); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._stripe_outcome(p_status text, p_reason text) FROM PUBLIC;
+-- Name: FUNCTION _stripe_outcome(p_status text, p_reason text, p_waits_for text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_outcome(p_status text, p_reason text, p_waits_for text) FROM PUBLIC;
+
+-- Name: TABLE stripe_payments; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.stripe_payments TO service_role;
+GRANT SELECT ON TABLE tollgate.stripe_payments TO authenticated;
+
+-- Name: FUNCTION _stripe_payment_of(p_payment_intent text, p_charge_id text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_charge_id text) FROM PUBLIC;
 
 -- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone) FROM PUBLIC;
@@ -2244,8 +2679,11 @@ REVOKE ALL ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb
 -- Name: FUNCTION _stripe_time(p_value jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_time(p_value jsonb) FROM PUBLIC;
 
--- Name: FUNCTION _switch_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_subscription_id text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._switch_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_subscription_id text, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text) FROM PUBLIC;
+
+-- Name: FUNCTION _sync_account_plan(p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION check_ledger(p_user_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.check_ledger(p_user_id uuid) FROM PUBLIC;
@@ -2275,9 +2713,9 @@ GRANT ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zo
 REVOKE ALL ON FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb) TO service_role;
 
--- Name: FUNCTION handle_stripe_event(p_event jsonb); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb) TO service_role;
+-- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) TO service_role;
 
 -- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid) FROM PUBLIC;
@@ -2324,16 +2762,16 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE tollgate.plans TO service_role;
 -- Name: TABLE stripe_customers; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.stripe_customers TO service_role;
 
+-- Name: TABLE stripe_disputes; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.stripe_disputes TO service_role;
+GRANT SELECT ON TABLE tollgate.stripe_disputes TO authenticated;
+
 -- Name: TABLE stripe_events; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.stripe_events TO service_role;
 
 -- Name: TABLE stripe_payment_failures; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.stripe_payment_failures TO service_role;
 GRANT SELECT ON TABLE tollgate.stripe_payment_failures TO authenticated;
-
--- Name: TABLE stripe_payments; Type: ACL; Schema: tollgate
-GRANT SELECT ON TABLE tollgate.stripe_payments TO service_role;
-GRANT SELECT ON TABLE tollgate.stripe_payments TO authenticated;
 
 -- Name: TABLE stripe_subscriptions; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO service_role;

@@ -9,6 +9,7 @@ create table if not exists tollgate.plans (
   features jsonb not null default '{}'::jsonb,
   is_default boolean not null default false,
   sort_order integer not null default 0,
+  trial_credits bigint not null default 0 check (trial_credits >= 0),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
@@ -17,6 +18,9 @@ comment on table tollgate.plans is
   'default (new accounts, canceled subscriptions).';
 comment on column tollgate.plans.monthly_credits is
   'The allowance granted once per credit period (also on yearly prices); it expires with the period.';
+comment on column tollgate.plans.trial_credits is
+  'Credits a trialing subscription of this plan grants, once per account ever (a trial grants no allowance); they '
+  'end with the trial.';
 comment on column tollgate.plans.stripe_price_ids is
   'Stripe prices that put a subscriber on this plan; with several matches the highest sort_order wins.';
 

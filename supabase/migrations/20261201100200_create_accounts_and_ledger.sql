@@ -88,7 +88,7 @@ create table if not exists tollgate.credit_ledger (
   seq bigint not null check (seq > 0),
   delta bigint not null,
   balance_after bigint not null,
-  reason text not null check (reason in ('consume', 'usage', 'grant', 'expire', 'refund', 'adjustment')),
+  reason text not null check (reason in ('consume', 'usage', 'grant', 'expire', 'refund', 'dispute', 'adjustment')),
   idempotency_key text,
   lot_id uuid,
   metadata jsonb not null default '{}'::jsonb,

@@ -1,8 +1,8 @@
 -- Credit periods and the reset: whole months from each account's anchor; when one ends, the plan credits left
 -- expire and the plan's allowance is granted once for the new period. _settle_accounts is the one implementation
--- of that roll-forward: the hourly reset, every consume and usage call that finds its account due, and a Stripe
--- plan switch all go through it. Accounts open at signup (and, for the users already there, when this file is
--- applied) with the first period's allowance.
+-- of that roll-forward: the hourly reset, and every credit movement that finds its account due (_settle_if_due:
+-- consume, usage, Stripe take-backs and plan changes). Accounts open at signup (and, for the users already
+-- there, when this file is applied) with the first period's allowance.
 
 create or replace function tollgate.credit_period_at(
   p_anchor timestamptz, p_at timestamptz, out period_start timestamptz, out period_end timestamptz
@@ -28,22 +28,16 @@ comment on function tollgate.credit_period_at(timestamptz, timestamptz) is
 revoke execute on function tollgate.credit_period_at(timestamptz, timestamptz) from public, anon;
 grant execute on function tollgate.credit_period_at(timestamptz, timestamptz) to authenticated, service_role;
 
-create or replace function tollgate._plan_grant_key(p_period_start timestamptz, p_scope text default null)
-returns text
+create or replace function tollgate._plan_grant_key(p_period_start timestamptz) returns text
 language sql immutable parallel safe
 set search_path = ''
-as $$
-  select 'plan:' || coalesce(p_scope || ':', '')
-         || to_char(p_period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-$$;
-comment on function tollgate._plan_grant_key(timestamptz, text) is
-  'Tollgate: the grant key of a period''s plan allowance, so it is granted once per account and period start. A '
-  'plan switch scopes it by subscription and plan (plan:<subscription>:<plan>:<start>), so switching to another '
-  'plan grants that plan''s allowance while switching back and forth grants each once.';
-revoke execute on function tollgate._plan_grant_key(timestamptz, text) from public, anon, authenticated, service_role;
+as $$ select 'plan:' || to_char(p_period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+comment on function tollgate._plan_grant_key(timestamptz) is
+  'Tollgate: the grant key of a period''s plan allowance: one grant per account and period start.';
+revoke execute on function tollgate._plan_grant_key(timestamptz) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._settle_accounts(
-  p_now timestamptz, p_user_id uuid default null, p_subscription_id text default null,
+  p_now timestamptz, p_user_id uuid default null,
   out accounts_rolled bigint, out credits_granted bigint, out credits_expired bigint
 )
 language plpgsql
@@ -56,30 +50,23 @@ begin
   -- lookups on credit_lots, and each later step reads one CTE only.
   with due as materialized (
     select a.user_id, a.balance, a.overdraft, a.ledger_seq, a.plan_id, p.monthly_credits,
-           b.period_start, b.period_end, p_subscription_id is not null or b.period_start <> a.period_start as rolled,
-           tollgate._plan_grant_key(b.period_start, p_subscription_id || ':' || a.plan_id) as grant_key
+           b.period_start, b.period_end, b.period_start <> a.period_start as rolled
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
      where a.settle_at <= p_now and (p_user_id is null or a.user_id = p_user_id)
        for update of a skip locked
   ), settled as materialized (
-    -- One row per due account with everything the writes need: what expires, and the grant if the period rolled
-    -- (on a plan switch, unless this subscription already granted this plan for this period).
-    select d.*, x.n as expired_lots, x.total as expired, g.granted, least(g.granted, d.overdraft) as repaid
+    -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
+    select d.*, x.n as expired_lots, x.total as expired,
+           case when d.rolled then d.monthly_credits else 0 end as granted,
+           case when d.rolled then least(d.monthly_credits, d.overdraft) else 0 end as repaid
       from due d
      cross join lateral (
        select count(*) as n, coalesce(sum(l.remaining), 0) as total
          from tollgate.credit_lots l
         where l.user_id = d.user_id and l.remaining > 0 and l.expires_at <= p_now
      ) x
-     cross join lateral (
-       select case when d.rolled
-                        and (p_subscription_id is null
-                             or not exists (select 1 from tollgate.credit_lots l
-                                             where l.user_id = d.user_id and l.grant_key = d.grant_key))
-                   then d.monthly_credits else 0 end as granted
-     ) g
   ), expiring as materialized (
     select s.user_id, l.id, l.remaining, s.ledger_seq + l.n as seq, s.balance - l.cum as balance_after
       from settled s
@@ -99,20 +86,20 @@ begin
   ), grants as materialized (
     select user_id, gen_random_uuid() as lot_id, granted as amount, repaid,
            ledger_seq + expired_lots + 1 as seq, balance - expired + granted as balance_after,
-           period_end, grant_key,
-           jsonb_strip_nulls(jsonb_build_object('plan_id', plan_id, 'subscription_id', p_subscription_id)) as metadata
+           plan_id, period_end, tollgate._plan_grant_key(period_start) as grant_key
       from settled
      where granted > 0
   ), granted_lots as (
     insert into tollgate.credit_lots (id, user_id, source, amount, remaining, expires_at, priority, grant_key,
                                       metadata, created_at)
-    select lot_id, user_id, 'plan', amount, amount - repaid, period_end, 10, grant_key, metadata, p_now
+    select lot_id, user_id, 'plan', amount, amount - repaid, period_end, 10, grant_key,
+           jsonb_build_object('plan_id', plan_id), p_now
       from grants
   ), grant_entries as (
     insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                         metadata, created_at)
     select user_id, seq, amount, balance_after, 'grant', grant_key, lot_id,
-           jsonb_build_object('source', 'plan') || metadata, p_now
+           jsonb_build_object('source', 'plan', 'plan_id', plan_id), p_now
       from grants
   ), updated as (
     update tollgate.accounts a
@@ -135,13 +122,11 @@ begin
     from settled;
 end
 $$;
-comment on function tollgate._settle_accounts(timestamptz, uuid, text) is
+comment on function tollgate._settle_accounts(timestamptz, uuid) is
   'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has '
   'ended, advances it to the period containing p_now and grants the plan''s allowance once (three idle months: one '
-  'grant). Set-based; accounts locked by someone else are skipped (their own call settles them). With '
-  'p_subscription_id (a plan switch, see _switch_account_plan) the account starts a new period now whatever its '
-  'period was, its grant keyed by that subscription and the plan.';
-revoke execute on function tollgate._settle_accounts(timestamptz, uuid, text)
+  'grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+revoke execute on function tollgate._settle_accounts(timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamptz)

@@ -7,6 +7,6 @@ drop function if exists tollgate._on_auth_user_created();
 drop function if exists tollgate._open_account(uuid, timestamptz);
 drop function if exists tollgate.reset_monthly_quotas(timestamptz);
 drop function if exists tollgate._settle_if_due(tollgate.accounts, timestamptz);
-drop function if exists tollgate._settle_accounts(timestamptz, uuid, text);
-drop function if exists tollgate._plan_grant_key(timestamptz, text);
+drop function if exists tollgate._settle_accounts(timestamptz, uuid);
+drop function if exists tollgate._plan_grant_key(timestamptz);
 drop function if exists tollgate.credit_period_at(timestamptz, timestamptz);
