@@ -26,11 +26,9 @@ alter table auth.users enable trigger tollgate_on_auth_user_created;
 select is_empty($$ select 1 from tollgate.accounts where user_id = 'dddddddd-0000-4000-8000-00000000000d' $$,
   'a user from before the trigger has no account yet');
 
--- the migration's backfill statement, run twice
-select tollgate._open_account(u.id, now()) from auth.users u
- where not exists (select 1 from tollgate.accounts a where a.user_id = u.id);
-select tollgate._open_account(u.id, now()) from auth.users u
- where not exists (select 1 from tollgate.accounts a where a.user_id = u.id);
+-- the migration that opens accounts at install, applied twice
+\i supabase/migrations/20261201100300_create_periods_and_resets.sql
+\i supabase/migrations/20261201100300_create_periods_and_resets.sql
 select is((select balance from tollgate.accounts where user_id = 'dddddddd-0000-4000-8000-00000000000d'), 3::bigint,
   'the backfill opens the account with one grant, even when run twice');
 
