@@ -102,6 +102,26 @@ Deno.test("100 parallel consumes against a limit of 10 give exactly 10 successes
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 
+Deno.test("on a plan with a '*' limit, no feature name the caller picks escapes it", async () => {
+  await sql`insert into public.plans (id, name) values ('e2e-wildcard-3', 'E2E wildcard') on conflict do nothing`;
+  await sql`insert into public.plan_limits (plan_id, feature, period, request_limit)
+            values ('e2e-wildcard-3', '*', 'month', 3) on conflict do nothing`;
+  const user = await newUser(sql);
+  await sql`update public.accounts set plan_id = 'e2e-wildcard-3' where user_id = ${user.id}`;
+  const statuses = [];
+  for (const feature of ["chat", "summarize", "made-up-1", "made-up-2"]) {
+    const res = await call("consume-credit", { idempotency_key: feature, amount: 0, feature }, {
+      token: user.token,
+    });
+    statuses.push(res.status);
+    if (res.status === 429) {
+      const error = res.body.error as QuotaError;
+      assert.deepEqual([error.details.feature, error.details.limit, error.details.used], ["*", 3, 3]);
+    }
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 429]);
+});
+
 Deno.test("a replay is answered even when the quota is full, and is not counted", () =>
   withinOneUtcDay(async () => {
     const user = await newUser(sql);
