@@ -1,4 +1,4 @@
--- Plan limits on feature '*' (20261124130200): one window for every request of the plan, whatever feature the
+-- Plan limits on feature '*' (20261201161320): one window for every request of the plan, whatever feature the
 -- caller names, beside a named feature's own limits; without a '*' row an unnamed feature stays unlimited.
 begin;
 select plan(13);

@@ -1,4 +1,4 @@
--- How log-ai-usage turns a cost into credits (20261124130100): the exact cost times credits_per_usd, rounded half
+-- How log-ai-usage turns a cost into credits (20261201161310): the exact cost times credits_per_usd, rounded half
 -- up, so a charge is never half a credit or more away from the exact cost, at any credits_per_usd.
 begin;
 select plan(12);

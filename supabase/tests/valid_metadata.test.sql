@@ -1,4 +1,4 @@
--- metadata over rpc (20261124130000): consume_credits, log_ai_usage and grant_credits take a JSON object of at most
+-- metadata over rpc (20261201161300): consume_credits, log_ai_usage and grant_credits take a JSON object of at most
 -- 16384 bytes as PostgreSQL prints it, and refuse anything else with TG400 naming metadata, before writing.
 begin;
 select plan(11);

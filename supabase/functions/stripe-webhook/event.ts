@@ -49,6 +49,9 @@ export function asStripeEvent(payload: unknown): StripeEvent {
 export function storable(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return escapeUnstorable(value);
   if (value === null || typeof value !== "object") return value;
+  // What JSON.stringify would write: an SDK object may serialize itself (its toJSON).
+  const toJSON = (value as { toJSON?: () => unknown }).toJSON;
+  if (typeof toJSON === "function") return storable(toJSON.call(value), depth + 1);
   if (depth >= MAX_EVENT_DEPTH) {
     throw new HttpError(
       400,

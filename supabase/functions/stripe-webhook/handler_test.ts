@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import Stripe from "stripe";
 import { jsonIssues } from "../_shared/contract.ts";
 import { HttpError } from "../_shared/errors.ts";
-import type { EventOutcome, StripeEvent } from "./event.ts";
+import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";
 
@@ -199,4 +199,9 @@ Deno.test("stripe-webhook answers 400 to a signed event nested 20,000 deep, with
   assert.equal(res.status, 400);
   assert.equal(await errorCode(res), "invalid_request");
   assert.equal(events.length, 0);
+});
+
+Deno.test("storable writes what JSON.stringify would: an object's toJSON, then its escaped strings", () => {
+  const sdkObject = { id: "sub_1", amount: { toJSON: () => 2000 }, note: { toJSON: () => "a\u0000" } };
+  assert.deepEqual(storable(sdkObject), { id: "sub_1", amount: 2000, note: "a\\u0000" });
 });

@@ -1,4 +1,4 @@
--- Rollback of 20261124130000_create_valid_metadata.sql: the entry points without the metadata check, then the check.
+-- Rollback of 20261201161300_create_valid_metadata.sql: the entry points without the metadata check, then the check.
 
 -- The gate's entry point as 20261122000800 defined it.
 create or replace function public.consume_credits(

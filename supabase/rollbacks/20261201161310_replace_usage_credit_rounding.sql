@@ -1,4 +1,4 @@
--- Rollback of 20261124130100_replace_usage_credit_rounding.sql: _log_ai_usage as 20261123006000 defined it.
+-- Rollback of 20261201161310_replace_usage_credit_rounding.sql: _log_ai_usage as 20261123006000 defined it.
 
 create or replace function public._log_ai_usage(
   p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,

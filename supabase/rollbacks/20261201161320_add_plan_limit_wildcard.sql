@@ -1,4 +1,4 @@
--- Rollback of 20261124130200_add_plan_limit_wildcard.sql: _count_request as 20261123001070 and _quota_status as
+-- Rollback of 20261201161320_add_plan_limit_wildcard.sql: _count_request as 20261123001070 and _quota_status as
 -- 20261123001050 defined them.
 
 -- Counts one request against every limit the account's plan sets for p_feature, refusing with TG429 when a
