@@ -549,17 +549,18 @@ declare
   v_quota jsonb := '[]'::jsonb;
 begin
   for v_limit in
-    select l.period, l.request_limit, w.window_start, w.window_end
+    select l.feature, l.period, l.request_limit, w.window_start, w.window_end
       from tollgate.plan_limits l
      cross join lateral tollgate._quota_window(l.period, p_now, p_account.period_start, p_account.period_end) w
-     where l.plan_id = p_account.plan_id and l.feature = p_feature
-     order by l.period
+     where l.plan_id = p_account.plan_id and l.feature in (p_feature, '*')
+     order by l.feature = '*', l.period
   loop
     v_used := null;
     if v_limit.request_limit > 0 then
       insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, requests,
                                                 updated_at)
-      values (p_account.user_id, p_feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1, p_now)
+      values (p_account.user_id, v_limit.feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1,
+              p_now)
       on conflict (user_id, feature, period, window_start) do update
         set requests = c.requests + 1, updated_at = p_now
         where c.requests < v_limit.request_limit
@@ -567,15 +568,16 @@ begin
     end if;
     if v_used is null then
       select requests into v_used from tollgate.usage_counters
-       where user_id = p_account.user_id and feature = p_feature and period = v_limit.period
+       where user_id = p_account.user_id and feature = v_limit.feature and period = v_limit.period
          and window_start = v_limit.window_start;
-      raise exception 'Quota exceeded: % requests per % for feature %', v_limit.request_limit, v_limit.period, p_feature
+      raise exception 'Quota exceeded: % requests per % %', v_limit.request_limit, v_limit.period,
+        case v_limit.feature when '*' then 'across all features' else 'for feature ' || v_limit.feature end
         using errcode = 'TG429', detail = jsonb_build_object(
-          'feature', p_feature, 'period', v_limit.period, 'limit', v_limit.request_limit,
+          'feature', v_limit.feature, 'period', v_limit.period, 'limit', v_limit.request_limit,
           'used', coalesce(v_used, 0), 'resets_at', v_limit.window_end,
           'retry_after', greatest(1, ceil(extract(epoch from v_limit.window_end - p_now)))::bigint)::text;
     end if;
-    v_quota := v_quota || jsonb_build_object('feature', p_feature, 'period', v_limit.period, 'used', v_used,
+    v_quota := v_quota || jsonb_build_object('feature', v_limit.feature, 'period', v_limit.period, 'used', v_used,
                                              'limit', v_limit.request_limit, 'resets_at', v_limit.window_end);
   end loop;
   return v_quota;
@@ -583,7 +585,7 @@ end
 $$;
 
 -- Name: FUNCTION _count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) IS 'Tollgate: counts one request against every limit the account''s plan sets for p_feature, refusing with TG429 (with resets_at and retry_after) when a window is full; returns each limit''s state. The caller holds the account lock and has settled the account.';
+COMMENT ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) IS 'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with resets_at and retry_after) when a window is full; returns each limit''s state. The caller holds the account lock and has settled the account.';
 
 -- Name: credit_ledger; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.credit_ledger (
@@ -813,6 +815,7 @@ declare
   v_settings tollgate.usage_settings;
   v_price tollgate.model_prices;
   v_unpriced boolean;
+  v_exact_cost numeric := 0;
   v_cost numeric(20, 10) := 0;
   v_credits bigint := 0;
   v_usage_id uuid := gen_random_uuid();
@@ -876,13 +879,18 @@ begin
    order by effective_from desc limit 1;
   v_unpriced := not found;
   if not v_unpriced then
-    v_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
-               + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok))
-              / 1000000;
+    -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
+    v_exact_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
+                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok))
+                    * 0.000001;
+    v_cost := v_exact_cost;
   end if;
 
-  if p_charge_credits and v_cost > 0 then
-    v_credits := ceil(v_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
+  -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
+  if p_charge_credits then
+    v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
+  end if;
+  if v_credits > 0 then
     v_entry := tollgate._debit(p_user_id, v_credits, true, 'usage', p_request_id,
                                jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
                                p_now);
@@ -928,7 +936,7 @@ end
 $$;
 
 -- Name: FUNCTION _log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the priced credits post-paid. Usage already happened, so it never refuses for quota or balance (the balance may go negative). Idempotent per (account, request_id).';
+COMMENT ON FUNCTION tollgate._log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid. Usage already happened, so it never refuses for quota or balance (the balance may go negative). Idempotent per (account, request_id).';
 
 -- Name: _on_auth_user_created(); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._on_auth_user_created() RETURNS trigger
@@ -1032,13 +1040,13 @@ begin
       left join tollgate.usage_counters c
         on c.user_id = p_user_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start
-     where l.plan_id = v_account.plan_id and l.feature = p_feature
-     order by l.period;
+     where l.plan_id = v_account.plan_id and l.feature in (p_feature, '*')
+     order by l.feature = '*', l.period;
 end
 $$;
 
 -- Name: FUNCTION _quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone) IS 'Tollgate: each request limit the account''s plan sets for p_feature at p_now: the window''s use, what remains, when it resets. Reads only.';
+COMMENT ON FUNCTION tollgate._quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone) IS 'Tollgate: each request limit the account''s plan sets for p_feature at p_now, then its limits on ''*'' (every feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
 
 -- Name: _quota_window(tollgate.quota_period, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
@@ -1686,6 +1694,33 @@ $$;
 -- Name: FUNCTION _sync_account_plan(p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: the account follows the user''s subscriptions as mirrored, whatever order their events came in: the best live one (active, trialing, past_due; highest sort_order, a paid one before a trial) sets plan and anchor, a trial with no plan allowance but the plan''s trial credits (once per account, ever, until trial_end). With none live, the default plan, anchored where the latest subscription that was ever live left the periods.';
 
+-- Name: _valid_metadata(jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._valid_metadata(p_metadata jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_message text;
+begin
+  if p_metadata is null then
+    return null;
+  end if;
+  if jsonb_typeof(p_metadata) <> 'object' then
+    v_message := format('must be a JSON object, not %s', jsonb_typeof(p_metadata));
+  elsif octet_length(p_metadata::text) > 16384 then
+    v_message := format('must be at most 16384 bytes as JSON, not %s', octet_length(p_metadata::text));
+  else
+    return p_metadata;
+  end if;
+  raise exception 'Invalid metadata: %', v_message using errcode = 'TG400',
+    detail = jsonb_build_object('issues', jsonb_build_array(
+      jsonb_build_object('path', jsonb_build_array('metadata'), 'message', v_message)))::text;
+end
+$$;
+
+-- Name: FUNCTION _valid_metadata(p_metadata jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._valid_metadata(p_metadata jsonb) IS 'Tollgate: p_metadata when it is null or a JSON object of at most 16384 bytes of text; TG400 naming the field otherwise. metadata also reaches the SQL functions over rpc (PostgREST), where no zod schema stands in front: anything else is refused before anything is written, instead of being stored as sent (an array, a string) or growing every ledger row without bound.';
+
 -- Name: check_ledger(uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.check_ledger(p_user_id uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint, overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1725,7 +1760,7 @@ CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount intege
     SET search_path TO ''
     AS $$
   select tollgate._consume_credits(tollgate._acting_user(p_user_id), p_idempotency_key, p_amount, p_feature,
-                                   p_metadata, now())
+                                   tollgate._valid_metadata(p_metadata), now())
 $$;
 
 -- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid); Type: COMMENT; Schema: tollgate
@@ -1803,7 +1838,7 @@ begin
   end if;
   return tollgate._grant_lot(p_user_id, p_source, p_amount, p_expires_at,
                              case p_source when 'promo' then 20 when 'refund' then 30 else 50 end,
-                             p_source || ':' || p_idempotency_key, p_metadata, now());
+                             p_source || ':' || p_idempotency_key, tollgate._valid_metadata(p_metadata), now());
 end
 $$;
 
@@ -1826,7 +1861,8 @@ CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_t
     AS $$
   select tollgate._log_ai_usage(tollgate._acting_user(p_user_id), p_request_id, p_model, p_input_tokens,
                                 p_output_tokens, p_provider, p_feature, p_cached_input_tokens, p_latency_ms, p_status,
-                                p_error_code, p_charge_credits, p_prompt, p_response, p_metadata, now())
+                                p_error_code, p_charge_credits, p_prompt, p_response,
+                                tollgate._valid_metadata(p_metadata), now())
 $$;
 
 -- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid); Type: COMMENT; Schema: tollgate
@@ -2063,7 +2099,7 @@ CREATE TABLE tollgate.plan_limits (
 );
 
 -- Name: TABLE plan_limits; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.plan_limits IS 'Tollgate: request limits per plan, feature and period (day = UTC day, month = credit period). Absent = unlimited.';
+COMMENT ON TABLE tollgate.plan_limits IS 'Tollgate: request limits per plan, feature and period (day = UTC day, month = credit period). Feature ''*'' limits every request of the plan, whatever its feature, in one window per period (counted under feature ''*''), beside the named feature''s own limits. A feature with no row, on a plan with no ''*'' row, is unlimited.';
 
 -- Name: plans; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.plans (
@@ -2229,7 +2265,7 @@ CREATE TABLE tollgate.usage_settings (
 COMMENT ON TABLE tollgate.usage_settings IS 'Tollgate: service-only. Metering settings (exactly one row), changed with an UPDATE instead of a migration.';
 
 -- Name: COLUMN usage_settings.credits_per_usd; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.usage_settings.credits_per_usd IS 'log-ai-usage with charge_credits debits ceil(cost_usd * credits_per_usd) credits (100: 1 credit = 1 US cent).';
+COMMENT ON COLUMN tollgate.usage_settings.credits_per_usd IS 'log-ai-usage with charge_credits debits round(exact cost * credits_per_usd) credits, half up (100: 1 credit = 1 US cent).';
 
 -- Name: COLUMN usage_settings.store_full_text; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.usage_settings.store_full_text IS 'Off: prompts and responses are kept only as sha256 and length. On: the full text is stored as well.';
@@ -2684,6 +2720,9 @@ REVOKE ALL ON FUNCTION tollgate._stripe_wait_for_payment(p_what text, p_payment_
 
 -- Name: FUNCTION _sync_account_plan(p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _valid_metadata(p_metadata jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._valid_metadata(p_metadata jsonb) FROM PUBLIC;
 
 -- Name: FUNCTION check_ledger(p_user_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.check_ledger(p_user_id uuid) FROM PUBLIC;

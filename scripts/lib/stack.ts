@@ -18,6 +18,7 @@ const APT_PACKAGES: Record<string, string> = {
   "postgresql-15-cron": `${PG_SHARE}/pg_cron.control`,
   "postgresql-15-plpgsql-check": `${PG_SHARE}/plpgsql_check.control`,
   "libtap-parser-sourcehandler-pgtap-perl": "/usr/bin/pg_prove",
+  "faketime": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
 };
 
 const isRoot = () => Deno.uid() === 0;
@@ -90,12 +91,23 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
-/** Creates the cluster once (reused afterwards), then starts it in the background on `port`. */
+/**
+ * Creates the cluster once (reused afterwards), then starts it in the background on `port`. With `clockAt`, the
+ * server and every backend run under libfaketime, their clock starting at that moment (tests of other dates).
+ */
 export async function startPostgres(
   dataDir: string,
   port: number,
-  opts: { fast?: boolean } = {},
+  opts: { fast?: boolean; clockAt?: Date } = {},
 ): Promise<Postgres> {
+  const env = opts.clockAt
+    ? {
+      LD_PRELOAD: APT_PACKAGES.faketime,
+      FAKETIME: `@${opts.clockAt.toISOString().slice(0, 19).replace("T", " ")}`,
+      TZ: "UTC",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    }
+    : undefined;
   const fresh = !exists(`${dataDir}/PG_VERSION`);
   if (fresh) {
     Deno.mkdirSync(dataDir, { recursive: true });
@@ -134,7 +146,7 @@ export async function startPostgres(
     settings.map((s) => `-c ${s}`).join(" "),
     "start",
   ]);
-  await run(cmd, args);
+  await run(cmd, args, { env });
   const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
   return {
     url,

@@ -41,7 +41,9 @@ create table if not exists tollgate.plan_limits (
   primary key (plan_id, feature, period)
 );
 comment on table tollgate.plan_limits is
-  'Tollgate: request limits per plan, feature and period (day = UTC day, month = credit period). Absent = unlimited.';
+  'Tollgate: request limits per plan, feature and period (day = UTC day, month = credit period). Feature ''*'' '
+  'limits every request of the plan, whatever its feature, in one window per period (counted under feature ''*''), '
+  'beside the named feature''s own limits. A feature with no row, on a plan with no ''*'' row, is unlimited.';
 
 alter table tollgate.plans enable row level security;
 alter table tollgate.plan_limits enable row level security;

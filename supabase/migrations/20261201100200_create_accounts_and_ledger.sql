@@ -325,6 +325,35 @@ comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, ti
 revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 
+create or replace function tollgate._valid_metadata(p_metadata jsonb) returns jsonb
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_message text;
+begin
+  if p_metadata is null then
+    return null;
+  end if;
+  if jsonb_typeof(p_metadata) <> 'object' then
+    v_message := format('must be a JSON object, not %s', jsonb_typeof(p_metadata));
+  elsif octet_length(p_metadata::text) > 16384 then
+    v_message := format('must be at most 16384 bytes as JSON, not %s', octet_length(p_metadata::text));
+  else
+    return p_metadata;
+  end if;
+  raise exception 'Invalid metadata: %', v_message using errcode = 'TG400',
+    detail = jsonb_build_object('issues', jsonb_build_array(
+      jsonb_build_object('path', jsonb_build_array('metadata'), 'message', v_message)))::text;
+end
+$$;
+comment on function tollgate._valid_metadata(jsonb) is
+  'Tollgate: p_metadata when it is null or a JSON object of at most 16384 bytes of text; TG400 naming the field '
+  'otherwise. metadata also reaches the SQL functions over rpc (PostgREST), where no zod schema stands in front: '
+  'anything else is refused before anything is written, instead of being stored as sent (an array, a string) or '
+  'growing every ledger row without bound.';
+revoke execute on function tollgate._valid_metadata(jsonb) from public, anon, authenticated, service_role;
+
 create or replace function tollgate.grant_credits(
   p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source default 'promo',
   p_expires_at timestamptz default null, p_metadata jsonb default '{}'::jsonb
@@ -342,7 +371,7 @@ begin
   end if;
   return tollgate._grant_lot(p_user_id, p_source, p_amount, p_expires_at,
                              case p_source when 'promo' then 20 when 'refund' then 30 else 50 end,
-                             p_source || ':' || p_idempotency_key, p_metadata, now());
+                             p_source || ':' || p_idempotency_key, tollgate._valid_metadata(p_metadata), now());
 end
 $$;
 comment on function tollgate.grant_credits(uuid, bigint, text, tollgate.credit_source, timestamptz, jsonb) is

@@ -106,17 +106,18 @@ declare
   v_quota jsonb := '[]'::jsonb;
 begin
   for v_limit in
-    select l.period, l.request_limit, w.window_start, w.window_end
+    select l.feature, l.period, l.request_limit, w.window_start, w.window_end
       from tollgate.plan_limits l
      cross join lateral tollgate._quota_window(l.period, p_now, p_account.period_start, p_account.period_end) w
-     where l.plan_id = p_account.plan_id and l.feature = p_feature
-     order by l.period
+     where l.plan_id = p_account.plan_id and l.feature in (p_feature, '*')
+     order by l.feature = '*', l.period
   loop
     v_used := null;
     if v_limit.request_limit > 0 then
       insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, requests,
                                                 updated_at)
-      values (p_account.user_id, p_feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1, p_now)
+      values (p_account.user_id, v_limit.feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1,
+              p_now)
       on conflict (user_id, feature, period, window_start) do update
         set requests = c.requests + 1, updated_at = p_now
         where c.requests < v_limit.request_limit
@@ -124,23 +125,25 @@ begin
     end if;
     if v_used is null then
       select requests into v_used from tollgate.usage_counters
-       where user_id = p_account.user_id and feature = p_feature and period = v_limit.period
+       where user_id = p_account.user_id and feature = v_limit.feature and period = v_limit.period
          and window_start = v_limit.window_start;
-      raise exception 'Quota exceeded: % requests per % for feature %', v_limit.request_limit, v_limit.period, p_feature
+      raise exception 'Quota exceeded: % requests per % %', v_limit.request_limit, v_limit.period,
+        case v_limit.feature when '*' then 'across all features' else 'for feature ' || v_limit.feature end
         using errcode = 'TG429', detail = jsonb_build_object(
-          'feature', p_feature, 'period', v_limit.period, 'limit', v_limit.request_limit,
+          'feature', v_limit.feature, 'period', v_limit.period, 'limit', v_limit.request_limit,
           'used', coalesce(v_used, 0), 'resets_at', v_limit.window_end,
           'retry_after', greatest(1, ceil(extract(epoch from v_limit.window_end - p_now)))::bigint)::text;
     end if;
-    v_quota := v_quota || jsonb_build_object('feature', p_feature, 'period', v_limit.period, 'used', v_used,
+    v_quota := v_quota || jsonb_build_object('feature', v_limit.feature, 'period', v_limit.period, 'used', v_used,
                                              'limit', v_limit.request_limit, 'resets_at', v_limit.window_end);
   end loop;
   return v_quota;
 end
 $$;
 comment on function tollgate._count_request(tollgate.accounts, text, timestamptz) is
-  'Tollgate: counts one request against every limit the account''s plan sets for p_feature, refusing with TG429 '
-  '(with resets_at and retry_after) when a window is full; returns each limit''s state. The caller holds the '
+  'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the '
+  'plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with '
+  'resets_at and retry_after) when a window is full; returns each limit''s state. The caller holds the '
   'account lock and has settled the account.';
 revoke execute on function tollgate._count_request(tollgate.accounts, text, timestamptz)
   from public, anon, authenticated, service_role;
@@ -210,7 +213,7 @@ security definer
 set search_path = ''
 as $$
   select tollgate._consume_credits(tollgate._acting_user(p_user_id), p_idempotency_key, p_amount, p_feature,
-                                   p_metadata, now())
+                                   tollgate._valid_metadata(p_metadata), now())
 $$;
 comment on function tollgate.consume_credits(text, integer, text, jsonb, uuid) is
   'Tollgate: the gate, called before work (the consume-credit function): a user consumes their own credits, the '
@@ -248,13 +251,13 @@ begin
       left join tollgate.usage_counters c
         on c.user_id = p_user_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start
-     where l.plan_id = v_account.plan_id and l.feature = p_feature
-     order by l.period;
+     where l.plan_id = v_account.plan_id and l.feature in (p_feature, '*')
+     order by l.feature = '*', l.period;
 end
 $$;
 comment on function tollgate._quota_status(uuid, text, timestamptz) is
-  'Tollgate: each request limit the account''s plan sets for p_feature at p_now: the window''s use, what remains, '
-  'when it resets. Reads only.';
+  'Tollgate: each request limit the account''s plan sets for p_feature at p_now, then its limits on ''*'' (every '
+  'feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
 revoke execute on function tollgate._quota_status(uuid, text, timestamptz)
   from public, anon, authenticated, service_role;
 

@@ -68,7 +68,8 @@ create table if not exists tollgate.usage_settings (
 comment on table tollgate.usage_settings is
   'Tollgate: service-only. Metering settings (exactly one row), changed with an UPDATE instead of a migration.';
 comment on column tollgate.usage_settings.credits_per_usd is
-  'log-ai-usage with charge_credits debits ceil(cost_usd * credits_per_usd) credits (100: 1 credit = 1 US cent).';
+  'log-ai-usage with charge_credits debits round(exact cost * credits_per_usd) credits, half up (100: 1 credit = 1 '
+  'US cent).';
 comment on column tollgate.usage_settings.store_full_text is
   'Off: prompts and responses are kept only as sha256 and length. On: the full text is stored as well.';
 
@@ -228,6 +229,7 @@ declare
   v_settings tollgate.usage_settings;
   v_price tollgate.model_prices;
   v_unpriced boolean;
+  v_exact_cost numeric := 0;
   v_cost numeric(20, 10) := 0;
   v_credits bigint := 0;
   v_usage_id uuid := gen_random_uuid();
@@ -291,13 +293,18 @@ begin
    order by effective_from desc limit 1;
   v_unpriced := not found;
   if not v_unpriced then
-    v_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
-               + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok))
-              / 1000000;
+    -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
+    v_exact_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
+                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok))
+                    * 0.000001;
+    v_cost := v_exact_cost;
   end if;
 
-  if p_charge_credits and v_cost > 0 then
-    v_credits := ceil(v_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
+  -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
+  if p_charge_credits then
+    v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
+  end if;
+  if v_credits > 0 then
     v_entry := tollgate._debit(p_user_id, v_credits, true, 'usage', p_request_id,
                                jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
                                p_now);
@@ -345,7 +352,8 @@ comment on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, tex
   boolean, text, text, jsonb, timestamptz) is
   'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in '
   'force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the '
-  'priced credits post-paid. Usage already happened, so it never refuses for quota or balance (the balance may go '
+  'exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less '
+  'than half a credit is free), post-paid. Usage already happened, so it never refuses for quota or balance (the balance may go '
   'negative). Idempotent per (account, request_id).';
 revoke execute on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
   text, boolean, text, text, jsonb, timestamptz) from public, anon, authenticated, service_role;
@@ -363,7 +371,8 @@ set search_path = ''
 as $$
   select tollgate._log_ai_usage(tollgate._acting_user(p_user_id), p_request_id, p_model, p_input_tokens,
                                 p_output_tokens, p_provider, p_feature, p_cached_input_tokens, p_latency_ms, p_status,
-                                p_error_code, p_charge_credits, p_prompt, p_response, p_metadata, now())
+                                p_error_code, p_charge_credits, p_prompt, p_response,
+                                tollgate._valid_metadata(p_metadata), now())
 $$;
 comment on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
   boolean, text, text, jsonb, uuid) is

@@ -3,6 +3,7 @@
 
 drop function if exists tollgate.check_ledger(uuid);
 drop function if exists tollgate.grant_credits(uuid, bigint, text, tollgate.credit_source, timestamptz, jsonb);
+drop function if exists tollgate._valid_metadata(jsonb);
 drop function if exists tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz);
 drop function if exists tollgate._draw_lots(uuid, bigint, timestamptz);
 drop function if exists tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,

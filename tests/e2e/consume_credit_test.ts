@@ -180,7 +180,7 @@ Deno.test("200 parallel consumes of 1 credit against a balance of 50: exactly 50
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

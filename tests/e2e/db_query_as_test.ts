@@ -70,7 +70,7 @@ Deno.test("queryAs commits what its statement wrote", async () => {
 });
 
 Deno.test({
-  name: "close the database connections",
+  name: "teardown: close the database connections",
   fn: async () => {
     await pool.end();
     await admin.end();
