@@ -5,7 +5,7 @@ import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";
 
 const config = loadPlatformConfig();
-const sql = createPool(config.dbUrl);
+const sql = createPool(config.dbUrl, { prepare: config.dbPrepare });
 const secrets = parseSecrets(requireEnv("STRIPE_WEBHOOK_SECRET"));
 
 Deno.serve(createHandler({
