@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type Stripe from "stripe";
-import { BASE_URL, call, db, DB_URL, newUser } from "./_helpers.ts";
-import { freePort, functionEnv, spawnFunction, waitForPort } from "../../scripts/lib/stack.ts";
+import { call, db, newUser, spawnAsDeployed } from "./_helpers.ts";
+import { freePort, waitForPort } from "../../scripts/lib/stack.ts";
 import {
   type Fixture,
   FIXTURES,
@@ -263,8 +263,7 @@ Deno.test("50 distinct events posted concurrently are all applied once", async (
 
 Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, either signature is accepted", async () => {
   const port = freePort();
-  const env = functionEnv({ dbUrl: DB_URL, supabaseUrl: BASE_URL });
-  const child = spawnFunction(FN, { ...env, STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}` }, port);
+  const child = spawnAsDeployed(FN, { STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}` }, port);
   try {
     const url = `http://127.0.0.1:${port}`;
     await waitForPort(port, 30_000, FN);
