@@ -251,7 +251,8 @@ export function buildDocument(): Json {
           type: "http",
           scheme: "bearer",
           bearerFormat: "JWT",
-          description: "A signed-in user's Supabase access token (role `authenticated`, a uuid `sub`, `exp` " +
+          description:
+            "A signed-in user's Supabase access token (role `authenticated`, a uuid `sub`, `exp` " +
             "required). Signed with the project's signing keys (ES256/RS256): verified against `SUPABASE_JWKS`. " +
             "Legacy HS256: confirmed by the Auth server (`GET /auth/v1/user`) once per token for its remaining " +
             "life, or verified with `TOLLGATE_JWT_SECRET` when set. Acts for its own user only.",
