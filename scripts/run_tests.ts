@@ -21,6 +21,7 @@ import {
   startPostgres,
 } from "./lib/stack.ts";
 import { LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY } from "./lib/keys.ts";
+import { type FakeStripe, startFakeStripe } from "./lib/fake_stripe.ts";
 import {
   databaseChecks,
   fileChecks,
@@ -156,11 +157,13 @@ function exists(path: string): boolean {
 let pg: Postgres | null = null;
 let stopFunctions: (() => Promise<void>) | null = null;
 let stopPooler: (() => Promise<void>) | null = null;
+let fakeStripe: FakeStripe | null = null;
 const workDir = Deno.makeTempDirSync({ prefix: "tollgate-test-" });
 
 async function teardown(): Promise<void> {
   await stopFunctions?.();
   await stopPooler?.();
+  await fakeStripe?.stop();
   await pg?.stop();
   Deno.removeSync(workDir, { recursive: true });
 }
@@ -225,7 +228,10 @@ try {
 
   const keyDir = `${workDir}/keys`;
   const { privateJwk } = await ensureSigningKey(keyDir);
-  const fns = await serveFunctions({ dbUrl, gatewayPort: freePort(), keyDir });
+  // Functions call the Stripe API only through STRIPE_API_BASE, here the local fake: no test reaches the network.
+  fakeStripe = startFakeStripe();
+  const stripeEnv = { STRIPE_API_BASE: fakeStripe.url };
+  const fns = await serveFunctions({ dbUrl, gatewayPort: freePort(), keyDir, extraEnv: stripeEnv });
   stopFunctions = fns.stop;
   const e2eEnv = (f: { url: string; env: Record<string, string> }, deno = Deno.execPath()) => ({
     TOLLGATE_URL: f.url,
@@ -237,6 +243,7 @@ try {
     TOLLGATE_SIGNING_JWK: JSON.stringify(privateJwk),
     TOLLGATE_PG_DATA: `${workDir}/db`,
     STRIPE_WEBHOOK_SECRET: f.env.STRIPE_WEBHOOK_SECRET,
+    ...stripeEnv,
   });
   // Tests that stop and restart the database run last, on their own, so a restart never disturbs another test.
   const e2e = testFiles("tests/e2e", /_test\.ts$/);
@@ -277,7 +284,7 @@ try {
       gatewayPort: freePort(),
       keyDir,
       deno: deno21,
-      extraEnv: { TOLLGATE_DB_PREPARE: "false", ...env21 },
+      extraEnv: { TOLLGATE_DB_PREPARE: "false", ...stripeEnv, ...env21 },
     });
     stopFunctions = fns21.stop;
     console.log(`functions on Deno ${HOSTED_DENO_VERSION} (${deno21}), SUPABASE_DB_URL=${pooler.url}`);
