@@ -25,6 +25,7 @@ const APT_PACKAGES: Record<string, string> = {
   "postgresql-15-plpgsql-check": `${PG_SHARE}/plpgsql_check.control`,
   "libtap-parser-sourcehandler-pgtap-perl": "/usr/bin/pg_prove",
   pgbouncer: "/usr/sbin/pgbouncer",
+  "faketime": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
 };
 
 const isRoot = () => Deno.uid() === 0;
@@ -149,12 +150,23 @@ export async function localDataDir(): Promise<string> {
   return `/var/lib/postgresql/tollgate/${id}/db`;
 }
 
-/** Creates the cluster once (reused afterwards), then starts it in the background on `port`. */
+/**
+ * Creates the cluster once (reused afterwards), then starts it in the background on `port`. With `clockAt`, the
+ * server and every backend run under libfaketime, their clock starting at that moment (tests of other dates).
+ */
 export async function startPostgres(
   dataDir: string,
   port: number,
-  opts: { fast?: boolean } = {},
+  opts: { fast?: boolean; clockAt?: Date } = {},
 ): Promise<Postgres> {
+  const env = opts.clockAt
+    ? {
+      LD_PRELOAD: APT_PACKAGES.faketime,
+      FAKETIME: `@${opts.clockAt.toISOString().slice(0, 19).replace("T", " ")}`,
+      TZ: "UTC",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    }
+    : undefined;
   const fresh = !exists(`${dataDir}/PG_VERSION`);
   if (fresh) {
     Deno.mkdirSync(dataDir, { recursive: true });
@@ -194,7 +206,7 @@ export async function startPostgres(
     settings.map((s) => `-c ${s}`).join(" "),
     "start",
   ]);
-  await run(cmd, args, o);
+  await run(cmd, args, { ...o, env });
   const at = (user: string) => `postgresql://${user}:postgres@127.0.0.1:${port}/postgres`;
   // A cluster made before postgres stopped being its superuser: add the superuser (the stand-in demotes postgres).
   await psql(at(ADMIN_USER), "select 1").catch(() =>

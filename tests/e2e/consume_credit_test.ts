@@ -203,7 +203,7 @@ Deno.test("200 concurrent consumes by two users each debit the caller's own acco
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

@@ -116,7 +116,7 @@ Deno.test("200 concurrent queryAs calls of two users and the service never see e
 });
 
 Deno.test({
-  name: "close the database connections",
+  name: "teardown: close the database connections",
   fn: async () => {
     await pool.end();
     await admin.end();

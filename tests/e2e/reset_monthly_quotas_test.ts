@@ -133,7 +133,7 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

@@ -293,7 +293,7 @@ for (const [index, scenario] of SCENARIOS.entries()) {
 }
 
 Deno.test({
-  name: "stripe order e2e closes its database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

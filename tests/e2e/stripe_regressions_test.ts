@@ -208,7 +208,7 @@ Deno.test("a lost dispute keeps the pack's credits taken back", async () => {
 });
 
 Deno.test({
-  name: "stripe regressions e2e closes its database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

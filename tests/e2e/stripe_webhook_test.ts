@@ -277,7 +277,7 @@ Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, eith
 });
 
 Deno.test({
-  name: "stripe-webhook e2e closes its database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

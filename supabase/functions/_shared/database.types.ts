@@ -1037,6 +1037,7 @@ export type Database = {
         Returns: Json;
       };
       "_sync_account_plan": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
+      "_valid_metadata": { Args: { "p_metadata": Json }; Returns: Json };
       "check_ledger": {
         Args: { "p_user_id"?: string };
         Returns: {

@@ -2,7 +2,7 @@ import type postgres from "postgres";
 import type Stripe from "stripe";
 import { queryAs, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
-import type { EventOutcome, StripeEvent } from "./event.ts";
+import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 
 /** One call of public.handle_stripe_event, with the subscription states retrieved so far. */
 export type ApplyEvent = (event: StripeEvent, subscriptions: unknown[]) => Promise<EventOutcome>;
@@ -47,11 +47,14 @@ export function applyEventWith(sql: Sql, livemode: boolean): ApplyEvent {
   };
 }
 
-/** Retrieves subscriptions with the SDK; any failure answers 500, so Stripe redelivers the event later. */
+/**
+ * Retrieves subscriptions with the SDK, as PostgreSQL can store them (storable, like the event); any failure
+ * answers 500, so Stripe redelivers the event later.
+ */
 export function retrieveSubscriptionWith(stripe: Stripe): RetrieveSubscription {
   return async (id) => {
     try {
-      return await stripe.subscriptions.retrieve(id);
+      return storable(await stripe.subscriptions.retrieve(id));
     } catch (error) {
       throw new HttpError(
         500,
