@@ -10,10 +10,12 @@ insert into auth.users (id, email) values
   ('5d111111-1111-4111-8111-111111111111', 'seven@example.com'),
   ('5d222222-2222-4222-8222-222222222222', 'none@example.com'),
   ('5d333333-3333-4333-8333-333333333333', 'twelve@example.com');
--- A user whose account does not exist (as if Tollgate's trigger had been away and the backfill not run yet).
-alter table auth.users disable trigger tollgate_on_auth_user_created;
+-- A user whose account does not exist (as if Tollgate's trigger had been away and the backfill not run yet):
+-- postgres may drop and re-create the trigger on auth.users, as on hosted, though it cannot disable it.
+drop trigger tollgate_on_auth_user_created on auth.users;
 insert into auth.users (id, email) values ('5d444444-4444-4444-8444-444444444444', 'no-account@example.com');
-alter table auth.users enable trigger tollgate_on_auth_user_created;
+create trigger tollgate_on_auth_user_created after insert on auth.users
+  for each row execute function tollgate._on_auth_user_created();
 insert into public.profiles (id, credits) values
   ('5d111111-1111-4111-8111-111111111111', 7),
   ('5d222222-2222-4222-8222-222222222222', 0),

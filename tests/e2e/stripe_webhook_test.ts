@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type Stripe from "stripe";
-import { BASE_URL, call, db, DB_URL } from "./_helpers.ts";
-import { freePort, functionEnv, spawnFunction, waitForPort } from "../../scripts/lib/stack.ts";
+import { call, db, spawnAsDeployed } from "./_helpers.ts";
+import { freePort, waitForPort } from "../../scripts/lib/stack.ts";
 import {
   FIXTURES,
   freshIds,
@@ -258,12 +258,8 @@ Deno.test("a Stripe API failure while settling a tie answers 500 and keeps nothi
 
 Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, either signature is accepted", async () => {
   const port = freePort();
-  const env = functionEnv({ dbUrl: DB_URL, supabaseUrl: BASE_URL });
-  const child = spawnFunction(FN, {
-    ...env,
-    STRIPE_API_BASE: Deno.env.get("STRIPE_API_BASE") ?? "",
-    STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}`,
-  }, port);
+  // The suite's function environment already points STRIPE_API_BASE at the local fake.
+  const child = spawnAsDeployed(FN, { STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}` }, port);
   try {
     const url = `http://127.0.0.1:${port}`;
     await waitForPort(port, 30_000, FN);

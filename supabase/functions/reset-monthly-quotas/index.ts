@@ -1,10 +1,10 @@
-import { platformAuthenticator } from "../_shared/auth.ts";
+import { createAuthenticator } from "../_shared/auth.ts";
 import { createPool } from "../_shared/db.ts";
 import { loadPlatformConfig } from "../_shared/env.ts";
 import { createHandler } from "./handler.ts";
 import { resetWith } from "./reset.ts";
 
 const config = loadPlatformConfig();
-const sql = createPool(config.dbUrl);
+const sql = createPool(config.dbUrl, { prepare: config.dbPrepare });
 
-Deno.serve(createHandler({ authenticate: platformAuthenticator(config), reset: resetWith(sql) }));
+Deno.serve(createHandler({ authenticate: createAuthenticator(config.auth), reset: resetWith(sql) }));

@@ -6,7 +6,7 @@ import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";
 
 const config = loadPlatformConfig();
-const sql = createPool(config.dbUrl);
+const sql = createPool(config.dbUrl, { prepare: config.dbPrepare });
 const secrets = parseSecrets(requireEnv("STRIPE_WEBHOOK_SECRET"));
 const secretKey = requireEnv("STRIPE_SECRET_KEY");
 const stripe = createStripeClient({ secretKey, apiBase: Deno.env.get("STRIPE_API_BASE") || undefined });
