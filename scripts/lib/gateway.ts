@@ -3,8 +3,8 @@
  * after the JWT check config.toml asks for; `/auth/v1/.well-known/jwks.json` serves the local signing key.
  */
 import type { JSONWebKeySet } from "jose";
-import { createTokenVerifier } from "../../supabase/functions/_shared/auth.ts";
-import { errorResponse, HttpError } from "../../supabase/functions/_shared/errors.ts";
+import { createTokenVerifier } from "../../supabase/functions/_tollgate/auth.ts";
+import { errorResponse, HttpError } from "../../supabase/functions/_tollgate/errors.ts";
 
 export interface GatewayOptions {
   port: number;

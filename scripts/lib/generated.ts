@@ -85,7 +85,7 @@ export async function generateErd(dbUrl: string): Promise<string> {
 }
 
 export const TYPES: Generated = {
-  path: "supabase/functions/_shared/database.types.ts",
+  path: "supabase/functions/_tollgate/database.types.ts",
   command: "npm run types",
   generate: generateTypes,
 };

@@ -3,8 +3,8 @@
  * a failing statement leaves nothing behind, and the pooled connection comes back clean.
  */
 import assert from "node:assert/strict";
-import { createPool, queryAs } from "../../supabase/functions/_shared/db.ts";
-import { HttpError } from "../../supabase/functions/_shared/errors.ts";
+import { createPool, queryAs } from "../../supabase/functions/_tollgate/db.ts";
+import { HttpError } from "../../supabase/functions/_tollgate/errors.ts";
 import { db, DB_URL, newUser } from "./_helpers.ts";
 
 const admin = db();

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseBody } from "../_shared/contract.ts";
+import { parseBody } from "../_tollgate/contract.ts";
 
 /** The envelope every Stripe event has; the rest of the payload is passed to the database untouched. */
 const Envelope = z.object({

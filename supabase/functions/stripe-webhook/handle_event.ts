@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import { queryAs, type Sql } from "../_shared/db.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
 import type { EventOutcome, StripeEvent } from "./event.ts";
 
 /** Calls public.handle_stripe_event as the service role in one transaction: the event is stored and applied

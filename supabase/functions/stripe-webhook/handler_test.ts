@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import Stripe from "stripe";
-import { HttpError } from "../_shared/errors.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 import type { EventOutcome, StripeEvent } from "./event.ts";
 import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";

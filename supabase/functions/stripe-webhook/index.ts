@@ -1,5 +1,5 @@
-import { createPool } from "../_shared/db.ts";
-import { loadPlatformConfig, requireEnv } from "../_shared/env.ts";
+import { createPool } from "../_tollgate/db.ts";
+import { loadPlatformConfig, requireEnv } from "../_tollgate/env.ts";
 import { handleEventWith } from "./handle_event.ts";
 import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";
