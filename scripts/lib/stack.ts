@@ -172,8 +172,11 @@ export function applyPlatformStandIn(dbUrl: string): Promise<string> {
   return psqlFile(dbUrl, `${ROOT}/scripts/local/platform_stand_in.sql`);
 }
 
-/** Applies pending migrations through the Supabase CLI, exactly as on a hosted project. */
-export function migrate(dbUrl: string): Promise<string> {
+/**
+ * Applies pending migrations through the Supabase CLI, exactly as on a hosted project: this repository's, or
+ * the project in `root`.
+ */
+export function migrate(dbUrl: string, root = ROOT): Promise<string> {
   return run(`${ROOT}/node_modules/.bin/supabase`, [
     "migration",
     "up",
@@ -181,7 +184,7 @@ export function migrate(dbUrl: string): Promise<string> {
     dbUrl,
     "--include-all",
     "--yes",
-  ]);
+  ], { cwd: root });
 }
 
 export function functionNames(): string[] {
@@ -267,12 +270,16 @@ export function functionEnv(opts: { dbUrl: string; supabaseUrl: string }): Recor
   };
 }
 
-/** Starts one function as deployed: its own `deno run` of its index.ts, serving on `port` on loopback. */
+/**
+ * Starts one function as deployed: its own `deno run` of its index.ts, serving on `port` on loopback. `root` is
+ * the project it is deployed from (default this repository; the installer's test starts an app's copy).
+ */
 export function spawnFunction(
   name: string,
   env: Record<string, string>,
   port: number,
   output: "piped" | "null" = "null",
+  root = ROOT,
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
@@ -283,7 +290,7 @@ export function spawnFunction(
       "--allow-sys",
       `supabase/functions/${name}/index.ts`,
     ],
-    cwd: ROOT,
+    cwd: root,
     env: { ...env, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
     stdin: "null",
     stdout: output,
