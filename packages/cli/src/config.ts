@@ -138,20 +138,25 @@ function findSchemas(text: string) {
   return { value, header };
 }
 
+/** config.toml split from Tollgate's block, the rest parsed; or why it cannot be edited. */
+function readConfig(text: string) {
+  const original = tryParse(text, "supabase/config.toml");
+  if (typeof original === "string") return original;
+  const split = splitBlock(text);
+  if (!split) return "supabase/config.toml has one of Tollgate's markers without the other";
+  const base = tryParse(split.base, "supabase/config.toml without Tollgate's block");
+  return typeof base === "string" ? base : { split, base };
+}
+
 /**
  * Adds Tollgate to config.toml: "tollgate" in `[api] schemas` (after the app's own schemas, in the app's
  * formatting) and the block of `[functions.<name>]` tables, replaced where it was or appended at the end.
  * Refuses when the app has a `[functions.<name>]` of its own for one of them.
  */
 export function addTollgate(text: string, entries: FunctionEntry[]): ConfigResult {
-  const original = tryParse(text, "supabase/config.toml");
-  if (typeof original === "string") return { ok: false, refusals: [original] };
-  const split = splitBlock(text);
-  if (!split) {
-    return { ok: false, refusals: [`supabase/config.toml has one of Tollgate's markers without the other`] };
-  }
-  const baseParsed = tryParse(split.base, "supabase/config.toml without Tollgate's block");
-  if (typeof baseParsed === "string") return { ok: false, refusals: [baseParsed] };
+  const read = readConfig(text);
+  if (typeof read === "string") return { ok: false, refusals: [read] };
+  const { split, base: baseParsed } = read;
   const appFunctions = asTable(baseParsed.functions) ?? {};
   const taken = entries.filter((e) => e.name in appFunctions);
   if (taken.length > 0) {
@@ -227,14 +232,9 @@ export function addTollgate(text: string, entries: FunctionEntry[]): ConfigResul
  * put it there), "tollgate" from `[api] schemas`, with the separator install added or the line it added.
  */
 export function removeTollgate(text: string, schema: boolean): ConfigResult {
-  const original = tryParse(text, "supabase/config.toml");
-  if (typeof original === "string") return { ok: false, refusals: [original] };
-  const split = splitBlock(text);
-  if (!split) {
-    return { ok: false, refusals: [`supabase/config.toml has one of Tollgate's markers without the other`] };
-  }
-  const expected = tryParse(split.base, "supabase/config.toml without Tollgate's block");
-  if (typeof expected === "string") return { ok: false, refusals: [expected] };
+  const read = readConfig(text);
+  if (typeof read === "string") return { ok: false, refusals: [read] };
+  const { split, base: expected } = read;
   let result = split.base;
   const api = asTable(expected.api);
   if (schema && Array.isArray(api?.schemas) && api.schemas.includes(SCHEMA)) {

@@ -4,6 +4,7 @@
  */
 import { basename, join, relative, resolve } from "node:path";
 import { parse, type TomlTable, type TomlValue } from "smol-toml";
+import { readIfExists } from "./app.ts";
 import { asTable } from "./config.ts";
 import { UNINSTALL } from "./migrations.ts";
 
@@ -57,15 +58,6 @@ export function shippedFiles(dir: string): Map<string, Uint8Array> {
   return files;
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A function's settings with its paths made relative to the installed layout. A file outside both the
  * function's folder and functions/_tollgate/ (an import map at the repository root) is shipped in
@@ -82,10 +74,10 @@ function placeSettings(
     if (typeof value !== "string") throw new Error(`[functions.${name}] ${key} is not a path`);
     const rel = relative(supabase, resolve(supabase, value));
     if (rel.startsWith(`functions/${name}/`) || rel.startsWith(`functions/${SHARED}/`)) return `./${rel}`;
-    if (key === "static_files" || !exists(join(supabase, rel))) {
+    const bytes = key === "static_files" ? null : readIfExists(join(supabase, rel));
+    if (!bytes) {
       throw new Error(`[functions.${name}] ${key} = "${value}" points outside supabase/functions/${name}/`);
     }
-    const bytes = Deno.readFileSync(join(supabase, rel));
     const file = basename(rel);
     const have = shared.get(file);
     if (have && !sameBytes(have, bytes)) {
@@ -122,7 +114,7 @@ export function readPayload(supabase: string): Payload {
   const config = asTable(parse(Deno.readTextFileSync(join(supabase, "config.toml"))).functions) ?? {};
   const names = [...Deno.readDirSync(functionsDir)]
     .filter((e) => e.isDirectory && /^[A-Za-z][A-Za-z0-9_-]*$/.test(e.name))
-    .filter((e) => exists(join(functionsDir, e.name, "index.ts")))
+    .filter((e) => readIfExists(join(functionsDir, e.name, "index.ts")))
     .map((e) => e.name)
     .sort();
   const functions = names.map((name) => ({
