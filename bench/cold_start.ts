@@ -78,8 +78,8 @@ export async function runColdStarts(opts: {
   skip: (note: string) => void;
   log: (line: string) => void;
 }): Promise<ColdStartResult[]> {
-  // User tokens are not used here, so the JWKS behind SUPABASE_URL is never fetched.
-  const env = functionEnv({ dbUrl: opts.dbUrl, supabaseUrl: "http://127.0.0.1:9" });
+  // Only the service key calls here, so neither the JWKS nor the Auth server behind SUPABASE_URL is needed.
+  const env = functionEnv({ dbUrl: opts.dbUrl, supabaseUrl: "http://127.0.0.1:9", jwks: { keys: [] } });
   const results: ColdStartResult[] = [];
   for (const name of functionNames()) {
     const trials = [];

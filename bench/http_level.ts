@@ -3,7 +3,7 @@
  * cost), at each connection count. Every request carries a fresh idempotency key, request id or event.
  */
 import autocannon from "autocannon";
-import { freePort, serveFunctions, signUserToken } from "../scripts/lib/stack.ts";
+import { ensureSigningKey, freePort, serveFunctions, signUserToken } from "../scripts/lib/stack.ts";
 import { LOCAL_SERVICE_ROLE_KEY } from "../scripts/lib/keys.ts";
 import { benchUserId } from "./fixtures.ts";
 import { summarize } from "./stats.ts";
@@ -218,9 +218,14 @@ export async function runHttpLevel(opts: {
       }
     }
     if (fns.ports["consume-credit"] !== undefined) {
-      // The common caller: a signed-in user's own token, verified (HS256) by the function on every request.
+      // The common caller: a signed-in user's own token, signed ES256 as new projects sign, verified by the
+      // function against SUPABASE_JWKS on every request (no network).
+      const { privateJwk } = await ensureSigningKey(opts.keyDir);
       const tokens = await Promise.all(
-        Array.from({ length: Math.min(opts.users, 2_000) }, (_, i) => signUserToken(benchUserId(i + 1))),
+        Array.from(
+          { length: Math.min(opts.users, 2_000) },
+          (_, i) => signUserToken(benchUserId(i + 1), undefined, 3600, privateJwk),
+        ),
       );
       const next: NextRequest = () => ({
         headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` },

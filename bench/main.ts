@@ -110,9 +110,10 @@ try {
   Deno.chmodSync(workDir, 0o755);
   log(`bench cluster in ${workDir} (durable: fsync and synchronous_commit on)`);
   pg = await startPostgres(`${workDir}/db`, freePort());
-  const dbUrl = pg.url;
+  // Fixtures, pgbench and checkpoints as the superuser; migrations and the functions as postgres, as on hosted.
+  const dbUrl = pg.adminUrl;
   await applyPlatformStandIn(dbUrl);
-  await migrate(dbUrl);
+  await migrate(pg.url);
   results.machine.postgres = await psql(dbUrl, "show server_version");
   for (const name of ["fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_wal_size"]) {
     results.machine.settings[name] = await psql(dbUrl, `show ${name}`);
@@ -150,7 +151,7 @@ try {
     if (phases.has("http")) {
       log(`[${elapsed()}] HTTP level: autocannon at ${CONNECTIONS.join(", ")} connections`);
       results.http = await runHttpLevel({
-        dbUrl,
+        dbUrl: pg.url,
         keyDir,
         users: PLAN.users,
         seconds: PLAN.httpSeconds,
@@ -163,7 +164,7 @@ try {
     }
     if (phases.has("cold")) {
       log(`[${elapsed()}] cold starts`);
-      results.cold_start = await runColdStarts({ dbUrl, skip, log });
+      results.cold_start = await runColdStarts({ dbUrl: pg.url, skip, log });
     }
   }
 

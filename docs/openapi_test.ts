@@ -63,5 +63,8 @@ Deno.test("429 and 503 answers carry Retry-After, and the webhook is authenticat
   const webhook = committed.paths["/stripe-webhook"].post;
   assert.deepEqual(webhook.security, [{ stripeSignature: [] }]);
   assert.equal(committed.components.securitySchemes.stripeSignature.name, "Stripe-Signature");
-  assert.deepEqual(committed.paths["/reset-monthly-quotas"].post.security, [{ serviceKey: [] }]);
+  assert.deepEqual(committed.paths["/reset-monthly-quotas"].post.security, [{ serviceKey: [] }, {
+    secretApiKey: [],
+  }]);
+  assert.equal(committed.components.securitySchemes.secretApiKey.name, "apikey");
 });

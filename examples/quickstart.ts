@@ -1,7 +1,7 @@
 /**
  * Tollgate end to end on the local stack. With `npm start` running in another terminal:
  *
- *   ./node_modules/.bin/deno run -A examples/quickstart.ts
+ *   npm run quickstart
  *
  * It creates a user, buys a pack of 500 credits through a signed test `checkout.session.completed` event (what
  * Stripe sends after a paid Checkout), gates a job with consume-credit, meters the AI call with log-ai-usage,

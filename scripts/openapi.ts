@@ -25,8 +25,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   insufficient_credits:
     "The balance cannot cover `amount`; `details.balance` and `details.required` say by how much.",
   forbidden:
-    "Valid credentials whose role may not do this: the anon key anywhere, a user token naming another user's " +
-    "`user_id`, a user token on reset-monthly-quotas.",
+    "Valid credentials whose role may not do this: the publishable or anon key anywhere, a user token naming " +
+    "another user's `user_id`, a user token on reset-monthly-quotas.",
   not_found: "The user named by `user_id` has no Tollgate account.",
   method_not_allowed: "Any method but POST and OPTIONS; the `Allow` header lists them.",
   idempotency_conflict: "The idempotency key (or request id) was already used with a different body.",
@@ -36,7 +36,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
     "`resets_at` describe it and `Retry-After` says when it resets.",
   internal: "An unexpected failure; the message never echoes internals.",
   unavailable:
-    "The database is unreachable; retry after `Retry-After` seconds with the same idempotency key.",
+    "The database, or the Auth server a legacy HS256 token is confirmed by, is unreachable; retry after " +
+    "`Retry-After` seconds with the same idempotency key.",
 };
 
 /** The JSON Schema (2020-12, as OpenAPI 3.1 uses) of a request (`input`: defaults optional) or a response. */
@@ -122,7 +123,8 @@ const okJson = (schema: string, description: string) => ({
   content: { "application/json": { schema: ref(schema) } },
 });
 
-const USER_OR_SERVICE = [{ userJwt: [] }, { serviceKey: [] }];
+const SERVICE = [{ serviceKey: [] }, { secretApiKey: [] }];
+const USER_OR_SERVICE = [{ userJwt: [] }, ...SERVICE];
 const BOTH_AUTH_ERRORS: ErrorCode[] = ["invalid_request", "unauthorized", "forbidden", "payload_too_large"];
 
 const FUNCTIONS: FunctionSpec[] = [
@@ -195,7 +197,7 @@ const FUNCTIONS: FunctionSpec[] = [
     description: "Expires what is left of each ended period's plan credits, grants the current plan's " +
       "allowance once for the new period and advances the period; top-ups are untouched. A second call in the " +
       "same period changes nothing. A migration also schedules this hourly with pg_cron.",
-    security: [{ serviceKey: [] }],
+    security: SERVICE,
     requestBody: jsonBody("ResetRequest", "Always `{}`: callers cannot choose the time."),
     ok: { "200": okJson("ResetResponse", "Totals of this run.") },
     errors: [...BOTH_AUTH_ERRORS, "internal", "unavailable"],
@@ -249,14 +251,25 @@ export function buildDocument(): Json {
           type: "http",
           scheme: "bearer",
           bearerFormat: "JWT",
-          description: "A signed-in user's Supabase access token (role `authenticated`; HS256 with the " +
-            "project's JWT secret, or ES256/RS256 from its JWKS). Acts for its own user only.",
+          description:
+            "A signed-in user's Supabase access token (role `authenticated`, a uuid `sub`, `exp` " +
+            "required). Signed with the project's signing keys (ES256/RS256): verified against `SUPABASE_JWKS`. " +
+            "Legacy HS256: confirmed by the Auth server (`GET /auth/v1/user`) once per token for its remaining " +
+            "life, or verified with `TOLLGATE_JWT_SECRET` when set. Acts for its own user only.",
         },
         serviceKey: {
           type: "http",
           scheme: "bearer",
-          description: "The project's service-role key: a legacy `service_role` JWT or a new `sb_secret_…` " +
-            "key (deploy with `--no-verify-jwt` for those). Acts for the user named by `user_id`.",
+          description: "A service credential as the Bearer token: a `sb_secret_…` key of the project " +
+            "(`SUPABASE_SECRET_KEYS`) or the legacy `service_role` JWT. Acts for the user named by `user_id`. " +
+            "The publishable and anon keys are refused (403).",
+        },
+        secretApiKey: {
+          type: "apiKey",
+          in: "header",
+          name: "apikey",
+          description: "A `sb_secret_…` key (or the legacy `service_role` JWT) in the `apikey` header, as " +
+            "supabase-js sends it; used when there is no Bearer token. Acts for the user named by `user_id`.",
         },
         stripeSignature: {
           type: "apiKey",

@@ -146,7 +146,7 @@ export async function withMigratedDatabase<T>(work: (dbUrl: string) => Promise<T
   Deno.addSignalListener("SIGINT", onSigint);
   try {
     pg = await startPostgres(`${dir}/db`, freePort(), { fast: true });
-    await applyPlatformStandIn(pg.url);
+    await applyPlatformStandIn(pg.adminUrl);
     await migrate(pg.url);
     return await work(pg.url);
   } finally {

@@ -5,7 +5,8 @@ import { versionAt } from "../../packages/cli/src/migrations.ts";
 
 export interface MigrationCheck {
   name: string;
-  run(ctx: { dbUrl: string }): Promise<void>;
+  /** `dbUrl` as postgres (the role migrations run as), `adminUrl` as the superuser. */
+  run(ctx: { dbUrl: string; adminUrl: string }): Promise<void>;
 }
 
 export { versionAt };
@@ -283,13 +284,13 @@ export const roundTripCheck: MigrationCheck = {
 export const databaseChecks: MigrationCheck[] = [
   {
     name: "supabase db lint reports nothing, warnings included",
-    async run({ dbUrl }) {
-      await psql(dbUrl, "create extension if not exists plpgsql_check schema extensions");
+    async run({ dbUrl, adminUrl }) {
+      // Hosted has plpgsql_check available to enable; here the superuser enables it.
+      await psql(adminUrl, "create extension if not exists plpgsql_check schema extensions");
       const args = [
         "db",
         "lint",
-        "--db-url",
-        dbUrl,
+        `--remote=${dbUrl}`,
         "--schema",
         "public",
         "--level",

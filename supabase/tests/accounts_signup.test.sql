@@ -19,10 +19,12 @@ select is((select expires_at from public.credit_lots where user_id = 'cccccccc-0
   (select period_end from public.accounts where user_id = 'cccccccc-0000-4000-8000-00000000000c'),
   'plan credits expire with the period');
 
--- a user created while the trigger was away (as before Tollgate was installed)
-alter table auth.users disable trigger tollgate_on_auth_user_created;
+-- a user created while the trigger was away (as before Tollgate was installed); postgres does not own auth.users,
+-- so it cannot disable the trigger, but it may drop and re-create it (as on hosted)
+drop trigger tollgate_on_auth_user_created on auth.users;
 insert into auth.users (id, email) values ('dddddddd-0000-4000-8000-00000000000d', 'old@example.com');
-alter table auth.users enable trigger tollgate_on_auth_user_created;
+create trigger tollgate_on_auth_user_created after insert on auth.users
+  for each row execute function public._on_auth_user_created();
 select is_empty($$ select 1 from public.accounts where user_id = 'dddddddd-0000-4000-8000-00000000000d' $$,
   'a user from before the trigger has no account yet');
 

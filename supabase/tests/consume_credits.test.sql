@@ -1,6 +1,6 @@
 -- public.consume_credits: success, replay, conflict, insufficient balance, draw-down order, expired lots.
 begin;
-select plan(15);
+select plan(17);
 
 insert into auth.users (id, email) values ('11111111-1111-4111-8111-111111111111', 'owner@example.com');
 
@@ -33,24 +33,38 @@ reset role;
 select is((select count(*) from public.idempotency_keys where key = 'c2')::int, 0,
   'a refused consume binds no idempotency key');
 
--- draw-down order: the lot expiring first is drawn first, an expired lot is ignored
+-- draw-down order, at pinned times: the lot expiring first is drawn first, an expired lot is never drawn.
+-- The account's period is pinned to 10 Mar - 10 Apr 2027, so its plan lot (1 credit left) expires between the
+-- promos, whatever the date the suite runs on.
+update public.accounts
+   set period_anchor = '2027-03-10 12:00Z', period_start = '2027-03-10 12:00Z', period_end = '2027-04-10 12:00Z',
+       next_expiry_at = '2027-04-10 12:00Z'
+ where user_id = '11111111-1111-4111-8111-111111111111';
+update public.credit_lots set expires_at = '2027-04-10 12:00Z'
+ where user_id = '11111111-1111-4111-8111-111111111111' and source = 'plan';
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
-select public.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'late', 'promo', now() + interval '30 days');
-select public.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'soon', 'promo', now() + interval '2 days');
+select public.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'late', 'promo', '2027-04-20 12:00Z');
+select public.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'soon', 'promo', '2027-03-12 12:00Z');
 select public.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'forever', 'top_up');
-select public._consume_credits('11111111-1111-4111-8111-111111111111', 'draw', 7, 'unlimited', null, now());
+select public._consume_credits('11111111-1111-4111-8111-111111111111', 'draw', 7, 'unlimited', null,
+  '2027-03-10 13:00Z');
 
 select is((select remaining from public.credit_lots where grant_key = 'promo:soon'), 0::bigint,
   'the lot that expires first is drawn first');
 select is((select remaining from public.credit_lots where grant_key = 'promo:late'), 4::bigint,
-  'then the next expiring lot (the plan lot of 1 credit went before both)');
+  'then the plan lot (1 credit, expiring 10 Apr), then the next expiring lot');
 select is((select remaining from public.credit_lots where grant_key = 'top_up:forever'), 5::bigint,
   'a lot that never expires is drawn last');
 
--- three days later the 'late' promo remains, nothing else expired; a 'soon'-style lot past expiry is skipped
-select public.grant_credits('11111111-1111-4111-8111-111111111111', 3, 'stale', 'promo', now() + interval '1 hour');
-select throws_ok($$ select public._consume_credits('11111111-1111-4111-8111-111111111111', 'after', 13, 'unlimited',
-  null, now() + interval '2 hours') $$, 'TG402', null, 'credits of an expired lot cannot be consumed');
+-- A lot of 3 that expires at 14:00: at 15:00 only the 9 live credits (4 late + 5 forever) can be consumed, so 12
+-- is refused; were the expired lot still drawable, the 12 would pass.
+select public.grant_credits('11111111-1111-4111-8111-111111111111', 3, 'stale', 'promo', '2027-03-10 14:00Z');
+select is((public._consume_credits('11111111-1111-4111-8111-111111111111', 'before', 0, 'unlimited', null,
+  '2027-03-10 13:30Z'))->>'balance', '12', 'before its expiry the lot counts: 12 credits are available');
+select throws_ok($$ select public._consume_credits('11111111-1111-4111-8111-111111111111', 'after', 12, 'unlimited',
+  null, '2027-03-10 15:00Z') $$, 'TG402', null, 'credits of an expired lot cannot be consumed');
+select is((public._consume_credits('11111111-1111-4111-8111-111111111111', 'live', 9, 'unlimited', null,
+  '2027-03-10 15:00Z'))->>'balance', '0', 'the 9 live credits can');
 
 select is_empty($$ select * from public.check_ledger() $$, 'the ledger check finds nothing');
 

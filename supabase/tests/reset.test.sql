@@ -24,8 +24,9 @@ update public.accounts
 update public.credit_lots set expires_at = '2027-07-15 00:00Z'
  where user_id = '53333333-3333-4333-8333-333333333333';
 
--- The idle user spends 1 of the 3 plan credits and buys a top-up lot that never expires.
-select public._consume_credits('53333333-3333-4333-8333-333333333333', 'spend-1', 1, 'default', null, now());
+-- The idle user spends 1 of the 3 plan credits within that period and buys a top-up lot that never expires.
+select public._consume_credits('53333333-3333-4333-8333-333333333333', 'spend-1', 1, 'default', null,
+  '2027-06-20 12:00Z');
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
 select public.grant_credits('53333333-3333-4333-8333-333333333333', 50, 'topup-1', 'top_up');
 

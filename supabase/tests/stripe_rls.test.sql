@@ -1,7 +1,7 @@
--- Role matrix of the Stripe mirror tables: anon sees nothing, a user sees only their own subscription, payments
--- and failures, customers and events are service-only, and no role but the table owner writes any of them.
+-- Role matrix of the Stripe mirror tables: anon sees nothing, a user sees only their own subscription, payments,
+-- failures and disputes, customers and events are service-only, and no role but the table owner writes any of them.
 begin;
-select plan(24);
+select plan(30);
 
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'owner@example.com'),
@@ -17,6 +17,12 @@ values ('evt_1', 'customer.subscription.created', now(), 'cus_owner', '{}');
 insert into public.stripe_payments (id, user_id, kind, amount, currency, event_id) values
   ('in_owner', 'aaaaaaaa-0000-4000-8000-00000000000a', 'invoice', 2000, 'usd', 'evt_3'),
   ('in_other', 'bbbbbbbb-0000-4000-8000-00000000000b', 'invoice', 2000, 'usd', 'evt_4');
+insert into public.stripe_payments (id, user_id, kind, amount, currency, event_id) values
+  ('cs_owner', 'aaaaaaaa-0000-4000-8000-00000000000a', 'checkout', 1000, 'usd', 'evt_7'),
+  ('cs_other', 'bbbbbbbb-0000-4000-8000-00000000000b', 'checkout', 1000, 'usd', 'evt_8');
+insert into public.stripe_disputes (dispute_id, payment_id, user_id, amount, currency, status, last_event_id) values
+  ('du_owner', 'cs_owner', 'aaaaaaaa-0000-4000-8000-00000000000a', 1000, 'usd', 'needs_response', 'evt_9'),
+  ('du_other', 'cs_other', 'bbbbbbbb-0000-4000-8000-00000000000b', 1000, 'usd', 'lost', 'evt_10');
 insert into public.stripe_payment_failures (id, user_id, invoice_id, amount, currency, event_id) values
   ('fail_owner', 'aaaaaaaa-0000-4000-8000-00000000000a', 'in_x', 2000, 'usd', 'evt_5'),
   ('fail_other', 'bbbbbbbb-0000-4000-8000-00000000000b', 'in_y', 2000, 'usd', 'evt_6');
@@ -29,6 +35,7 @@ select throws_ok('select * from public.stripe_subscriptions', '42501', null, 'an
 select throws_ok('select * from public.stripe_events', '42501', null, 'anon cannot read Stripe events');
 select throws_ok('select * from public.stripe_payments', '42501', null, 'anon cannot read payments');
 select throws_ok('select * from public.stripe_payment_failures', '42501', null, 'anon cannot read payment failures');
+select throws_ok('select * from public.stripe_disputes', '42501', null, 'anon cannot read disputes');
 reset role;
 
 -- as the owner
@@ -37,7 +44,11 @@ select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "aaaaa
   true);
 select results_eq('select subscription_id from public.stripe_subscriptions', $$ values ('sub_owner') $$,
   'the owner sees exactly their own subscription');
-select results_eq('select id from public.stripe_payments', $$ values ('in_owner') $$,
+select results_eq('select dispute_id from public.stripe_disputes', $$ values ('du_owner') $$,
+  'the owner sees exactly their own disputes');
+select throws_ok($$ update public.stripe_disputes set status = 'won' $$, '42501', null,
+  'the owner cannot win their own dispute');
+select results_eq('select id from public.stripe_payments order by id', $$ values ('cs_owner'), ('in_owner') $$,
   'the owner sees exactly their own payments');
 select results_eq('select id from public.stripe_payment_failures', $$ values ('fail_owner') $$,
   'the owner sees exactly their own payment failures');
@@ -65,6 +76,8 @@ select is_empty($$ select * from public.stripe_payments where user_id = 'aaaaaaa
   'another user cannot see the owner''s payments');
 select is_empty($$ select * from public.stripe_payment_failures
   where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$, 'another user cannot see the owner''s failures');
+select is_empty($$ select * from public.stripe_disputes where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+  'another user cannot see the owner''s disputes');
 reset role;
 
 -- as service_role
@@ -79,6 +92,10 @@ select throws_ok($$ update public.stripe_events set status = 'processed' $$, '42
   'service_role cannot rewrite events directly');
 select throws_ok($$ delete from public.stripe_subscriptions $$, '42501', null,
   'service_role cannot delete subscriptions directly');
+select is((select count(*) from public.stripe_disputes where dispute_id in ('du_owner', 'du_other'))::int, 2,
+  'service_role reads every dispute');
+select throws_ok($$ update public.stripe_disputes set funds_reinstated = true $$, '42501', null,
+  'service_role cannot reinstate a dispute outside the webhook function');
 select throws_ok($$ insert into public.stripe_customers (customer_id, user_id)
   values ('cus_new', 'aaaaaaaa-0000-4000-8000-00000000000a') $$, '42501', null,
   'service_role cannot link customers outside the webhook function');

@@ -1,6 +1,7 @@
--- public.handle_stripe_event at a pinned time (2027-03-10 12:00Z): each handled type's effect, replays, events out
--- of order, pending events applied once their customer is linked, plan switches with their credit periods and
--- grants, refund claw-backs once, failed and ignored events, and who may call it.
+-- public.handle_stripe_event at a pinned time (2027-03-10 12:00Z) on a test-mode deployment: each handled type's
+-- effect, replays, events out of order, pending events applied once their customer is linked, plan switches with
+-- their credit periods and grants, refund claw-backs once, failed and ignored events, and who may call it.
+-- stripe_ordering.test.sql covers dependencies and ties, stripe_take_back and stripe_plan_sync the money.
 begin;
 select plan(88);
 
@@ -40,7 +41,7 @@ returns jsonb language sql as $$
                             'refunds', p_refunds)
 $$;
 create function pg_temp.handle(p_event jsonb) returns jsonb language sql as $$
-  select public._handle_stripe_event(p_event, '2027-03-10 12:00Z')
+  select public._handle_stripe_event(p_event, false, '[]', '2027-03-10 12:00Z')
 $$;
 create function pg_temp.balance(p_user uuid) returns bigint language sql as $$
   select balance from public.accounts where user_id = p_user
@@ -53,7 +54,8 @@ insert into auth.users (id, email) values
   ('c1000000-0000-4000-8000-000000000001', 'pack@example.com'),
   ('c2000000-0000-4000-8000-000000000002', 'subscriber@example.com'),
   ('c3000000-0000-4000-8000-000000000003', 'early-events@example.com'),
-  ('c4000000-0000-4000-8000-000000000004', 'refund@example.com');
+  ('c4000000-0000-4000-8000-000000000004', 'refund@example.com'),
+  ('c5000000-0000-4000-8000-000000000005', 'second-customer@example.com');
 -- Their signup periods pinned around the test time, with their 3 free credits.
 update public.accounts
    set period_anchor = '2027-03-01', period_start = '2027-03-01', period_end = '2027-04-01',
@@ -95,7 +97,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_co_u1b', 'checkout.session.completed',
                    '{"credits": "50", "credits_expire_days": "30"}', 'pi_u1b', 500))) ->> 'status', 'processed',
   'a pack with credits_expire_days is processed');
 select is((select expires_at from public.credit_lots where grant_key = 'top_up:stripe:cs_u1b'),
-  '2027-04-09 12:00Z'::timestamptz, 'its lot expires 30 days after it was applied');
+  '2027-04-09 11:59Z'::timestamptz, 'its lot expires 30 days after the payment''s event, whenever it is applied');
 select is((select next_expiry_at from public.accounts where user_id = 'c1000000-0000-4000-8000-000000000001'),
   '2027-04-01'::timestamptz, 'the account still settles at the earliest expiry');
 
@@ -143,13 +145,15 @@ select results_eq($$ select plan_id, period_anchor, period_start, period_end, ba
   $$ values ('pro', '2027-03-05 00:00Z'::timestamptz, '2027-03-05 00:00Z'::timestamptz,
              '2027-04-05 00:00Z'::timestamptz, 500::bigint) $$,
   'an active subscription puts the account on the price''s plan, in a period anchored on the billing anchor');
-select results_eq($$ select reason, delta, idempotency_key from public.credit_ledger
+select results_eq($$ select reason, delta, split_part(idempotency_key, ':', 1), lot_id from public.credit_ledger
                      where user_id = 'c2000000-0000-4000-8000-000000000002' and seq > 1 order by seq $$,
-  $$ values ('expire', -3::bigint, (select 'expire:' || id from public.credit_lots
+  $$ values ('expire', -3::bigint, 'plan_change', (select id from public.credit_lots
                                     where user_id = 'c2000000-0000-4000-8000-000000000002' and source = 'plan'
-                                      and grant_key like 'plan:2%')),
-            ('grant', 500::bigint, 'plan:sub_u2:pro:2027-03-05T00:00:00.000000Z') $$,
-  'the free credits left are expired and the pro allowance granted once per subscription and period start');
+                                      and grant_key <> 'plan:2027-03-05T00:00:00.000000Z')),
+            ('grant', 500::bigint, 'plan', (select id from public.credit_lots
+                                    where user_id = 'c2000000-0000-4000-8000-000000000002'
+                                      and grant_key = 'plan:2027-03-05T00:00:00.000000Z')) $$,
+  'the signup period''s credits are set aside and the pro allowance granted as the new period''s plan lot');
 select results_eq($$ select status, plan_id, price_id, current_period_start, current_period_end,
                             billing_cycle_anchor, last_event_id from public.stripe_subscriptions
                      where subscription_id = 'sub_u2' $$,
@@ -167,10 +171,11 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_2', 'customer.subscription.upda
               '2027-04-05 00:00Z'))) ->> 'status', 'processed', 'an upgrade is processed');
 select results_eq($$ select plan_id, balance from public.accounts
                      where user_id = 'c2000000-0000-4000-8000-000000000002' $$,
-  $$ values ('business', 2500::bigint) $$, 'the upgrade expires the pro credits left and grants business''s');
-select is((select remaining from public.credit_lots
-            where grant_key = 'plan:sub_u2:pro:2027-03-05T00:00:00.000000Z'), 0::bigint,
-  'nothing is left of the pro lot');
+  $$ values ('business', 2500::bigint) $$, 'the upgrade brings the period''s plan credits to business''s allowance');
+select results_eq($$ select amount, remaining from public.credit_lots
+                     where grant_key = 'plan:2027-03-05T00:00:00.000000Z'
+                       and user_id = 'c2000000-0000-4000-8000-000000000002' $$,
+  $$ values (2500::bigint, 2500::bigint) $$, 'the period keeps one plan lot, now holding business''s 2500');
 
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_0', 'customer.subscription.updated', '2027-03-10 10:00Z',
   pg_temp.sub('sub_u2', 'cus_u2', 'active', 'price_pro_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
@@ -213,17 +218,17 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2c_cre', 'customer.subscription.c
 select is((select status from public.stripe_subscriptions where subscription_id = 'sub_u2c'), 'incomplete_expired',
   'the subscription keeps the update''s status');
 
-select is(pg_temp.handle(pg_temp.evt('evt_co_u4_steal', 'checkout.session.completed', '2027-03-10 11:59Z',
-  pg_temp.checkout('cs_u4_steal', 'payment', 'paid', 'cus_u1', 'c4000000-0000-4000-8000-000000000004',
-                   '{"credits": "10"}', 'pi_u4_steal', 100))) ->> 'status', 'failed',
-  'a checkout naming a customer linked to another user fails');
-select results_eq($$ select e.error like 'Cannot link customer cus_u1 to user c4000000%', c.user_id
+select is(pg_temp.handle(pg_temp.evt('evt_co_u5_steal', 'checkout.session.completed', '2027-03-10 11:59Z',
+  pg_temp.checkout('cs_u5_steal', 'payment', 'paid', 'cus_u1', 'c5000000-0000-4000-8000-000000000005',
+                   '{"credits": "10"}', 'pi_u5_steal', 100))) ->> 'status', 'processed',
+  'a paid checkout naming a customer linked to another user is still processed');
+select results_eq($$ select e.error like 'Customer cus_u1 stays linked to user c1000000%', c.user_id
                      from public.stripe_events e, public.stripe_customers c
-                    where e.id = 'evt_co_u4_steal' and c.customer_id = 'cus_u1' $$,
+                    where e.id = 'evt_co_u5_steal' and c.customer_id = 'cus_u1' $$,
   $$ values (true, 'c1000000-0000-4000-8000-000000000001'::uuid) $$,
-  'the customer stays linked to its user and the failure names the conflict');
-select is_empty($$ select 1 from public.credit_lots where grant_key = 'top_up:stripe:cs_u4_steal' $$,
-  'the conflicting checkout grants nothing');
+  'the customer stays linked to its user, and the event says so');
+select is((select user_id from public.credit_lots where grant_key = 'top_up:stripe:cs_u5_steal'),
+  'c5000000-0000-4000-8000-000000000005'::uuid, 'the paid pack is granted to client_reference_id');
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Invoices
@@ -321,7 +326,7 @@ select results_eq($$ select (select remaining from public.credit_lots where gran
   '30% refunded claws back 30 of the 100 credits, from the refunded pack''s own lot');
 select results_eq($$ select delta, idempotency_key from public.credit_ledger
                      where user_id = 'c1000000-0000-4000-8000-000000000001' and reason = 'refund' $$,
-  $$ values (-30::bigint, 'refund:ch_u1:300') $$, 'one negative refund entry is in the ledger');
+  $$ values (-30::bigint, 'stripe:evt_ch_u1') $$, 'one negative refund entry is in the ledger, keyed by its event');
 
 select public._consume_credits('c4000000-0000-4000-8000-000000000004', 'before-pack', 0, 'default', null,
                                '2027-03-10 11:00Z');
@@ -353,8 +358,8 @@ select is(pg_temp.handle(pg_temp.evt('evt_ch_u4_0', 'charge.refunded', '2027-03-
 select is((select count(*) from public.credit_ledger where user_id = 'c4000000-0000-4000-8000-000000000004'
             and reason = 'refund')::int, 2, 'two refund entries in all, one per refunded amount');
 select is(pg_temp.handle(pg_temp.evt('evt_ch_other', 'charge.refunded', '2027-03-10 11:30Z',
-  pg_temp.charge('ch_other', 'pi_unknown', 500, 500, null))) ->> 'status', 'ignored',
-  'a refund of a charge that bought no credits is ignored');
+  pg_temp.charge('ch_other', 'pi_unknown', 500, 500, null))) ->> 'status', 'pending',
+  'a refund of a charge Tollgate has not seen waits for its payment');
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Other types, malformed events, the books
@@ -376,7 +381,7 @@ select is_empty($$ select * from public.check_ledger() $$, 'the books balance af
 -- ---------------------------------------------------------------------------------------------------------------
 -- as anon
 set local role anon;
-select throws_ok($$ select public.handle_stripe_event(pg_temp.evt('evt_anon', 'x.y', now(), '{}')) $$, '42501', null,
+select throws_ok($$ select public.handle_stripe_event(pg_temp.evt('evt_anon', 'x.y', now(), '{}'), false) $$, '42501', null,
   'anon cannot feed events');
 reset role;
 
@@ -384,26 +389,27 @@ reset role;
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "c1000000-0000-4000-8000-000000000001"}',
   true);
-select throws_ok($$ select public.handle_stripe_event(pg_temp.evt('evt_user', 'x.y', now(), '{}')) $$, '42501', null,
+select throws_ok($$ select public.handle_stripe_event(pg_temp.evt('evt_user', 'x.y', now(), '{}'), false) $$, '42501', null,
   'a user cannot feed events');
 reset role;
 
 -- as service_role
 set local role service_role;
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
-select is(public.handle_stripe_event(pg_temp.evt('evt_service', 'x.y', now(), '{}')) ->> 'status', 'ignored',
+select is(public.handle_stripe_event(pg_temp.evt('evt_service', 'x.y', now(), '{}'), false) ->> 'status', 'ignored',
   'service_role feeds events through handle_stripe_event');
-select throws_ok($$ select public._handle_stripe_event(pg_temp.evt('evt_pin', 'x.y', now(), '{}'), now()) $$, '42501',
-  null, 'service_role cannot pick the time through the internal function');
-select throws_ok($$ select public._switch_account_plan('c1000000-0000-4000-8000-000000000001', 'business', now(),
-  'sub_x', now()) $$, '42501', null, 'service_role cannot switch plans outside an event');
+select throws_ok($$ select public._handle_stripe_event(pg_temp.evt('evt_pin', 'x.y', now(), '{}'), false, '[]',
+  now()) $$, '42501', null, 'service_role cannot pick the time through the internal function');
+select throws_ok($$ select public._set_account_plan('c1000000-0000-4000-8000-000000000001', 'business', now(),
+  2500, now()) $$, '42501', null, 'service_role cannot switch plans outside an event');
 reset role;
 
 select is_empty($$ select p.oid::regprocedure::text from pg_proc p
                     where p.pronamespace = 'public'::regnamespace
                       and (p.proname like '\_stripe%' or p.proname like '\_apply\_stripe%'
-                           or p.proname in ('_switch_account_plan', '_link_stripe_customer', '_handle_stripe_event',
-                                            '_record_stripe_outcome'))
+                           or p.proname in ('_set_account_plan', '_sync_account_plan', '_link_stripe_customer',
+                                            '_handle_stripe_event', '_record_stripe_outcome', '_settle_stripe_payment',
+                                            '_apply_waiting_stripe_events'))
                       and (has_function_privilege('service_role', p.oid, 'execute')
                            or has_function_privilege('authenticated', p.oid, 'execute')) $$,
   'the internal Stripe helpers are granted to nobody');

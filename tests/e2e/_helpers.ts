@@ -1,7 +1,9 @@
 /** Shared helpers of the end-to-end tests: they talk to the gateway and the database `npm test` started. */
 import * as jose from "jose";
 import postgres from "postgres";
-import { startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
+import { LOCAL_JWT_SECRET } from "../../scripts/lib/keys.ts";
+import { spawnFunction, startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
+import { dbPrepare } from "../../supabase/functions/_tollgate/env.ts";
 
 function env(name: string): string {
   const value = Deno.env.get(name);
@@ -10,17 +12,40 @@ function env(name: string): string {
 }
 
 export const BASE_URL = env("TOLLGATE_URL");
-export const ANON_KEY = env("TOLLGATE_ANON_KEY");
-export const SERVICE_KEY = env("TOLLGATE_SERVICE_ROLE_KEY");
-export const JWT_SECRET = env("TOLLGATE_JWT_SECRET");
+/** The superuser's URL (supabase_admin): the functions connect as postgres, through FUNCTIONS_DB_URL. */
 export const DB_URL = env("TOLLGATE_DB_URL");
+/** Exactly the environment the functions under test were started with (the hosted default secrets). */
+export const FUNCTION_ENV: Record<string, string> = JSON.parse(env("TOLLGATE_FUNCTION_ENV"));
+export const FUNCTIONS_DB_URL = FUNCTION_ENV.SUPABASE_DB_URL;
+export const FUNCTIONS_DB_PREPARE = dbPrepare(FUNCTIONS_DB_URL, FUNCTION_ENV.TOLLGATE_DB_PREPARE || null);
+export const ANON_KEY = FUNCTION_ENV.SUPABASE_ANON_KEY;
+export const SERVICE_KEY = FUNCTION_ENV.SUPABASE_SERVICE_ROLE_KEY;
+export const PUBLISHABLE_KEY: string = JSON.parse(FUNCTION_ENV.SUPABASE_PUBLISHABLE_KEYS).default;
+export const SECRET_KEY: string = JSON.parse(FUNCTION_ENV.SUPABASE_SECRET_KEYS).default;
 
 /** A superuser connection for arranging and checking state; tests close it with `sql.end()`. */
 export function db() {
   return postgres(DB_URL, { max: 4, onnotice: () => {} });
 }
 
-/** Signs a user token with the local HS256 secret; options make expired or odd tokens for attack tests. */
+/**
+ * Starts one more instance of a function as deployed, with the suite's environment plus `overrides`, on `port`,
+ * run by the same Deno as the functions under test. Stop it with `kill` and `await child.status`.
+ */
+export function spawnAsDeployed(
+  name: string,
+  overrides: Record<string, string>,
+  port: number,
+): Deno.ChildProcess {
+  return spawnFunction(name, { ...FUNCTION_ENV, ...overrides }, port, {
+    deno: Deno.env.get("TOLLGATE_FUNCTIONS_DENO") ?? Deno.execPath(),
+  });
+}
+
+/**
+ * Signs a legacy HS256 token with the local JWT secret (functions confirm it through the Auth endpoint); options
+ * make expired, forged or odd tokens for attack tests.
+ */
 export function hsToken(
   claims: jose.JWTPayload,
   opts: { expiresIn?: number; secret?: string } = {},
@@ -29,18 +54,23 @@ export function hsToken(
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.expiresIn ?? 3600))
-    .sign(new TextEncoder().encode(opts.secret ?? JWT_SECRET));
+    .sign(new TextEncoder().encode(opts.secret ?? LOCAL_JWT_SECRET));
 }
 
-/** Signs an ES256 user token with the key the gateway publishes in its JWKS. */
-export async function esToken(claims: jose.JWTPayload): Promise<string> {
+/**
+ * Signs an ES256 user token as a project on signing keys does, with the key the stack publishes in its JWKS
+ * (`key`: another one, for forgeries).
+ */
+export async function esToken(
+  claims: jose.JWTPayload,
+  opts: { expiresIn?: number; key?: CryptoKey } = {},
+): Promise<string> {
   const jwk = JSON.parse(env("TOLLGATE_SIGNING_JWK")) as jose.JWK;
-  const key = await jose.importJWK(jwk, "ES256");
   return new jose.SignJWT({ role: "authenticated", aud: "authenticated", ...claims })
     .setProtectedHeader({ alg: "ES256", kid: jwk.kid, typ: "JWT" })
     .setIssuedAt()
-    .setExpirationTime("1h")
-    .sign(key);
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.expiresIn ?? 3600))
+    .sign(opts.key ?? await jose.importJWK(jwk, "ES256"));
 }
 
 /** Credentials every function must answer 401: each case names itself and makes its token. */
@@ -63,11 +93,11 @@ export const BAD_TOKENS: [string, () => Promise<string | undefined>][] = [
   ["expired", () => hsToken({ sub: crypto.randomUUID() }, { expiresIn: -60 })],
 ];
 
-/** Creates a user (the signup trigger opens their account) and returns their id and a token. */
+/** Creates a user (the signup trigger opens their account) and returns their id and an ES256 token. */
 export async function newUser(sql: postgres.Sql): Promise<{ id: string; token: string }> {
   const id = crypto.randomUUID();
   await sql`insert into auth.users (id, email) values (${id}, ${`${id}@example.com`})`;
-  return { id, token: await hsToken({ sub: id }) };
+  return { id, token: await esToken({ sub: id }) };
 }
 
 /** Grants top-up credits through the SQL function, as the service role would. */
@@ -94,6 +124,23 @@ export async function call(
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : {}, headers: res.headers };
+}
+
+/**
+ * Runs a test body that counts requests in a UTC day window, again once if a UTC midnight passed while it ran (the
+ * window reset under it): the database's clock is this machine's, and a second run cannot straddle another
+ * midnight. The body must arrange its own state (a new user), so it can run twice.
+ */
+export async function withinOneUtcDay(body: () => Promise<void>): Promise<void> {
+  const today = () => new Date().toISOString().slice(0, 10);
+  const started = today();
+  try {
+    await body();
+    return;
+  } catch (error) {
+    if (today() === started) throw error;
+  }
+  await body();
 }
 
 /** The test cluster's data folder, so outage tests can stop and restart it; unset, they are skipped. */

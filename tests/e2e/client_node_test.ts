@@ -29,7 +29,7 @@ Deno.test("the built client in Node debits, replays the same key, and throws Tol
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

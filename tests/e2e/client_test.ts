@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { TollgateError } from "../../packages/client/src/mod.ts";
 import { freePort } from "../../scripts/lib/stack.ts";
-import { db, newUser, topUp } from "./_helpers.ts";
+import { db, newUser, topUp, withinOneUtcDay } from "./_helpers.ts";
 import { clientForService, clientForUser, recorder } from "./client_support.ts";
 
 const sql = db();
@@ -86,20 +86,21 @@ Deno.test("the client surfaces 402 insufficient_credits with the balance, sent o
   assert.equal(await balanceOf(user.id), balance);
 });
 
-Deno.test("the client surfaces a used-up daily quota as 429 quota_exceeded with retryAfter, not retried", async () => {
-  const user = await newUser(sql); // the free plan allows 2 requests a day on feature "default"
-  const sent = recorder();
-  const tollgate = clientForUser(user.token, { fetch: sent.fetch });
-  await tollgate.consumeCredit({ amount: 0 });
-  await tollgate.consumeCredit({ amount: 0 });
-  const error = await refusal(tollgate.consumeCredit({ amount: 0 }));
-  assert.equal(sent.bodies.length, 3);
-  assert.equal(error.status, 429);
-  assert.equal(error.code, "quota_exceeded");
-  assert.equal(error.details.period, "day");
-  assert.equal(error.details.limit, 2);
-  assert.ok(typeof error.retryAfter === "number" && error.retryAfter > 0 && error.retryAfter <= 86_400);
-});
+Deno.test("the client surfaces a used-up daily quota as 429 quota_exceeded with retryAfter, not retried", () =>
+  withinOneUtcDay(async () => {
+    const user = await newUser(sql); // the free plan allows 2 requests a day on feature "default"
+    const sent = recorder();
+    const tollgate = clientForUser(user.token, { fetch: sent.fetch });
+    await tollgate.consumeCredit({ amount: 0 });
+    await tollgate.consumeCredit({ amount: 0 });
+    const error = await refusal(tollgate.consumeCredit({ amount: 0 }));
+    assert.equal(sent.bodies.length, 3);
+    assert.equal(error.status, 429);
+    assert.equal(error.code, "quota_exceeded");
+    assert.equal(error.details.period, "day");
+    assert.equal(error.details.limit, 2);
+    assert.ok(typeof error.retryAfter === "number" && error.retryAfter > 0 && error.retryAfter <= 86_400);
+  }));
 
 Deno.test("the client answers forbidden when a user token names another user", async () => {
   const alice = await newUser(sql);
@@ -178,7 +179,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

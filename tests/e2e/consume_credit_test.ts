@@ -179,8 +179,31 @@ Deno.test("200 parallel consumes of 1 credit against a balance of 50: exactly 50
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 
+Deno.test("200 concurrent consumes by two users each debit the caller's own account (no cross-talk)", async () => {
+  const users = [await newUser(sql), await newUser(sql)];
+  for (const u of users) await topUp(sql, u.id, 500);
+  const before = await Promise.all(users.map((u) => balanceOf(u.id)));
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => {
+    const u = users[i % 2];
+    return call("consume-credit", { idempotency_key: `${u.id}-${i}`, feature: FEATURE }, { token: u.token });
+  }));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    Array(200).fill(200),
+    JSON.stringify(results.find((r) => r.status !== 200)?.body),
+  );
+  assert.equal(new Set(results.map((r) => r.body.transaction_id)).size, 200);
+  for (const [n, u] of users.entries()) {
+    assert.equal(await balanceOf(u.id), before[n] - 100, "each user paid exactly their own 100 calls");
+    const [rows] = await sql`select count(*) filter (where idempotency_key like ${`${u.id}-%`})::int as own,
+                                    count(*) filter (where idempotency_key not like ${`${u.id}-%`})::int as foreign
+                               from public.credit_ledger where user_id = ${u.id} and reason = 'consume'`;
+    assert.deepEqual({ ...rows }, { own: 100, foreign: 0 }, "this account holds its own 100 requests only");
+  }
+});
+
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

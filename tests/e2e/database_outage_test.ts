@@ -93,4 +93,4 @@ for (const c of cases) {
   });
 }
 
-Deno.test({ name: "close the database connection", fn: () => sql.end(), sanitizeResources: false });
+Deno.test({ name: "teardown: close the database connection", fn: () => sql.end(), sanitizeResources: false });

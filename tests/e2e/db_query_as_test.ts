@@ -5,10 +5,12 @@
 import assert from "node:assert/strict";
 import { createPool, queryAs } from "../../supabase/functions/_tollgate/db.ts";
 import { HttpError } from "../../supabase/functions/_tollgate/errors.ts";
-import { db, DB_URL, newUser } from "./_helpers.ts";
+import { db, FUNCTIONS_DB_PREPARE, FUNCTIONS_DB_URL, newUser } from "./_helpers.ts";
+import type { Caller } from "../../supabase/functions/_tollgate/auth.ts";
 
 const admin = db();
-const pool = createPool(DB_URL, { max: 1 });
+/** The functions' own database URL and prepare setting: behind pgbouncer in the pooler run. */
+const pool = createPool(FUNCTIONS_DB_URL, { max: 1, prepare: FUNCTIONS_DB_PREPARE });
 
 Deno.test("queryAs runs the statement as the user's role with their claims, under RLS", async () => {
   const me = await newUser(admin);
@@ -69,8 +71,52 @@ Deno.test("queryAs commits what its statement wrote", async () => {
   assert.equal(balance, 2);
 });
 
+Deno.test("200 concurrent queryAs calls of two users and the service never see each other's role or claims", async () => {
+  const alice = await newUser(admin);
+  const bob = await newUser(admin);
+  const asUser = (id: string): Caller => ({
+    kind: "user",
+    userId: id,
+    claims: { sub: id, role: "authenticated" },
+  });
+  const callers: [Caller, string, string][] = [
+    [asUser(alice.id), alice.id, "authenticated"],
+    [asUser(bob.id), bob.id, "authenticated"],
+    [{ kind: "service" }, bob.id, "service_role"],
+  ];
+  // More connections than pgbouncer's server pool, so server connections change hands between transactions.
+  const wide = createPool(FUNCTIONS_DB_URL, { max: 20, prepare: FUNCTIONS_DB_PREPARE });
+  try {
+    const seen = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+      const [caller, uid, role] = callers[i % callers.length];
+      const [row] = await queryAs(
+        wide,
+        caller,
+        (tx) =>
+          tx`select current_user as role, auth.uid() as uid, auth.role() as claim_role,
+                    (select count(*)::int from public.accounts) as visible, pg_sleep(0.001) is null as slept`,
+        uid,
+      );
+      return { expected: { role, uid, claim_role: role }, row };
+    }));
+    for (const { expected, row } of seen) {
+      assert.deepEqual({ role: row.role, uid: row.uid, claim_role: row.claim_role }, expected);
+      if (expected.role === "authenticated") {
+        assert.equal(row.visible, 1, "RLS: a user sees their own account only");
+      }
+    }
+    // Outside queryAs the connections are back to postgres, with no claims left behind.
+    const rows = await Promise.all(
+      Array.from({ length: 20 }, () => wide`select current_user as u, auth.uid() as uid`),
+    );
+    for (const [r] of rows) assert.deepEqual({ u: r.u, uid: r.uid }, { u: "postgres", uid: null });
+  } finally {
+    await wide.end();
+  }
+});
+
 Deno.test({
-  name: "close the database connections",
+  name: "teardown: close the database connections",
   fn: async () => {
     await pool.end();
     await admin.end();

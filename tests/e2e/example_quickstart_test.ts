@@ -12,10 +12,10 @@ async function ledgerOf(userId: string) {
 }
 
 Deno.test("the quickstart runs, consumes through the client and prints exactly the user's own ledger", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "examples/quickstart.ts"],
+  const out = await new Deno.Command("npm", {
+    args: ["run", "-s", "quickstart"],
     cwd: ROOT,
-    env: { DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
+    env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -52,7 +52,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

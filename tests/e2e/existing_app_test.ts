@@ -91,7 +91,7 @@ function files(app: string): Map<string, string> {
 async function startFunction(app: string, name: string, dbUrl: string) {
   const port = freePort();
   const env = functionEnv({ dbUrl, supabaseUrl: `http://127.0.0.1:${freePort()}` });
-  const child = spawnFunction(name, env, port, "piped", app);
+  const child = spawnFunction(name, env, port, { output: "piped", root: app });
   const output = new Response(child.stderr).text();
   const stdout = child.stdout.cancel();
   await Promise.race([

@@ -217,7 +217,7 @@ Deno.test("log-ai-usage answers 405 for GET, 204 for a preflight and 413 for a b
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

@@ -52,7 +52,7 @@ Deno.test(`reset-monthly-quotas rolls ${N.toLocaleString("en")} due accounts in 
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

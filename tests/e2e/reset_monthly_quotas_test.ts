@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { ANON_KEY, call, db, hsToken, newUser, SERVICE_KEY, topUp } from "./_helpers.ts";
+import { ANON_KEY, call, db, esToken, newUser, SERVICE_KEY, topUp } from "./_helpers.ts";
 
 const sql = db();
 const FN = "reset-monthly-quotas";
@@ -34,7 +34,7 @@ Deno.test("reset-monthly-quotas answers 403 to a signed-in user", async () => {
 });
 
 Deno.test("reset-monthly-quotas answers 403 to a user token that claims another role", async () => {
-  const res = await call(FN, {}, { token: await hsToken({ sub: crypto.randomUUID(), role: "anon" }) });
+  const res = await call(FN, {}, { token: await esToken({ sub: crypto.randomUUID(), role: "anon" }) });
   assert.equal(res.status, 403);
 });
 
@@ -133,7 +133,7 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
 });
 
 Deno.test({
-  name: "close the database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import type Stripe from "stripe";
-import { BASE_URL, call, db, DB_URL, newUser } from "./_helpers.ts";
-import { freePort, functionEnv, spawnFunction, waitForPort } from "../../scripts/lib/stack.ts";
+import { call, db, spawnAsDeployed } from "./_helpers.ts";
+import { freePort, waitForPort } from "../../scripts/lib/stack.ts";
 import {
-  type Fixture,
   FIXTURES,
   freshIds,
   HANDLED_EVENT_TYPES,
@@ -12,59 +11,19 @@ import {
   signature,
   stripeEvent,
 } from "../fixtures/stripe/fixtures.ts";
+import * as stripe from "./stripe_support.ts";
+import { FN, SECRET } from "./stripe_support.ts";
 
 const sql = db();
-const FN = "stripe-webhook";
-const SECRET = Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? "whsec_tollgate_local_only";
+await stripe.mapFixturePrices(sql);
 
-// The fixtures' prices belong to the seeded pro and business plans.
-await sql`update public.plans set stripe_price_ids = array(select distinct unnest(stripe_price_ids || ${[
-  PRICES.pro,
-]}::text[]))
-           where id = 'pro'`;
-await sql`update public.plans set stripe_price_ids = array(select distinct unnest(stripe_price_ids || ${[
-  PRICES.business,
-]}::text[])) where id = 'business'`;
-
-/** Delivers an event as Stripe does: the raw JSON body, signed. */
-async function deliver(event: Stripe.Event, opts: { secret?: string; url?: string } = {}) {
-  const body = JSON.stringify(event);
-  const headers = { "Stripe-Signature": await signature(body, opts.secret ?? SECRET) };
-  if (!opts.url) return call(FN, body, { headers });
-  const res = await fetch(opts.url, { method: "POST", headers, body });
-  return { status: res.status, body: await res.json() as Record<string, unknown> };
-}
-
-/** Delivers and expects Stripe's happy answer. */
-async function ok(event: Stripe.Event): Promise<void> {
-  const res = await deliver(event);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  assert.deepEqual(res.body, { received: true });
-}
-
-/** A new user and the ids of their Stripe story. */
-async function customer(): Promise<Ids> {
-  const user = await newUser(sql);
-  return freshIds(user.id);
-}
-
-const event = (name: Fixture, ids: Ids, eventId?: string) => stripeEvent(name, ids, eventId);
-
-async function account(userId: string) {
-  const [row] = await sql`select plan_id, balance::int as balance, overdraft::int as overdraft
-                            from public.accounts where user_id = ${userId}`;
-  return row;
-}
-
-async function eventRow(id: string) {
-  const [row] = await sql`select status, attempts, error from public.stripe_events where id = ${id}`;
-  return row;
-}
-
-async function booksBalance(userId: string): Promise<void> {
-  const problems = await sql`select * from public.check_ledger(${userId}::uuid)`;
-  assert.deepEqual([...problems], [], "check_ledger finds nothing wrong");
-}
+const deliver = stripe.deliver;
+const ok = stripe.ok;
+const customer = (): Promise<Ids> => stripe.customer(sql);
+const event = (name: Parameters<typeof stripe.event>[0], ids: Ids) => stripe.event(name, ids);
+const account = (userId: string) => stripe.account(sql, userId);
+const eventRow = (id: string) => stripe.eventRow(sql, id);
+const booksBalance = (userId: string) => stripe.booksBalance(sql, userId);
 
 Deno.test("stripe-webhook answers 400 invalid_signature and stores nothing when the signature is missing or wrong", async () => {
   const ids = await customer();
@@ -224,12 +183,18 @@ Deno.test("charge.refunded claws back the refunded share of a pack once, however
   await booksBalance(ids.user);
 });
 
-Deno.test("checkout.session.async_payment_succeeded grants a delayed pack with its expiry", async () => {
+Deno.test("checkout.session.async_payment_succeeded grants a delayed pack, expiring a year after the payment", async () => {
   const ids = await customer();
-  await ok(event("checkout.session.async_payment_succeeded", ids));
-  const [lot] = await sql`select amount::int, expires_at > now() + interval '364 days' as expires_in_a_year
+  const e = event("checkout.session.async_payment_succeeded", ids);
+  await ok(e);
+  const [lot] =
+    await sql`select amount::int, expires_at = to_timestamp(${e.created}) + interval '365 days' as expiry
                             from public.credit_lots where grant_key = ${`top_up:stripe:${ids.packSession}`}`;
-  assert.deepEqual({ ...lot }, { amount: 100, expires_in_a_year: true });
+  assert.deepEqual(
+    { ...lot },
+    { amount: 100, expiry: true },
+    "the expiry counts from the event, in any order",
+  );
 });
 
 Deno.test("an event type Tollgate does not handle is stored as ignored and answered 200", async () => {
@@ -261,10 +226,39 @@ Deno.test("50 distinct events posted concurrently are all applied once", async (
   }
 });
 
+Deno.test("a Stripe API failure while settling a tie answers 500 and keeps nothing; Stripe's retry applies it", async () => {
+  const ids = await customer();
+  const t = Math.floor(Date.now() / 1000) - 600;
+  const pro = stripe.subscription(ids, { price: PRICES.pro, anchor: t });
+  const business = stripe.subscription(ids, { price: PRICES.business, anchor: t });
+  await ok(stripe.event("checkout.session.completed.subscription", ids, { created: t }));
+  await ok(stripe.subscriptionEvent("updated", ids, pro, t + 60));
+  await stripe.fakeStripe.put(business);
+  // The SDK retries once: both attempts fail.
+  await stripe.fakeStripe.fail({ path: `/v1/subscriptions/${ids.subscription}`, status: 500, times: 2 });
+  const tie = stripe.subscriptionEvent("updated", ids, business, t + 60);
+  const res = await deliver(tie);
+  assert.equal(res.status, 500);
+  assert.equal((res.body.error as { code: string }).code, "internal");
+  assert.equal(await eventRow(tie.id), undefined, "nothing of the event is kept");
+  assert.equal((await account(ids.user)).plan_id, "pro");
+  await ok(tie); // Stripe's retry: the API answers now
+  const row = await eventRow(tie.id);
+  assert.deepEqual([row.status, row.attempts], ["processed", 1]);
+  assert.deepEqual(await account(ids.user), { plan_id: "business", balance: 2500, overdraft: 0 });
+  const calls = await stripe.fakeStripe.requests(`/v1/subscriptions/${ids.subscription}`);
+  assert.deepEqual(calls.map((c) => [c.status, c.apiKey?.startsWith("sk_test_")]), [
+    [500, true],
+    [500, true],
+    [200, true],
+  ]);
+  await booksBalance(ids.user);
+});
+
 Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, either signature is accepted", async () => {
   const port = freePort();
-  const env = functionEnv({ dbUrl: DB_URL, supabaseUrl: BASE_URL });
-  const child = spawnFunction(FN, { ...env, STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}` }, port);
+  // The suite's function environment already points STRIPE_API_BASE at the local fake.
+  const child = spawnAsDeployed(FN, { STRIPE_WEBHOOK_SECRET: `whsec_rotated_out, ${SECRET}` }, port);
   try {
     const url = `http://127.0.0.1:${port}`;
     await waitForPort(port, 30_000, FN);
@@ -283,7 +277,7 @@ Deno.test("while STRIPE_WEBHOOK_SECRET lists two secrets during a rotation, eith
 });
 
 Deno.test({
-  name: "stripe-webhook e2e closes its database connection",
+  name: "teardown: close the database connection",
   fn: () => sql.end(),
   sanitizeResources: false,
 });

@@ -1,51 +1,231 @@
+/**
+ * Authentication as a hosted function sees it (DESIGN "HTTP contract"): every function checks its callers itself
+ * (`verify_jwt = false`). `@supabase/server` verifies what it understands, the signing-key (JWKS) user tokens and
+ * the `sb_publishable_…` / `sb_secret_…` keys; the rest is what it refuses by design and hosted projects still
+ * send: legacy HS256 user tokens (confirmed by the Auth server as `auth.getClaims()` does, or verified with
+ * TOLLGATE_JWT_SECRET), the legacy anon and service-role JWTs, secret keys sent as the bearer.
+ */
 import * as jose from "jose";
+import { verifyCredentials } from "@supabase/server/core";
 import { HttpError } from "./errors.ts";
 
 /** Who is calling: a signed-in user acting for themselves, or a service credential acting for anyone. */
 export type Caller = { kind: "user"; userId: string; claims: jose.JWTPayload } | { kind: "service" };
 
-export type TokenVerifier = (token: string) => Promise<jose.JWTPayload>;
+export type Authenticator = (req: Request) => Promise<Caller>;
+
+/** The platform's keys, as env.ts reads them from the hosted default secrets. */
+export interface AuthConfig {
+  supabaseUrl: string;
+  jwks: jose.JSONWebKeySet;
+  publishableKeys: Record<string, string>;
+  secretKeys: Record<string, string>;
+  anonKey: string | null;
+  serviceRoleKey: string | null;
+  /** TOLLGATE_JWT_SECRET: the legacy JWT secret, when the deployer sets it, verifies HS256 tokens locally. */
+  jwtSecret: string | null;
+}
+
+/** What the Auth server check needs from the outside world; tests pass fakes. */
+export interface AuthDeps {
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/** Any uuid PostgreSQL accepts, in either case. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Confirmed HS256 tokens kept at most, each until it expires. */
+const MAX_CONFIRMED = 10_000;
+const AUTH_SERVER_TIMEOUT_MS = 5_000;
 
 const unauthorized = (message: string, cause?: unknown) =>
   new HttpError(401, "unauthorized", message, { cause });
+const unavailable = (message: string, cause?: unknown) =>
+  new HttpError(503, "unavailable", message, { cause, headers: { "Retry-After": "1" } });
 
 /**
- * Verifies a Supabase JWT: HS256 with the project's JWT secret, or ES256/RS256 with a key from the project's
- * JWKS. Anything else (alg none, unknown alg, bad signature, expired) is rejected.
+ * Resolves the caller. The bearer decides when there is one (a signed-in user's supabase-js sends the publishable
+ * key as `apikey` beside their token); without one, the `apikey` header. A secret or service-role key is the
+ * service; the publishable or anon key is 403 everywhere; a user token must verify, carry `exp`, and name a uuid
+ * `sub` with role `authenticated`. Missing, malformed, forged, `alg: none` or expired credentials are 401; an
+ * Auth server that cannot answer is 503.
  */
-export function createTokenVerifier(opts: {
-  jwtSecret: string | null;
-  jwks?: jose.JSONWebKeySet;
-  jwksUrl?: URL;
-}): TokenVerifier {
-  const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : null;
-  const keySet = opts.jwks
-    ? jose.createLocalJWKSet(opts.jwks)
-    : opts.jwksUrl
-    ? jose.createRemoteJWKSet(opts.jwksUrl, { timeoutDuration: 2000, cooldownDuration: 30_000 })
-    : null;
+export function createAuthenticator(config: AuthConfig, deps: AuthDeps = {}): Authenticator {
+  const keyKind = createKeyMatcher(config);
+  const verify = createUserTokenVerifier(config, deps);
+  return async (req) => {
+    const bearer = bearerToken(req.headers.get("authorization"));
+    const apikey = req.headers.get("apikey") || null;
+    const credential = bearer ?? apikey;
+    if (credential === null) {
+      throw unauthorized("Missing credentials: send Authorization: Bearer <token> (or an apikey header)");
+    }
+    const kind = await keyKind(credential);
+    if (kind === "secret") return { kind: "service" };
+    if (kind === "publishable") {
+      throw new HttpError(
+        403,
+        "forbidden",
+        "Forbidden: the publishable (anon) key may not call this function; send a user's access token or a secret key",
+      );
+    }
+    if (bearer === null || credential.startsWith("sb_")) {
+      throw unauthorized("Invalid API key: it is not a key of this project");
+    }
+    return callerFrom(await verify(credential));
+  };
+}
+
+/** `Authorization: Bearer <token>` → the token; no header → null; anything else → 401. */
+function bearerToken(header: string | null): string | null {
+  if (header === null) return null;
+  const token = header.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+  if (!token) throw unauthorized("Malformed authorization header: expected Bearer <token>");
+  return token;
+}
+
+/** Whether a credential is one of the project's secret or publishable keys, new format or legacy JWT. */
+function createKeyMatcher(config: AuthConfig): (value: string) => Promise<"secret" | "publishable" | null> {
+  const env = {
+    url: config.supabaseUrl,
+    jwks: config.jwks,
+    publishableKeys: config.publishableKeys,
+    secretKeys: config.secretKeys,
+  };
+  const isKey = async (mode: "secret:*" | "publishable:*", value: string) =>
+    (await verifyCredentials({ token: null, apikey: value }, { auth: mode, env })).data !== null;
+  return async (value) => {
+    if (value.startsWith("sb_")) {
+      if (await isKey("secret:*", value)) return "secret";
+      if (await isKey("publishable:*", value)) return "publishable";
+      return null;
+    }
+    if (config.serviceRoleKey !== null && timingSafeEqual(value, config.serviceRoleKey)) return "secret";
+    if (config.anonKey !== null && timingSafeEqual(value, config.anonKey)) return "publishable";
+    return null;
+  };
+}
+
+/**
+ * Verifies a JWT and returns its claims: ES256/RS256 against SUPABASE_JWKS (no network), HS256 with
+ * TOLLGATE_JWT_SECRET when set, else by the Auth server. A token without `exp` is refused, whatever signs it.
+ */
+function createUserTokenVerifier(
+  config: AuthConfig,
+  deps: AuthDeps,
+): (token: string) => Promise<jose.JWTPayload> {
+  const now = deps.now ?? Date.now;
+  const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
+  const confirm = createAuthServerCheck(config, deps);
+  const env = { url: config.supabaseUrl, jwks: config.jwks, publishableKeys: {}, secretKeys: {} };
   return async (token) => {
     let alg: string | undefined;
+    let claims: jose.JWTPayload;
     try {
       alg = jose.decodeProtectedHeader(token).alg;
+      claims = jose.decodeJwt(token);
     } catch (cause) {
       throw unauthorized("Invalid JWT: the token is malformed", cause);
     }
-    try {
-      if (alg === "HS256" && secret) {
+    if (typeof claims.exp !== "number") throw unauthorized("Invalid JWT: the token has no exp claim");
+    if (claims.exp * 1000 <= now()) throw unauthorized("Invalid JWT: the token has expired");
+    if (alg === "HS256") {
+      if (secret === null) return await confirm(token, claims);
+      try {
         return (await jose.jwtVerify(token, secret, { algorithms: ["HS256"] })).payload;
+      } catch (cause) {
+        throw unauthorized("Invalid JWT: the signature does not match the project's JWT secret", cause);
       }
-      if ((alg === "ES256" || alg === "RS256") && keySet) {
-        return (await jose.jwtVerify(token, keySet, { algorithms: ["ES256", "RS256"] })).payload;
+    }
+    if (alg === "ES256" || alg === "RS256") {
+      const { data, error } = await verifyCredentials({ token, apikey: null }, { auth: "user", env });
+      if (error) {
+        throw unauthorized("Invalid JWT: the signature does not match the project's signing keys", error);
       }
-    } catch (cause) {
-      if (cause instanceof jose.errors.JWTExpired) {
-        throw unauthorized("Invalid JWT: the token has expired", cause);
-      }
-      throw unauthorized("Invalid JWT: the signature or claims could not be verified", cause);
+      return data.jwtClaims as jose.JWTPayload;
     }
     throw unauthorized(`Invalid JWT: algorithm ${alg ?? "(none)"} is not accepted`);
   };
+}
+
+/**
+ * Legacy HS256 tokens without the secret: `GET <SUPABASE_URL>/auth/v1/user` with the token, as
+ * `supabase.auth.getClaims()` does. A confirmation is kept for the token's remaining life (concurrent requests
+ * with one token share one call); a refusal is not kept. The Auth server not answering is 503, never 401.
+ */
+export function createAuthServerCheck(
+  config: Pick<AuthConfig, "supabaseUrl" | "publishableKeys" | "anonKey">,
+  deps: AuthDeps = {},
+): (token: string, claims: jose.JWTPayload) => Promise<jose.JWTPayload> {
+  const fetcher = deps.fetch ?? fetch;
+  const now = deps.now ?? Date.now;
+  const url = `${config.supabaseUrl.replace(/\/+$/, "")}/auth/v1/user`;
+  const apikey = config.publishableKeys.default ?? Object.values(config.publishableKeys)[0] ?? config.anonKey;
+  const confirmed = new Map<string, { until: number; answer: Promise<void> }>();
+
+  async function ask(token: string, sub: unknown): Promise<void> {
+    let res: Response;
+    let user: { id?: unknown } | null;
+    try {
+      res = await fetcher(url, {
+        headers: { Authorization: `Bearer ${token}`, ...(apikey ? { apikey } : {}) },
+        signal: AbortSignal.timeout(AUTH_SERVER_TIMEOUT_MS),
+      });
+      user = await res.json().catch(() => null);
+    } catch (cause) {
+      throw unavailable("Cannot confirm the token: the Auth server is unreachable, retry shortly", cause);
+    }
+    if (res.status >= 500 || res.status === 429) {
+      throw unavailable(`Cannot confirm the token: the Auth server answered ${res.status}, retry shortly`);
+    }
+    if (!res.ok) throw unauthorized("Invalid JWT: the Auth server did not accept the token");
+    if (
+      typeof user?.id !== "string" || typeof sub !== "string" || user.id.toLowerCase() !== sub.toLowerCase()
+    ) {
+      throw unauthorized("Invalid JWT: the Auth server knows the token under another user");
+    }
+  }
+
+  function prune(at: number): void {
+    if (confirmed.size <= MAX_CONFIRMED) return;
+    for (const [token, entry] of confirmed) if (entry.until <= at) confirmed.delete(token);
+    for (const token of confirmed.keys()) {
+      if (confirmed.size <= MAX_CONFIRMED) break;
+      confirmed.delete(token);
+    }
+  }
+
+  return async (token, claims) => {
+    const at = now();
+    let entry = confirmed.get(token);
+    if (entry === undefined || entry.until <= at) {
+      const fresh = { until: (claims.exp ?? 0) * 1000, answer: ask(token, claims.sub) };
+      fresh.answer.catch(() => {
+        if (confirmed.get(token) === fresh) confirmed.delete(token);
+      });
+      confirmed.set(token, fresh);
+      prune(at);
+      entry = fresh;
+    }
+    await entry.answer;
+    return claims;
+  };
+}
+
+/** The caller a verified token stands for: role `service_role` is the service, `authenticated` a user. */
+function callerFrom(claims: jose.JWTPayload): Caller {
+  if (claims.role === "service_role") return { kind: "service" };
+  if (claims.role !== "authenticated") {
+    throw new HttpError(
+      403,
+      "forbidden",
+      `Role ${String(claims.role ?? "(none)")} may not call this function`,
+    );
+  }
+  if (typeof claims.sub !== "string" || !UUID.test(claims.sub)) {
+    throw unauthorized("Invalid JWT: its sub claim is not a user id (a uuid)");
+  }
+  return { kind: "user", userId: claims.sub.toLowerCase(), claims };
 }
 
 /** Compares two strings in time that depends only on their lengths. */
@@ -57,35 +237,9 @@ export function timingSafeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-export type Authenticator = (req: Request) => Promise<Caller>;
-
 /**
- * Resolves the caller from `Authorization: Bearer <token>`. Missing or invalid credentials are 401; valid
- * credentials of a role that may never call (anon, or anything that is not a user or the service) are 403.
- */
-export function createAuthenticator(opts: { verify: TokenVerifier; serviceRoleKey: string }): Authenticator {
-  return async (req) => {
-    const header = req.headers.get("authorization");
-    if (!header) throw unauthorized("Missing authorization header: send Authorization: Bearer <token>");
-    const token = header.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-    if (!token) throw unauthorized("Malformed authorization header: expected Bearer <token>");
-    if (timingSafeEqual(token, opts.serviceRoleKey)) return { kind: "service" };
-    const claims = await opts.verify(token);
-    if (claims.role === "service_role") return { kind: "service" };
-    if (claims.role === "authenticated" && typeof claims.sub === "string" && claims.sub !== "") {
-      return { kind: "user", userId: claims.sub, claims };
-    }
-    throw new HttpError(
-      403,
-      "forbidden",
-      `Role ${String(claims.role ?? "(none)")} may not call this function`,
-    );
-  };
-}
-
-/**
- * The user a request acts for: a user token acts for its own subject (naming anyone else is 403); the service
- * key must name the user.
+ * The user a request acts for: a user token acts for its own subject (naming anyone else is 403; uuids compare
+ * case-insensitively, as PostgreSQL compares them); a service credential must name the user.
  */
 export function actingUser(caller: Caller, requestedUserId: string | undefined): string {
   if (caller.kind === "service") {
@@ -93,29 +247,16 @@ export function actingUser(caller: Caller, requestedUserId: string | undefined):
       throw new HttpError(
         400,
         "invalid_request",
-        "Missing user_id: the service key must name the user it acts for",
+        "Missing user_id: a service credential must name the user it acts for",
         {
-          details: { issues: [{ path: ["user_id"], message: "Required with the service key" }] },
+          details: { issues: [{ path: ["user_id"], message: "Required with a service credential" }] },
         },
       );
     }
-    return requestedUserId;
+    return requestedUserId.toLowerCase();
   }
-  if (requestedUserId !== undefined && requestedUserId !== caller.userId) {
+  if (requestedUserId !== undefined && requestedUserId.toLowerCase() !== caller.userId) {
     throw new HttpError(403, "forbidden", "A user token may act only for its own user");
   }
   return caller.userId;
-}
-
-/** Builds the authenticator the deployed functions use, from the platform config. */
-export function platformAuthenticator(config: {
-  supabaseUrl: string;
-  jwtSecret: string | null;
-  serviceRoleKey: string;
-}): Authenticator {
-  const verify = createTokenVerifier({
-    jwtSecret: config.jwtSecret,
-    jwksUrl: new URL("/auth/v1/.well-known/jwks.json", config.supabaseUrl),
-  });
-  return createAuthenticator({ verify, serviceRoleKey: config.serviceRoleKey });
 }

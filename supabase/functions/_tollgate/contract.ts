@@ -5,13 +5,66 @@
 import { z } from "zod";
 import { HttpError } from "./errors.ts";
 
-const metadata = z.record(z.string(), z.unknown());
+/** How deeply a JSON value may nest (`{}` is 1): PostgreSQL's JSON parser recurses and runs out of stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Why PostgreSQL cannot store a string as sent, or null: text refuses U+0000, and a lone UTF-16 surrogate has no
+ * UTF-8 form (it would be stored as U+FFFD, so two different idempotency keys could be stored alike).
+ */
+export function unstorable(value: string): string | null {
+  if (value.includes("\u0000")) return "must not contain U+0000";
+  if (/[\ud800-\udfff]/u.test(value)) return "must not contain a lone UTF-16 surrogate (U+D800 to U+DFFF)";
+  return null;
+}
+
+/** A string of `min` to `max` characters that PostgreSQL stores exactly as sent. */
+const text = (min: number, max: number) =>
+  (min > 0 ? z.string().min(min) : z.string()).max(max).superRefine((value, ctx) => {
+    const why = unstorable(value);
+    if (why) ctx.addIssue({ code: "custom", message: why });
+  });
+
+/**
+ * What in a JSON value PostgreSQL would refuse or change, each with its path: U+0000 or a lone surrogate in a key
+ * or string, a number JSON cannot carry (1e400 parses as Infinity), nesting deeper than MAX_JSON_DEPTH. Iterative,
+ * so a value nested 20,000 deep is reported, not a stack overflow; stops at the first 10.
+ */
+export function jsonIssues(value: unknown): { path: string[]; message: string }[] {
+  const issues: { path: string[]; message: string }[] = [];
+  const stack: { value: unknown; path: string[]; depth: number }[] = [{ value, path: [], depth: 0 }];
+  while (stack.length > 0 && issues.length < 10) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === "string") {
+      const why = unstorable(value);
+      if (why) issues.push({ path, message: why });
+    } else if (typeof value === "number") {
+      if (!Number.isFinite(value)) issues.push({ path, message: "must be a finite number" });
+    } else if (value !== null && typeof value === "object") {
+      if (depth + 1 > MAX_JSON_DEPTH) {
+        issues.push({ path, message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` });
+        continue;
+      }
+      for (const [key, child] of Object.entries(value)) {
+        const why = unstorable(key);
+        if (why) issues.push({ path: [...path, key], message: `key ${why}` });
+        stack.push({ value: child, path: [...path, key], depth: depth + 1 });
+      }
+    }
+  }
+  return issues;
+}
+
+/** A JSON object PostgreSQL stores as sent (see jsonIssues); the SQL functions also bound its size. */
+const metadata = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  for (const issue of jsonIssues(value)) ctx.addIssue({ code: "custom", ...issue });
+});
 const userId = z.uuid();
 
 export const ConsumeRequest = z.strictObject({
-  idempotency_key: z.string().min(1).max(255),
+  idempotency_key: text(1, 255),
   amount: z.int().min(0).max(1_000_000).default(1),
-  feature: z.string().min(1).max(64).default("default"),
+  feature: text(1, 64).default("default"),
   metadata: metadata.optional(),
   user_id: userId.optional(),
 });
@@ -35,19 +88,19 @@ export const ConsumeResponse = z.object({
 export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
 
 export const LogUsageRequest = z.strictObject({
-  request_id: z.string().min(1).max(255),
-  model: z.string().min(1).max(128),
-  provider: z.string().min(1).max(64).optional(),
-  feature: z.string().min(1).max(64).default("default"),
+  request_id: text(1, 255),
+  model: text(1, 128),
+  provider: text(1, 64).optional(),
+  feature: text(1, 64).default("default"),
   input_tokens: z.int().min(0).max(1_000_000_000),
   output_tokens: z.int().min(0).max(1_000_000_000),
   cached_input_tokens: z.int().min(0).max(1_000_000_000).default(0),
   latency_ms: z.int().min(0).max(86_400_000).optional(),
   status: z.enum(["success", "error"]).default("success"),
-  error_code: z.string().min(1).max(128).optional(),
+  error_code: text(1, 128).optional(),
   charge_credits: z.boolean().default(false),
-  prompt: z.string().max(60_000).optional(),
-  response: z.string().max(60_000).optional(),
+  prompt: text(0, 60_000).optional(),
+  response: text(0, 60_000).optional(),
   metadata: metadata.optional(),
   user_id: userId.optional(),
 });

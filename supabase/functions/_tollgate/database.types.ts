@@ -351,6 +351,7 @@ export type Database = {
           "name": string;
           "sort_order": number;
           "stripe_price_ids": (string)[];
+          "trial_credits": number;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -363,6 +364,7 @@ export type Database = {
           "name": string;
           "sort_order"?: number;
           "stripe_price_ids"?: (string)[];
+          "trial_credits"?: number;
           "updated_at"?: string;
         };
         Update: {
@@ -374,6 +376,7 @@ export type Database = {
           "name"?: string;
           "sort_order"?: number;
           "stripe_price_ids"?: (string)[];
+          "trial_credits"?: number;
           "updated_at"?: string;
         };
         Relationships: [];
@@ -399,7 +402,65 @@ export type Database = {
           {
             foreignKeyName: "stripe_customers_user_id_fkey";
             columns: ["user_id"];
-            isOneToOne: true;
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["user_id"];
+          },
+        ];
+      };
+      "stripe_disputes": {
+        Row: {
+          "amount": number;
+          "charge_id": string | null;
+          "currency": string;
+          "dispute_id": string;
+          "funds_reinstated": boolean;
+          "funds_withdrawn": boolean;
+          "last_event_id": string;
+          "payment_id": string;
+          "status": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "charge_id"?: string | null;
+          "currency": string;
+          "dispute_id": string;
+          "funds_reinstated"?: boolean;
+          "funds_withdrawn"?: boolean;
+          "last_event_id": string;
+          "payment_id": string;
+          "status": string;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "amount"?: number;
+          "charge_id"?: string | null;
+          "currency"?: string;
+          "dispute_id"?: string;
+          "funds_reinstated"?: boolean;
+          "funds_withdrawn"?: boolean;
+          "last_event_id"?: string;
+          "payment_id"?: string;
+          "status"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "stripe_disputes_payment_id_fkey";
+            columns: ["payment_id"];
+            isOneToOne: false;
+            referencedRelation: "stripe_payments";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "stripe_disputes_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
             referencedRelation: "accounts";
             referencedColumns: ["user_id"];
           },
@@ -417,6 +478,7 @@ export type Database = {
           "received_at": string;
           "status": string;
           "type": string;
+          "waits_for": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -430,6 +492,7 @@ export type Database = {
           "received_at"?: string;
           "status"?: string;
           "type": string;
+          "waits_for"?: string | null;
         };
         Update: {
           "attempts"?: number;
@@ -442,6 +505,7 @@ export type Database = {
           "received_at"?: string;
           "status"?: string;
           "type"?: string;
+          "waits_for"?: string | null;
         };
         Relationships: [];
       };
@@ -504,6 +568,8 @@ export type Database = {
           "payment_intent_id": string | null;
           "refund_ids": (string)[];
           "refunded_credits": number;
+          "taken_back": number;
+          "taken_from": NonNullable<Json>;
           "user_id": string;
         };
         ComputedFields: never;
@@ -520,6 +586,8 @@ export type Database = {
           "payment_intent_id"?: string | null;
           "refund_ids"?: (string)[];
           "refunded_credits"?: number;
+          "taken_back"?: number;
+          "taken_from"?: NonNullable<Json>;
           "user_id": string;
         };
         Update: {
@@ -535,6 +603,8 @@ export type Database = {
           "payment_intent_id"?: string | null;
           "refund_ids"?: (string)[];
           "refunded_credits"?: number;
+          "taken_back"?: number;
+          "taken_from"?: NonNullable<Json>;
           "user_id"?: string;
         };
         Relationships: [
@@ -565,6 +635,7 @@ export type Database = {
           "last_event_id": string;
           "plan_id": string | null;
           "price_id": string | null;
+          "retrieved_at": string | null;
           "status": string;
           "subscription_id": string;
           "trial_end": string | null;
@@ -582,6 +653,7 @@ export type Database = {
           "last_event_id": string;
           "plan_id"?: string | null;
           "price_id"?: string | null;
+          "retrieved_at"?: string | null;
           "status": string;
           "subscription_id": string;
           "trial_end"?: string | null;
@@ -598,6 +670,7 @@ export type Database = {
           "last_event_id"?: string;
           "plan_id"?: string | null;
           "price_id"?: string | null;
+          "retrieved_at"?: string | null;
           "status"?: string;
           "subscription_id"?: string;
           "trial_end"?: string | null;
@@ -708,10 +781,18 @@ export type Database = {
     Functions: {
       "_acting_user": { Args: { "p_user_id": string }; Returns: string };
       "_apply_stripe_checkout": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
-      "_apply_stripe_event": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_dispute": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_event": { Args: { "p_current": Json; "p_event": Json; "p_now": string }; Returns: Json };
       "_apply_stripe_invoice": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
       "_apply_stripe_refund": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
-      "_apply_stripe_subscription": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_apply_stripe_subscription": {
+        Args: { "p_current": Json; "p_event": Json; "p_now": string };
+        Returns: Json;
+      };
+      "_apply_waiting_stripe_events": {
+        Args: { "p_current": Json; "p_keys": (string)[]; "p_now": string };
+        Returns: number;
+      };
       "_consume_credits": {
         Args: {
           "p_amount": number;
@@ -777,7 +858,10 @@ export type Database = {
         };
         Returns: Json;
       };
-      "_handle_stripe_event": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
+      "_handle_stripe_event": {
+        Args: { "p_current": Json; "p_event": Json; "p_livemode": boolean; "p_now": string };
+        Returns: Json;
+      };
       "_link_stripe_customer": {
         Args: { "p_customer_id": string; "p_now": string; "p_user_id": string };
         Returns: undefined;
@@ -884,10 +968,31 @@ export type Database = {
         Returns: Json;
       };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
+      "_set_account_plan": {
+        Args: {
+          "p_allowance": number;
+          "p_anchor": string;
+          "p_now": string;
+          "p_plan_id": string;
+          "p_user_id": string;
+        };
+        Returns: boolean;
+      };
       "_settle_accounts": {
         Args: { "p_now": string; "p_user_id"?: string };
         Returns: Record<string, unknown>;
       };
+      "_settle_stripe_payment": {
+        Args: {
+          "p_key": string;
+          "p_metadata": Json;
+          "p_now": string;
+          "p_payment_id": string;
+          "p_reason": string;
+        };
+        Returns: number;
+      };
+      "_stripe_event_keys": { Args: { "p_event": Json }; Returns: (string)[] };
       "_stripe_id": { Args: { "p_value": Json }; Returns: string };
       "_stripe_invoice_payment_intent": { Args: { "p_invoice": Json }; Returns: string };
       "_stripe_invoice_subscription": { Args: { "p_invoice": Json }; Returns: string };
@@ -895,19 +1000,44 @@ export type Database = {
         Args: { "p_key": string; "p_max": number; "p_metadata": Json };
         Returns: number;
       };
-      "_stripe_outcome": { Args: { "p_reason"?: string; "p_status": string }; Returns: Json };
+      "_stripe_outcome": {
+        Args: { "p_reason"?: string; "p_status": string; "p_waits_for"?: string };
+        Returns: Json;
+      };
+      "_stripe_payment_of": {
+        Args: { "p_charge_id": string; "p_payment_intent": string };
+        Returns: {
+          "amount": number;
+          "charge_id": string | null;
+          "created_at": string;
+          "credits": number;
+          "currency": string;
+          "event_id": string;
+          "id": string;
+          "kind": string;
+          "lot_id": string | null;
+          "payment_intent_id": string | null;
+          "refund_ids": (string)[];
+          "refunded_credits": number;
+          "taken_back": number;
+          "taken_from": NonNullable<Json>;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "stripe_payments";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "_stripe_subscription_fields": { Args: { "p_subscription": Json }; Returns: Record<string, unknown> };
       "_stripe_time": { Args: { "p_value": Json }; Returns: string };
-      "_switch_account_plan": {
-        Args: {
-          "p_anchor": string;
-          "p_now": string;
-          "p_plan_id": string;
-          "p_subscription_id": string;
-          "p_user_id": string;
-        };
-        Returns: boolean;
+      "_stripe_wait_for_payment": {
+        Args: { "p_charge_id": string; "p_payment_intent": string; "p_what": string };
+        Returns: Json;
       };
+      "_sync_account_plan": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
+      "_valid_metadata": { Args: { "p_metadata": Json }; Returns: Json };
       "check_ledger": {
         Args: { "p_user_id"?: string };
         Returns: {
@@ -970,7 +1100,10 @@ export type Database = {
         };
         Returns: Json;
       };
-      "handle_stripe_event": { Args: { "p_event": Json }; Returns: Json };
+      "handle_stripe_event": {
+        Args: { "p_event": Json; "p_livemode": boolean; "p_subscriptions"?: Json };
+        Returns: Json;
+      };
       "log_ai_usage": {
         Args: {
           "p_cached_input_tokens"?: number;

@@ -5,14 +5,14 @@ import { fromDatabaseError } from "./errors.ts";
 export type Sql = postgres.Sql;
 
 /**
- * One pool per function instance. Supavisor's transaction mode (port 6543) cannot keep prepared statements,
- * so they are used only on direct connections.
+ * One pool per function instance. `prepare` comes from TOLLGATE_DB_PREPARE (env.ts): a transaction pooler
+ * (Supavisor on 6543, pgbouncer in transaction mode) hands each transaction another server connection, where a
+ * named prepared statement does not exist.
  */
-export function createPool(url: string, opts: { max?: number } = {}): Sql {
-  const port = new URL(url).port;
+export function createPool(url: string, opts: { max?: number; prepare?: boolean } = {}): Sql {
   return postgres(url, {
     max: opts.max ?? 10,
-    prepare: port !== "6543",
+    prepare: opts.prepare ?? true,
     idle_timeout: 30,
     connect_timeout: 5,
     onnotice: () => {},

@@ -32,6 +32,19 @@ export const SQLSTATE_TO_HTTP: Record<string, { status: number; code: string }> 
   TGS02: { status: 400, code: "invalid_request" },
 };
 
+/**
+ * Data exceptions only a value sent by the caller can raise (the contract's schemas refuse these values first;
+ * this is the backstop): the request's fault, so 400 naming the kind of value, never a 500.
+ */
+const REFUSED_VALUE: Record<string, string> = {
+  "22021": "a string holds a character the database cannot store (such as U+0000)",
+  "22P05": "a JSON string holds a character the database cannot store (such as \\u0000)",
+  "54001": "a value is nested too deeply",
+  "22P02": "a value has the wrong format for its type",
+  "22008": "a date or time is out of range",
+  "22003": "a number is out of range",
+};
+
 /** SQLSTATE classes that mean the database cannot be reached or is going away: worth a retry. */
 const UNAVAILABLE = /^(08|53|57P0[1-3])/;
 const NETWORK_ERRORS = new Set([
@@ -67,6 +80,9 @@ export function fromDatabaseError(error: unknown): HttpError {
       details,
       headers,
     });
+  }
+  if (REFUSED_VALUE[code]) {
+    return new HttpError(400, "invalid_request", `Invalid request: ${REFUSED_VALUE[code]}`, { cause: error });
   }
   if (UNAVAILABLE.test(code) || NETWORK_ERRORS.has(code)) {
     return new HttpError(503, "unavailable", "Database is unavailable: retry shortly", {

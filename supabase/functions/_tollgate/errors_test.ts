@@ -25,3 +25,13 @@ Deno.test("a lost connection is 503 with Retry-After, anything else a 500 that h
   assert.equal(internal.status, 500);
   assert.doesNotMatch(internal.message, /secret_table/);
 });
+
+Deno.test("values the database refuses (U+0000, bad escapes, deep nesting, bad formats, ranges) are 400, never 500", () => {
+  for (const code of ["22021", "22P05", "54001", "22P02", "22008", "22003"]) {
+    const e = fromDatabaseError({ code, message: 'invalid input syntax for type uuid: "secret"' });
+    assert.equal(e.status, 400, code);
+    assert.equal(e.code, "invalid_request", code);
+    assert.match(e.message, /^Invalid request: /, code);
+    assert.doesNotMatch(e.message, /secret/, code);
+  }
+});

@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH } from "./contract.ts";
 import { CORS_HEADERS, errorResponse, HttpError } from "./errors.ts";
 
 export const MAX_JSON_BODY = 64 * 1024;
@@ -61,10 +62,62 @@ export async function readBody(req: Request, maxBytes: number): Promise<Uint8Arr
   return body;
 }
 
-/** Reads and parses a JSON body of at most 64 KiB; an empty body reads as `{}`. */
+/**
+ * Where raw JSON nests deeper than `maxDepth` (`{}` is 1), before anything parses it: the path of the top-level
+ * field it happens under (empty when the body itself is not an object), or null. Works on bytes: in UTF-8, no
+ * byte of a multi-byte character is a bracket, a quote or a backslash.
+ */
+export function tooDeep(body: Uint8Array, maxDepth: number): string[] | null {
+  let depth = 0;
+  let key: string[] = [];
+  let stringStart = -1;
+  let lastString = "";
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (stringStart >= 0) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) {
+        if (depth === 1) lastString = new TextDecoder().decode(body.subarray(stringStart, i + 1));
+        stringStart = -1;
+      }
+    } else if (c === 0x22) stringStart = i;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return key;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x3a && depth === 1) {
+      try {
+        key = [JSON.parse(lastString)];
+      } catch {
+        key = [];
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Reads and parses a JSON body of at most 64 KiB; an empty body reads as `{}`. Bytes that are not UTF-8 are
+ * refused (decoding them as U+FFFD would make different bodies equal), and so is nesting deeper than the contract
+ * allows (MAX_JSON_DEPTH inside a top-level field), before parsing.
+ */
 export async function readJson(req: Request): Promise<unknown> {
-  const text = new TextDecoder().decode(await readBody(req, MAX_JSON_BODY));
+  const body = await readBody(req, MAX_JSON_BODY);
+  const invalid = (message: string, path: string[] = [], cause?: unknown) => {
+    const where = path.length > 0 ? `${path.join(".")}: ` : "";
+    return new HttpError(400, "invalid_request", `Invalid request body: ${where}${message}`, {
+      cause,
+      details: { issues: [{ path, message }] },
+    });
+  };
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+  } catch (cause) {
+    throw invalid("is not valid UTF-8", [], cause);
+  }
   if (text.trim() === "") return {};
+  const deep = tooDeep(body, MAX_JSON_DEPTH + 1);
+  if (deep) throw invalid(`must not nest deeper than ${MAX_JSON_DEPTH} levels`, deep);
   try {
     return JSON.parse(text);
   } catch (cause) {

@@ -1,10 +1,10 @@
-import { platformAuthenticator } from "../_tollgate/auth.ts";
+import { createAuthenticator } from "../_tollgate/auth.ts";
 import { createPool } from "../_tollgate/db.ts";
 import { loadPlatformConfig } from "../_tollgate/env.ts";
 import { createHandler } from "./handler.ts";
 import { resetWith } from "./reset.ts";
 
 const config = loadPlatformConfig();
-const sql = createPool(config.dbUrl);
+const sql = createPool(config.dbUrl, { prepare: config.dbPrepare });
 
-Deno.serve(createHandler({ authenticate: platformAuthenticator(config), reset: resetWith(sql) }));
+Deno.serve(createHandler({ authenticate: createAuthenticator(config.auth), reset: resetWith(sql) }));

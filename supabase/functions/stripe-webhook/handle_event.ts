@@ -1,17 +1,69 @@
 import type postgres from "postgres";
+import type Stripe from "stripe";
 import { queryAs, type Sql } from "../_tollgate/db.ts";
-import type { EventOutcome, StripeEvent } from "./event.ts";
+import { HttpError } from "../_tollgate/errors.ts";
+import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 
-/** Calls public.handle_stripe_event as the service role in one transaction: the event is stored and applied
- * together or not at all. */
-export function handleEventWith(sql: Sql) {
+/** One call of public.handle_stripe_event, with the subscription states retrieved so far. */
+export type ApplyEvent = (event: StripeEvent, subscriptions: unknown[]) => Promise<EventOutcome>;
+
+/** The current state of a subscription from the Stripe API. */
+export type RetrieveSubscription = (id: string) => Promise<unknown>;
+
+/** How many subscriptions one event may need retrieved (a link that applies several waiting events). */
+const MAX_RETRIEVALS = 5;
+
+/**
+ * Handles an event: when the database answers `retrieve` (two subscription events it cannot order), retrieves
+ * that subscription's current state and calls again with it, so the event and its effects still commit in one
+ * transaction. A Stripe API failure is a 500 (nothing was kept), and Stripe's retry completes the event.
+ */
+export function createEventHandler(deps: { apply: ApplyEvent; retrieveSubscription: RetrieveSubscription }) {
   return async (event: StripeEvent): Promise<EventOutcome> => {
+    const subscriptions: unknown[] = [];
+    for (let round = 0;; round++) {
+      const outcome = await deps.apply(event, subscriptions);
+      if (outcome.status !== "retrieve") return outcome;
+      if (!outcome.subscription_id || round >= MAX_RETRIEVALS) {
+        throw new Error(`handle_stripe_event keeps asking for subscriptions: ${JSON.stringify(outcome)}`);
+      }
+      subscriptions.push(await deps.retrieveSubscription(outcome.subscription_id));
+    }
+  };
+}
+
+/** Calls public.handle_stripe_event as the service role in one transaction: stored and applied, or nothing. */
+export function applyEventWith(sql: Sql, livemode: boolean): ApplyEvent {
+  return async (event, subscriptions) => {
     const [row] = await queryAs<{ result: EventOutcome }[]>(
       sql,
       { kind: "service" },
       (tx) =>
-        tx`select public.handle_stripe_event(${tx.json(event as unknown as postgres.JSONValue)}) as result`,
+        tx`select public.handle_stripe_event(${
+          tx.json(event as unknown as postgres.JSONValue)
+        }, ${livemode}, ${tx.json(subscriptions as postgres.JSONValue)}) as result`,
     );
     return row.result;
+  };
+}
+
+/**
+ * Retrieves subscriptions with the SDK, as PostgreSQL can store them (storable, like the event); any failure
+ * answers 500, so Stripe redelivers the event later.
+ */
+export function retrieveSubscriptionWith(stripe: Stripe): RetrieveSubscription {
+  return async (id) => {
+    try {
+      return storable(await stripe.subscriptions.retrieve(id));
+    } catch (error) {
+      throw new HttpError(
+        500,
+        "internal",
+        "Internal error: the Stripe API could not be reached, retry the event",
+        {
+          cause: error,
+        },
+      );
+    }
   };
 }

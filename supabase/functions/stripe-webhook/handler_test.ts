@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import Stripe from "stripe";
+import { jsonIssues } from "../_tollgate/contract.ts";
 import { HttpError } from "../_tollgate/errors.ts";
-import type { EventOutcome, StripeEvent } from "./event.ts";
+import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";
 
@@ -171,4 +172,36 @@ Deno.test("stripe-webhook answers 405 to GET and 204 to a preflight", async () =
   assert.equal((await handler(new Request("http://x", { method: "GET" }))).status, 405);
   assert.equal((await handler(new Request("http://x", { method: "OPTIONS" }))).status, 204);
   assert.equal(events.length, 0);
+});
+
+Deno.test("stripe-webhook escapes U+0000 and lone surrogates a customer typed, so the event can be stored", async () => {
+  const { handler, events } = fakeDeps();
+  const event = {
+    ...EVENT,
+    data: {
+      object: { ...EVENT.data.object, customer_name: "Ann\u0000e", metadata: { "note\u0000": "x\ud800y" } },
+    },
+  };
+  const res = await handler(await signed(JSON.stringify(event)));
+  assert.equal(res.status, 200);
+  const stored = events[0].data.object as Record<string, unknown>;
+  assert.equal(stored.customer_name, "Ann\\u0000e");
+  assert.deepEqual(stored.metadata, { "note\\u0000": "x\\ud800y" });
+  assert.equal(stored.amount_paid, 2000, "everything else is kept as Stripe sent it");
+  assert.deepEqual(jsonIssues(events[0]), [], "nothing PostgreSQL refuses is left");
+});
+
+Deno.test("stripe-webhook answers 400 to a signed event nested 20,000 deep, without overflowing", async () => {
+  const { handler, events } = fakeDeps();
+  const body = JSON.stringify({ ...EVENT, data: { object: { deep: 0 } } })
+    .replace('"deep":0', `"deep":${"[".repeat(20_000)}${"]".repeat(20_000)}`);
+  const res = await handler(await signed(body));
+  assert.equal(res.status, 400);
+  assert.equal(await errorCode(res), "invalid_request");
+  assert.equal(events.length, 0);
+});
+
+Deno.test("storable writes what JSON.stringify would: an object's toJSON, then its escaped strings", () => {
+  const sdkObject = { id: "sub_1", amount: { toJSON: () => 2000 }, note: { toJSON: () => "a\u0000" } };
+  assert.deepEqual(storable(sdkObject), { id: "sub_1", amount: 2000, note: "a\\u0000" });
 });
