@@ -5,7 +5,9 @@
  * leaves the deployed code free of it.
  */
 const [index, port] = Deno.args;
-if (!index || !/^\d+$/.test(port ?? "")) throw new Error("Usage: serve_function.ts <path to index.ts> <port>");
+if (!index || !/^\d+$/.test(port ?? "")) {
+  throw new Error("Usage: serve_function.ts <path to index.ts> <port>");
+}
 
 const serve = Deno.serve;
 Object.defineProperty(Deno, "serve", {

@@ -90,7 +90,8 @@ function files(app: string): Map<string, string> {
 /** Starts one of the installed copy's functions as deployed, failing fast (with its output) if it dies. */
 async function startFunction(app: string, name: string, dbUrl: string) {
   const port = freePort();
-  const env = functionEnv({ dbUrl, supabaseUrl: `http://127.0.0.1:${freePort()}` });
+  // Service-key calls only: no user token needs the JWKS.
+  const env = functionEnv({ dbUrl, supabaseUrl: `http://127.0.0.1:${freePort()}`, jwks: { keys: [] } });
   const child = spawnFunction(name, env, port, { output: "piped", root: app });
   const output = new Response(child.stderr).text();
   const stdout = child.stdout.cancel();
@@ -132,7 +133,7 @@ Deno.test("Tollgate installs into an existing app without touching it, works the
   try {
     pg = await startPostgres(`${work}/db`, freePort(), { fast: true });
     const dbUrl = pg.url;
-    await applyPlatformStandIn(dbUrl);
+    await applyPlatformStandIn(pg.adminUrl);
     await migrate(dbUrl, app);
     await psqlFile(dbUrl, `${app}/supabase/seed.sql`);
     const before = await appCatalogue(dbUrl);
