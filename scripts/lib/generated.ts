@@ -164,7 +164,7 @@ export async function generateSnapshot(dbUrl: string): Promise<string> {
 }
 
 export const TYPES: Generated = {
-  path: "supabase/functions/_shared/database.types.ts",
+  path: "supabase/functions/_tollgate/database.types.ts",
   command: "npm run generate",
   generate: generateTypes,
 };

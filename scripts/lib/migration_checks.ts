@@ -1,6 +1,7 @@
 /** Checks over the migrations folder and the migrated database, run by `npm test` as one test each. */
 import { checkFresh, GENERATED } from "./generated.ts";
 import { migrate, psql, psqlFile, ROOT, run } from "./stack.ts";
+import { versionAt } from "../../packages/cli/src/migrations.ts";
 
 export interface MigrationCheck {
   name: string;
@@ -8,10 +9,7 @@ export interface MigrationCheck {
   run(ctx: { dbUrl: string; adminUrl: string }): Promise<void>;
 }
 
-/** `YYYYMMDDHHMMSS` in UTC, the version format of `supabase migration new`. */
-export function versionAt(date: Date): string {
-  return date.toISOString().replace(/\D/g, "").slice(0, 14);
-}
+export { versionAt };
 
 /**
  * Migration file names: `<14-digit version>_<verb>_<object>.sql`, versions unique and in order, and no NEW file

@@ -3,7 +3,7 @@ import * as jose from "jose";
 import postgres from "postgres";
 import { LOCAL_JWT_SECRET } from "../../scripts/lib/keys.ts";
 import { spawnFunction, startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
-import { dbPrepare } from "../../supabase/functions/_shared/env.ts";
+import { dbPrepare } from "../../supabase/functions/_tollgate/env.ts";
 
 function env(name: string): string {
   const value = Deno.env.get(name);

@@ -5,7 +5,7 @@
  * Stripe events whose payload PostgreSQL cannot store as sent, each answered 200 and stored (and applied).
  */
 import assert from "node:assert/strict";
-import { ErrorBody } from "../../supabase/functions/_shared/contract.ts";
+import { ErrorBody } from "../../supabase/functions/_tollgate/contract.ts";
 import { BASE_URL, db, newUser, SERVICE_KEY } from "./_helpers.ts";
 import { freshIds, signature, stripeEvent } from "../fixtures/stripe/fixtures.ts";
 

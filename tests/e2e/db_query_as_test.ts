@@ -3,10 +3,10 @@
  * a failing statement leaves nothing behind, and the pooled connection comes back clean.
  */
 import assert from "node:assert/strict";
-import { createPool, queryAs } from "../../supabase/functions/_shared/db.ts";
-import { HttpError } from "../../supabase/functions/_shared/errors.ts";
+import { createPool, queryAs } from "../../supabase/functions/_tollgate/db.ts";
+import { HttpError } from "../../supabase/functions/_tollgate/errors.ts";
 import { db, FUNCTIONS_DB_PREPARE, FUNCTIONS_DB_URL, newUser } from "./_helpers.ts";
-import type { Caller } from "../../supabase/functions/_shared/auth.ts";
+import type { Caller } from "../../supabase/functions/_tollgate/auth.ts";
 
 const admin = db();
 /** The functions' own database URL and prepare setting: behind pgbouncer in the pooler run. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LogUsageResponse } from "../../supabase/functions/_shared/contract.ts";
+import { LogUsageResponse } from "../../supabase/functions/_tollgate/contract.ts";
 import { ANON_KEY, BAD_TOKENS, call, db, newUser, SERVICE_KEY } from "./_helpers.ts";
 
 const sql = db();

@@ -1,8 +1,8 @@
 import type postgres from "postgres";
-import type { Caller } from "../_shared/auth.ts";
-import type { ConsumeRequest, ConsumeResponse } from "../_shared/contract.ts";
-import type { Database, Json } from "../_shared/database.types.ts";
-import { queryAs, type Sql } from "../_shared/db.ts";
+import type { Caller } from "../_tollgate/auth.ts";
+import type { ConsumeRequest, ConsumeResponse } from "../_tollgate/contract.ts";
+import type { Database, Json } from "../_tollgate/database.types.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
 
 /** tollgate.consume_credits as generated from the schema: a renamed, retyped or new parameter fails deno check. */
 type ConsumeCredits = Database["tollgate"]["Functions"]["consume_credits"];

@@ -1,6 +1,6 @@
-import { actingUser, type Authenticator, type Caller } from "../_shared/auth.ts";
-import { LogUsageRequest, type LogUsageResponse, parseBody } from "../_shared/contract.ts";
-import { endpoint, json, readJson } from "../_shared/http.ts";
+import { actingUser, type Authenticator, type Caller } from "../_tollgate/auth.ts";
+import { LogUsageRequest, type LogUsageResponse, parseBody } from "../_tollgate/contract.ts";
+import { endpoint, json, readJson } from "../_tollgate/http.ts";
 
 export interface LogUsageDeps {
   authenticate: Authenticator;

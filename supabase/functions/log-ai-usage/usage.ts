@@ -1,7 +1,7 @@
 import type postgres from "postgres";
-import type { Caller } from "../_shared/auth.ts";
-import type { LogUsageRequest, LogUsageResponse } from "../_shared/contract.ts";
-import { queryAs, type Sql } from "../_shared/db.ts";
+import type { Caller } from "../_tollgate/auth.ts";
+import type { LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
 
 /** Calls tollgate.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
 export function logUsageWith(sql: Sql) {

@@ -1,6 +1,6 @@
-import { queryAs, type Sql } from "../_shared/db.ts";
-import type { ResetResponse } from "../_shared/contract.ts";
-import type { Database } from "../_shared/database.types.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
+import type { ResetResponse } from "../_tollgate/contract.ts";
+import type { Database } from "../_tollgate/database.types.ts";
 
 /**
  * tollgate.reset_monthly_quotas as generated from the schema (dropping or renaming it fails deno check). Its OUT

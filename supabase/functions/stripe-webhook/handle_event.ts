@@ -1,7 +1,7 @@
 import type postgres from "postgres";
 import type Stripe from "stripe";
-import { queryAs, type Sql } from "../_shared/db.ts";
-import { HttpError } from "../_shared/errors.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 
 /** One call of tollgate.handle_stripe_event, with the subscription states retrieved so far. */

@@ -1,5 +1,5 @@
-import { HttpError } from "../_shared/errors.ts";
-import { endpoint, json, MAX_WEBHOOK_BODY, readBody } from "../_shared/http.ts";
+import { HttpError } from "../_tollgate/errors.ts";
+import { endpoint, json, MAX_WEBHOOK_BODY, readBody } from "../_tollgate/http.ts";
 import { asStripeEvent, type EventOutcome, type StripeEvent } from "./event.ts";
 import type { SignatureVerifier } from "./signature.ts";
 
