@@ -29,8 +29,8 @@ select is_empty($$ select 1 from tollgate.accounts where user_id = 'dddddddd-000
   'a user from before the trigger has no account yet');
 
 -- the migration that opens accounts at install, applied twice
-\i supabase/migrations/20261201100300_create_periods_and_resets.sql
-\i supabase/migrations/20261201100300_create_periods_and_resets.sql
+\i supabase/migrations/20261201170300_create_periods_and_resets.sql
+\i supabase/migrations/20261201170300_create_periods_and_resets.sql
 select is((select balance from tollgate.accounts where user_id = 'dddddddd-0000-4000-8000-00000000000d'), 3::bigint,
   'the backfill opens the account with one grant, even when run twice');
 

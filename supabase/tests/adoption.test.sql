@@ -68,7 +68,7 @@ select is((select count(*) from tollgate.credit_ledger where user_id::text like 
   'and writes nothing: three signup grants and two imports');
 
 -- The user without an account gets it from the install's backfill; importing then picks up their row.
-\i supabase/migrations/20261201100300_create_periods_and_resets.sql
+\i supabase/migrations/20261201170300_create_periods_and_resets.sql
 select is((select balance from tollgate.accounts where user_id = '5d444444-4444-4444-8444-444444444444'), 3::bigint,
   'the migration''s backfill opens the account a pre-install user lacked');
 select is((select count(*) from (

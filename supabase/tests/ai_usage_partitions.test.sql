@@ -73,19 +73,19 @@ select is_empty($$ select name from parts where not exists (select 1 from pg_ind
 select results_eq($$ select schedule, command from cron.job where jobname = 'tollgate-ai-usage-partitions' $$,
   $$ values ('17 3 * * *'::text, 'select tollgate.maintain_ai_usage_partitions()'::text) $$,
   'pg_cron runs the maintenance daily at 03:17');
-\i supabase/migrations/20261201100510_schedule_ai_usage_partitions.sql
+\i supabase/migrations/20261201170510_schedule_ai_usage_partitions.sql
 select is((select count(*) from cron.job where jobname = 'tollgate-ai-usage-partitions')::int, 1,
   'applying the schedule migration twice still leaves one job');
-\i supabase/rollbacks/20261201100510_schedule_ai_usage_partitions.sql
+\i supabase/rollbacks/20261201170510_schedule_ai_usage_partitions.sql
 select is_empty($$ select 1 from cron.job where jobname = 'tollgate-ai-usage-partitions' $$,
   'its rollback unschedules the job');
-\i supabase/migrations/20261201100510_schedule_ai_usage_partitions.sql
+\i supabase/migrations/20261201170510_schedule_ai_usage_partitions.sql
 
 -- the rollback drops the partitions with the table
-\i supabase/rollbacks/20261201100500_create_ai_usage.sql
+\i supabase/rollbacks/20261201170500_create_ai_usage.sql
 select is_empty($$ select relname from pg_class where relnamespace = 'tollgate'::regnamespace
    and relname like 'ai\_usage%' $$, 'the ai_usage rollback leaves no partition or index behind');
-\i supabase/migrations/20261201100500_create_ai_usage.sql
+\i supabase/migrations/20261201170500_create_ai_usage.sql
 select ok((select count(*) from parts) >= 5, 'and the migration creates the table and its partitions again');
 
 select * from finish();

@@ -12,17 +12,17 @@ select is((select database::text from cron.job where jobname = 'tollgate-reset-m
   current_database()::text, 'the job runs in this database');
 
 -- Applying the migration again (as psql does) replaces the job instead of adding one.
-\i supabase/migrations/20261201100310_schedule_reset_monthly_quotas.sql
+\i supabase/migrations/20261201170310_schedule_reset_monthly_quotas.sql
 select is((select count(*) from cron.job where jobname = 'tollgate-reset-monthly-quotas')::int, 1,
   'applying the migration twice still leaves one job');
 
-\i supabase/rollbacks/20261201100310_schedule_reset_monthly_quotas.sql
+\i supabase/rollbacks/20261201170310_schedule_reset_monthly_quotas.sql
 select is_empty($$ select 1 from cron.job where jobname = 'tollgate-reset-monthly-quotas' $$,
   'the rollback unschedules the job');
-\i supabase/rollbacks/20261201100310_schedule_reset_monthly_quotas.sql
+\i supabase/rollbacks/20261201170310_schedule_reset_monthly_quotas.sql
 select pass('the rollback re-runs when the job is already gone');
 
-\i supabase/migrations/20261201100310_schedule_reset_monthly_quotas.sql
+\i supabase/migrations/20261201170310_schedule_reset_monthly_quotas.sql
 select results_eq($$ select schedule, command from cron.job where jobname = 'tollgate-reset-monthly-quotas' $$,
   $$ values ('0 * * * *'::text, 'select tollgate.reset_monthly_quotas()'::text) $$,
   'the migration schedules the job again after a rollback');

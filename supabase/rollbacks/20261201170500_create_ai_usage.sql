@@ -1,4 +1,4 @@
--- Rollback of 20261201100500_create_ai_usage.sql, in reverse order. Dropping ai_usage drops every attached
+-- Rollback of 20261201170500_create_ai_usage.sql, in reverse order. Dropping ai_usage drops every attached
 -- partition (the monthly ones and the default) with their policies.
 
 drop function if exists tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid);

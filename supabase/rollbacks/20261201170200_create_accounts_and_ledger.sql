@@ -1,4 +1,4 @@
--- Rollback of 20261201100200_create_accounts_and_ledger.sql, in reverse order: the functions, then the tables (with
+-- Rollback of 20261201170200_create_accounts_and_ledger.sql, in reverse order: the functions, then the tables (with
 -- their indexes, triggers and policies), then the type.
 
 drop function if exists tollgate.check_ledger(uuid);

@@ -1,6 +1,6 @@
--- Rollback of 20261201100300_create_periods_and_resets.sql, in reverse order: the signup trigger on auth.users (the
+-- Rollback of 20261201170300_create_periods_and_resets.sql, in reverse order: the signup trigger on auth.users (the
 -- only object of Tollgate's outside its schema here), then the functions. The accounts opened go with the accounts
--- table (rollback 20261201100200).
+-- table (rollback 20261201170200).
 
 drop trigger if exists tollgate_on_auth_user_created on auth.users;
 drop function if exists tollgate._on_auth_user_created();

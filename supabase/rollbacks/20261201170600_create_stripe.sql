@@ -1,4 +1,4 @@
--- Rollback of 20261201100600_create_stripe.sql, in reverse order: the functions, then the mirror tables (with
+-- Rollback of 20261201170600_create_stripe.sql, in reverse order: the functions, then the mirror tables (with
 -- their indexes and policies).
 
 drop function if exists tollgate.handle_stripe_event(jsonb, boolean, jsonb);

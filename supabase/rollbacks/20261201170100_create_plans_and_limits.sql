@@ -1,4 +1,4 @@
--- Rollback of 20261201100100_create_plans_and_limits.sql: the tables (with their seeded rows, index and policies),
+-- Rollback of 20261201170100_create_plans_and_limits.sql: the tables (with their seeded rows, index and policies),
 -- then the type.
 
 drop table if exists tollgate.plan_limits;

@@ -1,4 +1,4 @@
--- Rollback of 20261201100400_create_usage_metering.sql, in reverse order: the functions, then the tables.
+-- Rollback of 20261201170400_create_usage_metering.sql, in reverse order: the functions, then the tables.
 
 drop function if exists tollgate.get_quota_status(text, uuid);
 drop function if exists tollgate._quota_status(uuid, text, timestamptz);
