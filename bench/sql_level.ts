@@ -97,7 +97,7 @@ export async function pgbench(opts: {
       "-p",
       url.port,
       "-U",
-      "postgres",
+      decodeURIComponent(url.username),
       "postgres",
     ],
     stdout: "piped",
