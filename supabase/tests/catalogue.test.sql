@@ -1,7 +1,7 @@
 -- Rules over the whole catalogue, so every future table and function is held to them without being listed here.
 -- Each assertion lists its offenders.
 begin;
-select plan(16);
+select plan(17);
 
 -- Tollgate lives in schema tollgate and enters projects that have their own tables in public: it creates nothing
 -- there, not even by creating an extension into it. (This suite's database has nothing else in public, so anything
@@ -210,6 +210,15 @@ select is_empty($$
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
      and not exists (select 1 from pg_constraint con where con.conrelid = c.oid and con.contype = 'p')
 $$, 'every table in tollgate has a primary key');
+
+-- The catalogue is the documentation (the snapshot, the ERD and Studio show it): every function and table says why.
+select is_empty($$
+  select 'function ' || p.oid::regprocedure::text || ': add comment on function' from pg_proc p
+   where p.pronamespace = 'tollgate'::regnamespace and obj_description(p.oid, 'pg_proc') is null
+  union all
+  select 'table ' || c.oid::regclass::text || ': add comment on table' from pg_class c
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p') and obj_description(c.oid, 'pg_class') is null
+$$, 'every function and table in tollgate carries a comment');
 
 select * from finish();
 rollback;
