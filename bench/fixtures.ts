@@ -28,8 +28,8 @@ export async function createFixtures(dbUrl: string, users: number): Promise<void
     grant usage on schema bench to service_role, authenticated;
 
     -- Limits far above any run, on both periods the seeded tiers use, so every consume still counts itself.
-    insert into public.plans (id, name, monthly_credits) values ('bench', 'Bench', 0) on conflict (id) do nothing;
-    insert into public.plan_limits (plan_id, feature, period, request_limit)
+    insert into tollgate.plans (id, name, monthly_credits) values ('bench', 'Bench', 0) on conflict (id) do nothing;
+    insert into tollgate.plan_limits (plan_id, feature, period, request_limit)
     values ('bench', 'default', 'day', 1000000000000), ('bench', 'default', 'month', 1000000000000)
     on conflict (plan_id, feature, period) do nothing;
 
@@ -37,8 +37,8 @@ export async function createFixtures(dbUrl: string, users: number): Promise<void
     insert into auth.users (id, email)
     select bench.uid(i), 'bench' || i || '@bench.example.com' from generate_series(1, ${users}) i
     on conflict (id) do nothing;
-    update public.accounts set plan_id = 'bench' where user_id in (select bench.uid(i) from generate_series(1, ${users}) i);
-    select count(public.grant_credits(bench.uid(i), ${START_CREDITS}, 'bench-top-up', 'top_up'))
+    update tollgate.accounts set plan_id = 'bench' where user_id in (select bench.uid(i) from generate_series(1, ${users}) i);
+    select count(tollgate.grant_credits(bench.uid(i), ${START_CREDITS}, 'bench-top-up', 'top_up'))
       from generate_series(1, ${users}) i;
 
     -- The physical anchor: a plain table with the same key, guarded by one UPDATE.
@@ -57,15 +57,15 @@ export async function hasFunction(dbUrl: string, signature: string): Promise<boo
 
 /** Signature of the usage meter, as the log-ai-usage issue defines it. */
 export const LOG_AI_USAGE_SIGNATURE =
-  "public.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid)";
+  "tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid)";
 
 /** Signature of the Stripe event handler, as the stripe-webhook issue defines it. */
-export const HANDLE_STRIPE_EVENT_SIGNATURE = "public.handle_stripe_event(jsonb)";
+export const HANDLE_STRIPE_EVENT_SIGNATURE = "tollgate.handle_stripe_event(jsonb)";
 
 /** A priced model if the model_prices catalogue exists (so the meter prices its calls), else a stand-in name. */
 export async function benchModel(dbUrl: string): Promise<string> {
-  const hasPrices = (await psql(dbUrl, "select to_regclass('public.model_prices') is not null")) === "t";
+  const hasPrices = (await psql(dbUrl, "select to_regclass('tollgate.model_prices') is not null")) === "t";
   if (!hasPrices) return "bench-model";
-  const model = await psql(dbUrl, "select model from public.model_prices order by model limit 1");
+  const model = await psql(dbUrl, "select model from tollgate.model_prices order by model limit 1");
   return model || "bench-model";
 }

@@ -121,7 +121,7 @@ try {
   await createFixtures(dbUrl, PLAN.users);
   const model = await benchModel(dbUrl);
   const hasLogUsage = await hasFunction(dbUrl, LOG_AI_USAGE_SIGNATURE);
-  if (!hasLogUsage) skip("public.log_ai_usage not installed");
+  if (!hasLogUsage) skip("tollgate.log_ai_usage not installed");
   log(`[${elapsed()}] ${PLAN.users} bench users ready`);
 
   if (phases.has("sql")) {

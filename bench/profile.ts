@@ -3,7 +3,7 @@
  * the deployed function runs) driven in-process through a TCP proxy that counts what crosses the wire per
  * request: client flushes (round trips), Parse messages (statements prepared) and Execute/Query messages.
  */
-import { createPool } from "../supabase/functions/_shared/db.ts";
+import { createPool } from "../supabase/functions/_tollgate/db.ts";
 import { consumeWith } from "../supabase/functions/consume-credit/consume.ts";
 import { benchUserId } from "./fixtures.ts";
 import { summarize } from "./stats.ts";

@@ -68,7 +68,7 @@ const sample: BenchResults = {
     ledger_problems_in_sample: 0,
   }],
   profile: null,
-  skipped: ["public.log_ai_usage not installed"],
+  skipped: ["tollgate.log_ai_usage not installed"],
 };
 
 Deno.test("ratio refuses a missing or zero baseline instead of dividing by it", () => {
@@ -94,6 +94,6 @@ Deno.test("the report compares consume with the bare UPDATE and HTTP with SQL at
   // 300 req/s over consume_credits at 16 clients (900 tx/s), not at pgbench's 8 clients.
   assert.match(md, /\| 0\.33× \| — \| 0\.33× ❌ \(≥ 0\.5×\); p99 12\.0 ms ❌ \(≤ 10 ms\) \|/);
   assert.match(md, /\| 1,000,000 \| 15\.0 \| 10\.0 \| 1\.50× ✅ \(≤ 2×\) \|/);
-  assert.match(md, /- skipped: public\.log_ai_usage not installed/);
+  assert.match(md, /- skipped: tollgate\.log_ai_usage not installed/);
   assert.match(md, /Machine: 2 cores \(cpu\), linux; PostgreSQL 15\.18 \(fsync=on\); Deno 2\.9\.6\./);
 });

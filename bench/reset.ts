@@ -1,6 +1,6 @@
 /**
  * Reset: N accounts whose credit period ended yesterday, each holding its unspent plan lot (what the signup
- * trigger leaves a month later, written set-based), then `public.reset_monthly_quotas(p_now)` timed beside a
+ * trigger leaves a month later, written set-based), then `tollgate.reset_monthly_quotas(p_now)` timed beside a
  * bare INSERT ... SELECT of the rows the reset writes: one plan lot and two ledger entries (expiry, grant) per
  * account, into unindexed copies of those tables.
  */
@@ -37,13 +37,13 @@ async function createDueAccounts(sql: postgres.Sql, n: number, tag: string): Pro
     ),
   );
   // Steady state before timing: statistics current and hint bits set, as on a database that has lived a month.
-  await sql`vacuum analyze auth.users, public.accounts, public.credit_lots, public.credit_ledger`;
+  await sql`vacuum analyze auth.users, tollgate.accounts, tollgate.credit_lots, tollgate.credit_ledger`;
 }
 
 /** The baseline: the same rows the reset inserts, by one bare INSERT ... SELECT per table, no indexes. */
 async function bareInsert(sql: postgres.Sql, now: Date): Promise<number> {
-  await sql`create table if not exists bench.plain_lots (like public.credit_lots including defaults)`;
-  await sql`create table if not exists bench.plain_ledger (like public.credit_ledger including defaults)`;
+  await sql`create table if not exists bench.plain_lots (like tollgate.credit_lots including defaults)`;
+  await sql`create table if not exists bench.plain_ledger (like tollgate.credit_ledger including defaults)`;
   await sql`truncate bench.plain_lots, bench.plain_ledger`;
   await sql`checkpoint`;
   const started = performance.now();
@@ -52,14 +52,14 @@ async function bareInsert(sql: postgres.Sql, now: Date): Promise<number> {
       insert into bench.plain_lots (user_id, source, amount, remaining, expires_at, priority, grant_key, created_at)
       select a.user_id, 'plan', p.monthly_credits, p.monthly_credits, a.period_end + interval '1 month', 10,
              'plan:next', ${now}
-        from public.accounts a join public.plans p on p.id = a.plan_id
+        from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id
        where a.settle_at <= ${now}`;
     await tx`
       insert into bench.plain_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, created_at)
       select a.user_id, a.ledger_seq + k, case k when 1 then -a.balance else p.monthly_credits end,
              case k when 1 then 0 else p.monthly_credits end, case k when 1 then 'expire' else 'grant' end,
              'plan:next', ${now}
-        from public.accounts a join public.plans p on p.id = a.plan_id cross join generate_series(1, 2) k
+        from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id cross join generate_series(1, 2) k
        where a.settle_at <= ${now}`;
   });
   return seconds(started);
@@ -84,19 +84,19 @@ export async function runResets(opts: {
       await sql`checkpoint`;
       started = performance.now();
       const [totals] = await sql`
-        select accounts_rolled, credits_granted, credits_expired from public.reset_monthly_quotas(${now})`;
+        select accounts_rolled, credits_granted, credits_expired from tollgate.reset_monthly_quotas(${now})`;
       const reset = seconds(started);
       // The books after the reset: every account rolled to the plan's allowance, and check_ledger (one
       // account per call, so a sample) finds nothing.
       const emails = `%@${tag}.bench.example.com`;
       const [{ wrong }] = await sql`
         select count(*)::int as wrong
-          from public.accounts a join auth.users u on u.id = a.user_id join public.plans p on p.id = a.plan_id
+          from tollgate.accounts a join auth.users u on u.id = a.user_id join tollgate.plans p on p.id = a.plan_id
          where u.email like ${emails} and (a.period_end <= ${now} or a.balance <> p.monthly_credits)`;
       const [{ problems }] = await sql`
         select count(*)::int as problems
           from (select id from auth.users where email like ${emails} limit 20) u
-         cross join lateral public.check_ledger(u.id)`;
+         cross join lateral tollgate.check_ledger(u.id)`;
       const r: ResetResult = {
         accounts: n,
         setup_s: setup,

@@ -38,13 +38,13 @@ update bench.plain_accounts set credits = credits - 1 where user_id = ${uid} and
     consume_credits: `${pick}
 begin;
 ${asService}
-select public.consume_credits(gen_random_uuid()::text, 1, 'default', null, ${uid});
+select tollgate.consume_credits(gen_random_uuid()::text, 1, 'default', null, ${uid});
 commit;
 `,
     log_ai_usage: `${pick}
 begin;
 ${asService}
-select public.log_ai_usage(gen_random_uuid()::text, '${opts.model}', 1200, 350, 'bench', 'default', 0, 850,
+select tollgate.log_ai_usage(gen_random_uuid()::text, '${opts.model}', 1200, 350, 'bench', 'default', 0, 850,
   'success', null, false, null, null, null, ${uid});
 commit;
 `,
@@ -97,7 +97,7 @@ export async function pgbench(opts: {
       "-p",
       url.port,
       "-U",
-      "postgres",
+      decodeURIComponent(url.username),
       "postgres",
     ],
     stdout: "piped",

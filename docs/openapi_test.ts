@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { buildDocument, OUTPUT } from "../scripts/openapi.ts";
-import { ERROR_STATUS } from "../supabase/functions/_shared/contract.ts";
+import { ERROR_STATUS } from "../supabase/functions/_tollgate/contract.ts";
 
 const committed = JSON.parse(Deno.readTextFileSync(OUTPUT));
 const FUNCTIONS = ["consume-credit", "log-ai-usage", "reset-monthly-quotas", "stripe-webhook"];

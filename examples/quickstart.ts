@@ -93,8 +93,8 @@ async function buyCreditPack(cfg: QuickstartConfig, userId: string, credits: num
 
 /**
  * The user's ledger, read the way the browser reads it: as role `authenticated` with the user's claims, so RLS
- * returns their rows only (no `where user_id` needed). On a hosted project that is
- * `supabase.from("credit_ledger").select("seq, reason, delta, balance_after, idempotency_key").order("seq")`.
+ * returns their rows only (no `where user_id` needed). On a hosted project that is `supabase.schema("tollgate")
+ *   .from("credit_ledger").select("seq, reason, delta, balance_after, idempotency_key").order("seq")`.
  */
 async function ledgerAsUser(cfg: QuickstartConfig, userId: string): Promise<LedgerRow[]> {
   const sql = postgres(cfg.dbUrl, { max: 1, onnotice: () => {} });
@@ -105,7 +105,7 @@ async function ledgerAsUser(cfg: QuickstartConfig, userId: string): Promise<Ledg
         JSON.stringify({ sub: userId, role: "authenticated" })
       }, true)`;
       const rows = await tx`
-        select seq, reason, delta, balance_after, idempotency_key from public.credit_ledger order by seq`;
+        select seq, reason, delta, balance_after, idempotency_key from tollgate.credit_ledger order by seq`;
       return rows.map((r) => ({
         seq: Number(r.seq),
         reason: r.reason,

@@ -1,5 +1,5 @@
 /**
- * `npm run erd`: writes docs/erd.md, a Mermaid erDiagram of the public schema read from the catalogue of a
+ * `npm run erd`: writes docs/erd.md, a Mermaid erDiagram of schema tollgate read from the catalogue of a
  * throwaway cluster with every migration applied (or of SUPABASE_DB_URL when set).
  */
 import { ERD, writeGenerated } from "./lib/generated.ts";

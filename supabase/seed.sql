@@ -7,4 +7,4 @@ values
 on conflict (id) do nothing;
 
 -- Ada also bought a pack of 100 credits.
-select public.grant_credits('00000000-0000-4000-8000-000000000001', 100, 'seed-top-up', 'top_up');
+select tollgate.grant_credits('00000000-0000-4000-8000-000000000001', 100, 'seed-top-up', 'top_up');

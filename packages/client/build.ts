@@ -3,7 +3,7 @@
  * peer dependency) and its declarations. `npm run build:client` from the repository root.
  */
 const HERE = new URL(".", import.meta.url).pathname;
-const CONTRACT = new URL("../../supabase/functions/_shared/contract.ts", import.meta.url).pathname;
+const CONTRACT = new URL("../../supabase/functions/_tollgate/contract.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
 
 async function bundle(entry: string, out: string, declaration: boolean): Promise<void> {
@@ -36,7 +36,8 @@ function publicNames(): Set<string> {
  */
 function publicDeclarations(client: string, contract: string, names: Set<string>): string {
   const ZOD = /^import (?:type )?\{ z \} from "zod";\n/m;
-  const CONTRACT_IMPORT = /^import type \{[^}]*\} from "[./]*supabase\/functions\/_shared\/contract\.ts";\n/m;
+  const CONTRACT_IMPORT =
+    /^import type \{[^}]*\} from "[./]*supabase\/functions\/_tollgate\/contract\.ts";\n/m;
   if (!ZOD.test(client) || !ZOD.test(contract) || !CONTRACT_IMPORT.test(client)) {
     throw new Error("deno bundle's declaration output changed shape: update publicDeclarations in build.ts");
   }

@@ -23,20 +23,20 @@ export async function insertDueCohort(
           from generate_series(${from + 1}::int, ${from + opts.count}::int) i
         returning id
       ), plan as (
-        select id, monthly_credits from public.plans where is_default
+        select id, monthly_credits from tollgate.plans where is_default
       ), accounts as (
-        insert into public.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
+        insert into tollgate.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
                                      next_expiry_at, ledger_seq)
         select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
                now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
           from users u cross join plan p
         returning user_id, balance, period_end
       ), lots as (
-        insert into public.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
+        insert into tollgate.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
         select user_id, 'plan', balance, balance, period_end, 10, 'plan:cohort' from accounts
         returning id, user_id, amount
       )
-      insert into public.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
+      insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
       select user_id, 1, amount, amount, 'grant', 'plan:cohort', id from lots`;
   });
 }

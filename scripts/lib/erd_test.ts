@@ -24,7 +24,7 @@ const fk = (extra: Partial<ErdForeignKey>): ErdForeignKey => ({
   name: "fk",
   table: "accounts",
   columns: ["plan_id"],
-  ref_schema: "public",
+  ref_schema: "tollgate",
   ref_table: "plans",
   ref_columns: ["id"],
   required: true,
@@ -36,7 +36,7 @@ const fk = (extra: Partial<ErdForeignKey>): ErdForeignKey => ({
 const model: ErdModel = {
   tables: [
     {
-      schema: "public",
+      schema: "tollgate",
       name: "accounts",
       comment: "Tollgate: one | account",
       partitioned: false,
@@ -47,7 +47,7 @@ const model: ErdModel = {
       ],
     },
     {
-      schema: "public",
+      schema: "tollgate",
       name: "plans",
       comment: null,
       partitioned: true,
@@ -71,7 +71,7 @@ Deno.test("long SQL type names become Mermaid-safe short names and typmods are d
   assert.equal(mermaidType("timestamp with time zone"), "timestamptz");
   assert.equal(mermaidType("numeric(20,10)"), "numeric");
   assert.equal(mermaidType("character varying(64)[]"), "varchar[]");
-  assert.equal(mermaidType("public.credit_source"), "credit_source");
+  assert.equal(mermaidType("tollgate.credit_source"), "credit_source");
 });
 
 Deno.test("columns carry their type, keys and notes; a dropped typmod is kept in the note", () => {
@@ -81,10 +81,10 @@ Deno.test("columns carry their type, keys and notes; a dropped typmod is kept in
   assert.match(diagram, /^ {4}numeric cost_usd "numeric\(20,10\); nullable"$/m);
 });
 
-Deno.test("a table outside public that public references is drawn with the referenced columns only", () => {
+Deno.test("a table outside tollgate that tollgate references is drawn with the referenced columns only", () => {
   assert.match(
     renderErdDiagram(model),
-    /^ {2}auth_users \{\n {4}uuid id PK "outside public: managed by Supabase"\n {2}\}$/m,
+    /^ {2}auth_users \{\n {4}uuid id PK "outside tollgate: managed by Supabase"\n {2}\}$/m,
   );
 });
 

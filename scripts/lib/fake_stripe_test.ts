@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import Stripe from "stripe";
-import { createStripeClient } from "../../supabase/functions/_shared/stripe.ts";
+import { createStripeClient } from "../../supabase/functions/_tollgate/stripe.ts";
 import { collectionOf, FakeStripeControl, startFakeStripe } from "./fake_stripe.ts";
 
 const KEY = "sk_test_fake_unit";

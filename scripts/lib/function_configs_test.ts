@@ -19,7 +19,7 @@ Deno.test("every function has a deno.json whose imports pin the root import map'
     for (const [specifier, target] of Object.entries(config.imports)) {
       assert.equal(target, rootImports[specifier], `${name}/deno.json: ${specifier}`);
     }
-    // One list for all: whatever _shared imports, every function can resolve.
+    // One list for all: whatever _tollgate imports, every function can resolve.
     assert.deepEqual(
       config.imports,
       configs[0].config.imports,

@@ -5,7 +5,7 @@
  */
 import * as jose from "jose";
 import postgres from "postgres";
-import { errorResponse, HttpError } from "../../supabase/functions/_shared/errors.ts";
+import { errorResponse, HttpError } from "../../supabase/functions/_tollgate/errors.ts";
 
 export interface GatewayOptions {
   port: number;

@@ -1,6 +1,7 @@
 /** Checks over the migrations folder and the migrated database, run by `npm test` as one test each. */
-import { checkFresh, ERD, TYPES } from "./generated.ts";
+import { checkFresh, GENERATED } from "./generated.ts";
 import { migrate, psql, psqlFile, ROOT, run } from "./stack.ts";
+import { versionAt } from "../../packages/cli/src/migrations.ts";
 
 export interface MigrationCheck {
   name: string;
@@ -8,10 +9,7 @@ export interface MigrationCheck {
   run(ctx: { dbUrl: string; adminUrl: string }): Promise<void>;
 }
 
-/** `YYYYMMDDHHMMSS` in UTC, the version format of `supabase migration new`. */
-export function versionAt(date: Date): string {
-  return date.toISOString().replace(/\D/g, "").slice(0, 14);
-}
+export { versionAt };
 
 /**
  * Migration file names: `<14-digit version>_<verb>_<object>.sql`, versions unique and in order, and no NEW file
@@ -183,20 +181,57 @@ function supabase(args: string[]): Promise<string> {
 }
 
 /**
+ * What the migrations may create outside their own objects (DESIGN "Schema (contract)"): everything else lives in
+ * schema tollgate. These are the created objects (snapshot entries) that are not Tollgate's own: not the schema,
+ * not in it, not a policy, constraint or trigger on one of its tables, not a trigger named tollgate_* (on
+ * auth.users) and not a pg_cron job named tollgate-*.
+ */
+export function foreignObjects(created: string[]): string[] {
+  return created.filter((o) =>
+    !(o === "schema tollgate" || /^[a-z ]+? tollgate\./.test(o) || / on tollgate\.\S+$/.test(o) ||
+      /^trigger tollgate_\S* on /.test(o) || /^cron job tollgate-/.test(o))
+  );
+}
+
+/** Throws a message naming what differs between two snapshots, or nothing when they are equal. */
+function sameObjects(
+  want: Set<string>,
+  have: Set<string>,
+  context: (extra: string, missing: string) => string,
+) {
+  const extra = leftovers(want, have);
+  const missing = leftovers(have, want);
+  if (extra.length > 0 || missing.length > 0) {
+    throw new Error(context(extra.join("\n  ") || "(none)", missing.join("\n  ") || "(none)"));
+  }
+}
+
+/**
  * The round trip, on the database the rest of the suite then uses (its platform stand-in already applied):
- * every migration through the Supabase CLI, each one applied a second time, every rollback in reverse, nothing of
- * Tollgate left (compared with a snapshot taken before), the history marked reverted, and everything applied
- * again through the CLI. Throws a message naming the file to fix.
+ * every migration in order, each checked to create only Tollgate's own objects; each applied a second time,
+ * changing nothing; every rollback in reverse, each leaving exactly what was there before its migration (nothing
+ * of its own behind, nothing of anyone else's removed); then everything applied through the Supabase CLI, which
+ * must give the same objects. Throws a message naming the file to fix.
  */
 export async function roundTrip(dbUrl: string, log: (line: string) => void = console.log): Promise<void> {
   const migrations = sqlFiles(MIGRATIONS);
   const before = await snapshot(dbUrl);
-  await migrate(dbUrl).catch((error) => {
+  const after: Set<string>[] = [];
+  for (const name of migrations) {
+    await psqlFile(dbUrl, `${MIGRATIONS}/${name}`).catch((error) => {
+      throw new Error(`Migration ${name} fails:\n${error.message}`);
+    });
+    after.push(await snapshot(dbUrl));
+  }
+  const migrated = after.at(-1) ?? before;
+  const foreign = foreignObjects(leftovers(before, migrated));
+  if (foreign.length > 0) {
     throw new Error(
-      `The migrations fail through the Supabase CLI (supabase migration up):\n${error.message}`,
+      `The migrations create objects outside schema tollgate (Tollgate owns only its schema, triggers named ` +
+        `tollgate_* and pg_cron jobs named tollgate-*); move them into tollgate:\n  ${foreign.join("\n  ")}`,
     );
-  });
-  log(`applied ${migrations.length} migrations with supabase migration up`);
+  }
+  log(`applied ${migrations.length} migrations one by one: every object they create is Tollgate's`);
   for (const name of migrations) {
     await psqlFile(dbUrl, `${MIGRATIONS}/${name}`).catch((error) => {
       throw new Error(
@@ -205,36 +240,42 @@ export async function roundTrip(dbUrl: string, log: (line: string) => void = con
       );
     });
   }
-  log("applied each migration a second time");
-  for (const name of [...migrations].reverse()) {
+  sameObjects(
+    migrated,
+    await snapshot(dbUrl),
+    (extra, missing) =>
+      `Applying every migration a second time changes the schema; make the files re-runnable.\n` +
+      `Added:\n  ${extra}\nRemoved:\n  ${missing}`,
+  );
+  log("applied each migration a second time: nothing changed");
+  for (let i = migrations.length - 1; i >= 0; i--) {
+    const name = migrations[i];
     await psqlFile(dbUrl, `${ROLLBACKS}/${name}`).catch((error) => {
       throw new Error(`Rollback supabase/rollbacks/${name} fails:\n${error.message}`);
     });
-  }
-  const left = leftovers(before, await snapshot(dbUrl));
-  if (left.length > 0) {
-    throw new Error(
-      `After all rollbacks in reverse these objects remain; drop each in the rollback of the migration that ` +
-        `creates it:\n  ${left.join("\n  ")}`,
+    sameObjects(
+      i > 0 ? after[i - 1] : before,
+      await snapshot(dbUrl),
+      (extra, missing) =>
+        `Rollback supabase/rollbacks/${name} must leave exactly what was there before its migration.\n` +
+        `Left behind (drop each in this rollback):\n  ${extra}\n` +
+        `Removed although its migration did not create it (drop only what it created):\n  ${missing}`,
     );
   }
-  log("rolled back every migration in reverse: nothing left");
-  const versions = migrations.map((n) => n.slice(0, 14));
-  if (versions.length > 0) {
-    await supabase([
-      "migration",
-      "repair",
-      "--status",
-      "reverted",
-      ...versions,
-      `--remote=${dbUrl}`,
-      "--yes",
-    ]);
-  }
+  log("rolled back every migration in reverse: each removed exactly what its migration created");
   await migrate(dbUrl).catch((error) => {
-    throw new Error(`The migrations fail when re-applied after the rollbacks:\n${error.message}`);
+    throw new Error(
+      `The migrations fail through the Supabase CLI (supabase migration up):\n${error.message}`,
+    );
   });
-  log("marked the history reverted and applied every migration again with supabase migration up");
+  sameObjects(
+    migrated,
+    await snapshot(dbUrl),
+    (extra, missing) =>
+      `The migrations give other objects through the Supabase CLI than one by one with psql.\n` +
+      `Only through the CLI:\n  ${extra}\nOnly with psql:\n  ${missing}`,
+  );
+  log("applied every migration again with supabase migration up: the same objects");
 }
 
 /**
@@ -278,7 +319,8 @@ export const fileChecks: MigrationCheck[] = [
 
 /** The round trip as a check: it migrates the suite's database (see roundTrip). */
 export const roundTripCheck: MigrationCheck = {
-  name: "migrations apply through the CLI and a second time, roll back to nothing, and apply again",
+  name:
+    "migrations create only Tollgate's objects, re-run unchanged, roll back one by one, and apply through the CLI",
   run: ({ dbUrl }) => roundTrip(dbUrl),
 };
 
@@ -294,7 +336,7 @@ export const databaseChecks: MigrationCheck[] = [
         "lint",
         `--remote=${dbUrl}`,
         "--schema",
-        "public",
+        "tollgate",
         "--level",
         "warning",
         "--fail-on",
@@ -302,16 +344,12 @@ export const databaseChecks: MigrationCheck[] = [
       ];
       const out = await supabase(args).catch((e: Error) => e.message);
       if (!out.includes("No schema errors found")) {
-        throw new Error(`supabase db lint found problems in public; fix the functions it names:\n${out}`);
+        throw new Error(`supabase db lint found problems in tollgate; fix the functions it names:\n${out}`);
       }
     },
   },
-  {
-    name: `${TYPES.path} matches the migrated schema`,
-    run: ({ dbUrl }) => checkFresh(TYPES, dbUrl),
-  },
-  {
-    name: `${ERD.path} matches the migrated schema`,
-    run: ({ dbUrl }) => checkFresh(ERD, dbUrl),
-  },
+  ...GENERATED.map((file): MigrationCheck => ({
+    name: `${file.path} matches the migrated schema`,
+    run: ({ dbUrl }) => checkFresh(file, dbUrl),
+  })),
 ];

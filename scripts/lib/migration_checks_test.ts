@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   checkVersions,
+  foreignObjects,
   gitIn,
   leftovers,
   migrationBase,
@@ -122,4 +123,30 @@ Deno.test("outside a git repository nobody can tell which migrations are new", a
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("Tollgate may create its schema and what is in it, tollgate_ triggers and tollgate- cron jobs, nothing else", () => {
+  const own = [
+    "schema tollgate",
+    "table tollgate.accounts",
+    "index tollgate.accounts_settle_at_idx",
+    "function tollgate._acting_user(uuid)",
+    "type tollgate.credit_source",
+    "policy accounts_select_own on tollgate.accounts",
+    "table constraint accounts_pkey on tollgate.accounts",
+    "trigger credit_ledger_append_only on tollgate.credit_ledger",
+    "trigger tollgate_on_auth_user_created on auth.users",
+    "cron job tollgate-reset-monthly-quotas",
+    "publication relation tollgate.billing_events in publication supabase_realtime",
+  ];
+  const foreign = [
+    "table public.accounts",
+    "function public.consume_credits(text, integer)",
+    "schema tollgate_extra",
+    "table tollgatex.plans",
+    "policy plans_read on public.plans",
+    "trigger on_auth_user_created on auth.users",
+    "cron job reset-monthly-quotas",
+  ];
+  assert.deepEqual(foreignObjects([...own, ...foreign]), foreign);
 });

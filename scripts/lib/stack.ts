@@ -13,7 +13,7 @@ import {
 import { startGateway } from "./gateway.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-const PG_BIN = "/usr/lib/postgresql/15/bin";
+export const PG_BIN = "/usr/lib/postgresql/15/bin";
 const PG_SHARE = "/usr/share/postgresql/15/extension";
 
 /** Debian packages the stack needs, with a file that proves each is installed. */
@@ -317,17 +317,18 @@ export function applyPlatformStandIn(adminUrl: string): Promise<string> {
 }
 
 /**
- * Applies pending migrations through the Supabase CLI, exactly as on a hosted project (as `postgres`). The
- * database is named with `--remote=<url>`, which replaced `--db-url` (gone in Supabase CLI v4).
+ * Applies pending migrations through the Supabase CLI, exactly as on a hosted project (as `postgres`): this
+ * repository's, or the project in `root`. The database is named with `--remote=<url>`, which replaced `--db-url`
+ * (gone in Supabase CLI v4).
  */
-export function migrate(dbUrl: string): Promise<string> {
+export function migrate(dbUrl: string, root = ROOT): Promise<string> {
   return run(`${ROOT}/node_modules/.bin/supabase`, [
     "migration",
     "up",
     `--remote=${dbUrl}`,
     "--include-all",
     "--yes",
-  ]);
+  ], { cwd: root });
 }
 
 export function functionNames(): string[] {
@@ -439,15 +440,17 @@ export async function localJwks(keyDir: string): Promise<jose.JSONWebKeySet> {
 /**
  * Starts one function as deployed: its own process running its index.ts with its own deno.json, serving on
  * `port` on loopback (scripts/local/serve_function.ts stands in for the edge runtime, so nothing depends on
- * DENO_SERVE_ADDRESS, which Deno 2.1 lacks). `deno` is the binary to run it with (default: this one).
+ * DENO_SERVE_ADDRESS, which Deno 2.1 lacks). `deno` is the binary to run it with (default: this one); `root` is
+ * the project it is deployed from (default this repository; the installer's test starts an app's copy).
  */
 export function spawnFunction(
   name: string,
   env: Record<string, string>,
   port: number,
-  opts: { output?: "piped" | "null"; deno?: string } = {},
+  opts: { output?: "piped" | "null"; deno?: string; root?: string } = {},
 ): Deno.ChildProcess {
   const output = opts.output ?? "null";
+  const root = opts.root ?? ROOT;
   return new Deno.Command(opts.deno ?? Deno.execPath(), {
     args: [
       "run",
@@ -456,12 +459,12 @@ export function spawnFunction(
       "--allow-read",
       "--allow-sys",
       "--config",
-      `supabase/functions/${name}/deno.json`,
-      "scripts/local/serve_function.ts",
-      name,
+      `${root}/supabase/functions/${name}/deno.json`,
+      `${ROOT}/scripts/local/serve_function.ts`,
+      `${root}/supabase/functions/${name}/index.ts`,
       String(port),
     ],
-    cwd: ROOT,
+    cwd: root,
     env: { ...env, DENO_NO_PACKAGE_JSON: "1", NO_COLOR: "1" },
     stdin: "null",
     stdout: output,

@@ -1,28 +1,74 @@
 -- Rules over the whole catalogue, so every future table and function is held to them without being listed here.
 -- Each assertion lists its offenders.
 begin;
-select plan(13);
+select plan(17);
+
+-- Tollgate lives in schema tollgate and enters projects that have their own tables in public: it creates nothing
+-- there, not even by creating an extension into it. (This suite's database has nothing else in public, so anything
+-- found is Tollgate's; pg_cron's objects are in schema cron, whatever its extension's nominal schema.)
+select is_empty($$
+  select o.type || ' ' || o.identity || ': in public; create it in schema tollgate'
+    from (
+      select 'pg_class'::regclass as classid, c.oid as objid from pg_class c where c.relnamespace = 'public'::regnamespace
+      union all
+      select 'pg_proc'::regclass, p.oid from pg_proc p where p.pronamespace = 'public'::regnamespace
+      union all
+      select 'pg_type'::regclass, t.oid from pg_type t where t.typnamespace = 'public'::regnamespace
+      union all
+      select 'pg_constraint'::regclass, con.oid from pg_constraint con where con.connamespace = 'public'::regnamespace
+      union all
+      select 'pg_policy'::regclass, pol.oid from pg_policy pol
+        join pg_class c on c.oid = pol.polrelid where c.relnamespace = 'public'::regnamespace
+      union all
+      select 'pg_trigger'::regclass, tg.oid from pg_trigger tg
+        join pg_class c on c.oid = tg.tgrelid where c.relnamespace = 'public'::regnamespace
+      union all
+      select 'pg_operator'::regclass, op.oid from pg_operator op where op.oprnamespace = 'public'::regnamespace
+      union all
+      select 'pg_collation'::regclass, col.oid from pg_collation col where col.collnamespace = 'public'::regnamespace
+      union all
+      select 'pg_ts_config'::regclass, cfg.oid from pg_ts_config cfg where cfg.cfgnamespace = 'public'::regnamespace
+    ) x
+   cross join lateral pg_identify_object(x.classid, x.objid, 0) o
+$$, 'Tollgate creates nothing in public: no table, view, sequence, function, type, constraint, policy, trigger, '
+    'nor an extension whose objects land there');
+
+-- Outside its schema Tollgate owns only triggers named tollgate_* (on auth.users) and pg_cron jobs named tollgate-*.
+select is_empty($$
+  select tg.tgname || ' on ' || tg.tgrelid::regclass::text || ': calls ' || tg.tgfoid::regprocedure::text
+         || ' from outside schema tollgate; name it tollgate_' || tg.tgname
+    from pg_trigger tg
+    join pg_class c on c.oid = tg.tgrelid
+    join pg_proc p on p.oid = tg.tgfoid
+   where not tg.tgisinternal and c.relnamespace <> 'tollgate'::regnamespace
+     and p.pronamespace = 'tollgate'::regnamespace and tg.tgname not like 'tollgate\_%'
+$$, 'every trigger outside schema tollgate that calls a Tollgate function is named tollgate_*');
+select is_empty($$
+  select 'pg_cron job ' || jobname || ' runs ' || command || '; name it tollgate-...'
+    from cron.job
+   where command ~ '\mtollgate\.' and jobname not like 'tollgate-%'
+$$, 'every pg_cron job that runs Tollgate SQL is named tollgate-*');
 
 select is_empty($$
   select c.oid::regclass::text from pg_class c
-   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and not c.relrowsecurity
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p') and not c.relrowsecurity
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
-$$, 'every table in public has row level security on');
+$$, 'every table in tollgate has row level security on');
 
 select is_empty($$
   select c.oid::regclass::text from pg_class c
-   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p')
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
      and not exists (select 1 from pg_policy p where p.polrelid = c.oid)
      and coalesce(obj_description(c.oid, 'pg_class'), '') not like 'Tollgate: service-only%'
-$$, 'every table in public has policies or is commented ''Tollgate: service-only''');
+$$, 'every table in tollgate has policies or is commented ''Tollgate: service-only''');
 
 select is_empty($$
   select p.oid::regprocedure::text from pg_proc p
-   where p.pronamespace = 'public'::regnamespace and p.prosecdef
+   where p.pronamespace = 'tollgate'::regnamespace and p.prosecdef
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
      and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) s where s like 'search_path=%')
-$$, 'every security definer function in public sets search_path');
+$$, 'every security definer function in tollgate sets search_path');
 
 select is_empty($$
   select p.oid::regprocedure::text || ' executable by ' || g.who from pg_proc p
@@ -32,41 +78,41 @@ select is_empty($$
      select 'public' from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
       where a.grantee = 0 and a.privilege_type = 'EXECUTE'
    ) g
-   where p.pronamespace = 'public'::regnamespace and p.prosecdef
+   where p.pronamespace = 'tollgate'::regnamespace and p.prosecdef
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
-$$, 'no security definer function in public is executable by anon or public');
+$$, 'no security definer function in tollgate is executable by anon or public');
 
 -- A foreign key is covered when some index starts with its columns (in any order).
 select is_empty($$
   select con.conrelid::regclass::text || ' (' || con.conname || ')' from pg_constraint con
-   where con.contype = 'f' and con.connamespace = 'public'::regnamespace
+   where con.contype = 'f' and con.connamespace = 'tollgate'::regnamespace
      and not exists (
        select 1 from pg_index i
         where i.indrelid = con.conrelid
           and (select array_agg(k order by k) from unnest((i.indkey::int2[])[0:cardinality(con.conkey) - 1]) k)
             = (select array_agg(k order by k) from unnest(con.conkey) k)
      )
-$$, 'every foreign key in public has an index starting with its columns');
+$$, 'every foreign key in tollgate has an index starting with its columns');
 
 select is_empty($$
   select c.oid::regclass::text || ': ' || m.priv from pg_class c
    cross join unnest(array['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) m(priv)
-   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
      and has_table_privilege('authenticated', c.oid, m.priv)
-$$, 'authenticated cannot insert, update, delete or truncate any table in public');
+$$, 'authenticated cannot insert, update, delete or truncate any table in tollgate');
 
 -- Who may call what. User-facing functions act on auth.uid() only: a security definer function that
 -- authenticated may execute must resolve its user from the request, or any user could act for any other.
 select is_empty($$
   select p.oid::regprocedure::text || ': authenticated may execute this security definer function, but it never '
-         || 'resolves its user with public._acting_user(p_user_id) or auth.uid(); resolve the user in its body, '
+         || 'resolves its user with tollgate._acting_user(p_user_id) or auth.uid(); resolve the user in its body, '
          || 'or revoke execute from authenticated'
     from pg_proc p
-   where p.pronamespace = 'public'::regnamespace and p.prosecdef
+   where p.pronamespace = 'tollgate'::regnamespace and p.prosecdef
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
      and has_function_privilege('authenticated', p.oid, 'execute')
-     and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'public._acting_user(') = 0
+     and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'tollgate._acting_user(') = 0
      and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'auth.uid()') = 0
 $$, 'authenticated may execute a security definer function only when it resolves its user from the request');
 
@@ -78,13 +124,13 @@ select is_empty($$
          || ' from public, anon, authenticated, service_role'
     from pg_proc p
    cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-   where p.pronamespace = 'public'::regnamespace and p.proname like '\_%'
+   where p.pronamespace = 'tollgate'::regnamespace and p.proname like '\_%'
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
      and a.privilege_type = 'EXECUTE' and a.grantee <> p.proowner
      and not (p.prorettype = 'trigger'::regtype and a.grantee = 'service_role'::regrole)
-$$, 'internal _functions in public are executable by nobody but their owner');
+$$, 'internal _functions in tollgate are executable by nobody but their owner');
 
--- Billing data is any table in public with a user_id column: anon gets nothing on it, by grant or by policy.
+-- Billing data is any table in tollgate with a user_id column: anon gets nothing on it, by grant or by policy.
 select is_empty($$
   select pol.polname || ' on ' || pol.polrelid::regclass::text || ': applies to '
          || case r when 0 then 'public' else r::regrole::text end
@@ -92,7 +138,7 @@ select is_empty($$
     from pg_policy pol
     join pg_class c on c.oid = pol.polrelid
    cross join unnest(pol.polroles) r
-   where c.relnamespace = 'public'::regnamespace
+   where c.relnamespace = 'tollgate'::regnamespace
      and exists (select 1 from pg_attribute a
                   where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
      and (r = 0 or r = 'anon'::regrole)
@@ -103,7 +149,7 @@ select is_empty($$
          || c.oid::regclass::text || ' from anon'
     from pg_class c
    cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) m(priv)
-   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
      and exists (select 1 from pg_attribute a
                   where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
@@ -127,7 +173,7 @@ select is_empty($$
      select 'with check', pg_get_expr(pol.polwithcheck, pol.polrelid)
       where pol.polcmd in ('a', 'w') or (pol.polcmd = '*' and pol.polwithcheck is not null)
    ) e
-   where c.relnamespace = 'public'::regnamespace and pol.polpermissive
+   where c.relnamespace = 'tollgate'::regnamespace and pol.polpermissive
      and ('authenticated'::regrole = any (pol.polroles) or 0 = any (pol.polroles))
      and exists (select 1 from pg_attribute a
                   where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
@@ -153,17 +199,26 @@ select is_empty($$
      select (regexp_match(regexp_replace(e.expr, 'SELECT \(*auth\.(uid|jwt|role)\(\)', '', 'g'),
                           'auth\.(uid|jwt|role)\(\)'))[1] as fn
    ) m
-   where c.relnamespace = 'public'::regnamespace and m.fn is not null
+   where c.relnamespace = 'tollgate'::regnamespace and m.fn is not null
 $$, 'policies call (select auth.uid()), never a bare auth.uid(), auth.jwt() or auth.role()');
 
 select is_empty($$
   select c.oid::regclass::text || ': no primary key; add one (alter table ' || c.oid::regclass::text
          || ' add primary key (...))'
     from pg_class c
-   where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p')
      and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
      and not exists (select 1 from pg_constraint con where con.conrelid = c.oid and con.contype = 'p')
-$$, 'every table in public has a primary key');
+$$, 'every table in tollgate has a primary key');
+
+-- The catalogue is the documentation (the snapshot, the ERD and Studio show it): every function and table says why.
+select is_empty($$
+  select 'function ' || p.oid::regprocedure::text || ': add comment on function' from pg_proc p
+   where p.pronamespace = 'tollgate'::regnamespace and obj_description(p.oid, 'pg_proc') is null
+  union all
+  select 'table ' || c.oid::regclass::text || ': add comment on table' from pg_class c
+   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p') and obj_description(c.oid, 'pg_class') is null
+$$, 'every function and table in tollgate carries a comment');
 
 select * from finish();
 rollback;

@@ -6,52 +6,52 @@ select plan(37);
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'owner@example.com'),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'other@example.com');
-select public._consume_credits('aaaaaaaa-0000-4000-8000-00000000000a', 'k1', 1, 'default', null, now());
-select public._consume_credits('bbbbbbbb-0000-4000-8000-00000000000b', 'k1', 1, 'default', null, now());
+select tollgate._consume_credits('aaaaaaaa-0000-4000-8000-00000000000a', 'k1', 1, 'default', null, now());
+select tollgate._consume_credits('bbbbbbbb-0000-4000-8000-00000000000b', 'k1', 1, 'default', null, now());
 
 -- as anon
 set local role anon;
 select set_config('request.jwt.claims', '{"role": "anon"}', true);
-select throws_ok('select * from public.accounts', '42501', null, 'anon cannot read accounts');
-select throws_ok('select * from public.credit_lots', '42501', null, 'anon cannot read credit lots');
-select throws_ok('select * from public.credit_ledger', '42501', null, 'anon cannot read the ledger');
-select throws_ok('select * from public.usage_counters', '42501', null, 'anon cannot read usage counters');
-select throws_ok('select * from public.idempotency_keys', '42501', null, 'anon cannot read idempotency records');
-select isnt_empty('select * from public.plans', 'anon can read the plan catalogue');
-select isnt_empty('select * from public.plan_limits', 'anon can read plan limits');
-select throws_ok($$ select public.consume_credits('x') $$, '42501', null, 'anon cannot consume');
-select throws_ok($$ select public.grant_credits('aaaaaaaa-0000-4000-8000-00000000000a', 5, 'x') $$, '42501', null,
+select throws_ok('select * from tollgate.accounts', '42501', null, 'anon cannot read accounts');
+select throws_ok('select * from tollgate.credit_lots', '42501', null, 'anon cannot read credit lots');
+select throws_ok('select * from tollgate.credit_ledger', '42501', null, 'anon cannot read the ledger');
+select throws_ok('select * from tollgate.usage_counters', '42501', null, 'anon cannot read usage counters');
+select throws_ok('select * from tollgate.idempotency_keys', '42501', null, 'anon cannot read idempotency records');
+select isnt_empty('select * from tollgate.plans', 'anon can read the plan catalogue');
+select isnt_empty('select * from tollgate.plan_limits', 'anon can read plan limits');
+select throws_ok($$ select tollgate.consume_credits('x') $$, '42501', null, 'anon cannot consume');
+select throws_ok($$ select tollgate.grant_credits('aaaaaaaa-0000-4000-8000-00000000000a', 5, 'x') $$, '42501', null,
   'anon cannot grant credits');
-select throws_ok($$ select * from public.check_ledger() $$, '42501', null, 'anon cannot run the ledger check');
+select throws_ok($$ select * from tollgate.check_ledger() $$, '42501', null, 'anon cannot run the ledger check');
 reset role;
 
 -- as the owner
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "aaaaaaaa-0000-4000-8000-00000000000a"}',
   true);
-select results_eq('select user_id from public.accounts', $$ values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid) $$,
+select results_eq('select user_id from tollgate.accounts', $$ values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid) $$,
   'the owner sees exactly their own account');
-select ok((select count(*) from public.credit_lots) > 0
-  and (select bool_and(user_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from public.credit_lots),
+select ok((select count(*) from tollgate.credit_lots) > 0
+  and (select bool_and(user_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from tollgate.credit_lots),
   'the owner sees only their own lots');
-select is((select count(*) from public.credit_ledger)::int, 2, 'the owner sees their two ledger rows');
-select ok((select bool_and(user_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from public.usage_counters),
+select is((select count(*) from tollgate.credit_ledger)::int, 2, 'the owner sees their two ledger rows');
+select ok((select bool_and(user_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from tollgate.usage_counters),
   'the owner sees only their own counters');
-select throws_ok('select * from public.idempotency_keys', '42501', null, 'the owner cannot read idempotency records');
-select throws_ok($$ update public.accounts set balance = 1000000 $$, '42501', null,
+select throws_ok('select * from tollgate.idempotency_keys', '42501', null, 'the owner cannot read idempotency records');
+select throws_ok($$ update tollgate.accounts set balance = 1000000 $$, '42501', null,
   'the owner cannot write their balance');
-select throws_ok($$ insert into public.credit_lots (user_id, source, amount, remaining, grant_key)
+select throws_ok($$ insert into tollgate.credit_lots (user_id, source, amount, remaining, grant_key)
   values ('aaaaaaaa-0000-4000-8000-00000000000a', 'top_up', 99, 99, 'free') $$, '42501', null,
   'the owner cannot mint a lot');
-select throws_ok($$ insert into public.credit_ledger (user_id, seq, delta, balance_after, reason)
+select throws_ok($$ insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason)
   values ('aaaaaaaa-0000-4000-8000-00000000000a', 99, 99, 99, 'grant') $$, '42501', null,
   'the owner cannot write the ledger');
-select throws_ok($$ delete from public.usage_counters $$, '42501', null, 'the owner cannot reset their counters');
-select throws_ok($$ update public.plans set monthly_credits = 999999 $$, '42501', null,
+select throws_ok($$ delete from tollgate.usage_counters $$, '42501', null, 'the owner cannot reset their counters');
+select throws_ok($$ update tollgate.plans set monthly_credits = 999999 $$, '42501', null,
   'the owner cannot edit the plan catalogue');
-select throws_ok($$ select public.grant_credits('aaaaaaaa-0000-4000-8000-00000000000a', 5, 'x') $$, '42501', null,
+select throws_ok($$ select tollgate.grant_credits('aaaaaaaa-0000-4000-8000-00000000000a', 5, 'x') $$, '42501', null,
   'the owner cannot grant themselves credits');
-select throws_ok($$ select public._consume_credits('aaaaaaaa-0000-4000-8000-00000000000a', 'x', 1, 'd', null,
+select throws_ok($$ select tollgate._consume_credits('aaaaaaaa-0000-4000-8000-00000000000a', 'x', 1, 'd', null,
   now() - interval '1 year') $$, '42501', null, 'the owner cannot call the internal consume and choose the time');
 reset role;
 
@@ -59,40 +59,40 @@ reset role;
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "bbbbbbbb-0000-4000-8000-00000000000b"}',
   true);
-select is_empty($$ select * from public.accounts where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.accounts where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s account');
-select is_empty($$ select * from public.credit_lots where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.credit_lots where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s lots');
-select is_empty($$ select * from public.credit_ledger where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.credit_ledger where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s ledger');
-select is_empty($$ select * from public.usage_counters where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.usage_counters where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s counters');
-select throws_ok($$ select public.consume_credits('x', 1, 'default', null, 'aaaaaaaa-0000-4000-8000-00000000000a') $$,
+select throws_ok($$ select tollgate.consume_credits('x', 1, 'default', null, 'aaaaaaaa-0000-4000-8000-00000000000a') $$,
   'TG403', null, 'another user cannot consume the owner''s credits');
 reset role;
 
 -- as service_role
 set local role service_role;
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
-select ok((select count(*) from public.accounts where user_id in ('aaaaaaaa-0000-4000-8000-00000000000a',
+select ok((select count(*) from tollgate.accounts where user_id in ('aaaaaaaa-0000-4000-8000-00000000000a',
   'bbbbbbbb-0000-4000-8000-00000000000b')) = 2, 'service_role reads every account');
-select ok((select count(*) from public.credit_ledger) >= 4, 'service_role reads the whole ledger');
-select isnt_empty('select * from public.idempotency_keys', 'service_role reads idempotency records');
-select throws_ok($$ update public.accounts set balance = 0 $$, '42501', null,
+select ok((select count(*) from tollgate.credit_ledger) >= 4, 'service_role reads the whole ledger');
+select isnt_empty('select * from tollgate.idempotency_keys', 'service_role reads idempotency records');
+select throws_ok($$ update tollgate.accounts set balance = 0 $$, '42501', null,
   'service_role cannot write balances directly either');
-select throws_ok($$ update public.credit_ledger set delta = 0 $$, '42501', null,
+select throws_ok($$ update tollgate.credit_ledger set delta = 0 $$, '42501', null,
   'service_role cannot update the ledger');
-select throws_ok($$ delete from public.credit_ledger $$, '42501', null, 'service_role cannot delete from the ledger');
-select lives_ok($$ select public.grant_credits('aaaaaaaa-0000-4000-8000-00000000000a', 5, 'svc', 'promo') $$,
+select throws_ok($$ delete from tollgate.credit_ledger $$, '42501', null, 'service_role cannot delete from the ledger');
+select lives_ok($$ select tollgate.grant_credits('aaaaaaaa-0000-4000-8000-00000000000a', 5, 'svc', 'promo') $$,
   'service_role grants credits through the function');
 reset role;
 
 -- even the table owner: the append-only trigger refuses
-select throws_ok($$ update public.credit_ledger set delta = 0 $$, 'TGLOG', null,
+select throws_ok($$ update tollgate.credit_ledger set delta = 0 $$, 'TGLOG', null,
   'the ledger refuses UPDATE even for its owner');
-select throws_ok($$ delete from public.credit_ledger $$, 'TGLOG', null,
+select throws_ok($$ delete from tollgate.credit_ledger $$, 'TGLOG', null,
   'the ledger refuses DELETE even for its owner');
-select throws_ok($$ truncate public.credit_ledger $$, 'TGLOG', null, 'the ledger refuses TRUNCATE');
+select throws_ok($$ truncate tollgate.credit_ledger $$, 'TGLOG', null, 'the ledger refuses TRUNCATE');
 
 select * from finish();
 rollback;

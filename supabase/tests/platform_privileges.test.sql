@@ -14,7 +14,7 @@ select throws_ok($$ set local session_replication_role = replica $$, '42501', nu
 
 drop trigger tollgate_on_auth_user_created on auth.users;
 create trigger tollgate_on_auth_user_created after insert on auth.users
-  for each row execute function public._on_auth_user_created();
+  for each row execute function tollgate._on_auth_user_created();
 select is((select relowner::regrole::text from pg_class where oid = 'auth.users'::regclass), 'supabase_auth_admin',
   'postgres may drop and re-create its trigger on auth.users, which stays Supabase Auth''s');
 

@@ -1,4 +1,4 @@
--- public._handle_stripe_event's ordering machinery at a pinned time (2027-03-10 12:00Z): what events wait for
+-- tollgate._handle_stripe_event's ordering machinery at a pinned time (2027-03-10 12:00Z): what events wait for
 -- and what applies them, ties answered "retrieve" and settled with the API's state, livemode, several customers.
 begin;
 select plan(37);
@@ -26,16 +26,16 @@ language sql as $$
 $$;
 create function pg_temp.handle(p_event jsonb, p_current jsonb default '[]', p_now timestamptz default '2027-03-10 12:00Z',
                                p_live boolean default false) returns jsonb
-language sql as $$ select public._handle_stripe_event(p_event, p_live, p_current, p_now) $$;
+language sql as $$ select tollgate._handle_stripe_event(p_event, p_live, p_current, p_now) $$;
 create function pg_temp.status(p_id text) returns text language sql as $$
-  select status || coalesce(' ' || waits_for, '') from public.stripe_events where id = p_id
+  select status || coalesce(' ' || waits_for, '') from tollgate.stripe_events where id = p_id
 $$;
 create function pg_temp.balance(p_user uuid) returns bigint language sql as $$
-  select balance from public.accounts where user_id = p_user
+  select balance from tollgate.accounts where user_id = p_user
 $$;
 
-update public.plans set stripe_price_ids = '{price_pro}' where id = 'pro';
-update public.plans set stripe_price_ids = '{price_business}' where id = 'business';
+update tollgate.plans set stripe_price_ids = '{price_pro}' where id = 'pro';
+update tollgate.plans set stripe_price_ids = '{price_business}' where id = 'business';
 insert into auth.users (id, email) values
   ('f1000000-0000-4000-8000-000000000001', 'chain@example.com'),
   ('f2000000-0000-4000-8000-000000000002', 'tie@example.com'),
@@ -45,10 +45,10 @@ insert into auth.users (id, email) values
 -- ---------------------------------------------------------------------------------------------------------------
 -- What an event is about, and what waits for it
 -- ---------------------------------------------------------------------------------------------------------------
-select is(public._stripe_event_keys(pg_temp.evt('evt_k', 'charge.refunded', now(),
+select is(tollgate._stripe_event_keys(pg_temp.evt('evt_k', 'charge.refunded', now(),
   '{"id": "ch_k", "object": "charge", "customer": "cus_k", "payment_intent": "pi_k"}')),
   '{customer:cus_k,payment:ch_k,payment:pi_k}', 'a charge is about its customer, payment intent and charge');
-select is(public._stripe_event_keys(pg_temp.evt('evt_k', 'charge.dispute.created', now(),
+select is(tollgate._stripe_event_keys(pg_temp.evt('evt_k', 'charge.dispute.created', now(),
   '{"id": "du_k", "object": "dispute", "charge": "ch_k", "payment_intent": {"id": "pi_k"}}')),
   '{payment:ch_k,payment:pi_k}', 'a dispute is about its charge and payment intent, expanded or not');
 
@@ -68,20 +68,20 @@ select is(pg_temp.handle(pg_temp.evt('evt_f1_link', 'checkout.session.completed'
 select results_eq($$ select pg_temp.status('evt_f1_pack'), pg_temp.status('evt_f1_refund'),
                             pg_temp.balance('f1000000-0000-4000-8000-000000000001') $$,
   $$ values ('processed', 'processed', 53::bigint) $$, 'both processed: 3 + 100 - 50');
-select results_eq($$ select customer_id from public.stripe_customers
+select results_eq($$ select customer_id from tollgate.stripe_customers
                      where user_id = 'f1000000-0000-4000-8000-000000000001' $$,
   $$ values ('cus_f1') $$, 'the customer is linked');
 select is(pg_temp.handle(pg_temp.evt('evt_f1_second', 'checkout.session.completed', '2027-03-10 11:10Z',
   pg_temp.checkout('cs_f1_b', 'payment', 'paid', 'cus_f1_second', 'f1000000-0000-4000-8000-000000000001', 'pi_f1b',
                    1000))) ->> 'status', 'processed', 'a pack bought through a second customer is processed');
 select results_eq($$ select count(*)::int, pg_temp.balance('f1000000-0000-4000-8000-000000000001')
-                     from public.stripe_customers where user_id = 'f1000000-0000-4000-8000-000000000001' $$,
+                     from tollgate.stripe_customers where user_id = 'f1000000-0000-4000-8000-000000000001' $$,
   $$ values (2, 153::bigint) $$, 'the user has two customers and both packs');
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Ties: two updates of one second with different states
 -- ---------------------------------------------------------------------------------------------------------------
-insert into public.stripe_customers (customer_id, user_id) values ('cus_f2', 'f2000000-0000-4000-8000-000000000002');
+insert into tollgate.stripe_customers (customer_id, user_id) values ('cus_f2', 'f2000000-0000-4000-8000-000000000002');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_a', 'customer.subscription.updated', '2027-03-10 11:00Z',
   pg_temp.sub('sub_f2', 'cus_f2', 'price_business'))) ->> 'status', 'processed', 'the first update is applied');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_b', 'customer.subscription.updated', '2027-03-10 11:00Z',
@@ -89,13 +89,13 @@ select is(pg_temp.handle(pg_temp.evt('evt_f2_b', 'customer.subscription.updated'
   '{"status": "retrieve", "event_id": "evt_f2_b", "subscription_id": "sub_f2"}'::jsonb,
   'a second update of the same second with another state asks for the subscription''s current state');
 select is(pg_temp.status('evt_f2_b'), null, 'and nothing of it is kept');
-select results_eq($$ select plan_id, balance from public.accounts where user_id = 'f2000000-0000-4000-8000-000000000002' $$,
+select results_eq($$ select plan_id, balance from tollgate.accounts where user_id = 'f2000000-0000-4000-8000-000000000002' $$,
   $$ values ('business', 2500::bigint) $$, 'the account is as the first update left it');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_b', 'customer.subscription.updated', '2027-03-10 11:00Z',
   pg_temp.sub('sub_f2', 'cus_f2', 'price_pro')), jsonb_build_array(pg_temp.sub('sub_f2', 'cus_f2', 'price_pro')))
   ->> 'status', 'processed', 'called again with the current state, the event is applied');
-select results_eq($$ select s.plan_id, s.retrieved_at, a.plan_id, a.balance from public.stripe_subscriptions s
-                     join public.accounts a using (user_id) where s.subscription_id = 'sub_f2' $$,
+select results_eq($$ select s.plan_id, s.retrieved_at, a.plan_id, a.balance from tollgate.stripe_subscriptions s
+                     join tollgate.accounts a using (user_id) where s.subscription_id = 'sub_f2' $$,
   $$ values ('pro', '2027-03-10 12:00Z'::timestamptz, 'pro', 500::bigint) $$,
   'the retrieved state is mirrored as of its retrieval, and the account follows it');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_old', 'customer.subscription.updated', '2027-03-10 11:58Z',
@@ -107,7 +107,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_f2_near', 'customer.subscription.updat
 select is(pg_temp.handle(pg_temp.evt('evt_f2_new', 'customer.subscription.updated', '2027-03-10 12:05Z',
   pg_temp.sub('sub_f2', 'cus_f2', 'price_business')), '[]', '2027-03-10 12:06Z') ->> 'status', 'processed',
   'an event created after that is newer and applied as it is');
-select is((select retrieved_at from public.stripe_subscriptions where subscription_id = 'sub_f2'), null,
+select is((select retrieved_at from tollgate.stripe_subscriptions where subscription_id = 'sub_f2'), null,
   'the mirror comes from an event again');
 
 select is(pg_temp.handle(pg_temp.evt('evt_f2_p1', 'customer.subscription.created', '2027-03-10 11:00Z',
@@ -124,7 +124,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_f2_link', 'checkout.session.completed'
   pg_temp.checkout('cs_f2x', 'subscription', 'paid', 'cus_f2x', 'f2000000-0000-4000-8000-000000000002', null, 2000)),
   jsonb_build_array(pg_temp.sub('sub_f2x', 'cus_f2x', 'price_pro'))) ->> 'pending_applied', '3',
   'with it, the link applies the three waiting events');
-select is((select plan_id from public.stripe_subscriptions where subscription_id = 'sub_f2x'), 'pro',
+select is((select plan_id from tollgate.stripe_subscriptions where subscription_id = 'sub_f2x'), 'pro',
   'the tie among them ended in the retrieved state');
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -135,8 +135,8 @@ select is(pg_temp.handle(pg_temp.evt('evt_f3_live', 'checkout.session.completed'
   true)) ->> 'status', 'refused', 'a livemode event on a test-mode deployment is refused');
 select results_eq($$ select status, error like 'A livemode event on a test-mode deployment%',
                             pg_temp.balance('f3000000-0000-4000-8000-000000000003'),
-                            (select count(*)::int from public.stripe_customers where customer_id = 'cus_f3')
-                     from public.stripe_events where id = 'evt_f3_live' $$,
+                            (select count(*)::int from tollgate.stripe_customers where customer_id = 'cus_f3')
+                     from tollgate.stripe_events where id = 'evt_f3_live' $$,
   $$ values ('refused', true, 3::bigint, 0) $$, 'it is stored, visibly, and nothing of it is applied');
 select is(pg_temp.handle(pg_temp.evt('evt_f3_live', 'checkout.session.completed', '2027-03-10 11:00Z',
   pg_temp.checkout('cs_f3', 'payment', 'paid', 'cus_f3', 'f3000000-0000-4000-8000-000000000003', 'pi_f3', 1000),
@@ -146,7 +146,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_f3_test', 'checkout.session.completed'
   '[]', '2027-03-10 12:00Z', true) ->> 'status', 'refused', 'a test-mode event on a live deployment is refused');
 select throws_ok($$ select pg_temp.handle(pg_temp.evt('evt_f3_x', 'invoice.paid', now(), '{}') - 'livemode') $$,
   'TGS02', null, 'an event without livemode is malformed');
-select throws_ok($$ select public._handle_stripe_event(pg_temp.evt('evt_f3_y', 'invoice.paid', now(), '{}'), null,
+select throws_ok($$ select tollgate._handle_stripe_event(pg_temp.evt('evt_f3_y', 'invoice.paid', now(), '{}'), null,
   '[]', now()) $$, 'TGS02', null, 'a call that does not say the deployment''s mode is refused');
 
 select is(pg_temp.handle(pg_temp.evt('evt_f4', 'checkout.session.completed', '2027-03-10 11:00Z',

@@ -1,4 +1,4 @@
--- Refunds and disputes through public._handle_stripe_event at pinned times: what a payment takes back is what its
+-- Refunds and disputes through tollgate._handle_stripe_event at pinned times: what a payment takes back is what its
 -- refunds and withdrawn disputes cover, minus what expired, once; a won dispute gives back where it took from.
 begin;
 select plan(36);
@@ -30,17 +30,17 @@ returns jsonb language sql as $$
     'payment_intent', 'pi_' || p_tag, 'status', p_status))
 $$;
 create function pg_temp.handle(p_event jsonb, p_now timestamptz default '2027-03-10 12:00Z') returns text
-language sql as $$ select public._handle_stripe_event(p_event, false, '[]', p_now) ->> 'status' $$;
+language sql as $$ select tollgate._handle_stripe_event(p_event, false, '[]', p_now) ->> 'status' $$;
 -- Balance, overdraft and what is left in each lot: plan lots, then top-ups, then promos, oldest first.
 create function pg_temp.books(p_user uuid) returns table (balance bigint, overdraft bigint, lots bigint[])
 language sql as $$
   select a.balance, a.overdraft,
-         array(select l.remaining from public.credit_lots l where l.user_id = a.user_id
+         array(select l.remaining from tollgate.credit_lots l where l.user_id = a.user_id
                 order by l.source, l.created_at, l.id)
-    from public.accounts a where a.user_id = p_user
+    from tollgate.accounts a where a.user_id = p_user
 $$;
 create function pg_temp.spend(p_user uuid, p_key text, p_amount bigint) returns void language sql as $$
-  select public._consume_credits(p_user, p_key, p_amount, 'default', null, '2027-03-10 11:00Z');
+  select tollgate._consume_credits(p_user, p_key, p_amount, 'default', null, '2027-03-10 11:00Z');
 $$;
 
 insert into auth.users (id, email) values
@@ -51,12 +51,12 @@ insert into auth.users (id, email) values
   ('d5000000-0000-4000-8000-000000000005', 'half-expired@example.com'),
   ('d6000000-0000-4000-8000-000000000006', 'inquiry@example.com');
 -- Their signup periods pinned around the test times, with their 3 free credits.
-update public.accounts
+update tollgate.accounts
    set period_anchor = '2027-03-01', period_start = '2027-03-01', period_end = '2027-04-01',
        next_expiry_at = '2027-04-01'
  where user_id::text like 'd_000000-0000-4000-8000-00000000000_';
-update public.credit_lots set expires_at = '2027-04-01' where user_id::text like 'd_000000-0000-4000-8000-00000000000_';
-update public.plan_limits set request_limit = 1000 where plan_id = 'free' and feature = 'default';
+update tollgate.credit_lots set expires_at = '2027-04-01' where user_id::text like 'd_000000-0000-4000-8000-00000000000_';
+update tollgate.plan_limits set request_limit = 1000 where plan_id = 'free' and feature = 'default';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Partial refunds: cumulative, each share once
@@ -71,11 +71,11 @@ select is(pg_temp.handle(pg_temp.refund('evt_d1_r0', 'd1', 300, '2027-03-10 10:0
   'an older, smaller refund event arriving late takes nothing');
 select results_eq($$ select * from pg_temp.books('d1000000-0000-4000-8000-000000000001') $$,
   $$ values (43::bigint, 0::bigint, '{3,40}'::bigint[]) $$, '60 of the pack''s 100 are taken back, from its own lot');
-select results_eq($$ select refunded_credits, taken_back, taken_from from public.stripe_payments where id = 'cs_d1' $$,
-  $$ values (60::bigint, 60::bigint, jsonb_build_object((select lot_id::text from public.stripe_payments
+select results_eq($$ select refunded_credits, taken_back, taken_from from tollgate.stripe_payments where id = 'cs_d1' $$,
+  $$ values (60::bigint, 60::bigint, jsonb_build_object((select lot_id::text from tollgate.stripe_payments
                                                           where id = 'cs_d1'), 60)) $$,
   'the payment records what it took back and from where');
-select results_eq($$ select delta from public.credit_ledger
+select results_eq($$ select delta from tollgate.credit_ledger
                      where user_id = 'd1000000-0000-4000-8000-000000000001' and reason = 'refund' order by seq $$,
   $$ values (-30::bigint), (-30::bigint) $$, 'one ledger entry per refunded share');
 
@@ -97,7 +97,7 @@ select is(pg_temp.handle(pg_temp.dispute('evt_d2_won', 'closed', 'd2', 'won', '2
 select results_eq($$ select * from pg_temp.books('d2000000-0000-4000-8000-000000000002') $$,
   $$ values (3::bigint, 0::bigint, '{0,3}'::bigint[]) $$,
   'the overdraft is repaid and the pack''s lot holds its 3 again: as if there had been no dispute');
-select results_eq($$ select reason, delta from public.credit_ledger
+select results_eq($$ select reason, delta from tollgate.credit_ledger
                      where user_id = 'd2000000-0000-4000-8000-000000000002' and reason = 'dispute' order by seq $$,
   $$ values ('dispute', -100::bigint), ('dispute', 100::bigint) $$, 'once taken, once given back');
 select is(pg_temp.handle(pg_temp.dispute('evt_d2_reinstated', 'funds_reinstated', 'd2', 'won',
@@ -109,7 +109,7 @@ select is(pg_temp.handle(pg_temp.dispute('evt_d2_reinstated', 'funds_reinstated'
 select is(pg_temp.handle(pg_temp.pack('d3', 'd3000000-0000-4000-8000-000000000003', '2027-03-10 10:00Z')),
   'processed', 'the pack is granted');
 select pg_temp.spend('d3000000-0000-4000-8000-000000000003', 'spend-d3', 103);
-select public._grant_lot('d3000000-0000-4000-8000-000000000003', 'promo', 200, '2027-06-01', 20, 'promo:d3', '{}',
+select tollgate._grant_lot('d3000000-0000-4000-8000-000000000003', 'promo', 200, '2027-06-01', 20, 'promo:d3', '{}',
                          '2027-03-10 11:05Z');
 select is(pg_temp.handle(pg_temp.dispute('evt_d3_open', 'created', 'd3', 'needs_response', '2027-03-10 11:10Z')),
   'processed', 'a chargeback of the spent pack is processed');
@@ -133,7 +133,7 @@ select results_eq($$ select * from pg_temp.books('d4000000-0000-4000-8000-000000
 
 select is(pg_temp.handle(pg_temp.pack('d5', 'd5000000-0000-4000-8000-000000000005', '2027-03-01 10:00Z', '5'),
                          '2027-03-01 10:00Z'), 'processed', 'a pack expiring after 5 days is granted');
-select public._consume_credits('d5000000-0000-4000-8000-000000000005', 'spend-d5', 33, 'default', null,
+select tollgate._consume_credits('d5000000-0000-4000-8000-000000000005', 'spend-d5', 33, 'default', null,
                                '2027-03-02 10:00Z');
 select is(pg_temp.handle(pg_temp.refund('evt_d5_r', 'd5', 1000, '2027-03-10 10:00Z')), 'processed',
   'a full refund after 70 of the pack expired is processed');
@@ -151,7 +151,7 @@ select is(pg_temp.handle(pg_temp.dispute('evt_d6_open', 'created', 'd6', 'needs_
 select is(pg_temp.handle(pg_temp.dispute('evt_d6_won', 'closed', 'd6', 'won', '2027-03-10 10:00Z')), 'processed',
   'winning it after the pack''s expiry is processed');
 select results_eq($$ select b.balance, b.lots, p.taken_back, p.taken_from ->> 'expired'
-                     from pg_temp.books('d6000000-0000-4000-8000-000000000006') b, public.stripe_payments p
+                     from pg_temp.books('d6000000-0000-4000-8000-000000000006') b, tollgate.stripe_payments p
                     where p.id = 'cs_d6' $$,
   $$ values (3::bigint, '{3,0}'::bigint[], 0::bigint, '100') $$,
   'nothing comes back: the pack would have expired meanwhile, and that is remembered as expired');
@@ -159,13 +159,13 @@ select is(pg_temp.handle(pg_temp.refund('evt_d6_r', 'd6', 1000, '2027-03-10 11:0
   'a refund afterwards finds nothing left to take back');
 select is(pg_temp.handle(pg_temp.dispute('evt_d6_late', 'created', 'd6', 'needs_response', '2027-03-03 10:00Z')),
   'ignored', 'a late created event never reopens the dispute won');
-select is((select status from public.stripe_disputes where dispute_id = 'du_d6'), 'won', 'a closed dispute stays closed');
+select is((select status from tollgate.stripe_disputes where dispute_id = 'du_d6'), 'won', 'a closed dispute stays closed');
 
-select is_empty($$ select * from public.check_ledger() $$, 'the books balance after every take-back');
+select is_empty($$ select * from tollgate.check_ledger() $$, 'the books balance after every take-back');
 
 -- as service_role
 set local role service_role;
-select throws_ok($$ select public._settle_stripe_payment('cs_d1', 'refund', 'x', '{}', now()) $$, '42501', null,
+select throws_ok($$ select tollgate._settle_stripe_payment('cs_d1', 'refund', 'x', '{}', now()) $$, '42501', null,
   'service_role cannot move a payment''s credits outside an event');
 reset role;
 

@@ -7,19 +7,19 @@ insert into auth.users (id, email) values
   ('88888888-0000-4000-8000-00000000000a', 'owner@example.com'),
   ('88888888-0000-4000-8000-00000000000b', 'other@example.com');
 select lives_ok($$
-  select public._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'a1', 'gpt-4o', 1000, 500, 'openai', 'chat', 0,
+  select tollgate._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'a1', 'gpt-4o', 1000, 500, 'openai', 'chat', 0,
                               100, 'success', null, false, null, null, null, now());
-  select public._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'a2', 'gpt-4o', 2000, 1000, 'openai', 'chat',
+  select tollgate._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'a2', 'gpt-4o', 2000, 1000, 'openai', 'chat',
                               0, 100, 'error', 'timeout', true, null, null, null, now());
-  select public._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'a3', 'gpt-4o-mini', 10, 10, 'openai',
+  select tollgate._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'a3', 'gpt-4o-mini', 10, 10, 'openai',
                               'default', 0, 100, 'success', null, false, null, null, null, now());
-  select public._log_ai_usage('88888888-0000-4000-8000-00000000000b', 'b1', 'gpt-4o', 1, 1, 'openai', 'chat', 0,
+  select tollgate._log_ai_usage('88888888-0000-4000-8000-00000000000b', 'b1', 'gpt-4o', 1, 1, 'openai', 'chat', 0,
                               100, 'success', null, false, null, null, null, now());
-  select public._consume_credits('88888888-0000-4000-8000-00000000000a', 'q1', 0, 'default', null, now())
+  select tollgate._consume_credits('88888888-0000-4000-8000-00000000000a', 'q1', 0, 'default', null, now())
 $$, 'the owner logs three calls and one request, another user one call');
 
 -- The partition this month's rows live in.
-select set_config('test.partition', (select tableoid::regclass::text from public.ai_usage where request_id = 'a1'
+select set_config('test.partition', (select tableoid::regclass::text from tollgate.ai_usage where request_id = 'a1'
   and user_id = '88888888-0000-4000-8000-00000000000a'), true) is not null as partition_known;
 
 -- grants of every new function: (anon, authenticated, service_role)
@@ -27,92 +27,92 @@ select results_eq($$
   select f, has_function_privilege('anon', f, 'execute'), has_function_privilege('authenticated', f, 'execute'),
          has_function_privilege('service_role', f, 'execute')
     from (values
-      ('public.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid)'),
-      ('public.get_usage_breakdown(timestamptz,timestamptz,uuid)'),
-      ('public.get_quota_status(text,uuid)'),
-      ('public.maintain_ai_usage_partitions(integer,timestamptz)'),
-      ('public._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz)'),
-      ('public._quota_status(uuid,text,timestamptz)'),
-      ('public._secure_ai_usage_partition(regclass)'),
-      ('public._refuse_model_price_change()'),
-      ('public._count_request(public.accounts,text,timestamptz)')) fns(f) $$,
+      ('tollgate.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid)'),
+      ('tollgate.get_usage_breakdown(timestamptz,timestamptz,uuid)'),
+      ('tollgate.get_quota_status(text,uuid)'),
+      ('tollgate.maintain_ai_usage_partitions(integer,timestamptz)'),
+      ('tollgate._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz)'),
+      ('tollgate._quota_status(uuid,text,timestamptz)'),
+      ('tollgate._secure_ai_usage_partition(regclass)'),
+      ('tollgate._refuse_model_price_change()'),
+      ('tollgate._count_request(tollgate.accounts,text,timestamptz)')) fns(f) $$,
   $$ values
-      ('public.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid)',
+      ('tollgate.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid)',
        false, true, true),
-      ('public.get_usage_breakdown(timestamptz,timestamptz,uuid)', false, true, true),
-      ('public.get_quota_status(text,uuid)', false, true, true),
-      ('public.maintain_ai_usage_partitions(integer,timestamptz)', false, false, true),
-      ('public._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz)',
+      ('tollgate.get_usage_breakdown(timestamptz,timestamptz,uuid)', false, true, true),
+      ('tollgate.get_quota_status(text,uuid)', false, true, true),
+      ('tollgate.maintain_ai_usage_partitions(integer,timestamptz)', false, false, true),
+      ('tollgate._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz)',
        false, false, false),
-      ('public._quota_status(uuid,text,timestamptz)', false, false, false),
-      ('public._secure_ai_usage_partition(regclass)', false, false, false),
-      ('public._refuse_model_price_change()', false, false, false),
-      ('public._count_request(public.accounts,text,timestamptz)', false, false, false) $$,
+      ('tollgate._quota_status(uuid,text,timestamptz)', false, false, false),
+      ('tollgate._secure_ai_usage_partition(regclass)', false, false, false),
+      ('tollgate._refuse_model_price_change()', false, false, false),
+      ('tollgate._count_request(tollgate.accounts,text,timestamptz)', false, false, false) $$,
   'users may log and read their usage, only service_role maintains partitions, internal helpers are granted to nobody');
 
 -- as anon
 set local role anon;
 select set_config('request.jwt.claims', '{"role": "anon"}', true);
-select throws_ok('select * from public.ai_usage', '42501', null, 'anon cannot read ai_usage');
+select throws_ok('select * from tollgate.ai_usage', '42501', null, 'anon cannot read ai_usage');
 select throws_ok(format('select * from %s', current_setting('test.partition')), '42501', null,
   'anon cannot read a partition directly');
-select throws_ok('select * from public.ai_usage_default', '42501', null, 'anon cannot read the DEFAULT partition');
-select throws_ok('select * from public.usage_settings', '42501', null, 'anon cannot read the settings');
-select throws_ok($$ select public.log_ai_usage(p_request_id => 'x', p_model => 'gpt-4o', p_input_tokens => 1,
+select throws_ok('select * from tollgate.ai_usage_default', '42501', null, 'anon cannot read the DEFAULT partition');
+select throws_ok('select * from tollgate.usage_settings', '42501', null, 'anon cannot read the settings');
+select throws_ok($$ select tollgate.log_ai_usage(p_request_id => 'x', p_model => 'gpt-4o', p_input_tokens => 1,
   p_output_tokens => 1) $$, '42501', null, 'anon cannot log usage');
-select throws_ok($$ select * from public.get_usage_breakdown(now() - interval '1 day', now()) $$, '42501', null,
+select throws_ok($$ select * from tollgate.get_usage_breakdown(now() - interval '1 day', now()) $$, '42501', null,
   'anon cannot read a usage breakdown');
-select throws_ok($$ select * from public.get_quota_status() $$, '42501', null, 'anon cannot read quota status');
+select throws_ok($$ select * from tollgate.get_quota_status() $$, '42501', null, 'anon cannot read quota status');
 reset role;
 
 -- as the owner
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "88888888-0000-4000-8000-00000000000a"}',
   true);
-select results_eq($$ select request_id from public.ai_usage order by request_id $$,
+select results_eq($$ select request_id from tollgate.ai_usage order by request_id $$,
   $$ values ('a1'), ('a2'), ('a3') $$, 'the owner sees exactly their own calls through the parent table');
 select throws_ok(format('select * from %s', current_setting('test.partition')), '42501', null,
   'the owner cannot read a partition directly (that would bypass the parent''s policy)');
-select throws_ok('select * from public.ai_usage_default', '42501', null,
+select throws_ok('select * from tollgate.ai_usage_default', '42501', null,
   'the owner cannot read the DEFAULT partition directly');
-select throws_ok('select * from public.usage_settings', '42501', null, 'the owner cannot read the settings');
-select throws_ok($$ update public.ai_usage set cost_usd = 0 $$, '42501', null, 'the owner cannot rewrite a cost');
-select throws_ok($$ delete from public.ai_usage $$, '42501', null, 'the owner cannot delete their usage');
-select throws_ok($$ insert into public.ai_usage (user_id, request_id, model, feature, input_tokens, output_tokens,
+select throws_ok('select * from tollgate.usage_settings', '42501', null, 'the owner cannot read the settings');
+select throws_ok($$ update tollgate.ai_usage set cost_usd = 0 $$, '42501', null, 'the owner cannot rewrite a cost');
+select throws_ok($$ delete from tollgate.ai_usage $$, '42501', null, 'the owner cannot delete their usage');
+select throws_ok($$ insert into tollgate.ai_usage (user_id, request_id, model, feature, input_tokens, output_tokens,
   status, cost_usd, unpriced) values ('88888888-0000-4000-8000-00000000000a', 'forged', 'm', 'f', 0, 0, 'success', 0,
   false) $$, '42501', null, 'the owner cannot insert usage rows directly');
-select throws_ok($$ update public.usage_settings set credits_per_usd = 1 $$, '42501', null,
+select throws_ok($$ update tollgate.usage_settings set credits_per_usd = 1 $$, '42501', null,
   'the owner cannot change the credit price');
-select is((public.log_ai_usage(p_request_id => 'own', p_model => 'gpt-4o-mini', p_input_tokens => 1,
+select is((tollgate.log_ai_usage(p_request_id => 'own', p_model => 'gpt-4o-mini', p_input_tokens => 1,
   p_output_tokens => 1, p_feature => 'chat'))->>'replayed', 'false', 'the owner logs their own call by named arguments');
-select throws_ok($$ select public.log_ai_usage(p_request_id => 'x', p_model => 'gpt-4o', p_input_tokens => 1,
+select throws_ok($$ select tollgate.log_ai_usage(p_request_id => 'x', p_model => 'gpt-4o', p_input_tokens => 1,
   p_output_tokens => 1, p_user_id => '88888888-0000-4000-8000-00000000000b') $$, 'TG403', null,
   'the owner cannot log usage for another user');
 select results_eq($$ select feature, model, calls, errors, input_tokens, output_tokens, credits
-  from public.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') $$,
+  from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') $$,
   $$ values ('chat', 'gpt-4o', 2::bigint, 1::bigint, 3000::bigint, 1500::bigint, 2::bigint),
             ('chat', 'gpt-4o-mini', 1::bigint, 0::bigint, 1::bigint, 1::bigint, 0::bigint),
             ('default', 'gpt-4o-mini', 1::bigint, 0::bigint, 10::bigint, 10::bigint, 0::bigint) $$,
   'the breakdown groups the owner''s calls by day, feature and model with tokens, errors and credits');
-select is((select sum(cost_usd) from public.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour')),
-  (select sum(cost_usd) from public.ai_usage), 'the breakdown''s cost adds up to the rows''');
-select is((select day from public.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') limit 1),
+select is((select sum(cost_usd) from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour')),
+  (select sum(cost_usd) from tollgate.ai_usage), 'the breakdown''s cost adds up to the rows''');
+select is((select day from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') limit 1),
   (now() at time zone 'UTC')::date, 'days are UTC dates');
-select is_empty($$ select * from public.get_usage_breakdown(now() + interval '1 hour', now() + interval '2 hours') $$,
+select is_empty($$ select * from tollgate.get_usage_breakdown(now() + interval '1 hour', now() + interval '2 hours') $$,
   'a range without calls is empty');
-select throws_ok($$ select * from public.get_usage_breakdown(now(), now() - interval '1 day') $$, 'TG400',
+select throws_ok($$ select * from tollgate.get_usage_breakdown(now(), now() - interval '1 day') $$, 'TG400',
   'Invalid range: p_from must be before p_to', 'a reversed range is refused');
-select throws_ok($$ select * from public.get_usage_breakdown(now() - interval '1 day', now(),
+select throws_ok($$ select * from tollgate.get_usage_breakdown(now() - interval '1 day', now(),
   '88888888-0000-4000-8000-00000000000b') $$, 'TG403', null, 'the owner cannot read another user''s breakdown');
-select results_eq($$ select feature, period::text, used, "limit", remaining from public.get_quota_status() $$,
+select results_eq($$ select feature, period::text, used, "limit", remaining from tollgate.get_quota_status() $$,
   $$ values ('default', 'day', 1::bigint, 2::bigint, 1::bigint), ('default', 'month', 1::bigint, 5::bigint, 4::bigint) $$,
   'the quota status lists the free plan''s day and month limits of feature default with the one request made');
-select is_empty($$ select * from public.get_quota_status('chat') $$, 'a feature without limits has no quota rows');
-select throws_ok($$ select * from public.get_quota_status('default', '88888888-0000-4000-8000-00000000000b') $$,
+select is_empty($$ select * from tollgate.get_quota_status('chat') $$, 'a feature without limits has no quota rows');
+select throws_ok($$ select * from tollgate.get_quota_status('default', '88888888-0000-4000-8000-00000000000b') $$,
   'TG403', null, 'the owner cannot read another user''s quota status');
-select throws_ok($$ select * from public.maintain_ai_usage_partitions() $$, '42501', null,
+select throws_ok($$ select * from tollgate.maintain_ai_usage_partitions() $$, '42501', null,
   'the owner cannot create partitions');
-select throws_ok($$ select public._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'x', 'gpt-4o', 1, 1, null,
+select throws_ok($$ select tollgate._log_ai_usage('88888888-0000-4000-8000-00000000000a', 'x', 'gpt-4o', 1, 1, null,
   'default', 0, null, 'success', null, false, null, null, null, now() - interval '1 year') $$, '42501', null,
   'the owner cannot call the internal function and choose the time');
 reset role;
@@ -121,38 +121,38 @@ reset role;
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "88888888-0000-4000-8000-00000000000b"}',
   true);
-select is_empty($$ select * from public.ai_usage where user_id = '88888888-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.ai_usage where user_id = '88888888-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s calls');
-select results_eq($$ select request_id from public.ai_usage $$, $$ values ('b1') $$,
+select results_eq($$ select request_id from tollgate.ai_usage $$, $$ values ('b1') $$,
   'another user sees only their own call');
-select results_eq($$ select calls from public.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') $$,
+select results_eq($$ select calls from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') $$,
   $$ values (1::bigint) $$, 'another user''s breakdown holds only their own call');
 reset role;
 
 -- as service_role
 set local role service_role;
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
-select ok((select count(*) from public.ai_usage where user_id in ('88888888-0000-4000-8000-00000000000a',
+select ok((select count(*) from tollgate.ai_usage where user_id in ('88888888-0000-4000-8000-00000000000a',
   '88888888-0000-4000-8000-00000000000b')) = 5, 'service_role reads every user''s calls');
 select isnt_empty(format('select * from %s', current_setting('test.partition')),
   'service_role can read a partition directly');
-select results_eq($$ select credits_per_usd, store_full_text from public.usage_settings $$,
+select results_eq($$ select credits_per_usd, store_full_text from tollgate.usage_settings $$,
   $$ values (100::numeric, false) $$, 'service_role reads the settings: 100 credits per USD, full text off');
-select lives_ok($$ update public.usage_settings set store_full_text = true $$,
+select lives_ok($$ update tollgate.usage_settings set store_full_text = true $$,
   'service_role switches full-text storage on with an UPDATE');
-select throws_ok($$ delete from public.usage_settings $$, '42501', null, 'the settings row cannot be deleted');
-select throws_ok($$ update public.ai_usage set cost_usd = 0 $$, '42501', null,
+select throws_ok($$ delete from tollgate.usage_settings $$, '42501', null, 'the settings row cannot be deleted');
+select throws_ok($$ update tollgate.ai_usage set cost_usd = 0 $$, '42501', null,
   'service_role cannot rewrite usage rows either');
-select is((public.log_ai_usage(p_request_id => 'svc', p_model => 'gpt-4o', p_input_tokens => 1, p_output_tokens => 1,
+select is((tollgate.log_ai_usage(p_request_id => 'svc', p_model => 'gpt-4o', p_input_tokens => 1, p_output_tokens => 1,
   p_user_id => '88888888-0000-4000-8000-00000000000a'))->>'replayed', 'false',
   'service_role logs a call for a named user');
-select throws_ok($$ select public.log_ai_usage(p_request_id => 'svc2', p_model => 'gpt-4o', p_input_tokens => 1,
+select throws_ok($$ select tollgate.log_ai_usage(p_request_id => 'svc2', p_model => 'gpt-4o', p_input_tokens => 1,
   p_output_tokens => 1) $$, 'TG400', null, 'service_role must name the user');
-select is((select sum(calls) from public.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour',
+select is((select sum(calls) from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour',
   '88888888-0000-4000-8000-00000000000a'))::int, 5, 'service_role reads any user''s breakdown');
-select is((select count(*) from public.get_quota_status('default', '88888888-0000-4000-8000-00000000000a'))::int, 2,
+select is((select count(*) from tollgate.get_quota_status('default', '88888888-0000-4000-8000-00000000000a'))::int, 2,
   'service_role reads any user''s quota status');
-select lives_ok($$ select * from public.maintain_ai_usage_partitions() $$, 'service_role maintains partitions');
+select lives_ok($$ select * from tollgate.maintain_ai_usage_partitions() $$, 'service_role maintains partitions');
 reset role;
 
 select * from finish();

@@ -3,7 +3,7 @@ import * as jose from "jose";
 import postgres from "postgres";
 import { LOCAL_JWT_SECRET } from "../../scripts/lib/keys.ts";
 import { spawnFunction, startPostgres, stopPostgres } from "../../scripts/lib/stack.ts";
-import { dbPrepare } from "../../supabase/functions/_shared/env.ts";
+import { dbPrepare } from "../../supabase/functions/_tollgate/env.ts";
 
 function env(name: string): string {
   const value = Deno.env.get(name);
@@ -102,7 +102,7 @@ export async function newUser(sql: postgres.Sql): Promise<{ id: string; token: s
 
 /** Grants top-up credits through the SQL function, as the service role would. */
 export async function topUp(sql: postgres.Sql, userId: string, amount: number): Promise<void> {
-  await sql`select public.grant_credits(${userId}::uuid, ${amount}, ${crypto.randomUUID()}, 'top_up')`;
+  await sql`select tollgate.grant_credits(${userId}::uuid, ${amount}, ${crypto.randomUUID()}, 'top_up')`;
 }
 
 /** POSTs JSON (or a raw string) to a function through the gateway. */
@@ -167,7 +167,7 @@ export async function answerWhileDatabaseStops<T>(
   send: () => Promise<T>,
 ): Promise<T> {
   if (!PG_DATA) throw new Error("TOLLGATE_PG_DATA is not set: run the end-to-end tests through npm test");
-  const lock = `select 1 from public.accounts where user_id = '${userId}' for update`;
+  const lock = `select 1 from tollgate.accounts where user_id = '${userId}' for update`;
   const holder = new Deno.Command("psql", {
     args: [DB_URL, "-X", "-q", "-c", "begin", "-c", lock, "-c", "select pg_sleep(120)"],
     stdin: "null",

@@ -5,7 +5,7 @@
  * Stripe events whose payload PostgreSQL cannot store as sent, each answered 200 and stored (and applied).
  */
 import assert from "node:assert/strict";
-import { ErrorBody } from "../../supabase/functions/_shared/contract.ts";
+import { ErrorBody } from "../../supabase/functions/_tollgate/contract.ts";
 import { BASE_URL, db, newUser, SERVICE_KEY } from "./_helpers.ts";
 import { freshIds, signature, stripeEvent } from "../fixtures/stripe/fixtures.ts";
 
@@ -216,19 +216,19 @@ Deno.test("stripe-webhook stores and applies a signed pack purchase whose custom
   session.customer_details.name = `Ada${NUL}`;
   session.customer_details.email = `ada${HIGH}@example.com`;
   session.metadata = { ...session.metadata, [`note${NUL}`]: `gift${LOW}` };
-  const [before] = await sql`select balance::int from public.accounts where user_id = ${user.id}`;
+  const [before] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
   const answer = await deliver(JSON.stringify(event));
   assert.equal(answer.status, 200, answer.text);
   assert.deepEqual(answer.json, { received: true });
   const [row] = await sql`select status, payload #>> '{data,object,customer_details,name}' as name,
                                  payload #>> '{data,object,customer_details,email}' as email
-                            from public.stripe_events where id = ${event.id}`;
+                            from tollgate.stripe_events where id = ${event.id}`;
   assert.deepEqual({ ...row }, {
     status: "processed",
     name: "Adaa\\u0000b",
     email: "adaa\\ud800b@example.com",
   });
-  const [after] = await sql`select balance::int from public.accounts where user_id = ${user.id}`;
+  const [after] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
   const credits = Number((session.metadata as Record<string, string>).credits);
   assert.equal(after.balance, before.balance + credits, "the pack's credits were granted");
 });
@@ -252,7 +252,7 @@ Deno.test("stripe-webhook stores signed events with unstorable text, huge number
     event.type = "invoice.finalized" as typeof event.type; // stored and ignored: the payload is what is tested
     change(event.data.object as unknown as Record<string, unknown>);
     const answer = await deliver(JSON.stringify(event).replace(`"${HUGE}"`, "1e400"));
-    const [row] = await sql`select status from public.stripe_events where id = ${event.id}`;
+    const [row] = await sql`select status from tollgate.stripe_events where id = ${event.id}`;
     if (answer.status !== 200 || row?.status !== "ignored") {
       problems.push(`${name}: answered ${answer.status} ${answer.text.slice(0, 200)}, stored ${row?.status}`);
     }
@@ -267,7 +267,7 @@ Deno.test("stripe-webhook answers a signed event nested 20,000 deep 400 invalid_
     `"object":"invoice","deep":${deepText(20_000)}`,
   );
   assert.equal(wrong(await deliver(body), "invalid_request"), null);
-  assert.equal((await sql`select 1 from public.stripe_events where id = ${event.id}`).length, 0);
+  assert.equal((await sql`select 1 from tollgate.stripe_events where id = ${event.id}`).length, 0);
 });
 
 Deno.test({

@@ -5,7 +5,7 @@ const sql = db();
 const FEATURE = "e2e-unlimited"; // no plan_limits row: only credits gate it
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from public.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
   return Number(row.balance);
 }
 
@@ -175,7 +175,7 @@ Deno.test("200 parallel consumes of 1 credit against a balance of 50: exactly 50
   assert.equal(count(200), 50);
   assert.equal(count(402), 150);
   assert.equal(await balanceOf(user.id), 0);
-  const problems = await sql`select * from public.check_ledger(${user.id}::uuid)`;
+  const problems = await sql`select * from tollgate.check_ledger(${user.id}::uuid)`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 
@@ -197,7 +197,7 @@ Deno.test("200 concurrent consumes by two users each debit the caller's own acco
     assert.equal(await balanceOf(u.id), before[n] - 100, "each user paid exactly their own 100 calls");
     const [rows] = await sql`select count(*) filter (where idempotency_key like ${`${u.id}-%`})::int as own,
                                     count(*) filter (where idempotency_key not like ${`${u.id}-%`})::int as foreign
-                               from public.credit_ledger where user_id = ${u.id} and reason = 'consume'`;
+                               from tollgate.credit_ledger where user_id = ${u.id} and reason = 'consume'`;
     assert.deepEqual({ ...rows }, { own: 100, foreign: 0 }, "this account holds its own 100 requests only");
   }
 });

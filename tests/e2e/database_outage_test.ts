@@ -20,13 +20,13 @@ Deno.test({
     const deliver = async () =>
       call("stripe-webhook", body, { headers: { "Stripe-Signature": await signature(body, SECRET) } });
     const balance = async () =>
-      Number((await sql`select balance from public.accounts where user_id = ${user.id}`)[0].balance);
+      Number((await sql`select balance from tollgate.accounts where user_id = ${user.id}`)[0].balance);
 
     // The webhook's transaction stops inside, after storing the event and linking the customer.
-    const res = await answerWhileDatabaseStops(sql, user.id, "public.handle_stripe_event", deliver);
+    const res = await answerWhileDatabaseStops(sql, user.id, "tollgate.handle_stripe_event", deliver);
     assert.equal(res.status, 500, JSON.stringify(res.body));
     assert.equal((res.body.error as { code: string }).code, "internal");
-    const kept = await sql`select 1 from public.stripe_events where id = ${e.id}`;
+    const kept = await sql`select 1 from tollgate.stripe_events where id = ${e.id}`;
     assert.equal(kept.length, 0, "nothing of the interrupted delivery was kept");
     assert.equal(await balance(), 3);
 
@@ -35,7 +35,7 @@ Deno.test({
     let redelivered = await deliver();
     for (let i = 0; i < 3 && redelivered.status === 500; i++) redelivered = await deliver();
     assert.equal(redelivered.status, 200, JSON.stringify(redelivered.body));
-    const [row] = await sql`select status, attempts from public.stripe_events where id = ${e.id}`;
+    const [row] = await sql`select status, attempts from tollgate.stripe_events where id = ${e.id}`;
     assert.deepEqual({ ...row }, { status: "processed", attempts: 1 });
     assert.equal(await balance(), 103, "the redelivery is applied once");
   },
@@ -44,13 +44,13 @@ Deno.test({
 const cases = [
   {
     fn: "consume-credit",
-    statement: "public.consume_credits",
+    statement: "tollgate.consume_credits",
     body: { idempotency_key: "outage", amount: 2, feature: "e2e-outage" },
     applied: 2,
   },
   {
     fn: "log-ai-usage",
-    statement: "public.log_ai_usage",
+    statement: "tollgate.log_ai_usage",
     // A priced model (seeded) charged post-paid, so the retry's effect shows in the balance.
     body: {
       request_id: "outage",
@@ -69,7 +69,7 @@ for (const c of cases) {
     ignore: !PG_DATA,
     async fn() {
       const user = await newUser(sql);
-      await sql`select public.grant_credits(${user.id}::uuid, 100, ${crypto.randomUUID()}, 'top_up')`;
+      await sql`select tollgate.grant_credits(${user.id}::uuid, 100, ${crypto.randomUUID()}, 'top_up')`;
       const res = await answerWhileDatabaseStops(
         sql,
         user.id,
@@ -79,7 +79,7 @@ for (const c of cases) {
       assert.equal(res.status, 503, JSON.stringify(res.body));
       assert.equal((res.body.error as { code: string }).code, "unavailable");
       assert.ok(Number(res.headers.get("retry-after")) >= 1);
-      const [before] = await sql`select balance::int from public.accounts where user_id = ${user.id}`;
+      const [before] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
       assert.equal(before.balance, 103, "nothing of the interrupted call was kept");
 
       const retried = await call(c.fn, c.body, { token: user.token });
@@ -87,7 +87,7 @@ for (const c of cases) {
       assert.equal(retried.body.replayed, false);
       const replayed = await call(c.fn, c.body, { token: user.token });
       assert.equal(replayed.body.replayed, true);
-      const [after] = await sql`select balance::int from public.accounts where user_id = ${user.id}`;
+      const [after] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
       assert.equal(after.balance, 103 - c.applied);
     },
   });

@@ -3,10 +3,10 @@
  * a failing statement leaves nothing behind, and the pooled connection comes back clean.
  */
 import assert from "node:assert/strict";
-import { createPool, queryAs } from "../../supabase/functions/_shared/db.ts";
-import { HttpError } from "../../supabase/functions/_shared/errors.ts";
+import { createPool, queryAs } from "../../supabase/functions/_tollgate/db.ts";
+import { HttpError } from "../../supabase/functions/_tollgate/errors.ts";
 import { db, FUNCTIONS_DB_PREPARE, FUNCTIONS_DB_URL, newUser } from "./_helpers.ts";
-import type { Caller } from "../../supabase/functions/_shared/auth.ts";
+import type { Caller } from "../../supabase/functions/_tollgate/auth.ts";
 
 const admin = db();
 /** The functions' own database URL and prepare setting: behind pgbouncer in the pooler run. */
@@ -20,7 +20,7 @@ Deno.test("queryAs runs the statement as the user's role with their claims, unde
     pool,
     caller,
     (tx) =>
-      tx`select current_user as role, auth.uid() as uid, (select count(*)::int from public.accounts) as visible`,
+      tx`select current_user as role, auth.uid() as uid, (select count(*)::int from tollgate.accounts) as visible`,
   );
   assert.deepEqual(row, { role: "authenticated", uid: me.id, visible: 1 });
 });
@@ -44,12 +44,12 @@ Deno.test("queryAs leaves nothing behind when its statement fails, and the conne
     queryAs(
       pool,
       caller,
-      (tx) => tx`select public.consume_credits(${key}, 1000000, 'default', null, ${me.id}::uuid)`,
+      (tx) => tx`select tollgate.consume_credits(${key}, 1000000, 'default', null, ${me.id}::uuid)`,
       me.id,
     ),
     (e: unknown) => e instanceof HttpError && e.status === 402,
   );
-  const [{ n }] = await admin`select count(*)::int as n from public.idempotency_keys where key = ${key}`;
+  const [{ n }] = await admin`select count(*)::int as n from tollgate.idempotency_keys where key = ${key}`;
   assert.equal(n, 0);
   // The only pooled connection is idle again, not stuck in the failed transaction.
   const [row] = await queryAs(pool, caller, (tx) => tx`select current_setting('role') as role`, me.id);
@@ -64,10 +64,10 @@ Deno.test("queryAs commits what its statement wrote", async () => {
   await queryAs(
     pool,
     { kind: "service" },
-    (tx) => tx`select public.consume_credits(${key}, 1, 'unlimited', null, ${me.id}::uuid)`,
+    (tx) => tx`select tollgate.consume_credits(${key}, 1, 'unlimited', null, ${me.id}::uuid)`,
     me.id,
   );
-  const [{ balance }] = await admin`select balance::int from public.accounts where user_id = ${me.id}`;
+  const [{ balance }] = await admin`select balance::int from tollgate.accounts where user_id = ${me.id}`;
   assert.equal(balance, 2);
 });
 
@@ -94,7 +94,7 @@ Deno.test("200 concurrent queryAs calls of two users and the service never see e
         caller,
         (tx) =>
           tx`select current_user as role, auth.uid() as uid, auth.role() as claim_role,
-                    (select count(*)::int from public.accounts) as visible, pg_sleep(0.001) is null as slept`,
+                    (select count(*)::int from tollgate.accounts) as visible, pg_sleep(0.001) is null as slept`,
         uid,
       );
       return { expected: { role, uid, claim_role: role }, row };

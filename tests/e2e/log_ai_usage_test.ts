@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LogUsageResponse } from "../../supabase/functions/_shared/contract.ts";
+import { LogUsageResponse } from "../../supabase/functions/_tollgate/contract.ts";
 import { ANON_KEY, BAD_TOKENS, call, db, newUser, SERVICE_KEY } from "./_helpers.ts";
 
 const sql = db();
@@ -18,17 +18,17 @@ const call1 = {
 };
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from public.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
   return Number(row.balance);
 }
 
 async function usageRows(userId: string, requestId: string) {
-  return await sql`select * from public.ai_usage where user_id = ${userId} and request_id = ${requestId}`;
+  return await sql`select * from tollgate.ai_usage where user_id = ${userId} and request_id = ${requestId}`;
 }
 
 async function tokenCounters(userId: string, feature: string) {
   const rows = await sql`select period::text, input_tokens::int, output_tokens::int, cost_usd::text
-                           from public.usage_counters where user_id = ${userId} and feature = ${feature}
+                           from tollgate.usage_counters where user_id = ${userId} and feature = ${feature}
                           order by period`;
   return rows.map((r) => ({ ...r }));
 }
@@ -131,7 +131,7 @@ Deno.test("a post-paid charge takes the balance below zero, and consume-credit t
     balance: start - 60,
     required: 1,
   });
-  const problems = await sql`select * from public.check_ledger(${user.id}::uuid)`;
+  const problems = await sql`select * from tollgate.check_ledger(${user.id}::uuid)`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 

@@ -16,12 +16,12 @@ type QuotaError = {
 };
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from public.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
   return Number(row.balance);
 }
 
 async function requestsOf(userId: string, feature: string): Promise<Record<string, number>> {
-  const rows = await sql`select period, requests from public.usage_counters
+  const rows = await sql`select period, requests from tollgate.usage_counters
                           where user_id = ${userId} and feature = ${feature}`;
   return Object.fromEntries(rows.map((r) => [r.period, Number(r.requests)]));
 }
@@ -59,7 +59,7 @@ Deno.test("on the free plan, 2 requests a day pass and the third answers 429 wit
 
     assert.equal(await balanceOf(user.id), before.balance, "a refused request debits nothing");
     assert.deepEqual(await requestsOf(user.id, "default"), before.requests, "and counts nothing");
-    const [key] = await sql`select count(*)::int as n from public.idempotency_keys
+    const [key] = await sql`select count(*)::int as n from tollgate.idempotency_keys
                              where user_id = ${user.id} and key = 'q3'`;
     assert.equal(key.n, 0, "and binds no idempotency key");
   }));
@@ -70,16 +70,16 @@ Deno.test("a 200 lists each limit of the plan with what is used and when it rese
   assert.equal(res.status, 200);
   const quota = res.body.quota as { period: string; used: number; limit: number; resets_at: string }[];
   assert.deepEqual(quota.map((q) => [q.period, q.used, q.limit]), [["day", 1, 2], ["month", 1, 5]]);
-  const [account] = await sql`select period_end from public.accounts where user_id = ${user.id}`;
+  const [account] = await sql`select period_end from tollgate.accounts where user_id = ${user.id}`;
   assert.equal(new Date(quota[1].resets_at).getTime(), (account.period_end as Date).getTime());
 });
 
 Deno.test("100 parallel consumes against a limit of 10 give exactly 10 successes and 90 answers of 429", async () => {
-  await sql`insert into public.plans (id, name) values ('e2e-quota-10', 'E2E quota of 10') on conflict do nothing`;
-  await sql`insert into public.plan_limits (plan_id, feature, period, request_limit)
+  await sql`insert into tollgate.plans (id, name) values ('e2e-quota-10', 'E2E quota of 10') on conflict do nothing`;
+  await sql`insert into tollgate.plan_limits (plan_id, feature, period, request_limit)
             values ('e2e-quota-10', 'e2e-limited', 'month', 10) on conflict do nothing`;
   const user = await newUser(sql);
-  await sql`update public.accounts set plan_id = 'e2e-quota-10' where user_id = ${user.id}`;
+  await sql`update tollgate.accounts set plan_id = 'e2e-quota-10' where user_id = ${user.id}`;
   await topUp(sql, user.id, 100);
   const before = await balanceOf(user.id);
 
@@ -98,16 +98,16 @@ Deno.test("100 parallel consumes against a limit of 10 give exactly 10 successes
   assert.ok(results.filter((r) => r.status === 429).every((r) => Number(r.headers.get("retry-after")) > 0));
   assert.equal(await balanceOf(user.id), before - 10, "only the 10 admitted requests were debited");
   assert.deepEqual(await requestsOf(user.id, "e2e-limited"), { month: 10 });
-  const problems = await sql`select * from public.check_ledger(${user.id}::uuid)`;
+  const problems = await sql`select * from tollgate.check_ledger(${user.id}::uuid)`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 
 Deno.test("on a plan with a '*' limit, no feature name the caller picks escapes it", async () => {
-  await sql`insert into public.plans (id, name) values ('e2e-wildcard-3', 'E2E wildcard') on conflict do nothing`;
-  await sql`insert into public.plan_limits (plan_id, feature, period, request_limit)
+  await sql`insert into tollgate.plans (id, name) values ('e2e-wildcard-3', 'E2E wildcard') on conflict do nothing`;
+  await sql`insert into tollgate.plan_limits (plan_id, feature, period, request_limit)
             values ('e2e-wildcard-3', '*', 'month', 3) on conflict do nothing`;
   const user = await newUser(sql);
-  await sql`update public.accounts set plan_id = 'e2e-wildcard-3' where user_id = ${user.id}`;
+  await sql`update tollgate.accounts set plan_id = 'e2e-wildcard-3' where user_id = ${user.id}`;
   const statuses = [];
   for (const feature of ["chat", "summarize", "made-up-1", "made-up-2"]) {
     const res = await call("consume-credit", { idempotency_key: feature, amount: 0, feature }, {
@@ -143,7 +143,7 @@ Deno.test("get_quota_status reads the same counters the gate uses", () =>
                       set_config('request.jwt.claims', ${
         JSON.stringify({ role: "authenticated", sub: user.id })
       }, true)`;
-      return await tx`select period::text, used::int, "limit"::int, remaining::int from public.get_quota_status()`;
+      return await tx`select period::text, used::int, "limit"::int, remaining::int from tollgate.get_quota_status()`;
     });
     assert.deepEqual(rows.map((r) => ({ ...r })), [
       { period: "day", used: 1, limit: 2, remaining: 1 },

@@ -8,11 +8,11 @@ const FN = "reset-monthly-quotas";
 /** Moves a new user's signup period (and its plan lot) into the past, so the next reset rolls it. */
 async function makeDue(tx: postgres.Sql, userId: string): Promise<void> {
   await tx`
-    update public.accounts
+    update tollgate.accounts
        set period_anchor = now() - interval '1 month 1 day', period_start = now() - interval '1 month 1 day',
            period_end = now() - interval '1 day', next_expiry_at = now() - interval '1 day'
      where user_id = ${userId}`;
-  await tx`update public.credit_lots set expires_at = now() - interval '1 day' where user_id = ${userId}`;
+  await tx`update tollgate.credit_lots set expires_at = now() - interval '1 day' where user_id = ${userId}`;
 }
 
 Deno.test("reset-monthly-quotas answers 401 without credentials", async () => {
@@ -54,7 +54,7 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
   const user = await newUser(sql);
   await makeDue(sql, user.id);
   const [plan] =
-    await sql`select p.monthly_credits from public.accounts a join public.plans p on p.id = a.plan_id
+    await sql`select p.monthly_credits from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id
                             where a.user_id = ${user.id}`;
   const results = await Promise.all([
     call(FN, {}, { token: SERVICE_KEY }),
@@ -66,10 +66,10 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
     JSON.stringify(results.map((r) => r.body)),
   );
 
-  const grants = await sql`select delta from public.credit_ledger
+  const grants = await sql`select delta from tollgate.credit_ledger
                            where user_id = ${user.id} and reason = 'grant' order by seq`;
   assert.equal(grants.length, 2, "the signup grant and exactly one period grant");
-  const [account] = await sql`select balance, period_end > now() as current from public.accounts
+  const [account] = await sql`select balance, period_end > now() as current from tollgate.accounts
                               where user_id = ${user.id}`;
   assert.equal(account.current, true, "the account moved to the period containing now");
   assert.equal(
@@ -78,14 +78,14 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
     "old allowance expired, new one granted",
   );
   const expired =
-    await sql`select delta from public.credit_ledger where user_id = ${user.id} and reason = 'expire'`;
+    await sql`select delta from tollgate.credit_ledger where user_id = ${user.id} and reason = 'expire'`;
   assert.deepEqual(expired.map((e) => Number(e.delta)), [-Number(plan.monthly_credits)]);
 
   const again = await call(FN, {}, { token: SERVICE_KEY });
   assert.equal(again.status, 200);
-  const [{ n }] = await sql`select count(*)::int as n from public.credit_ledger where user_id = ${user.id}`;
+  const [{ n }] = await sql`select count(*)::int as n from tollgate.credit_ledger where user_id = ${user.id}`;
   assert.equal(n, 3, "a later reset adds nothing for this account");
-  const problems = await sql`select * from public.check_ledger(${user.id}::uuid)`;
+  const problems = await sql`select * from tollgate.check_ledger(${user.id}::uuid)`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 
@@ -96,7 +96,7 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
     await topUp(sql, u.id, 100);
   }
   const ids = users.map((u) => u.id);
-  const [plan] = await sql`select p.monthly_credits from public.plans p where p.is_default`;
+  const [plan] = await sql`select p.monthly_credits from tollgate.plans p where p.is_default`;
   // A feature without plan limits, so only credits decide; every consume can be paid from the top-up alone.
   const consumes = users.flatMap((u) =>
     Array.from({ length: 5 }, () =>
@@ -113,12 +113,12 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
   ]);
   for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
 
-  const grants = await sql`select user_id, count(*)::int as n from public.credit_ledger
+  const grants = await sql`select user_id, count(*)::int as n from tollgate.credit_ledger
                            where user_id = any(${ids}::uuid[]) and reason = 'grant'
                              and idempotency_key like 'plan:%' group by user_id`;
   assert.equal(grants.length, users.length);
   for (const g of grants) assert.equal(g.n, 2, `signup grant plus one period grant for ${g.user_id}`);
-  const balances = await sql`select balance, period_end > now() as current from public.accounts
+  const balances = await sql`select balance, period_end > now() as current from tollgate.accounts
                              where user_id = any(${ids}::uuid[])`;
   for (const b of balances) {
     assert.equal(b.current, true);
@@ -128,7 +128,7 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
       "allowance + top-up - 5 consumes",
     );
   }
-  const problems = await sql`select * from public.check_ledger() where user_id = any(${ids}::uuid[])`;
+  const problems = await sql`select * from tollgate.check_ledger() where user_id = any(${ids}::uuid[])`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 

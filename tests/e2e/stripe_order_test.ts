@@ -239,10 +239,10 @@ function normalized(value: unknown, ids: Record<string, string>): string {
 /** One run: a fresh user with a pinned signup period, the events delivered in `order`, then the books. */
 async function run(scenario: Scenario, order: number[] | null): Promise<{ books: string; raw: unknown }> {
   const ids = await customer(sql);
-  await sql`update public.accounts set period_anchor = ${SIGNUP}, period_start = ${SIGNUP},
+  await sql`update tollgate.accounts set period_anchor = ${SIGNUP}, period_start = ${SIGNUP},
               period_end = ${SIGNUP}::timestamptz + interval '1 month',
               next_expiry_at = ${SIGNUP}::timestamptz + interval '1 month' where user_id = ${ids.user}`;
-  await sql`update public.credit_lots set grant_key = 'plan:signup',
+  await sql`update tollgate.credit_lots set grant_key = 'plan:signup',
               expires_at = ${SIGNUP}::timestamptz + interval '1 month' where user_id = ${ids.user}`;
   const story = scenario.build(ids);
   if (story.api) await fakeStripe.put(...story.api);

@@ -54,9 +54,9 @@ Deno.test("a refund of a pack that expired takes back only what did not expire",
     object: { metadata: { credits: "100", credits_expire_days: "30" } },
   }));
   // Thirty days later: the pack's lot is past its expiry and the next settle expires it.
-  await sql`update public.credit_lots set expires_at = now() - interval '1 second'
+  await sql`update tollgate.credit_lots set expires_at = now() - interval '1 second'
              where grant_key = ${`top_up:stripe:${ids.packSession}`}`;
-  await sql`update public.accounts set next_expiry_at = now() - interval '1 second' where user_id = ${ids.user}`;
+  await sql`update tollgate.accounts set next_expiry_at = now() - interval '1 second' where user_id = ${ids.user}`;
   await ok(event("charge.refunded", ids));
   assert.deepEqual(
     await account(sql, ids.user),
@@ -99,7 +99,7 @@ Deno.test("a second Stripe customer for the same user still gets the paid pack",
   await ok(e);
   assert.equal((await eventRow(sql, e.id)).status, "processed");
   assert.equal((await account(sql, ids.user)).balance, 203, "both packs are granted");
-  const links = await sql`select customer_id from public.stripe_customers where user_id = ${ids.user}
+  const links = await sql`select customer_id from tollgate.stripe_customers where user_id = ${ids.user}
                            order by customer_id`;
   assert.deepEqual(links.map((r) => r.customer_id), [ids.customer, second.customer].sort());
   await booksBalance(sql, ids.user);
@@ -123,7 +123,7 @@ Deno.test("a trial of a plan without trial credits grants nothing until it conve
 });
 
 Deno.test("a trial grants the plan's trial credits once per account, and conversion starts the allowance", async () => {
-  await sql`insert into public.plans (id, name, monthly_credits, trial_credits, stripe_price_ids, sort_order)
+  await sql`insert into tollgate.plans (id, name, monthly_credits, trial_credits, stripe_price_ids, sort_order)
             values ('e2e_trial', 'Trial test', 700, 50, '{price_e2e_trial}', 25) on conflict (id) do nothing`;
   const ids = await customer(sql);
   const t = now() - 600;
@@ -149,7 +149,7 @@ Deno.test("a trial grants the plan's trial credits once per account, and convers
   await ok(subscriptionEvent("updated", ids, active, t + 60));
   const [lots] = await sql`select coalesce(sum(remaining) filter (where source = 'plan'), 0)::int as plan,
                                   coalesce(sum(remaining) filter (where grant_key = 'trial'), 0)::int as trial
-                             from public.credit_lots where user_id = ${ids.user}`;
+                             from tollgate.credit_lots where user_id = ${ids.user}`;
   assert.deepEqual({ ...lots }, { plan: 700, trial: 0 });
   await booksBalance(sql, ids.user);
 });
@@ -165,7 +165,7 @@ Deno.test("a test-mode deployment stores a livemode event visibly and applies no
     3,
     "no credits from a live-mode event on a test deployment",
   );
-  const links = await sql`select 1 from public.stripe_customers where customer_id = ${ids.customer}`;
+  const links = await sql`select 1 from tollgate.stripe_customers where customer_id = ${ids.customer}`;
   assert.equal(links.length, 0, "nothing is linked either");
 });
 

@@ -28,7 +28,7 @@ export const fakeStripe = new FakeStripeControl(requireEnv("STRIPE_API_BASE"));
 /** Maps the fixtures' prices to the seeded pro and business plans (idempotent). */
 export async function mapFixturePrices(sql: postgres.Sql): Promise<void> {
   for (const [plan, price] of Object.entries(PRICES)) {
-    await sql`update public.plans set stripe_price_ids = array(select distinct unnest(stripe_price_ids || ${[
+    await sql`update tollgate.plans set stripe_price_ids = array(select distinct unnest(stripe_price_ids || ${[
       price,
     ]}::text[])) where id = ${plan}`;
   }
@@ -104,17 +104,17 @@ export function subscriptionEvent(
 
 export async function account(sql: postgres.Sql, userId: string) {
   const [row] = await sql`select plan_id, balance::int as balance, overdraft::int as overdraft
-                            from public.accounts where user_id = ${userId}`;
+                            from tollgate.accounts where user_id = ${userId}`;
   return { ...row };
 }
 
 export async function eventRow(sql: postgres.Sql, id: string) {
-  const [row] = await sql`select status, attempts, error from public.stripe_events where id = ${id}`;
+  const [row] = await sql`select status, attempts, error from tollgate.stripe_events where id = ${id}`;
   return row;
 }
 
 export async function booksBalance(sql: postgres.Sql, userId: string): Promise<void> {
-  const problems = await sql`select * from public.check_ledger(${userId}::uuid)`;
+  const problems = await sql`select * from tollgate.check_ledger(${userId}::uuid)`;
   assert.deepEqual([...problems], [], "check_ledger finds nothing wrong");
 }
 
@@ -126,20 +126,20 @@ export async function booksBalance(sql: postgres.Sql, userId: string): Promise<v
 export async function books(sql: postgres.Sql, userId: string) {
   const [row] = await sql`
     select a.plan_id, a.period_start, a.period_end, a.balance::int as balance, a.overdraft::int as overdraft,
-           (select coalesce(sum(delta), 0)::int from public.credit_ledger where user_id = a.user_id) as ledger_sum,
+           (select coalesce(sum(delta), 0)::int from tollgate.credit_ledger where user_id = a.user_id) as ledger_sum,
            (select coalesce(jsonb_agg(jsonb_build_array(l.grant_key, l.source, l.remaining, l.expires_at)
                                       order by l.grant_key), '[]')
-              from public.credit_lots l where l.user_id = a.user_id and l.remaining > 0) as lots,
+              from tollgate.credit_lots l where l.user_id = a.user_id and l.remaining > 0) as lots,
            (select coalesce(jsonb_agg(jsonb_build_array(s.subscription_id, s.status, s.plan_id)
                                       order by s.subscription_id), '[]')
-              from public.stripe_subscriptions s where s.user_id = a.user_id) as subscriptions,
+              from tollgate.stripe_subscriptions s where s.user_id = a.user_id) as subscriptions,
            (select coalesce(jsonb_agg(jsonb_build_array(p.id, p.refunded_credits, p.taken_back)
                                       order by p.id), '[]')
-              from public.stripe_payments p where p.user_id = a.user_id) as payments,
+              from tollgate.stripe_payments p where p.user_id = a.user_id) as payments,
            (select coalesce(jsonb_agg(jsonb_build_array(d.dispute_id, d.status) order by d.dispute_id), '[]')
-              from public.stripe_disputes d join public.stripe_payments p on p.id = d.payment_id
+              from tollgate.stripe_disputes d join tollgate.stripe_payments p on p.id = d.payment_id
              where p.user_id = a.user_id) as disputes,
-           (select count(*)::int from public.check_ledger(a.user_id)) as problems
-      from public.accounts a where a.user_id = ${userId}`;
+           (select count(*)::int from tollgate.check_ledger(a.user_id)) as problems
+      from tollgate.accounts a where a.user_id = ${userId}`;
   return { ...row };
 }

@@ -66,13 +66,13 @@ Deno.test("a paid credit-pack checkout links the customer, grants its credits an
   await ok(e);
   assert.equal((await account(ids.user)).balance, 103);
   const [stored] =
-    await sql`select payload #>> '{data,object,metadata,note}' as note from public.stripe_events
+    await sql`select payload #>> '{data,object,metadata,note}' as note from tollgate.stripe_events
                               where id = ${e.id}`;
   assert.equal(stored.note, "it's $$ fine $tg0$ '); --");
-  const [link] = await sql`select user_id from public.stripe_customers where customer_id = ${ids.customer}`;
+  const [link] = await sql`select user_id from tollgate.stripe_customers where customer_id = ${ids.customer}`;
   assert.equal(link.user_id, ids.user);
   const [payment] =
-    await sql`select kind, amount::int, credits::int, payment_intent_id from public.stripe_payments
+    await sql`select kind, amount::int, credits::int, payment_intent_id from tollgate.stripe_payments
                                where id = ${ids.packSession}`;
   assert.deepEqual({ ...payment }, {
     kind: "checkout",
@@ -89,7 +89,8 @@ Deno.test("one event delivered 5 times, concurrently, has one effect", async () 
   const answers = await Promise.all(Array.from({ length: 5 }, () => deliver(e)));
   for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
   assert.equal((await account(ids.user)).balance, 103, "the pack is granted once");
-  const lots = await sql`select 1 from public.credit_lots where user_id = ${ids.user} and source = 'top_up'`;
+  const lots =
+    await sql`select 1 from tollgate.credit_lots where user_id = ${ids.user} and source = 'top_up'`;
   assert.equal(lots.length, 1);
   assert.deepEqual({ ...(await eventRow(e.id)) }, { status: "processed", attempts: 5, error: null });
 });
@@ -103,7 +104,7 @@ Deno.test("a subscription created, upgraded and deleted moves the account to pro
   assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "pro", balance: 500, overdraft: 0 });
   const [period] =
     await sql`select period_anchor = to_timestamp(1795000000) as anchored, period_end > now() as current
-                               from public.accounts where user_id = ${ids.user}`;
+                               from tollgate.accounts where user_id = ${ids.user}`;
   assert.deepEqual({ ...period }, { anchored: true, current: true }, "periods count from the billing anchor");
 
   await ok(event("customer.subscription.updated", ids));
@@ -111,7 +112,7 @@ Deno.test("a subscription created, upgraded and deleted moves the account to pro
 
   await ok(event("customer.subscription.deleted", ids));
   assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "free", balance: 3, overdraft: 0 });
-  const [sub] = await sql`select status, plan_id, price_id from public.stripe_subscriptions
+  const [sub] = await sql`select status, plan_id, price_id from tollgate.stripe_subscriptions
                            where subscription_id = ${ids.subscription}`;
   assert.deepEqual({ ...sub }, { status: "canceled", plan_id: "business", price_id: PRICES.business });
   await booksBalance(ids.user);
@@ -128,7 +129,7 @@ Deno.test("deleted followed by an older updated leaves the subscription canceled
   assert.equal(row.status, "ignored");
   assert.match(row.error, /^Older than event/);
   const [sub] =
-    await sql`select status from public.stripe_subscriptions where subscription_id = ${ids.subscription}`;
+    await sql`select status from tollgate.stripe_subscriptions where subscription_id = ${ids.subscription}`;
   assert.equal(sub.status, "canceled");
   assert.equal((await account(ids.user)).plan_id, "free");
 });
@@ -153,10 +154,10 @@ Deno.test("invoice.paid records a payment and invoice.payment_failed a failure",
   await ok(event("invoice.payment_failed", ids));
   await ok(event("invoice.paid", ids));
   const [failure] =
-    await sql`select invoice_id, amount::int, attempt_count from public.stripe_payment_failures
+    await sql`select invoice_id, amount::int, attempt_count from tollgate.stripe_payment_failures
                                where user_id = ${ids.user}`;
   assert.deepEqual({ ...failure }, { invoice_id: ids.invoice, amount: 2000, attempt_count: 1 });
-  const [payment] = await sql`select kind, amount::int, payment_intent_id from public.stripe_payments
+  const [payment] = await sql`select kind, amount::int, payment_intent_id from tollgate.stripe_payments
                                where id = ${ids.invoice}`;
   assert.deepEqual({ ...payment }, {
     kind: "invoice",
@@ -178,7 +179,7 @@ Deno.test("charge.refunded claws back the refunded share of a pack once, however
     "half of $10 refunded takes back 50 of the 100 credits",
   );
   const entries =
-    await sql`select delta::int from public.credit_ledger where user_id = ${ids.user} and reason = 'refund'`;
+    await sql`select delta::int from tollgate.credit_ledger where user_id = ${ids.user} and reason = 'refund'`;
   assert.deepEqual(entries.map((r) => r.delta), [-50]);
   await booksBalance(ids.user);
 });
@@ -189,7 +190,7 @@ Deno.test("checkout.session.async_payment_succeeded grants a delayed pack, expir
   await ok(e);
   const [lot] =
     await sql`select amount::int, expires_at = to_timestamp(${e.created}) + interval '365 days' as expiry
-                            from public.credit_lots where grant_key = ${`top_up:stripe:${ids.packSession}`}`;
+                            from tollgate.credit_lots where grant_key = ${`top_up:stripe:${ids.packSession}`}`;
   assert.deepEqual(
     { ...lot },
     { amount: 100, expiry: true },
@@ -215,7 +216,7 @@ Deno.test("50 distinct events posted concurrently are all applied once", async (
   );
   const answers = await Promise.all(events.map((e) => deliver(e)));
   for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
-  const [stored] = await sql`select count(*)::int as n from public.stripe_events
+  const [stored] = await sql`select count(*)::int as n from tollgate.stripe_events
                               where id = any(${
     events.map((e) => e.id)
   }) and status = 'processed' and attempts = 1`;

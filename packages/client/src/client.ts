@@ -3,7 +3,7 @@ import {
   ConsumeResponse,
   LogUsageResponse,
   ResetResponse,
-} from "../../../supabase/functions/_shared/contract.ts";
+} from "../../../supabase/functions/_tollgate/contract.ts";
 import { errorFromResponse, TollgateError } from "./errors.ts";
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions, sleep } from "./retry.ts";
 import type {

@@ -10,7 +10,7 @@ import type {
   LogUsageRequest,
   LogUsageResponse,
   ResetResponse,
-} from "../../../supabase/functions/_shared/contract.ts";
+} from "../../../supabase/functions/_tollgate/contract.ts";
 
 type WithOptional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 

@@ -1,10 +1,10 @@
-import { actingUser, type Authenticator, type Caller } from "../_shared/auth.ts";
-import { ConsumeRequest, type ConsumeResponse, parseBody } from "../_shared/contract.ts";
-import { endpoint, json, readJson } from "../_shared/http.ts";
+import { actingUser, type Authenticator, type Caller } from "../_tollgate/auth.ts";
+import { ConsumeRequest, type ConsumeResponse, parseBody } from "../_tollgate/contract.ts";
+import { endpoint, json, readJson } from "../_tollgate/http.ts";
 
 export interface ConsumeDeps {
   authenticate: Authenticator;
-  /** The one SQL call: public.consume_credits, as the caller. */
+  /** The one SQL call: tollgate.consume_credits, as the caller. */
   consume: (caller: Caller, userId: string, input: ConsumeRequest) => Promise<ConsumeResponse>;
 }
 

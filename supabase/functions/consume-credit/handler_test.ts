@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Caller } from "../_shared/auth.ts";
-import { HttpError } from "../_shared/errors.ts";
-import type { ConsumeRequest, ConsumeResponse } from "../_shared/contract.ts";
+import type { Caller } from "../_tollgate/auth.ts";
+import { HttpError } from "../_tollgate/errors.ts";
+import type { ConsumeRequest, ConsumeResponse } from "../_tollgate/contract.ts";
 import { createHandler } from "./handler.ts";
 
 const USER = "6f1d7c0e-5b9a-4d8e-9f3a-2c1b0a9e8d7c";

@@ -1,10 +1,10 @@
-import { actingUser, type Authenticator, type Caller } from "../_shared/auth.ts";
-import { LogUsageRequest, type LogUsageResponse, parseBody } from "../_shared/contract.ts";
-import { endpoint, json, readJson } from "../_shared/http.ts";
+import { actingUser, type Authenticator, type Caller } from "../_tollgate/auth.ts";
+import { LogUsageRequest, type LogUsageResponse, parseBody } from "../_tollgate/contract.ts";
+import { endpoint, json, readJson } from "../_tollgate/http.ts";
 
 export interface LogUsageDeps {
   authenticate: Authenticator;
-  /** The one SQL call: public.log_ai_usage, as the caller. */
+  /** The one SQL call: tollgate.log_ai_usage, as the caller. */
   logUsage: (caller: Caller, userId: string, input: LogUsageRequest) => Promise<LogUsageResponse>;
 }
 

@@ -1,15 +1,15 @@
 import type postgres from "postgres";
-import type { Caller } from "../_shared/auth.ts";
-import type { LogUsageRequest, LogUsageResponse } from "../_shared/contract.ts";
-import { queryAs, type Sql } from "../_shared/db.ts";
+import type { Caller } from "../_tollgate/auth.ts";
+import type { LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
 
-/** Calls public.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
+/** Calls tollgate.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
 export function logUsageWith(sql: Sql) {
   return async (caller: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> => {
     const [row] = await queryAs<{ result: LogUsageResponse }[]>(sql, caller, (tx) => {
       const metadata = input.metadata === undefined ? null : tx.json(input.metadata as postgres.JSONValue);
       return tx`
-        select public.log_ai_usage(
+        select tollgate.log_ai_usage(
           p_request_id => ${input.request_id}, p_model => ${input.model},
           p_input_tokens => ${input.input_tokens}, p_output_tokens => ${input.output_tokens},
           p_provider => ${input.provider ?? null}, p_feature => ${input.feature},

@@ -1,11 +1,11 @@
-import type { Authenticator } from "../_shared/auth.ts";
-import { parseBody, ResetRequest, type ResetResponse } from "../_shared/contract.ts";
-import { HttpError } from "../_shared/errors.ts";
-import { endpoint, json, readJson } from "../_shared/http.ts";
+import type { Authenticator } from "../_tollgate/auth.ts";
+import { parseBody, ResetRequest, type ResetResponse } from "../_tollgate/contract.ts";
+import { HttpError } from "../_tollgate/errors.ts";
+import { endpoint, json, readJson } from "../_tollgate/http.ts";
 
 export interface ResetDeps {
   authenticate: Authenticator;
-  /** The one SQL call: public.reset_monthly_quotas, as the service role. */
+  /** The one SQL call: tollgate.reset_monthly_quotas, as the service role. */
   reset: () => Promise<ResetResponse>;
 }
 

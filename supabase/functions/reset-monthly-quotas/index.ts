@@ -1,6 +1,6 @@
-import { createAuthenticator } from "../_shared/auth.ts";
-import { createPool } from "../_shared/db.ts";
-import { loadPlatformConfig } from "../_shared/env.ts";
+import { createAuthenticator } from "../_tollgate/auth.ts";
+import { createPool } from "../_tollgate/db.ts";
+import { loadPlatformConfig } from "../_tollgate/env.ts";
 import { createHandler } from "./handler.ts";
 import { resetWith } from "./reset.ts";
 

@@ -1,20 +1,21 @@
-import { queryAs, type Sql } from "../_shared/db.ts";
-import type { ResetResponse } from "../_shared/contract.ts";
-import type { Database } from "../_shared/database.types.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
+import type { ResetResponse } from "../_tollgate/contract.ts";
+import type { Database } from "../_tollgate/database.types.ts";
 
 /**
- * public.reset_monthly_quotas as generated from the schema (dropping or renaming it fails deno check). Its OUT
+ * tollgate.reset_monthly_quotas as generated from the schema (dropping or renaming it fails deno check). Its OUT
  * parameters come out as Record<string, unknown>, so the totals are converted one by one below.
  */
-type ResetMonthlyQuotas = Database["public"]["Functions"]["reset_monthly_quotas"];
+type ResetMonthlyQuotas = Database["tollgate"]["Functions"]["reset_monthly_quotas"];
 
-/** Calls public.reset_monthly_quotas as the service role at the database's now(); bigint totals become numbers. */
+/** Calls tollgate.reset_monthly_quotas as the service role at the database's now(); bigint totals become numbers. */
 export function resetWith(sql: Sql) {
   return async (): Promise<ResetResponse> => {
     const [row] = await queryAs<ResetMonthlyQuotas["Returns"][]>(
       sql,
       { kind: "service" },
-      (tx) => tx`select accounts_rolled, credits_granted, credits_expired from public.reset_monthly_quotas()`,
+      (tx) =>
+        tx`select accounts_rolled, credits_granted, credits_expired from tollgate.reset_monthly_quotas()`,
     );
     return {
       accounts_rolled: Number(row.accounts_rolled),

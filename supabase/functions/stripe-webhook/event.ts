@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { parseBody } from "../_shared/contract.ts";
-import { HttpError } from "../_shared/errors.ts";
+import { parseBody } from "../_tollgate/contract.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 
 /** The envelope every Stripe event has; the rest of the payload is passed to the database untouched. */
 const Envelope = z.object({

@@ -1,10 +1,10 @@
 import type postgres from "postgres";
 import type Stripe from "stripe";
-import { queryAs, type Sql } from "../_shared/db.ts";
-import { HttpError } from "../_shared/errors.ts";
+import { queryAs, type Sql } from "../_tollgate/db.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 
-/** One call of public.handle_stripe_event, with the subscription states retrieved so far. */
+/** One call of tollgate.handle_stripe_event, with the subscription states retrieved so far. */
 export type ApplyEvent = (event: StripeEvent, subscriptions: unknown[]) => Promise<EventOutcome>;
 
 /** The current state of a subscription from the Stripe API. */
@@ -32,14 +32,14 @@ export function createEventHandler(deps: { apply: ApplyEvent; retrieveSubscripti
   };
 }
 
-/** Calls public.handle_stripe_event as the service role in one transaction: stored and applied, or nothing. */
+/** Calls tollgate.handle_stripe_event as the service role in one transaction: stored and applied, or nothing. */
 export function applyEventWith(sql: Sql, livemode: boolean): ApplyEvent {
   return async (event, subscriptions) => {
     const [row] = await queryAs<{ result: EventOutcome }[]>(
       sql,
       { kind: "service" },
       (tx) =>
-        tx`select public.handle_stripe_event(${
+        tx`select tollgate.handle_stripe_event(${
           tx.json(event as unknown as postgres.JSONValue)
         }, ${livemode}, ${tx.json(subscriptions as postgres.JSONValue)}) as result`,
     );

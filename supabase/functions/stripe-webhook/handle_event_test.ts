@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HttpError } from "../_shared/errors.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 import type { EventOutcome, StripeEvent } from "./event.ts";
 import { createEventHandler, retrieveSubscriptionWith } from "./handle_event.ts";
 import type Stripe from "stripe";

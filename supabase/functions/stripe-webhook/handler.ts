@@ -1,11 +1,11 @@
-import { HttpError } from "../_shared/errors.ts";
-import { endpoint, json, MAX_WEBHOOK_BODY, readBody } from "../_shared/http.ts";
+import { HttpError } from "../_tollgate/errors.ts";
+import { endpoint, json, MAX_WEBHOOK_BODY, readBody } from "../_tollgate/http.ts";
 import { asStripeEvent, type EventOutcome, type StripeEvent } from "./event.ts";
 import type { SignatureVerifier } from "./signature.ts";
 
 export interface WebhookDeps {
   verify: SignatureVerifier;
-  /** The one SQL call: public.handle_stripe_event, as the service role. */
+  /** The one SQL call: tollgate.handle_stripe_event, as the service role. */
   handleEvent: (event: StripeEvent) => Promise<EventOutcome>;
   log?: (line: string) => void;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import Stripe from "stripe";
-import { jsonIssues } from "../_shared/contract.ts";
-import { HttpError } from "../_shared/errors.ts";
+import { jsonIssues } from "../_tollgate/contract.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 import { type EventOutcome, storable, type StripeEvent } from "./event.ts";
 import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";

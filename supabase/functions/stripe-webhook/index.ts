@@ -1,6 +1,6 @@
-import { createPool } from "../_shared/db.ts";
-import { loadPlatformConfig, requireEnv } from "../_shared/env.ts";
-import { createStripeClient, isLiveKey } from "../_shared/stripe.ts";
+import { createPool } from "../_tollgate/db.ts";
+import { loadPlatformConfig, requireEnv } from "../_tollgate/env.ts";
+import { createStripeClient, isLiveKey } from "../_tollgate/stripe.ts";
 import { applyEventWith, createEventHandler, retrieveSubscriptionWith } from "./handle_event.ts";
 import { createHandler } from "./handler.ts";
 import { createSignatureVerifier, parseSecrets } from "./signature.ts";

@@ -1,5 +1,5 @@
 import Stripe from "stripe";
-import { HttpError } from "../_shared/errors.ts";
+import { HttpError } from "../_tollgate/errors.ts";
 
 /** Verifies a raw body against `Stripe-Signature` and returns the parsed event. */
 export type SignatureVerifier = (payload: Uint8Array, header: string | null) => Promise<unknown>;

@@ -1,0 +1,1144 @@
+-- The Stripe mirror and the webhook's SQL: each verified event is stored once by id and its effects applied in the
+-- same transaction, exactly once, so that every set of events ends with the same books in every delivery order:
+-- events that depend on one not seen yet wait as pending for it by name and are applied in the same transaction
+-- as its arrival; ties between subscription events are settled with the subscription's current state from the
+-- Stripe API; several customers per account; trials, livemode, no_payment_required, refunds and disputes.
+-- Written only by handle_stripe_event (service role); users read their own billing rows.
+-- Business errors: TGS01 unknown price, TGS02 malformed event, TGS03 no such user, TGS05 malformed field (TGS02 is
+-- refused, nothing stored; the others mark the event failed, nothing applied). TGS06 (internal): the current
+-- state of a subscription is needed; the webhook retrieves it and calls again.
+
+create table if not exists tollgate.stripe_customers (
+  customer_id text primary key check (customer_id ~ '^cus_'),
+  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  created_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_customers is
+  'Tollgate: service-only. Stripe customers linked to users by checkout client_reference_id; a user may have '
+  'several (a Checkout Session created without customer makes a new one), a customer belongs to one user.';
+create index if not exists stripe_customers_user_idx on tollgate.stripe_customers (user_id);
+
+create table if not exists tollgate.stripe_subscriptions (
+  subscription_id text primary key check (subscription_id ~ '^sub_'),
+  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  customer_id text not null references tollgate.stripe_customers (customer_id) on delete cascade,
+  status text not null check (status in ('incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due',
+    'canceled', 'unpaid', 'paused')),
+  plan_id text references tollgate.plans (id) on update cascade on delete set null,
+  price_id text,
+  current_period_start timestamptz,
+  current_period_end timestamptz,
+  cancel_at_period_end boolean not null default false,
+  trial_end timestamptz,
+  billing_cycle_anchor timestamptz,
+  last_event_created timestamptz not null,
+  last_event_id text not null,
+  retrieved_at timestamptz,
+  updated_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_subscriptions is 'Tollgate: Stripe subscriptions of users; users read their own.';
+comment on column tollgate.stripe_subscriptions.billing_cycle_anchor is
+  'The anchor monthly credit periods count from while this subscription sets the plan.';
+comment on column tollgate.stripe_subscriptions.retrieved_at is
+  'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event '
+  'last_event_id).';
+create index if not exists stripe_subscriptions_user_idx on tollgate.stripe_subscriptions (user_id);
+create index if not exists stripe_subscriptions_customer_idx on tollgate.stripe_subscriptions (customer_id);
+create index if not exists stripe_subscriptions_plan_idx on tollgate.stripe_subscriptions (plan_id);
+
+create table if not exists tollgate.stripe_events (
+  id text primary key check (id ~ '^evt_'),
+  type text not null,
+  created timestamptz not null,
+  status text not null default 'received'
+    check (status in ('received', 'processed', 'ignored', 'pending', 'failed', 'refused')),
+  customer_id text,
+  payload jsonb not null,
+  error text,
+  waits_for text,
+  attempts integer not null default 1 check (attempts >= 1),
+  received_at timestamptz not null default now(),
+  processed_at timestamptz
+);
+comment on table tollgate.stripe_events is
+  'Tollgate: service-only. Every verified Stripe event, stored once by id. Events of the other mode (livemode) are '
+  'kept as refused and never applied.';
+comment on column tollgate.stripe_events.waits_for is
+  'What a pending event waits for: customer:<cus_...> (its link to a user) or payment:<pi_...> (its payment).';
+create index if not exists stripe_events_waiting_idx on tollgate.stripe_events (waits_for, created, id)
+  where status = 'pending';
+
+create table if not exists tollgate.stripe_payments (
+  id text primary key,
+  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  kind text not null check (kind in ('invoice', 'checkout')),
+  amount bigint not null check (amount >= 0),
+  currency text not null,
+  lot_id uuid references tollgate.credit_lots (id) on delete set null,
+  credits bigint not null default 0 check (credits >= 0),
+  payment_intent_id text,
+  charge_id text,
+  refunded_credits bigint not null default 0 check (refunded_credits >= 0),
+  refund_ids text[] not null default '{}',
+  taken_back bigint not null default 0 check (taken_back >= 0),
+  taken_from jsonb not null default '{}'::jsonb,
+  event_id text not null,
+  created_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_payments is 'Tollgate: paid invoices and credit-pack checkouts; users read their own.';
+comment on column tollgate.stripe_payments.taken_back is
+  'Credits refunds and disputes currently take back from this payment''s grant.';
+comment on column tollgate.stripe_payments.taken_from is
+  'Where taken_back came from: lot id -> credits, "overdraft" -> credits spent before; "expired" -> credits given '
+  'back after the pack expired (they would have expired).';
+create index if not exists stripe_payments_user_idx on tollgate.stripe_payments (user_id);
+create index if not exists stripe_payments_lot_idx on tollgate.stripe_payments (lot_id);
+create index if not exists stripe_payments_payment_intent_idx on tollgate.stripe_payments (payment_intent_id);
+create index if not exists stripe_payments_charge_idx on tollgate.stripe_payments (charge_id);
+
+create table if not exists tollgate.stripe_disputes (
+  dispute_id text primary key check (dispute_id ~ '^(du|dp)_'),
+  payment_id text not null references tollgate.stripe_payments (id) on delete cascade,
+  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  charge_id text,
+  amount bigint not null check (amount >= 0),
+  currency text not null,
+  status text not null check (status in ('warning_needs_response', 'warning_under_review', 'warning_closed',
+    'needs_response', 'under_review', 'won', 'lost', 'prevented')),
+  funds_withdrawn boolean not null default false,
+  funds_reinstated boolean not null default false,
+  last_event_id text not null,
+  updated_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_disputes is
+  'Tollgate: disputes (chargebacks) of payments, one row per dispute holding the state its events add up to in any '
+  'order; while the funds are withdrawn the credits are taken back, a won dispute gives them back. Users read their '
+  'own.';
+create index if not exists stripe_disputes_payment_idx on tollgate.stripe_disputes (payment_id);
+create index if not exists stripe_disputes_user_idx on tollgate.stripe_disputes (user_id);
+
+create table if not exists tollgate.stripe_payment_failures (
+  id text primary key,
+  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  invoice_id text not null,
+  amount bigint not null check (amount >= 0),
+  currency text not null,
+  attempt_count integer,
+  next_payment_attempt timestamptz,
+  event_id text not null,
+  created_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_payment_failures is 'Tollgate: failed invoice payments; users read their own.';
+create index if not exists stripe_payment_failures_user_idx on tollgate.stripe_payment_failures (user_id);
+
+alter table tollgate.stripe_customers enable row level security;
+alter table tollgate.stripe_subscriptions enable row level security;
+alter table tollgate.stripe_events enable row level security;
+alter table tollgate.stripe_payments enable row level security;
+alter table tollgate.stripe_disputes enable row level security;
+alter table tollgate.stripe_payment_failures enable row level security;
+
+revoke all on table tollgate.stripe_customers, tollgate.stripe_subscriptions, tollgate.stripe_events,
+  tollgate.stripe_payments, tollgate.stripe_disputes, tollgate.stripe_payment_failures
+  from anon, authenticated, service_role;
+grant select on table tollgate.stripe_customers, tollgate.stripe_subscriptions, tollgate.stripe_events,
+  tollgate.stripe_payments, tollgate.stripe_disputes, tollgate.stripe_payment_failures to service_role;
+grant select on table tollgate.stripe_subscriptions, tollgate.stripe_payments, tollgate.stripe_disputes,
+  tollgate.stripe_payment_failures to authenticated;
+
+drop policy if exists stripe_subscriptions_select_own on tollgate.stripe_subscriptions;
+create policy stripe_subscriptions_select_own on tollgate.stripe_subscriptions for select to authenticated
+  using (user_id = (select auth.uid()));
+drop policy if exists stripe_payments_select_own on tollgate.stripe_payments;
+create policy stripe_payments_select_own on tollgate.stripe_payments for select to authenticated
+  using (user_id = (select auth.uid()));
+drop policy if exists stripe_disputes_select_own on tollgate.stripe_disputes;
+create policy stripe_disputes_select_own on tollgate.stripe_disputes for select to authenticated
+  using (user_id = (select auth.uid()));
+drop policy if exists stripe_payment_failures_select_own on tollgate.stripe_payment_failures;
+create policy stripe_payment_failures_select_own on tollgate.stripe_payment_failures for select to authenticated
+  using (user_id = (select auth.uid()));
+
+-- Pure mappers from Stripe objects to Tollgate values, in one place, for the API version the pinned SDK uses
+-- (2026-10-28.endive: subscription periods on items, invoice -> subscription under parent) and the older shapes.
+
+create or replace function tollgate._stripe_id(p_value jsonb) returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select case jsonb_typeof(p_value) when 'string' then p_value #>> '{}' when 'object' then p_value ->> 'id' end
+$$;
+comment on function tollgate._stripe_id(jsonb) is
+  'Tollgate: A Stripe reference that is either an id or the expanded object, as the id.';
+revoke execute on function tollgate._stripe_id(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_time(p_value jsonb) returns timestamptz
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select case when jsonb_typeof(p_value) = 'number' then to_timestamp((p_value #>> '{}')::double precision) end
+$$;
+comment on function tollgate._stripe_time(jsonb) is
+  'Tollgate: A Stripe timestamp (Unix seconds) as timestamptz; anything else is null.';
+revoke execute on function tollgate._stripe_time(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_subscription_fields(
+  p_subscription jsonb,
+  out status text, out price_ids text[], out current_period_start timestamptz, out current_period_end timestamptz,
+  out cancel_at_period_end boolean, out trial_end timestamptz, out billing_cycle_anchor timestamptz
+)
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select p_subscription ->> 'status',
+         coalesce((select array_agg(coalesce(tollgate._stripe_id(i -> 'price'), i #>> '{plan,id}') order by n)
+                     from jsonb_array_elements(case jsonb_typeof(p_subscription #> '{items,data}')
+                                                 when 'array' then p_subscription #> '{items,data}'
+                                                 else '[]'::jsonb end) with ordinality e(i, n)
+                    where coalesce(tollgate._stripe_id(i -> 'price'), i #>> '{plan,id}') is not null), '{}'),
+         coalesce(tollgate._stripe_time(p_subscription #> '{items,data,0,current_period_start}'),
+                  tollgate._stripe_time(p_subscription -> 'current_period_start')),
+         coalesce(tollgate._stripe_time(p_subscription #> '{items,data,0,current_period_end}'),
+                  tollgate._stripe_time(p_subscription -> 'current_period_end')),
+         coalesce(jsonb_typeof(p_subscription -> 'cancel_at_period_end') = 'boolean'
+                  and (p_subscription ->> 'cancel_at_period_end')::boolean, false),
+         tollgate._stripe_time(p_subscription -> 'trial_end'),
+         coalesce(tollgate._stripe_time(p_subscription -> 'billing_cycle_anchor'),
+                  tollgate._stripe_time(p_subscription -> 'start_date'),
+                  tollgate._stripe_time(p_subscription -> 'created'))
+$$;
+comment on function tollgate._stripe_subscription_fields(jsonb) is
+  'Tollgate: the fields Tollgate mirrors from a Subscription. Periods come from the first item (where recent API '
+  'versions put them), else from the subscription (older versions); price_ids lists every item''s price.';
+revoke execute on function tollgate._stripe_subscription_fields(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_invoice_payment_intent(p_invoice jsonb) returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select coalesce(tollgate._stripe_id(p_invoice #> '{payments,data,0,payment,payment_intent}'),
+                  tollgate._stripe_id(p_invoice -> 'payment_intent'))
+$$;
+comment on function tollgate._stripe_invoice_payment_intent(jsonb) is
+  'Tollgate: the payment intent of an invoice: from its payments (recent API versions) or its own field (older '
+  'ones).';
+revoke execute on function tollgate._stripe_invoice_payment_intent(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_invoice_subscription(p_invoice jsonb) returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select coalesce(tollgate._stripe_id(p_invoice #> '{parent,subscription_details,subscription}'),
+                  tollgate._stripe_id(p_invoice -> 'subscription'))
+$$;
+comment on function tollgate._stripe_invoice_subscription(jsonb) is
+  'Tollgate: the subscription an invoice bills: under parent.subscription_details (recent) or its own field '
+  '(older).';
+revoke execute on function tollgate._stripe_invoice_subscription(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_metadata_count(p_metadata jsonb, p_key text, p_max bigint) returns bigint
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_text text := p_metadata ->> p_key;
+begin
+  if v_text is null then
+    return null;
+  end if;
+  if v_text !~ '^\s*[0-9]{1,12}\s*$' or trim(v_text)::bigint not between 1 and p_max then
+    raise exception 'Invalid metadata.%: expected a whole number from 1 to %, got %', p_key, p_max, v_text
+      using errcode = 'TGS05', detail = jsonb_build_object('key', p_key, 'value', v_text)::text;
+  end if;
+  return trim(v_text)::bigint;
+end
+$$;
+comment on function tollgate._stripe_metadata_count(jsonb, text, bigint) is
+  'Tollgate: A positive whole number from Stripe metadata (always strings), or null when absent; TGS05 when '
+  'malformed.';
+revoke execute on function tollgate._stripe_metadata_count(jsonb, text, bigint)
+  from public, anon, authenticated, service_role;
+
+-- Plans follow subscriptions: a credit period has one plan lot (the reset's grant key, plan:<period start>) that
+-- follows the plan the account is on, so passing through a plan and back within a period neither mints credits
+-- nor loses them. Trials grant the plan's trial credits once per account, ever.
+
+create or replace function tollgate._set_account_plan(
+  p_user_id uuid, p_plan_id text, p_anchor timestamptz, p_allowance bigint, p_now timestamptz
+) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  -- A due account first closes the books of the period it is in, under the plan it is on (as every credit
+  -- movement does), so what follows only changes the plan.
+  v_account tollgate.accounts := tollgate._settle_if_due(tollgate._lock_account(p_user_id), p_now);
+  v_start timestamptz;
+  v_end timestamptz;
+  v_key text;
+  v_lot tollgate.credit_lots;
+  v_expiring record;
+  v_net bigint;
+  v_target bigint;
+  v_delta bigint;
+  v_repaid bigint;
+  v_change jsonb := jsonb_build_object('from', v_account.plan_id, 'to', p_plan_id);
+begin
+  select b.period_start, b.period_end into v_start, v_end from tollgate.credit_period_at(p_anchor, p_now) b;
+  v_key := tollgate._plan_grant_key(v_start);
+  -- Plan lots of another period (another anchor) are set aside at zero.
+  for v_expiring in
+    select l.id, l.remaining, l.source from tollgate.credit_lots l
+     where l.user_id = p_user_id and l.remaining > 0 and l.source = 'plan' and l.grant_key <> v_key
+     order by l.expires_at nulls last, l.id
+  loop
+    update tollgate.credit_lots set remaining = 0 where id = v_expiring.id;
+    perform tollgate._post_ledger(
+      p_user_id, -v_expiring.remaining, 0, 'expire',
+      'plan_change:' || v_expiring.id || ':'
+        || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+      v_expiring.id, jsonb_build_object('source', v_expiring.source, 'plan_change', v_change), p_now);
+  end loop;
+  update tollgate.accounts
+     set plan_id = p_plan_id, period_anchor = p_anchor, period_start = v_start, period_end = v_end, updated_at = p_now
+   where user_id = p_user_id;
+
+  select * into v_lot from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = v_key for update;
+  if not found then
+    if p_allowance > 0 then
+      perform tollgate._grant_lot(p_user_id, 'plan', p_allowance, v_end, 10, v_key,
+                                jsonb_build_object('plan_id', p_plan_id), p_now);
+    end if;
+  elsif not exists (select 1 from tollgate.credit_ledger e
+                     where e.user_id = p_user_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
+  then
+    -- A lot whose period ended is history; one set aside by a change of anchor comes back, less what was used.
+    -- What the period's grants and plan changes put in the lot, less what is left, is what was used of it.
+    select coalesce(sum(e.delta), 0) into v_net from tollgate.credit_ledger e
+     where e.user_id = p_user_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');
+    v_target := greatest(p_allowance - (v_net - v_lot.remaining), 0);
+    v_delta := v_target - v_lot.remaining;
+    if v_delta <> 0 then
+      v_repaid := case when v_delta > 0
+                       then least(v_delta, (select a.overdraft from tollgate.accounts a where a.user_id = p_user_id))
+                       else 0 end;
+      update tollgate.credit_lots
+         set remaining = remaining + v_delta - v_repaid, amount = greatest(v_net + v_delta, 1), expires_at = v_end
+       where id = v_lot.id;
+      perform tollgate._post_ledger(
+        p_user_id, v_delta, -v_repaid, case when v_delta > 0 then 'grant' else 'expire' end,
+        'plan_change:' || v_lot.id || ':' || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+        v_lot.id, jsonb_build_object('source', 'plan', 'plan_id', p_plan_id, 'plan_change', v_change), p_now);
+    end if;
+  end if;
+  update tollgate.accounts a
+     set next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
+                            where l.user_id = p_user_id and l.remaining > 0 and l.expires_at > p_now)
+   where a.user_id = p_user_id;
+  return v_account.plan_id is distinct from p_plan_id;
+end
+$$;
+comment on function tollgate._set_account_plan(uuid, text, timestamptz, bigint, timestamptz) is
+  'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current '
+  'period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due '
+  'account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan '
+  'it was on); the plan lots of another period (another anchor) are set aside at zero, so an account '
+  'that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call '
+  'again moves nothing. Returns whether the plan changed.';
+revoke execute on function tollgate._set_account_plan(uuid, text, timestamptz, bigint, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._sync_account_plan(p_user_id uuid, p_now timestamptz) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_live record;
+  v_plan tollgate.plans;
+  v_anchor timestamptz;
+  v_trial tollgate.credit_lots;
+begin
+  perform tollgate._lock_account(p_user_id);
+  select s.subscription_id, s.plan_id, s.billing_cycle_anchor, s.status, s.trial_end into v_live
+    from tollgate.stripe_subscriptions s join tollgate.plans p on p.id = s.plan_id
+   where s.user_id = p_user_id and s.status in ('active', 'trialing', 'past_due')
+   order by p.sort_order desc, s.status = 'trialing', s.last_event_created desc, s.subscription_id
+   limit 1;
+  if found then
+    select * into strict v_plan from tollgate.plans where id = v_live.plan_id;
+    v_anchor := v_live.billing_cycle_anchor;
+  else
+    select * into v_plan from tollgate.plans where is_default;
+    if not found then
+      return;
+    end if;
+    select s.billing_cycle_anchor into v_anchor from tollgate.stripe_subscriptions s
+     where s.user_id = p_user_id and s.status not in ('incomplete', 'incomplete_expired')
+     order by s.last_event_created desc, s.subscription_id
+     limit 1;
+  end if;
+  perform tollgate._set_account_plan(
+    p_user_id, v_plan.id, coalesce(v_anchor, (select a.period_anchor from tollgate.accounts a where a.user_id = p_user_id)),
+    case when v_live.status = 'trialing' then 0 else v_plan.monthly_credits end, p_now);
+
+  select * into v_trial from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = 'trial';
+  if v_live.status = 'trialing' then
+    if v_trial.id is null and v_plan.trial_credits > 0 and v_live.trial_end > p_now then
+      perform tollgate._grant_lot(p_user_id, 'promo', v_plan.trial_credits, v_live.trial_end, 15, 'trial',
+                                jsonb_build_object('plan_id', v_plan.id, 'subscription_id', v_live.subscription_id),
+                                p_now);
+    end if;
+  elsif v_trial.remaining > 0 then
+    -- The trial is over (converted, canceled or superseded): its credits end with it.
+    update tollgate.credit_lots set remaining = 0 where id = v_trial.id;
+    perform tollgate._post_ledger(p_user_id, -v_trial.remaining, 0, 'expire', 'expire:' || v_trial.id, v_trial.id,
+                                jsonb_build_object('source', 'promo', 'trial_ended', true), p_now);
+  end if;
+end
+$$;
+comment on function tollgate._sync_account_plan(uuid, timestamptz) is
+  'Tollgate: the account follows the user''s subscriptions as mirrored, whatever order their events came in: the '
+  'best live one (active, trialing, past_due; highest sort_order, a paid one before a trial) sets plan and anchor, '
+  'a trial with no plan allowance but the plan''s trial credits (once per account, ever, until trial_end). With '
+  'none live, the default plan, anchored where the latest subscription that was ever live left the periods.';
+revoke execute on function tollgate._sync_account_plan(uuid, timestamptz) from public, anon, authenticated, service_role;
+
+-- Refunds and disputes take back what a payment granted, minus what expired from it, minus what was already
+-- taken back; a won dispute gives it back. One function keeps a payment's taken-back credits equal to what its
+-- refunds and disputes say now, so every delivery order ends the same.
+
+create or replace function tollgate._settle_stripe_payment(
+  p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamptz
+) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := (select p.user_id from tollgate.stripe_payments p where p.id = p_payment_id);
+  v_payment tollgate.stripe_payments;
+  v_own tollgate.credit_lots;
+  v_from jsonb;
+  v_before jsonb;
+  v_disputed bigint;
+  v_expired bigint;
+  v_target bigint;
+  v_change bigint;
+  v_left bigint;
+  v_n bigint;
+  v_spent bigint := 0;
+  v_restored bigint := 0;
+  v_pool bigint := 0;
+  v_repaid bigint := 0;
+  v_dropped bigint := 0;
+  v_new_lot bigint := 0;
+  v_source record;
+begin
+  perform tollgate._settle_if_due(tollgate._lock_account(v_user), p_now);
+  select * into strict v_payment from tollgate.stripe_payments p where p.id = p_payment_id for update;
+  if v_payment.credits = 0 then
+    return 0;
+  end if;
+  v_from := v_payment.taken_from;
+  select * into v_own from tollgate.credit_lots l where l.id = v_payment.lot_id for update;
+  v_expired := coalesce((select -sum(e.delta) from tollgate.credit_ledger e
+                          where e.user_id = v_user and e.lot_id = v_payment.lot_id and e.reason = 'expire'), 0)
+             + coalesce((v_from ->> 'expired')::bigint, 0);
+  select coalesce(sum(floor(v_payment.credits::numeric * least(d.amount, v_payment.amount) / v_payment.amount)), 0)
+    into v_disputed
+    from tollgate.stripe_disputes d
+   where d.payment_id = p_payment_id and v_payment.amount > 0
+     and (d.funds_withdrawn or d.status in ('needs_response', 'under_review', 'lost'))
+     and not d.funds_reinstated and d.status not in ('won', 'warning_closed', 'prevented');
+  v_target := greatest(least(v_payment.credits, v_payment.refunded_credits + v_disputed,
+                             v_payment.credits - v_expired), 0);
+  v_change := v_payment.taken_back - v_target;
+  if v_change = 0 then
+    return 0;
+  end if;
+
+  if v_change < 0 then
+    -- Take back: the pack's own lot, then the other live lots in draw order, the rest (spent) as overdraft.
+    v_left := -v_change;
+    if v_own.remaining > 0 and (v_own.expires_at is null or v_own.expires_at > p_now) then
+      v_n := least(v_own.remaining, v_left);
+      update tollgate.credit_lots set remaining = remaining - v_n where id = v_own.id;
+      v_from := v_from || jsonb_build_object(v_own.id, coalesce((v_from ->> v_own.id::text)::bigint, 0) + v_n);
+      v_left := v_left - v_n;
+    end if;
+    if v_left > 0 then
+      select coalesce(jsonb_object_agg(l.id, l.remaining), '{}') into v_before
+        from tollgate.credit_lots l where l.user_id = v_user and l.remaining > 0;
+      v_spent := v_left - tollgate._draw_lots(v_user, v_left, p_now);
+      select v_from || coalesce(jsonb_object_agg(l.id, coalesce((v_from ->> l.id::text)::bigint, 0)
+                                                      + (v_before ->> l.id::text)::bigint - l.remaining), '{}')
+        into v_from
+        from tollgate.credit_lots l
+       where l.user_id = v_user and v_before ? l.id::text and l.remaining < (v_before ->> l.id::text)::bigint;
+      v_from := v_from || jsonb_build_object('overdraft', coalesce((v_from ->> 'overdraft')::bigint, 0) + v_spent);
+    end if;
+    perform tollgate._post_ledger(v_user, v_change, v_spent, p_reason, p_key, v_payment.lot_id,
+                                p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target),
+                                p_now);
+  else
+    -- Give back, last taken first: what was spent (overdraft), then other lots, then the pack's own lot.
+    v_left := v_change;
+    for v_source in
+      select j.key, j.value::bigint as n, l.id as lot_id, l.remaining, l.amount,
+             l.id is not null and (l.expires_at is null or l.expires_at > p_now) as live
+        from jsonb_each_text(v_from) j left join tollgate.credit_lots l on l.id::text = j.key
+       where j.key <> 'expired' and j.value::bigint > 0
+       order by j.key = 'overdraft' desc, l.id = v_own.id, l.expires_at desc nulls first, j.key
+    loop
+      exit when v_left = 0;
+      v_n := least(v_left, v_source.n);
+      v_left := v_left - v_n;
+      v_from := v_from || jsonb_build_object(v_source.key, v_source.n - v_n);
+      if v_source.live then
+        update tollgate.credit_lots set remaining = remaining + least(v_n, v_source.amount - v_source.remaining)
+         where id = v_source.lot_id;
+        v_restored := v_restored + least(v_n, v_source.amount - v_source.remaining);
+        v_pool := v_pool + v_n - least(v_n, v_source.amount - v_source.remaining);
+      elsif v_source.key = 'overdraft' then
+        v_pool := v_pool + v_n;
+      else
+        v_dropped := v_dropped + v_n;
+        if v_source.lot_id = v_own.id then
+          v_from := v_from || jsonb_build_object('expired', coalesce((v_from ->> 'expired')::bigint, 0) + v_n);
+        end if;
+      end if;
+    end loop;
+    v_pool := v_pool + v_left; -- taken back before taken_from was recorded: no place known
+    -- Overdraft is repaid first (it never stands beside unspent lots), then the pool goes to the pack's own lot.
+    v_repaid := least((select a.overdraft from tollgate.accounts a where a.user_id = v_user), v_pool + v_restored);
+    if v_repaid > v_pool then
+      perform tollgate._draw_lots(v_user, v_repaid - v_pool, p_now);
+    end if;
+    v_pool := greatest(v_pool - v_repaid, 0);
+    if v_pool > 0 and v_own.id is not null and (v_own.expires_at is null or v_own.expires_at > p_now) then
+      v_n := least(v_pool, (select l.amount - l.remaining from tollgate.credit_lots l where l.id = v_own.id));
+      update tollgate.credit_lots set remaining = remaining + v_n where id = v_own.id;
+      v_pool := v_pool - v_n;
+    end if;
+    v_new_lot := v_pool;
+    if v_change - v_dropped - v_new_lot <> 0 then
+      perform tollgate._post_ledger(v_user, v_change - v_dropped - v_new_lot, -v_repaid, p_reason, p_key,
+                                  v_payment.lot_id,
+                                  p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target,
+                                                                   'expired_meanwhile', v_dropped),
+                                  p_now);
+    end if;
+    if v_new_lot > 0 then
+      perform tollgate._grant_lot(v_user, 'refund', v_new_lot, null, 30, 'given_back:' || p_key,
+                                jsonb_build_object('payment_id', p_payment_id), p_now);
+    end if;
+  end if;
+  update tollgate.stripe_payments set taken_back = v_target, taken_from = v_from where id = p_payment_id;
+  return -v_change;
+end
+$$;
+comment on function tollgate._settle_stripe_payment(text, text, text, jsonb, timestamptz) is
+  'Tollgate: keeps what payment p_payment_id takes back equal to what its refunds (refunded_credits) and disputes '
+  'whose funds are withdrawn cover, capped by what its grant still holds after expiry, whatever order they came in. '
+  'Taking back draws the payment''s own lot first, then the account''s other live lots in draw order; what was '
+  'spent becomes overdraft. Giving back (a won dispute) returns credits where they were taken from, repaying '
+  'overdraft first; credits taken from a lot that has expired since stay gone (they would have expired). One ledger '
+  'entry per change (p_reason, p_key). Returns the credits moved: negative when taken back.';
+revoke execute on function tollgate._settle_stripe_payment(text, text, text, jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_payment_of(p_payment_intent text, p_charge_id text)
+returns tollgate.stripe_payments
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select p.* from tollgate.stripe_payments p
+   where p.payment_intent_id = p_payment_intent or p.charge_id = p_charge_id
+   order by p.payment_intent_id = p_payment_intent desc nulls last, p.created_at, p.id
+   limit 1
+$$;
+comment on function tollgate._stripe_payment_of(text, text) is
+  'Tollgate: the payment a charge, refund or dispute is about: by payment intent, or by charge once one told it.';
+revoke execute on function tollgate._stripe_payment_of(text, text) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_refund(p_event jsonb, p_now timestamptz) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_charge jsonb := p_event #> '{data,object}';
+  v_charge_id text := v_charge ->> 'id';
+  v_payment_intent text := tollgate._stripe_id(v_charge -> 'payment_intent');
+  v_amount bigint := coalesce((v_charge ->> 'amount')::bigint, 0);
+  v_refunded bigint := coalesce((v_charge ->> 'amount_refunded')::bigint, 0);
+  v_payment tollgate.stripe_payments := tollgate._stripe_payment_of(v_payment_intent, v_charge_id);
+  v_moved bigint;
+begin
+  if v_payment.id is null then
+    return tollgate._stripe_wait_for_payment('refund', v_payment_intent, v_charge_id);
+  end if;
+  perform tollgate._lock_account(v_payment.user_id);
+  update tollgate.stripe_payments p
+     set charge_id = coalesce(p.charge_id, v_charge_id),
+         refunded_credits = greatest(p.refunded_credits, case when v_amount > 0
+           then least(p.credits, floor(p.credits::numeric * least(v_refunded, v_amount) / v_amount)::bigint)
+           else 0 end),
+         refund_ids = array(select distinct r from unnest(p.refund_ids || array(
+                        select e ->> 'id' from jsonb_array_elements(
+                          case jsonb_typeof(v_charge #> '{refunds,data}') when 'array' then v_charge #> '{refunds,data}'
+                               else '[]'::jsonb end) e
+                         where e ->> 'id' is not null)) r order by r)
+   where p.id = v_payment.id;
+  v_moved := tollgate._settle_stripe_payment(
+    v_payment.id, 'refund', 'stripe:' || (p_event ->> 'id'),
+    jsonb_build_object('charge_id', v_charge_id, 'amount_refunded', v_refunded, 'amount', v_amount), p_now);
+  if v_moved = 0 then
+    return tollgate._stripe_outcome('ignored', format('Charge %s: nothing more to take back for %s of %s refunded',
+                                                    v_charge_id, v_refunded, v_amount));
+  end if;
+  return tollgate._stripe_outcome('processed');
+end
+$$;
+comment on function tollgate._apply_stripe_refund(jsonb, timestamptz) is
+  'Tollgate: charge.refunded: refunds are cumulative (amount_refunded), so the payment''s refunded credits become '
+  'credits x amount_refunded / amount (rounded down) if more than before, and the take-back follows. A refund of a '
+  'payment not seen yet waits for it.';
+revoke execute on function tollgate._apply_stripe_refund(jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_dispute(p_event jsonb, p_now timestamptz) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_dispute jsonb := p_event #> '{data,object}';
+  v_id text := v_dispute ->> 'id';
+  v_status text := v_dispute ->> 'status';
+  v_charge_id text := tollgate._stripe_id(v_dispute -> 'charge');
+  v_payment_intent text := tollgate._stripe_id(v_dispute -> 'payment_intent');
+  v_payment tollgate.stripe_payments;
+  v_order constant text[] := array['warning_needs_response', 'warning_under_review', 'needs_response',
+                                   'under_review'];
+  v_moved bigint;
+begin
+  if v_id !~ '^(du|dp)_' or v_status is null
+     or v_status not in ('warning_needs_response', 'warning_under_review', 'warning_closed', 'needs_response',
+                         'under_review', 'won', 'lost', 'prevented') then
+    raise exception 'Cannot apply dispute %: status % is not one Tollgate knows', v_id, v_status
+      using errcode = 'TGS05';
+  end if;
+  v_payment := tollgate._stripe_payment_of(v_payment_intent, v_charge_id);
+  if v_payment.id is null then
+    return tollgate._stripe_wait_for_payment('dispute', v_payment_intent, v_charge_id);
+  end if;
+  perform tollgate._lock_account(v_payment.user_id);
+  insert into tollgate.stripe_disputes as d (dispute_id, payment_id, user_id, charge_id, amount, currency, status,
+                                           funds_withdrawn, funds_reinstated, last_event_id, updated_at)
+  values (v_id, v_payment.id, v_payment.user_id, v_charge_id, coalesce((v_dispute ->> 'amount')::bigint, 0),
+          coalesce(v_dispute ->> 'currency', ''), v_status,
+          p_event ->> 'type' = 'charge.dispute.funds_withdrawn', p_event ->> 'type' = 'charge.dispute.funds_reinstated',
+          p_event ->> 'id', p_now)
+  on conflict (dispute_id) do update
+    -- Closed states (won, lost, warning_closed, prevented) are final; open ones only move forward.
+    set status = case when d.status not in (select unnest(v_order)) then d.status
+                      when excluded.status not in (select unnest(v_order)) then excluded.status
+                      when array_position(v_order, excluded.status) > array_position(v_order, d.status)
+                        then excluded.status
+                      else d.status end,
+        funds_withdrawn = d.funds_withdrawn or excluded.funds_withdrawn,
+        funds_reinstated = d.funds_reinstated or excluded.funds_reinstated,
+        amount = excluded.amount, last_event_id = excluded.last_event_id, updated_at = excluded.updated_at;
+  update tollgate.stripe_payments p set charge_id = coalesce(p.charge_id, v_charge_id) where p.id = v_payment.id;
+  v_moved := tollgate._settle_stripe_payment(
+    v_payment.id, 'dispute', 'stripe:' || (p_event ->> 'id'),
+    jsonb_build_object('dispute_id', v_id, 'status', v_status, 'charge_id', v_charge_id), p_now);
+  if v_moved = 0 then
+    return tollgate._stripe_outcome('ignored', format('Dispute %s (%s): no credits to move', v_id, v_status));
+  end if;
+  return tollgate._stripe_outcome('processed');
+end
+$$;
+comment on function tollgate._apply_stripe_dispute(jsonb, timestamptz) is
+  'Tollgate: charge.dispute.*: a dispute''s state is what its events add up to in any order (a later status in the '
+  'lifecycle wins; funds withdrawn or reinstated stick), and the payment''s take-back follows it: credits are taken '
+  'back while the funds are withdrawn (created, funds_withdrawn, lost) and given back when reinstated (won). '
+  'Inquiries (warning_*) move nothing. A dispute of a payment not seen yet waits for it.';
+revoke execute on function tollgate._apply_stripe_dispute(jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+-- Storing and applying events.
+
+create or replace function tollgate._stripe_outcome(
+  p_status text, p_reason text default null, p_waits_for text default null
+) returns jsonb
+language sql immutable parallel safe
+set search_path = ''
+as $$ select jsonb_strip_nulls(jsonb_build_object('status', p_status, 'reason', p_reason, 'waits_for', p_waits_for)) $$;
+comment on function tollgate._stripe_outcome(text, text, text) is
+  'Tollgate: the result of applying an event: its status (processed, ignored, pending, failed, refused), why, and '
+  'for a pending event what it waits for.';
+revoke execute on function tollgate._stripe_outcome(text, text, text) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select tollgate._stripe_outcome('pending', format('No payment %s recorded yet: the %s waits for it',
+                                                  coalesce(p_payment_intent, p_charge_id), p_what),
+                                'payment:' || coalesce(p_payment_intent, p_charge_id))
+$$;
+comment on function tollgate._stripe_wait_for_payment(text, text, text) is
+  'Tollgate: a refund or dispute of a payment not recorded yet waits for it, by payment intent (or charge, on old '
+  'charges).';
+revoke execute on function tollgate._stripe_wait_for_payment(text, text, text)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_event_keys(p_event jsonb) returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select coalesce(array_agg(distinct k order by k), '{}')
+    from (select p_event #> '{data,object}' as o) x
+   cross join lateral (values
+     ('customer:' || tollgate._stripe_id(o -> 'customer')),
+     ('payment:' || coalesce(tollgate._stripe_id(o -> 'payment_intent'),
+                             case when o ->> 'object' = 'invoice' then tollgate._stripe_invoice_payment_intent(o) end)),
+     ('payment:' || case o ->> 'object' when 'charge' then o ->> 'id'
+                                        when 'dispute' then tollgate._stripe_id(o -> 'charge') end)) v(k)
+   where k is not null
+$$;
+comment on function tollgate._stripe_event_keys(jsonb) is
+  'Tollgate: what an event is about, by the names pending events wait for: customer:<id> and payment:<payment '
+  'intent or charge>. An event locks these names, so it and the events waiting for what it brings cannot miss each '
+  'other.';
+revoke execute on function tollgate._stripe_event_keys(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamptz)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into tollgate.stripe_customers (customer_id, user_id, created_at)
+  values (p_customer_id, p_user_id, p_now)
+  on conflict (customer_id) do nothing
+$$;
+comment on function tollgate._link_stripe_customer(text, uuid, timestamptz) is
+  'Tollgate: links a Stripe customer to a user, once. A user may have several customers; a customer already linked '
+  'to another user stays theirs (the caller reads the link to report it).';
+revoke execute on function tollgate._link_stripe_customer(text, uuid, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamptz) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_session jsonb := p_event #> '{data,object}';
+  v_session_id text := v_session ->> 'id';
+  v_customer text := tollgate._stripe_id(v_session -> 'customer');
+  v_reference text := v_session ->> 'client_reference_id';
+  v_metadata jsonb := coalesce(v_session -> 'metadata', '{}'::jsonb);
+  v_user uuid;
+  v_owner uuid;
+  v_note text;
+  v_credits bigint;
+  v_days bigint;
+  v_grant jsonb;
+begin
+  if v_reference is not null then
+    if v_reference !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+       or not exists (select 1 from tollgate.accounts a where a.user_id = v_reference::uuid) then
+      raise exception 'Cannot apply checkout %: client_reference_id % is not a Tollgate user', v_session_id,
+        v_reference using errcode = 'TGS03';
+    end if;
+    v_user := v_reference::uuid;
+    if v_customer is not null then
+      perform tollgate._link_stripe_customer(v_customer, v_user, p_now);
+      select c.user_id into v_owner from tollgate.stripe_customers c where c.customer_id = v_customer;
+      if v_owner <> v_user then
+        v_note := format('Customer %s stays linked to user %s, not %s', v_customer, v_owner, v_user);
+      end if;
+    end if;
+  elsif v_customer is not null then
+    select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
+    if v_user is null then
+      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+                                    'customer:' || v_customer);
+    end if;
+  elsif v_metadata ? 'credits' then
+    raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the user to credit',
+      v_session_id using errcode = 'TGS03';
+  else
+    return tollgate._stripe_outcome('ignored', 'No client_reference_id and no customer: nothing to link');
+  end if;
+
+  if v_session ->> 'mode' is distinct from 'payment' or not v_metadata ? 'credits' then
+    return tollgate._stripe_outcome('processed', v_note);
+  end if;
+  v_credits := tollgate._stripe_metadata_count(v_metadata, 'credits', 1000000000);
+  v_days := tollgate._stripe_metadata_count(v_metadata, 'credits_expire_days', 36500);
+  if coalesce(v_session ->> 'payment_status', '') not in ('paid', 'no_payment_required') then
+    return tollgate._stripe_outcome('ignored', format(
+      'Payment status is %s: the credits are granted when checkout.session.async_payment_succeeded arrives',
+      coalesce(v_session ->> 'payment_status', 'missing')));
+  end if;
+  v_grant := tollgate._grant_lot(
+    v_user, 'top_up', v_credits,
+    tollgate._stripe_time(p_event -> 'created') + make_interval(days => v_days::int), 50,
+    'top_up:stripe:' || v_session_id,
+    jsonb_build_object('checkout_session_id', v_session_id,
+                       'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent')),
+    p_now);
+  insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, lot_id, credits, payment_intent_id,
+                                      event_id, created_at)
+  values (v_session_id, v_user, 'checkout', coalesce((v_session ->> 'amount_total')::bigint, 0),
+          coalesce(v_session ->> 'currency', ''), (v_grant ->> 'lot_id')::uuid, v_credits,
+          tollgate._stripe_id(v_session -> 'payment_intent'), p_event ->> 'id', p_now)
+  on conflict (id) do nothing;
+  return tollgate._stripe_outcome('processed', v_note);
+end
+$$;
+comment on function tollgate._apply_stripe_checkout(jsonb, timestamptz) is
+  'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, '
+  'for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once '
+  'per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. '
+  'Without client_reference_id the customer''s link names the user; before it exists the event waits for it.';
+revoke execute on function tollgate._apply_stripe_checkout(jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_object jsonb := p_event #> '{data,object}';
+  v_subscription_id text := v_object ->> 'id';
+  v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
+  v_customer text := tollgate._stripe_id(v_object -> 'customer');
+  v_fields record;
+  v_user uuid;
+  v_existing tollgate.stripe_subscriptions;
+  v_plan_id text;
+  v_last_type text;
+  v_order constant text[] := array['customer.subscription.created', 'customer.subscription.updated',
+                                   'customer.subscription.deleted'];
+  v_skew constant interval := interval '1 minute';
+  v_tie boolean := false;
+begin
+  select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
+  if v_user is null then
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet',
+                                                    coalesce(v_customer, '(none)')),
+                                  'customer:' || coalesce(v_customer, '(none)'));
+  end if;
+  if v_subscription_id is null or v_subscription_id !~ '^sub_' then
+    raise exception 'Cannot apply subscription event %: no subscription id', p_event ->> 'id' using errcode = 'TGS05';
+  end if;
+  select * into v_fields from tollgate._stripe_subscription_fields(v_object);
+
+  select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id for update;
+  if found then
+    select e.type into v_last_type from tollgate.stripe_events e where e.id = v_existing.last_event_id;
+    if v_existing.retrieved_at is not null then
+      if v_created < v_existing.retrieved_at - v_skew then
+        return tollgate._stripe_outcome('ignored', format('Older than the state of subscription %s retrieved at %s',
+                                                        v_subscription_id, v_existing.retrieved_at));
+      end if;
+      v_tie := v_created <= v_existing.retrieved_at + v_skew;
+    elsif v_created < v_existing.last_event_created
+          or (v_created = v_existing.last_event_created
+              and array_position(v_order, p_event ->> 'type') < array_position(v_order, v_last_type)) then
+      return tollgate._stripe_outcome('ignored', format('Older than event %s, already applied to subscription %s',
+                                                      v_existing.last_event_id, v_subscription_id));
+    elsif v_created = v_existing.last_event_created
+          and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
+      if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
+          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor)
+         is not distinct from
+         (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
+          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor) then
+        return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
+                                                        v_existing.last_event_id));
+      end if;
+      v_tie := true;
+    end if;
+  end if;
+  if v_tie then
+    select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
+     where s ->> 'id' = v_subscription_id;
+    if v_object is null then
+      raise exception 'Subscription % needs its current state from the Stripe API', v_subscription_id
+        using errcode = 'TGS06', detail = v_subscription_id;
+    end if;
+    select * into v_fields from tollgate._stripe_subscription_fields(v_object);
+  elsif v_existing.status in ('canceled', 'incomplete_expired')
+        and v_fields.status not in ('canceled', 'incomplete_expired') then
+    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
+                                                    v_subscription_id, v_existing.status, v_fields.status));
+  end if;
+  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
+                                                         'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
+      v_fields.status using errcode = 'TGS05';
+  end if;
+
+  select p.id into v_plan_id from tollgate.plans p
+   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
+  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
+    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
+      array_to_string(v_fields.price_ids, ', '), v_subscription_id
+      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
+  end if;
+
+  insert into tollgate.stripe_subscriptions as s (
+    subscription_id, user_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
+    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
+    updated_at)
+  values (v_subscription_id, v_user, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
+          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
+          v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
+          p_event ->> 'id', case when v_tie then p_now end, p_now)
+  on conflict (subscription_id) do update
+    set user_id = excluded.user_id, customer_id = excluded.customer_id, status = excluded.status,
+        plan_id = excluded.plan_id, price_id = excluded.price_id,
+        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
+        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(v_user, p_now);
+  return tollgate._stripe_outcome('processed', case when v_tie
+    then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
+end
+$$;
+comment on function tollgate._apply_stripe_subscription(jsonb, jsonb, timestamptz) is
+  'Tollgate: customer.subscription.created / updated / deleted: mirrors the subscription unless the event is older '
+  'than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps '
+  'events in whole seconds: within one second created < updated < deleted, and two updates carrying different '
+  'states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the '
+  'webhook when this raises TGS06) is applied instead. A state retrieved at time r settles every event created up '
+  'to a minute around r the same way (clocks differ by less than that). An ended subscription (canceled, '
+  'incomplete_expired) is never revived by a late event.';
+revoke execute on function tollgate._apply_stripe_subscription(jsonb, jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamptz) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_invoice jsonb := p_event #> '{data,object}';
+  v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
+  v_user uuid;
+begin
+  select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
+  if v_user is null then
+    if v_customer is null then
+      return tollgate._stripe_outcome('ignored', 'The invoice has no customer');
+    end if;
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+                                  'customer:' || v_customer);
+  end if;
+  if p_event ->> 'type' = 'invoice.paid' then
+    insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, payment_intent_id, event_id, created_at)
+    values (v_invoice ->> 'id', v_user, 'invoice', coalesce((v_invoice ->> 'amount_paid')::bigint, 0),
+            coalesce(v_invoice ->> 'currency', ''), tollgate._stripe_invoice_payment_intent(v_invoice),
+            p_event ->> 'id', p_now)
+    on conflict (id) do nothing;
+  else
+    insert into tollgate.stripe_payment_failures (id, user_id, invoice_id, amount, currency, attempt_count,
+                                                next_payment_attempt, event_id, created_at)
+    values ((v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), v_user, v_invoice ->> 'id',
+            coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
+            (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
+            p_event ->> 'id', p_now)
+    on conflict (id) do nothing;
+  end if;
+  if not found then
+    return tollgate._stripe_outcome('ignored', format('Invoice %s is already recorded', v_invoice ->> 'id'));
+  end if;
+  return tollgate._stripe_outcome('processed');
+end
+$$;
+comment on function tollgate._apply_stripe_invoice(jsonb, timestamptz) is
+  'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row per (invoice, attempt). Both '
+  'once, and both wait for the customer''s link.';
+revoke execute on function tollgate._apply_stripe_invoice(jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_event(p_event jsonb, p_current jsonb, p_now timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0))
+     from unnest(tollgate._stripe_event_keys(p_event)) k order by k;
+  return case
+    when p_event ->> 'type' in ('checkout.session.completed', 'checkout.session.async_payment_succeeded')
+      then tollgate._apply_stripe_checkout(p_event, p_now)
+    when p_event ->> 'type' in ('customer.subscription.created', 'customer.subscription.updated',
+                                'customer.subscription.deleted')
+      then tollgate._apply_stripe_subscription(p_event, p_current, p_now)
+    when p_event ->> 'type' in ('invoice.paid', 'invoice.payment_failed') then tollgate._apply_stripe_invoice(p_event, p_now)
+    when p_event ->> 'type' = 'charge.refunded' then tollgate._apply_stripe_refund(p_event, p_now)
+    when p_event ->> 'type' in ('charge.dispute.created', 'charge.dispute.funds_withdrawn',
+                                'charge.dispute.funds_reinstated', 'charge.dispute.closed')
+      then tollgate._apply_stripe_dispute(p_event, p_now)
+    else tollgate._stripe_outcome('ignored', format('Event type %s is not handled', p_event ->> 'type'))
+  end;
+exception
+  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS05' or sqlstate 'TG404' then
+    return tollgate._stripe_outcome('failed', sqlerrm);
+end
+$$;
+comment on function tollgate._apply_stripe_event(jsonb, jsonb, timestamptz) is
+  'Tollgate: applies one stored event by type, holding the locks of what it is about. Business errors mark it '
+  'failed with their message and roll back its effects only (the event itself stays stored); TGS06 and anything '
+  'unexpected abort the whole call.';
+revoke execute on function tollgate._apply_stripe_event(jsonb, jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamptz)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  update tollgate.stripe_events
+     set status = p_outcome ->> 'status', error = p_outcome ->> 'reason', waits_for = p_outcome ->> 'waits_for',
+         processed_at = case when p_outcome ->> 'status' = 'pending' then null else p_now end
+   where id = p_event_id
+$$;
+comment on function tollgate._record_stripe_outcome(text, jsonb, timestamptz) is
+  'Tollgate: stores an applied Stripe event''s status, reason and what it waits for.';
+revoke execute on function tollgate._record_stripe_outcome(text, jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamptz)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_keys text[] := p_keys;
+  v_tried text[] := '{}'::text[];
+  v_next record;
+  v_outcome jsonb;
+  v_applied integer := 0;
+begin
+  loop
+    select e.id, e.payload into v_next from tollgate.stripe_events e
+     where e.status = 'pending' and e.waits_for = any(v_keys) and e.id <> all(v_tried)
+     order by e.created, e.id
+     limit 1;
+    exit when not found;
+    v_tried := v_tried || v_next.id;
+    v_outcome := tollgate._apply_stripe_event(v_next.payload, p_current, p_now);
+    perform tollgate._record_stripe_outcome(v_next.id, v_outcome, p_now);
+    if v_outcome ->> 'status' <> 'pending' then
+      v_applied := v_applied + 1;
+      v_keys := v_keys || tollgate._stripe_event_keys(v_next.payload);
+    end if;
+  end loop;
+  return v_applied;
+end
+$$;
+comment on function tollgate._apply_waiting_stripe_events(text[], jsonb, timestamptz) is
+  'Tollgate: applies, oldest first, the pending events waiting for any of p_keys, and then those waiting for what '
+  'the applied ones bring (a checkout that waited for its customer brings its payment''s refunds). Returns how many '
+  'were applied.';
+revoke execute on function tollgate._apply_waiting_stripe_events(text[], jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._handle_stripe_event(
+  p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamptz
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id text := p_event ->> 'id';
+  v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
+  v_event tollgate.stripe_events;
+  v_outcome jsonb;
+  v_applied integer;
+  v_subscription text;
+begin
+  if v_id is null or v_id !~ '^evt_' or p_event ->> 'type' is null or v_created is null
+     or jsonb_typeof(p_event -> 'livemode') is distinct from 'boolean'
+     or jsonb_typeof(p_event #> '{data,object}') is distinct from 'object' then
+    raise exception 'Invalid Stripe event: id (evt_...), type, created, livemode and data.object are required'
+      using errcode = 'TGS02';
+  end if;
+  if p_livemode is null then
+    raise exception 'Cannot handle Stripe event %: the deployment''s mode (p_livemode) is required', v_id
+      using errcode = 'TGS02';
+  end if;
+  begin
+    insert into tollgate.stripe_events (id, type, created, customer_id, payload, received_at)
+    values (v_id, p_event ->> 'type', v_created, tollgate._stripe_id(p_event #> '{data,object,customer}'), p_event, p_now)
+    on conflict (id) do nothing
+    returning * into v_event;
+    if not found then
+      update tollgate.stripe_events e set attempts = e.attempts + 1 where e.id = v_id returning * into v_event;
+      if v_event.status in ('processed', 'ignored', 'refused') then
+        return jsonb_build_object('status', 'duplicate', 'event_id', v_id, 'previous_status', v_event.status);
+      end if;
+    end if;
+    if (v_event.payload ->> 'livemode')::boolean <> p_livemode then
+      v_outcome := tollgate._stripe_outcome('refused', format(
+        'A %s event on a %s deployment (STRIPE_SECRET_KEY): stored, never applied',
+        case when p_livemode then 'test-mode' else 'livemode' end, case when p_livemode then 'live' else 'test-mode' end));
+      perform tollgate._record_stripe_outcome(v_id, v_outcome, p_now);
+      return v_outcome || jsonb_build_object('event_id', v_id);
+    end if;
+
+    -- New, or stored pending or failed before: apply the stored payload.
+    v_outcome := tollgate._apply_stripe_event(v_event.payload, p_current, p_now);
+    perform tollgate._record_stripe_outcome(v_id, v_outcome, p_now);
+    v_applied := case when v_outcome ->> 'status' = 'pending' then 0
+                      else tollgate._apply_waiting_stripe_events(tollgate._stripe_event_keys(v_event.payload), p_current,
+                                                               p_now) end;
+    return v_outcome || jsonb_build_object('event_id', v_id, 'pending_applied', v_applied);
+  exception when sqlstate 'TGS06' then
+    get stacked diagnostics v_subscription = pg_exception_detail;
+    return jsonb_build_object('status', 'retrieve', 'event_id', v_id, 'subscription_id', v_subscription);
+  end;
+end
+$$;
+comment on function tollgate._handle_stripe_event(jsonb, boolean, jsonb, timestamptz) is
+  'Tollgate: the implementation of handle_stripe_event at a given time (pgTAP pins it). One transaction: store once '
+  'by id (a redelivery of a processed, ignored or refused event only counts the attempt), refuse an event of the '
+  'other mode (p_livemode: the configured key''s), apply, record the outcome, then apply what waited for it. When a '
+  'subscription''s current state is needed nothing is kept and the answer is {"status": "retrieve", '
+  '"subscription_id": ...}: the caller retrieves it and calls again with it in p_current.';
+revoke execute on function tollgate._handle_stripe_event(jsonb, boolean, jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate.handle_stripe_event(
+  p_event jsonb, p_livemode boolean, p_subscriptions jsonb default '[]'::jsonb
+) returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$ select tollgate._handle_stripe_event(p_event, p_livemode, p_subscriptions, now()) $$;
+comment on function tollgate.handle_stripe_event(jsonb, boolean, jsonb) is
+  'Tollgate: the webhook''s one SQL call: service role only, since it moves money. p_livemode is the mode of the '
+  'configured STRIPE_SECRET_KEY; p_subscriptions the current states the webhook retrieved after a "retrieve" '
+  'answer.';
+revoke execute on function tollgate.handle_stripe_event(jsonb, boolean, jsonb) from public, anon, authenticated;
+grant execute on function tollgate.handle_stripe_event(jsonb, boolean, jsonb) to service_role;

@@ -1,1 +1,0 @@
-drop function if exists public.reset_monthly_quotas(timestamptz);

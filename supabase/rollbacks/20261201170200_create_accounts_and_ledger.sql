@@ -1,0 +1,18 @@
+-- Rollback of 20261201170200_create_accounts_and_ledger.sql, in reverse order: the functions, then the tables (with
+-- their indexes, triggers and policies), then the type.
+
+drop function if exists tollgate.check_ledger(uuid);
+drop function if exists tollgate.grant_credits(uuid, bigint, text, tollgate.credit_source, timestamptz, jsonb);
+drop function if exists tollgate._valid_metadata(jsonb);
+drop function if exists tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz);
+drop function if exists tollgate._draw_lots(uuid, bigint, timestamptz);
+drop function if exists tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,
+  timestamptz);
+drop function if exists tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz);
+drop function if exists tollgate._lock_account(uuid);
+drop function if exists tollgate._acting_user(uuid);
+drop table if exists tollgate.credit_ledger;
+drop function if exists tollgate._refuse_ledger_change();
+drop table if exists tollgate.credit_lots;
+drop type if exists tollgate.credit_source;
+drop table if exists tollgate.accounts;
