@@ -93,12 +93,10 @@ export function startGateway(opts: GatewayOptions): Gateway {
     }
     const target = `http://127.0.0.1:${upstream}${url.pathname}${url.search}`;
     try {
-      return await fetch(target, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        redirect: "manual",
-      });
+      // The body is read whole before it is passed on, as the hosted gateway does: streamed, a function that
+      // answers early (413 from Content-Length) could reset the upload and turn its answer into a 503 here.
+      const body = req.body ? await req.arrayBuffer() : undefined;
+      return await fetch(target, { method: req.method, headers: req.headers, body, redirect: "manual" });
     } catch (e) {
       return errorResponse(new HttpError(503, "unavailable", "Function is not reachable", { cause: e }));
     }

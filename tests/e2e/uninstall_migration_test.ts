@@ -101,6 +101,6 @@ Deno.test("the uninstall migration applies where neither pg_cron nor Tollgate no
   }
 });
 
-Deno.test("close the database connection", async () => {
+Deno.test("teardown: close the database connection", async () => {
   await admin.end();
 });
