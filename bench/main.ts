@@ -2,7 +2,7 @@
  * `npm run bench`: Tollgate's throughput and latency beside PostgreSQL's own limit, measured in one run on a
  * durable cluster of its own (fsync and synchronous_commit on), which it starts, fills and removes.
  *
- *   npm run bench                      the full run (under 10 minutes on 2 cores)
+ *   npm run bench                      the full run (about 10 minutes on 2 cores)
  *   npm run bench -- --quick           shorter runs and smaller resets, for a first look
  *   npm run bench -- --only=sql,http   some phases only: sql, http, cold, reset, profile
  *

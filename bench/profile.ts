@@ -72,13 +72,13 @@ async function countWire(url: string, users: number, prepare: boolean, sample: n
 
 /** Sequential p50/p99 over `requests`, then 16 concurrent callers for 3 s. */
 async function time(url: string, users: number, prepare: boolean, requests: number) {
-  const direct = consumer(url, users, prepare);
+  const timed = consumer(url, users, prepare);
   try {
-    await direct.warm();
+    await timed.warm();
     const times: number[] = [];
     for (let i = 0; i < requests; i++) {
       const t = performance.now();
-      await direct.one();
+      await timed.one();
       times.push(performance.now() - t);
     }
     const latency = summarize(times);
@@ -87,7 +87,7 @@ async function time(url: string, users: number, prepare: boolean, requests: numb
     const deadline = started + 3_000;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (performance.now() < deadline) {
-        await direct.one();
+        await timed.one();
         done++;
       }
     }));
@@ -97,7 +97,7 @@ async function time(url: string, users: number, prepare: boolean, requests: numb
       concurrent_16_per_s: Math.round(done / ((performance.now() - started) / 1000)),
     };
   } finally {
-    await direct.end();
+    await timed.end();
   }
 }
 

@@ -242,19 +242,19 @@ const SQL_OF: Record<string, string> = {
   "log-ai-usage": "log_ai_usage",
 };
 
+/** The run of the same function, credential and connections as `h`, on the path or database given. */
+function sameRun(r: BenchResults, h: HttpResult, on: { path?: HttpResult["path"]; db?: HttpResult["db"] }) {
+  return r.http.find((d) =>
+    d.function === h.function && d.credential === h.credential && d.connections === h.connections &&
+    d.path === (on.path ?? h.path) && d.db === (on.db ?? h.db)
+  );
+}
+
 function httpSection(r: BenchResults): string {
   const rows = r.http.map((h) => {
     const sql = SQL_OF[h.function] ? sqlAt(r, SQL_OF[h.function], "random", h.connections) : undefined;
-    const direct = r.http.find((d) =>
-      d.function === h.function && d.credential === h.credential && d.connections === h.connections &&
-      d.path === "direct" && d.db === h.db
-    );
-    const unpooled = h.db === "pooled"
-      ? r.http.find((d) =>
-        d.function === h.function && d.credential === h.credential && d.connections === h.connections &&
-        d.path === h.path && d.db === "direct"
-      )
-      : undefined;
+    const direct = sameRun(r, h, { path: "direct" });
+    const unpooled = h.db === "pooled" ? sameRun(r, h, { db: "direct" }) : undefined;
     const isTarget = h === userTokenGateway(r, "direct");
     return [
       h.function,
