@@ -6,17 +6,17 @@ select plan(9);
 select has_trigger('auth', 'users', 'tollgate_on_auth_user_created', 'auth.users has the signup trigger');
 
 insert into auth.users (id, email) values ('cccccccc-0000-4000-8000-00000000000c', 'new@example.com');
-select is((select plan_id from tollgate.accounts where user_id = 'cccccccc-0000-4000-8000-00000000000c'), 'free',
+select is((select plan_id from tollgate.accounts where id = 'cccccccc-0000-4000-8000-00000000000c'), 'free',
   'a new user gets an account on the default plan');
-select is((select balance from tollgate.accounts where user_id = 'cccccccc-0000-4000-8000-00000000000c'), 3::bigint,
+select is((select balance from tollgate.accounts where id = 'cccccccc-0000-4000-8000-00000000000c'), 3::bigint,
   'with the default plan''s signup grant of 3 credits');
 select is((select period_end - period_start from tollgate.accounts
-  where user_id = 'cccccccc-0000-4000-8000-00000000000c') between interval '28 days' and interval '31 days', true,
+  where id = 'cccccccc-0000-4000-8000-00000000000c') between interval '28 days' and interval '31 days', true,
   'the first credit period is one month long');
-select is((select count(*) from tollgate.credit_ledger where user_id = 'cccccccc-0000-4000-8000-00000000000c')::int, 1,
+select is((select count(*) from tollgate.credit_ledger where account_id = 'cccccccc-0000-4000-8000-00000000000c')::int, 1,
   'the grant is one ledger entry');
-select is((select expires_at from tollgate.credit_lots where user_id = 'cccccccc-0000-4000-8000-00000000000c'),
-  (select period_end from tollgate.accounts where user_id = 'cccccccc-0000-4000-8000-00000000000c'),
+select is((select expires_at from tollgate.credit_lots where account_id = 'cccccccc-0000-4000-8000-00000000000c'),
+  (select period_end from tollgate.accounts where id = 'cccccccc-0000-4000-8000-00000000000c'),
   'plan credits expire with the period');
 
 -- a user created while the trigger was away (as before Tollgate was installed); postgres does not own auth.users,
@@ -25,13 +25,13 @@ drop trigger tollgate_on_auth_user_created on auth.users;
 insert into auth.users (id, email) values ('dddddddd-0000-4000-8000-00000000000d', 'old@example.com');
 create trigger tollgate_on_auth_user_created after insert on auth.users
   for each row execute function tollgate._on_auth_user_created();
-select is_empty($$ select 1 from tollgate.accounts where user_id = 'dddddddd-0000-4000-8000-00000000000d' $$,
+select is_empty($$ select 1 from tollgate.accounts where id = 'dddddddd-0000-4000-8000-00000000000d' $$,
   'a user from before the trigger has no account yet');
 
 -- the migration that opens accounts at install, applied twice
 \i supabase/migrations/20261201170300_create_periods_and_resets.sql
 \i supabase/migrations/20261201170300_create_periods_and_resets.sql
-select is((select balance from tollgate.accounts where user_id = 'dddddddd-0000-4000-8000-00000000000d'), 3::bigint,
+select is((select balance from tollgate.accounts where id = 'dddddddd-0000-4000-8000-00000000000d'), 3::bigint,
   'the backfill opens the account with one grant, even when run twice');
 
 select is_empty('select * from tollgate.check_ledger()', 'the ledger check finds nothing');
