@@ -1006,9 +1006,10 @@ begin
    where account_id = p_account_id and reason = 'consume' and idempotency_key = p_request_id;
 
   insert into tollgate.ai_usage (
-    id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens, latency_ms,
-    status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256, prompt_length,
-    response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id, created_at)
+    id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
+    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
+    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
+    created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
     p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced, v_price.effective_from,
@@ -1044,23 +1045,30 @@ $$;
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward their cap). Idempotent per (account, request_id).';
 
--- Name: _member_manager(uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._member_manager(p_account_id uuid) RETURNS tollgate.member_role
+-- Name: _member_manager(uuid, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) RETURNS tollgate.member_role
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  v_role tollgate.member_role;
 begin
   if p_account_id is null then
     raise exception 'Missing account_id: name the account whose members change' using errcode = 'TG400';
   end if;
   -- Resolving the caller first refuses a non-member (TG403, the same whether or not the account exists).
-  return case when auth.role() = 'service_role' then 'owner'::tollgate.member_role
-              else (tollgate._acting_member(p_account_id, null)).role end;
+  v_role := case when auth.role() = 'service_role' then 'owner'::tollgate.member_role
+                 else (tollgate._acting_member(p_account_id, null)).role end;
+  if p_action is not null and v_role not in ('owner', 'admin') then
+    raise exception 'Cannot %: only owners and admins of account % manage its members', p_action, p_account_id
+      using errcode = 'TGM02';
+  end if;
+  return v_role;
 end
 $$;
 
--- Name: FUNCTION _member_manager(p_account_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._member_manager(p_account_id uuid) IS 'Tollgate: the caller''s role in p_account_id for managing its members (the service role counts as an owner); TG403 for a user who is not a member, TG404 for the service role naming no account.';
+-- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) IS 'Tollgate: the caller''s role in p_account_id (the service role counts as an owner), refused with TGM02 unless owner or admin when p_action names a change to members; TG403 for a user who is not a member, TG404 for the service role naming no account.';
 
 -- Name: _on_auth_user_created(); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._on_auth_user_created() RETURNS trigger
@@ -1972,7 +1980,7 @@ CREATE FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p
     SET search_path TO ''
     AS $$
 declare
-  v_manager tollgate.member_role := tollgate._member_manager(p_account_id);
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'change members');
   v_account tollgate.accounts;
   v_role tollgate.member_role;
   v_existing tollgate.account_members;
@@ -1985,10 +1993,6 @@ begin
     raise exception 'Invalid role %: owner, admin or member', coalesce(p_role, '(null)') using errcode = 'TG400';
   end if;
   v_role := p_role::tollgate.member_role;
-  if v_manager not in ('owner', 'admin') then
-    raise exception 'Cannot change members: only owners and admins of account % manage its members', p_account_id
-      using errcode = 'TGM02';
-  end if;
   v_account := tollgate._lock_account(p_account_id);
   select * into v_existing from tollgate.account_members m
    where m.account_id = p_account_id and m.user_id = p_user_id for update;
@@ -2274,16 +2278,14 @@ CREATE FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid
     SET search_path TO ''
     AS $$
 declare
-  v_manager tollgate.member_role := tollgate._member_manager(p_account_id);
+  -- Anyone may leave; removing someone else takes an owner or admin.
   v_leaving boolean := auth.role() is distinct from 'service_role' and p_user_id = auth.uid();
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id,
+                                                             case when not v_leaving then 'remove others' end);
   v_existing tollgate.account_members;
 begin
   if p_user_id is null then
     raise exception 'Missing p_user_id: name the member to remove' using errcode = 'TG400';
-  end if;
-  if not v_leaving and v_manager not in ('owner', 'admin') then
-    raise exception 'Cannot remove members: only owners and admins of account % remove others (anyone may leave)',
-      p_account_id using errcode = 'TGM02';
   end if;
   perform tollgate._lock_account(p_account_id);
   select * into v_existing from tollgate.account_members m
@@ -2326,7 +2328,7 @@ CREATE FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_cre
     SET search_path TO ''
     AS $$
 declare
-  v_manager tollgate.member_role := tollgate._member_manager(p_account_id);
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'set a cap');
   v_account tollgate.accounts;
   v_existing tollgate.account_members;
   v_row tollgate.account_members;
@@ -2339,10 +2341,6 @@ begin
   end if;
   if p_credits is not null and (p_period is null or p_period not in ('day', 'month')) then
     raise exception 'Invalid period %: day or month', coalesce(p_period, '(null)') using errcode = 'TG400';
-  end if;
-  if v_manager not in ('owner', 'admin') then
-    raise exception 'Cannot set a cap: only owners and admins of account % cap its members', p_account_id
-      using errcode = 'TGM02';
   end if;
   v_account := tollgate._lock_account(p_account_id);
   if v_account.kind = 'personal' then
@@ -3158,8 +3156,8 @@ REVOKE ALL ON FUNCTION tollgate._lock_account(p_account_id uuid) FROM PUBLIC;
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
--- Name: FUNCTION _member_manager(p_account_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;
 
 -- Name: FUNCTION _on_auth_user_created(); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._on_auth_user_created() FROM PUBLIC;

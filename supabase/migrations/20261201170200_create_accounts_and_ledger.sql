@@ -561,24 +561,32 @@ grant execute on function tollgate.check_ledger(uuid) to service_role;
 -- its owner. Business errors: TGM01 personal account, TGM02 not an owner or admin, TGM03 not an owner, TGM04 no
 -- such user, TGM05 the last owner, TGM06 not a member.
 
-create or replace function tollgate._member_manager(p_account_id uuid) returns tollgate.member_role
+create or replace function tollgate._member_manager(p_account_id uuid, p_action text) returns tollgate.member_role
 language plpgsql stable
 security definer
 set search_path = ''
 as $$
+declare
+  v_role tollgate.member_role;
 begin
   if p_account_id is null then
     raise exception 'Missing account_id: name the account whose members change' using errcode = 'TG400';
   end if;
   -- Resolving the caller first refuses a non-member (TG403, the same whether or not the account exists).
-  return case when auth.role() = 'service_role' then 'owner'::tollgate.member_role
-              else (tollgate._acting_member(p_account_id, null)).role end;
+  v_role := case when auth.role() = 'service_role' then 'owner'::tollgate.member_role
+                 else (tollgate._acting_member(p_account_id, null)).role end;
+  if p_action is not null and v_role not in ('owner', 'admin') then
+    raise exception 'Cannot %: only owners and admins of account % manage its members', p_action, p_account_id
+      using errcode = 'TGM02';
+  end if;
+  return v_role;
 end
 $$;
-comment on function tollgate._member_manager(uuid) is
-  'Tollgate: the caller''s role in p_account_id for managing its members (the service role counts as an owner); '
-  'TG403 for a user who is not a member, TG404 for the service role naming no account.';
-revoke execute on function tollgate._member_manager(uuid) from public, anon, authenticated, service_role;
+comment on function tollgate._member_manager(uuid, text) is
+  'Tollgate: the caller''s role in p_account_id (the service role counts as an owner), refused with TGM02 unless '
+  'owner or admin when p_action names a change to members; TG403 for a user who is not a member, TG404 for the '
+  'service role naming no account.';
+revoke execute on function tollgate._member_manager(uuid, text) from public, anon, authenticated, service_role;
 
 create or replace function tollgate.add_account_member(
   p_account_id uuid, p_user_id uuid, p_role text default 'member'
@@ -588,7 +596,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_manager tollgate.member_role := tollgate._member_manager(p_account_id);
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'change members');
   v_account tollgate.accounts;
   v_role tollgate.member_role;
   v_existing tollgate.account_members;
@@ -601,10 +609,6 @@ begin
     raise exception 'Invalid role %: owner, admin or member', coalesce(p_role, '(null)') using errcode = 'TG400';
   end if;
   v_role := p_role::tollgate.member_role;
-  if v_manager not in ('owner', 'admin') then
-    raise exception 'Cannot change members: only owners and admins of account % manage its members', p_account_id
-      using errcode = 'TGM02';
-  end if;
   v_account := tollgate._lock_account(p_account_id);
   select * into v_existing from tollgate.account_members m
    where m.account_id = p_account_id and m.user_id = p_user_id for update;
@@ -654,16 +658,14 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_manager tollgate.member_role := tollgate._member_manager(p_account_id);
+  -- Anyone may leave; removing someone else takes an owner or admin.
   v_leaving boolean := auth.role() is distinct from 'service_role' and p_user_id = auth.uid();
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id,
+                                                             case when not v_leaving then 'remove others' end);
   v_existing tollgate.account_members;
 begin
   if p_user_id is null then
     raise exception 'Missing p_user_id: name the member to remove' using errcode = 'TG400';
-  end if;
-  if not v_leaving and v_manager not in ('owner', 'admin') then
-    raise exception 'Cannot remove members: only owners and admins of account % remove others (anyone may leave)',
-      p_account_id using errcode = 'TGM02';
   end if;
   perform tollgate._lock_account(p_account_id);
   select * into v_existing from tollgate.account_members m
@@ -701,7 +703,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_manager tollgate.member_role := tollgate._member_manager(p_account_id);
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'set a cap');
   v_account tollgate.accounts;
   v_existing tollgate.account_members;
   v_row tollgate.account_members;
@@ -714,10 +716,6 @@ begin
   end if;
   if p_credits is not null and (p_period is null or p_period not in ('day', 'month')) then
     raise exception 'Invalid period %: day or month', coalesce(p_period, '(null)') using errcode = 'TG400';
-  end if;
-  if v_manager not in ('owner', 'admin') then
-    raise exception 'Cannot set a cap: only owners and admins of account % cap its members', p_account_id
-      using errcode = 'TGM02';
   end if;
   v_account := tollgate._lock_account(p_account_id);
   if v_account.kind = 'personal' then

@@ -127,7 +127,8 @@ $$;
 comment on function tollgate._settle_accounts(timestamptz, uuid) is
   'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has '
   'ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) '
-  'once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+  'once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call '
+  'settles them).';
 revoke execute on function tollgate._settle_accounts(timestamptz, uuid)
   from public, anon, authenticated, service_role;
 

@@ -330,9 +330,10 @@ begin
    where account_id = p_account_id and reason = 'consume' and idempotency_key = p_request_id;
 
   insert into tollgate.ai_usage (
-    id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens, latency_ms,
-    status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256, prompt_length,
-    response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id, created_at)
+    id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
+    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
+    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
+    created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
     p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced, v_price.effective_from,

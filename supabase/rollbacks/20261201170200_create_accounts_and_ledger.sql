@@ -4,7 +4,7 @@
 drop function if exists tollgate.set_member_cap(uuid, uuid, bigint, text);
 drop function if exists tollgate.remove_account_member(uuid, uuid);
 drop function if exists tollgate.add_account_member(uuid, uuid, text);
-drop function if exists tollgate._member_manager(uuid);
+drop function if exists tollgate._member_manager(uuid, text);
 drop function if exists tollgate.check_ledger(uuid);
 drop function if exists tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb);
 drop function if exists tollgate._valid_metadata(jsonb);

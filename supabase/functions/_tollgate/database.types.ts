@@ -1031,7 +1031,7 @@ export type Database = {
         Returns: Json;
       };
       "_member_manager": {
-        Args: { "p_account_id": string };
+        Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
       };
       "_open_account": {
