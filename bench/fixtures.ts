@@ -37,7 +37,7 @@ export async function createFixtures(dbUrl: string, users: number): Promise<void
     insert into auth.users (id, email)
     select bench.uid(i), 'bench' || i || '@bench.example.com' from generate_series(1, ${users}) i
     on conflict (id) do nothing;
-    update tollgate.accounts set plan_id = 'bench' where user_id in (select bench.uid(i) from generate_series(1, ${users}) i);
+    update tollgate.accounts set plan_id = 'bench' where id in (select bench.uid(i) from generate_series(1, ${users}) i);
     select count(tollgate.grant_credits(bench.uid(i), ${START_CREDITS}, 'bench-top-up', 'top_up'))
       from generate_series(1, ${users}) i;
 
@@ -57,7 +57,7 @@ export async function hasFunction(dbUrl: string, signature: string): Promise<boo
 
 /** Signature of the usage meter, as the log-ai-usage issue defines it. */
 export const LOG_AI_USAGE_SIGNATURE =
-  "tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid)";
+  "tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid)";
 
 /** Signature of the Stripe event handler, as the stripe-webhook issue defines it. */
 export const HANDLE_STRIPE_EVENT_SIGNATURE = "tollgate.handle_stripe_event(jsonb)";

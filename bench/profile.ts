@@ -35,7 +35,7 @@ function consumer(url: string, users: number, prepare: boolean) {
   const run = Math.random().toString(36).slice(2, 8);
   let seq = 0;
   const one = () =>
-    consume({ kind: "service" }, benchUserId(1 + Math.floor(Math.random() * users)), {
+    consume({ kind: "service" }, { userId: benchUserId(1 + Math.floor(Math.random() * users)) }, {
       idempotency_key: `profile-${run}-${seq++}`,
       amount: 1,
       feature: "default",

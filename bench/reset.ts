@@ -61,14 +61,14 @@ async function bareInsert(sql: postgres.Sql, now: Date): Promise<number> {
   const started = performance.now();
   await sql.begin(async (tx) => {
     await tx`
-      insert into bench.plain_lots (user_id, source, amount, remaining, expires_at, priority, grant_key, created_at)
-      select a.user_id, 'plan', p.monthly_credits, p.monthly_credits, a.period_end + interval '1 month', 10,
+      insert into bench.plain_lots (account_id, source, amount, remaining, expires_at, priority, grant_key, created_at)
+      select a.id, 'plan', p.monthly_credits, p.monthly_credits, a.period_end + interval '1 month', 10,
              'plan:next', ${now}
         from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id
        where a.settle_at <= ${now}`;
     await tx`
-      insert into bench.plain_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, created_at)
-      select a.user_id, a.ledger_seq + k, case k when 1 then -a.balance else p.monthly_credits end,
+      insert into bench.plain_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, created_at)
+      select a.id, a.ledger_seq + k, case k when 1 then -a.balance else p.monthly_credits end,
              case k when 1 then 0 else p.monthly_credits end, case k when 1 then 'expire' else 'grant' end,
              'plan:next', ${now}
         from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id cross join generate_series(1, 2) k
@@ -160,9 +160,9 @@ export async function runResets(opts: {
       // account per call, so a sample) finds nothing.
       const [{ wrong }] = await sql`
         select count(*)::int as wrong
-          from tollgate.accounts a join auth.users u on u.id = a.user_id join tollgate.plans p on p.id = a.plan_id
+          from tollgate.accounts a join auth.users u on u.id = a.id join tollgate.plans p on p.id = a.plan_id
          where u.email like ${emails}
-           and (a.period_end <= ${now} or a.balance <> p.monthly_credits - (a.user_id = any(${consumed}::uuid[]))::int)`;
+           and (a.period_end <= ${now} or a.balance <> p.monthly_credits - (a.id = any(${consumed}::uuid[]))::int)`;
       const [{ problems }] = await sql`
         select count(*)::int as problems
           from ((select id from auth.users where email like ${emails} limit 20)

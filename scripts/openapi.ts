@@ -18,7 +18,7 @@ type Json = Record<string, unknown>;
 const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   invalid_request:
     "Malformed JSON, a schema violation or an oversized field; `details.issues` lists every violation " +
-    "as `{path, message}`. With the service key, a missing `user_id`.",
+    "as `{path, message}`. With the service key, naming neither `user_id` nor `account_id`.",
   invalid_signature:
     "The `Stripe-Signature` header is missing, malformed, too old or does not match the raw body; nothing is stored.",
   unauthorized: "Missing, malformed, forged, `alg: none` or expired credentials.",
@@ -26,14 +26,20 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
     "The balance cannot cover `amount`; `details.balance` and `details.required` say by how much.",
   forbidden:
     "Valid credentials whose role may not do this: the publishable or anon key anywhere, a user token naming " +
-    "another user's `user_id`, a user token on reset-monthly-quotas.",
-  not_found: "The user named by `user_id` has no Tollgate account.",
+    "another user's `user_id` or an `account_id` it is not a member of (the same answer whether or not the " +
+    "account exists), a user token on reset-monthly-quotas.",
+  not_found:
+    "The account named by `account_id` (service key), or the user named by `user_id`, has no Tollgate " +
+    "account.",
   method_not_allowed: "Any method but POST and OPTIONS; the `Allow` header lists them.",
   idempotency_conflict: "The idempotency key (or request id) was already used with a different body.",
   payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook).`,
   quota_exceeded:
     "A plan request limit for `feature` is used up; `details.feature`, `period`, `limit`, `used` and " +
     "`resets_at` describe it and `Retry-After` says when it resets.",
+  member_cap_exceeded:
+    "The acting member of a team account would go over their cap; `details.cap`, `used`, `period` and " +
+    "`resets_at` describe it and `Retry-After` says when the window resets. Nothing is applied.",
   internal: "An unexpected failure; the message never echoes internals.",
   unavailable:
     "The database, or the Auth server a legacy HS256 token is confirmed by, is unreachable; retry after " +
@@ -137,7 +143,9 @@ const FUNCTIONS: FunctionSpec[] = [
       "for `feature`, and debits `amount` credits. All or nothing. The same `idempotency_key` with the same " +
       "body replays the first success (`replayed: true`) without a second debit; with a different body it is " +
       "409. A refused attempt (402, 429) binds nothing, so a retry after a top-up can succeed. A user token " +
-      "acts for its own user; the service key must name `user_id`.",
+      "acts as its own user, on its personal account or on a team account it is a member of (`account_id`), " +
+      "where the member's cap is checked too; the service key names `account_id`, `user_id` (the acting " +
+      "member, or alone: that user's personal account) or both.",
     security: USER_OR_SERVICE,
     requestBody: jsonBody("ConsumeRequest", "What to debit."),
     ok: { "200": okJson("ConsumeResponse", "Debited, or the first success replayed.") },
@@ -147,6 +155,7 @@ const FUNCTIONS: FunctionSpec[] = [
       "not_found",
       "idempotency_conflict",
       "quota_exceeded",
+      "member_cap_exceeded",
       "internal",
       "unavailable",
     ],
@@ -159,7 +168,8 @@ const FUNCTIONS: FunctionSpec[] = [
       "counters and, with `charge_credits`, debits the priced credits. Usage already happened, so it never " +
       "refuses for quota or balance (a post-paid charge may take the balance below zero). A model without a " +
       "price is recorded at cost 0 with `unpriced: true`. The same `request_id` with the same body answers " +
-      "the same (200, `replayed: true`); with a different body it is 409.",
+      "the same (200, `replayed: true`); with a different body it is 409. `account_id` and `user_id` as in " +
+      "consume-credit; a team member's charge counts toward their cap but is never refused by it.",
     security: USER_OR_SERVICE,
     requestBody: jsonBody("LogUsageRequest", "The AI call to record."),
     ok: {
@@ -261,7 +271,7 @@ export function buildDocument(): Json {
           type: "http",
           scheme: "bearer",
           description: "A service credential as the Bearer token: a `sb_secret_…` key of the project " +
-            "(`SUPABASE_SECRET_KEYS`) or the legacy `service_role` JWT. Acts for the user named by `user_id`. " +
+            "(`SUPABASE_SECRET_KEYS`) or the legacy `service_role` JWT. Acts for the account (`account_id`) or user (`user_id`) it names. " +
             "The publishable and anon keys are refused (403).",
         },
         secretApiKey: {
@@ -269,7 +279,7 @@ export function buildDocument(): Json {
           in: "header",
           name: "apikey",
           description: "A `sb_secret_…` key (or the legacy `service_role` JWT) in the `apikey` header, as " +
-            "supabase-js sends it; used when there is no Bearer token. Acts for the user named by `user_id`.",
+            "supabase-js sends it; used when there is no Bearer token. Acts for the account (`account_id`) or user (`user_id`) it names.",
         },
         stripeSignature: {
           type: "apiKey",

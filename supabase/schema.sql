@@ -8,6 +8,15 @@ CREATE SCHEMA tollgate;
 -- Name: SCHEMA tollgate; Type: COMMENT; Schema: -
 COMMENT ON SCHEMA tollgate IS 'Tollgate: credits, usage metering, plan quotas and Stripe subscriptions. Written only by its own functions.';
 
+-- Name: account_kind; Type: TYPE; Schema: tollgate
+CREATE TYPE tollgate.account_kind AS ENUM (
+    'personal',
+    'team'
+);
+
+-- Name: TYPE account_kind; Type: COMMENT; Schema: tollgate
+COMMENT ON TYPE tollgate.account_kind IS 'Tollgate: personal = one user''s own account (its id is the user''s id); team = an account with members.';
+
 -- Name: credit_source; Type: TYPE; Schema: tollgate
 CREATE TYPE tollgate.credit_source AS ENUM (
     'plan',
@@ -20,6 +29,16 @@ CREATE TYPE tollgate.credit_source AS ENUM (
 -- Name: TYPE credit_source; Type: COMMENT; Schema: tollgate
 COMMENT ON TYPE tollgate.credit_source IS 'Tollgate: where a lot''s credits come from. Plan lots follow credit periods; a plan change or reset expires only them.';
 
+-- Name: member_role; Type: TYPE; Schema: tollgate
+CREATE TYPE tollgate.member_role AS ENUM (
+    'owner',
+    'admin',
+    'member'
+);
+
+-- Name: TYPE member_role; Type: COMMENT; Schema: tollgate
+COMMENT ON TYPE tollgate.member_role IS 'Tollgate: owners and admins manage members; only owners grant or take the owner role; every member consumes.';
+
 -- Name: quota_period; Type: TYPE; Schema: tollgate
 CREATE TYPE tollgate.quota_period AS ENUM (
     'day',
@@ -29,32 +48,74 @@ CREATE TYPE tollgate.quota_period AS ENUM (
 -- Name: TYPE quota_period; Type: COMMENT; Schema: tollgate
 COMMENT ON TYPE tollgate.quota_period IS 'Tollgate: a quota window: day = 24 UTC hours from UTC midnight, month = the credit period.';
 
--- Name: _acting_user(uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._acting_user(p_user_id uuid) RETURNS uuid
+-- Name: _acting_member(uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) RETURNS record
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_uid uuid := auth.uid();
+  v_uid uuid;
+  v_kind tollgate.account_kind;
 begin
   if auth.role() = 'service_role' then
-    if p_user_id is null then
-      raise exception 'Missing user_id: the service role must name the user it acts for' using errcode = 'TG400';
+    if p_account_id is null then
+      if p_user_id is null then
+        raise exception 'Missing user_id: the service role must name the account or the user it acts for'
+          using errcode = 'TG400';
+      end if;
+      -- That user's personal account (whether it exists, the account lock says: TG404).
+      account_id := p_user_id;
+      user_id := p_user_id;
+      role := 'owner';
+      return;
     end if;
-    return p_user_id;
+    select a.kind into v_kind from tollgate.accounts a where a.id = p_account_id;
+    if not found then
+      raise exception 'No account %', p_account_id
+        using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
+    end if;
+    account_id := p_account_id;
+    if p_user_id is null then
+      -- A personal account's only member is its owner; for a team the service acts as no member (no cap).
+      if v_kind = 'personal' then
+        user_id := p_account_id;
+        role := 'owner';
+      end if;
+      return;
+    end if;
+    select m.role into role from tollgate.account_members m
+     where m.account_id = p_account_id and m.user_id = p_user_id;
+    if not found then
+      raise exception 'Forbidden: user % is not a member of account %', p_user_id, p_account_id
+        using errcode = 'TG403';
+    end if;
+    user_id := p_user_id;
+    return;
   end if;
+  v_uid := auth.uid();
   if v_uid is null then
     raise exception 'Not authenticated: no user in the request' using errcode = 'TG401';
   end if;
   if p_user_id is not null and p_user_id <> v_uid then
     raise exception 'Forbidden: a user may act only for themselves' using errcode = 'TG403';
   end if;
-  return v_uid;
+  account_id := coalesce(p_account_id, v_uid);
+  user_id := v_uid;
+  if account_id = v_uid then
+    role := 'owner';
+    return;
+  end if;
+  select m.role into role from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = v_uid;
+  if not found then
+    -- The same answer whether or not the account exists: a user learns nothing of accounts not theirs.
+    raise exception 'Forbidden: you are not a member of account %', p_account_id using errcode = 'TG403';
+  end if;
 end
 $$;
 
--- Name: FUNCTION _acting_user(p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._acting_user(p_user_id uuid) IS 'Tollgate: the user a call acts for. The service role names anyone; a user acts only for auth.uid() (TG403).';
+-- Name: FUNCTION _acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) IS 'Tollgate: who a call acts for, the one answer: the account (p_account_id, default the personal account) and the member acting with their role. The service role names any account (TG404 if none) and any member of it (TG403 if not one; for a team it may name none), or only a user (their personal account); a user acts only as auth.uid() (TG403) in an account they are a member of (TG403, the same whether or not it exists).';
 
 -- Name: _apply_stripe_checkout(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -67,7 +128,7 @@ declare
   v_customer text := tollgate._stripe_id(v_session -> 'customer');
   v_reference text := v_session ->> 'client_reference_id';
   v_metadata jsonb := coalesce(v_session -> 'metadata', '{}'::jsonb);
-  v_user uuid;
+  v_account_id uuid;
   v_owner uuid;
   v_note text;
   v_credits bigint;
@@ -76,26 +137,26 @@ declare
 begin
   if v_reference is not null then
     if v_reference !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-       or not exists (select 1 from tollgate.accounts a where a.user_id = v_reference::uuid) then
-      raise exception 'Cannot apply checkout %: client_reference_id % is not a Tollgate user', v_session_id,
+       or not exists (select 1 from tollgate.accounts a where a.id = v_reference::uuid) then
+      raise exception 'Cannot apply checkout %: client_reference_id % is not a Tollgate account', v_session_id,
         v_reference using errcode = 'TGS03';
     end if;
-    v_user := v_reference::uuid;
+    v_account_id := v_reference::uuid;
     if v_customer is not null then
-      perform tollgate._link_stripe_customer(v_customer, v_user, p_now);
-      select c.user_id into v_owner from tollgate.stripe_customers c where c.customer_id = v_customer;
-      if v_owner <> v_user then
-        v_note := format('Customer %s stays linked to user %s, not %s', v_customer, v_owner, v_user);
+      perform tollgate._link_stripe_customer(v_customer, v_account_id, p_now);
+      select c.account_id into v_owner from tollgate.stripe_customers c where c.customer_id = v_customer;
+      if v_owner <> v_account_id then
+        v_note := format('Customer %s stays linked to account %s, not %s', v_customer, v_owner, v_account_id);
       end if;
     end if;
   elsif v_customer is not null then
-    select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
-    if v_user is null then
-      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+    select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
+    if v_account_id is null then
+      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet', v_customer),
                                     'customer:' || v_customer);
     end if;
   elsif v_metadata ? 'credits' then
-    raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the user to credit',
+    raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the account to credit',
       v_session_id using errcode = 'TGS03';
   else
     return tollgate._stripe_outcome('ignored', 'No client_reference_id and no customer: nothing to link');
@@ -112,15 +173,15 @@ begin
       coalesce(v_session ->> 'payment_status', 'missing')));
   end if;
   v_grant := tollgate._grant_lot(
-    v_user, 'top_up', v_credits,
+    v_account_id, 'top_up', v_credits,
     tollgate._stripe_time(p_event -> 'created') + make_interval(days => v_days::int), 50,
     'top_up:stripe:' || v_session_id,
     jsonb_build_object('checkout_session_id', v_session_id,
                        'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent')),
     p_now);
-  insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, lot_id, credits, payment_intent_id,
+  insert into tollgate.stripe_payments (id, account_id, kind, amount, currency, lot_id, credits, payment_intent_id,
                                       event_id, created_at)
-  values (v_session_id, v_user, 'checkout', coalesce((v_session ->> 'amount_total')::bigint, 0),
+  values (v_session_id, v_account_id, 'checkout', coalesce((v_session ->> 'amount_total')::bigint, 0),
           coalesce(v_session ->> 'currency', ''), (v_grant ->> 'lot_id')::uuid, v_credits,
           tollgate._stripe_id(v_session -> 'payment_intent'), p_event ->> 'id', p_now)
   on conflict (id) do nothing;
@@ -129,7 +190,7 @@ end
 $_$;
 
 -- Name: FUNCTION _apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. Without client_reference_id the customer''s link names the user; before it exists the event waits for it.';
+COMMENT ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. Without client_reference_id the customer''s link names the account; before it exists the event waits for it.';
 
 -- Name: _apply_stripe_dispute(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -157,10 +218,10 @@ begin
   if v_payment.id is null then
     return tollgate._stripe_wait_for_payment('dispute', v_payment_intent, v_charge_id);
   end if;
-  perform tollgate._lock_account(v_payment.user_id);
-  insert into tollgate.stripe_disputes as d (dispute_id, payment_id, user_id, charge_id, amount, currency, status,
+  perform tollgate._lock_account(v_payment.account_id);
+  insert into tollgate.stripe_disputes as d (dispute_id, payment_id, account_id, charge_id, amount, currency, status,
                                            funds_withdrawn, funds_reinstated, last_event_id, updated_at)
-  values (v_id, v_payment.id, v_payment.user_id, v_charge_id, coalesce((v_dispute ->> 'amount')::bigint, 0),
+  values (v_id, v_payment.id, v_payment.account_id, v_charge_id, coalesce((v_dispute ->> 'amount')::bigint, 0),
           coalesce(v_dispute ->> 'currency', ''), v_status,
           p_event ->> 'type' = 'charge.dispute.funds_withdrawn', p_event ->> 'type' = 'charge.dispute.funds_reinstated',
           p_event ->> 'id', p_now)
@@ -226,26 +287,26 @@ CREATE FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp wi
 declare
   v_invoice jsonb := p_event #> '{data,object}';
   v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
-  v_user uuid;
+  v_account_id uuid;
 begin
-  select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
-  if v_user is null then
+  select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
+  if v_account_id is null then
     if v_customer is null then
       return tollgate._stripe_outcome('ignored', 'The invoice has no customer');
     end if;
-    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet', v_customer),
                                   'customer:' || v_customer);
   end if;
   if p_event ->> 'type' = 'invoice.paid' then
-    insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, payment_intent_id, event_id, created_at)
-    values (v_invoice ->> 'id', v_user, 'invoice', coalesce((v_invoice ->> 'amount_paid')::bigint, 0),
+    insert into tollgate.stripe_payments (id, account_id, kind, amount, currency, payment_intent_id, event_id, created_at)
+    values (v_invoice ->> 'id', v_account_id, 'invoice', coalesce((v_invoice ->> 'amount_paid')::bigint, 0),
             coalesce(v_invoice ->> 'currency', ''), tollgate._stripe_invoice_payment_intent(v_invoice),
             p_event ->> 'id', p_now)
     on conflict (id) do nothing;
   else
-    insert into tollgate.stripe_payment_failures (id, user_id, invoice_id, amount, currency, attempt_count,
+    insert into tollgate.stripe_payment_failures (id, account_id, invoice_id, amount, currency, attempt_count,
                                                 next_payment_attempt, event_id, created_at)
-    values ((v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), v_user, v_invoice ->> 'id',
+    values ((v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), v_account_id, v_invoice ->> 'id',
             coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
             (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
             p_event ->> 'id', p_now)
@@ -278,7 +339,7 @@ begin
   if v_payment.id is null then
     return tollgate._stripe_wait_for_payment('refund', v_payment_intent, v_charge_id);
   end if;
-  perform tollgate._lock_account(v_payment.user_id);
+  perform tollgate._lock_account(v_payment.account_id);
   update tollgate.stripe_payments p
      set charge_id = coalesce(p.charge_id, v_charge_id),
          refunded_credits = greatest(p.refunded_credits, case when v_amount > 0
@@ -315,7 +376,7 @@ declare
   v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
   v_customer text := tollgate._stripe_id(v_object -> 'customer');
   v_fields record;
-  v_user uuid;
+  v_account_id uuid;
   v_existing tollgate.stripe_subscriptions;
   v_plan_id text;
   v_last_type text;
@@ -324,9 +385,9 @@ declare
   v_skew constant interval := interval '1 minute';
   v_tie boolean := false;
 begin
-  select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
-  if v_user is null then
-    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet',
+  select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
+  if v_account_id is null then
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet',
                                                     coalesce(v_customer, '(none)')),
                                   'customer:' || coalesce(v_customer, '(none)'));
   end if;
@@ -340,6 +401,8 @@ begin
     select e.type into v_last_type from tollgate.stripe_events e where e.id = v_existing.last_event_id;
     if v_existing.retrieved_at is not null then
       if v_created < v_existing.retrieved_at - v_skew then
+        -- An older event still tells how many seats the subscription had this period (_sync_account_plan).
+        perform tollgate._sync_account_plan(v_account_id, p_now);
         return tollgate._stripe_outcome('ignored', format('Older than the state of subscription %s retrieved at %s',
                                                         v_subscription_id, v_existing.retrieved_at));
       end if;
@@ -347,15 +410,17 @@ begin
     elsif v_created < v_existing.last_event_created
           or (v_created = v_existing.last_event_created
               and array_position(v_order, p_event ->> 'type') < array_position(v_order, v_last_type)) then
+      perform tollgate._sync_account_plan(v_account_id, p_now);
       return tollgate._stripe_outcome('ignored', format('Older than event %s, already applied to subscription %s',
                                                       v_existing.last_event_id, v_subscription_id));
     elsif v_created = v_existing.last_event_created
           and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
       if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
-          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor)
+          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor, v_fields.quantity)
          is not distinct from
          (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
-          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor) then
+          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor,
+          v_existing.quantity) then
         return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
                                                         v_existing.last_event_id));
       end if;
@@ -390,21 +455,22 @@ begin
   end if;
 
   insert into tollgate.stripe_subscriptions as s (
-    subscription_id, user_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
+    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
     cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
-    updated_at)
-  values (v_subscription_id, v_user, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
+    quantity, updated_at)
+  values (v_subscription_id, v_account_id, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
           v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
           v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
-          p_event ->> 'id', case when v_tie then p_now end, p_now)
+          p_event ->> 'id', case when v_tie then p_now end, v_fields.quantity, p_now)
   on conflict (subscription_id) do update
-    set user_id = excluded.user_id, customer_id = excluded.customer_id, status = excluded.status,
+    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
         plan_id = excluded.plan_id, price_id = excluded.price_id,
         current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
         cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
         billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
-        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, updated_at = excluded.updated_at;
-  perform tollgate._sync_account_plan(v_user, p_now);
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
+        updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(v_account_id, p_now);
   return tollgate._stripe_outcome('processed', case when v_tie
     then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
 end
@@ -446,15 +512,17 @@ $$;
 -- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: applies, oldest first, the pending events waiting for any of p_keys, and then those waiting for what the applied ones bring (a checkout that waited for its customer brings its payment''s refunds). Returns how many were applied.';
 
--- Name: _consume_credits(uuid, text, bigint, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
+-- Name: _consume_credits(uuid, text, bigint, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
+  -- A personal account's only member is its owner.
+  v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_hash text := md5(jsonb_build_object('amount', p_amount, 'feature', p_feature,
-                                        'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
+                                        'metadata', coalesce(p_metadata, '{}'::jsonb), 'actor', v_actor)::text);
   v_replay jsonb;
   v_quota jsonb;
   v_entry tollgate.credit_ledger;
@@ -470,16 +538,20 @@ begin
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
 
-  v_replay := tollgate._replay(p_user_id, 'consume', 'idempotency_key', p_idempotency_key, v_hash);
+  v_replay := tollgate._replay(p_account_id, 'consume', 'idempotency_key', p_idempotency_key, v_hash);
   if v_replay is not null then
     return v_replay;
   end if;
 
   v_account := tollgate._settle_if_due(v_account, p_now);
   v_quota := tollgate._count_request(v_account, p_feature, p_now);
+  if v_account.kind = 'team' and v_actor is not null then
+    perform tollgate._take_member_credits(v_account, v_actor, p_amount, false, p_now);
+  end if;
   if p_amount > 0 then
-    v_entry := tollgate._debit(p_user_id, p_amount, false, 'consume', p_idempotency_key,
-                               coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now);
+    v_entry := tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
+                               coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
+                               v_actor);
   end if;
 
   v_response := jsonb_build_object(
@@ -488,14 +560,14 @@ begin
     'balance', coalesce(v_entry.balance_after, v_account.balance),
     'quota', v_quota,
     'replayed', false);
-  insert into tollgate.idempotency_keys (user_id, scope, key, request_hash, response, created_at)
-  values (p_user_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
+  insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+  values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
 
--- Name: FUNCTION _consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due, counts the request against the plan''s limits, debits the credits. All or nothing, idempotent per (account, key): the first success is replayed, a different body is TG409, and a refused attempt (TG402, TG429) binds nothing.';
+-- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due, counts the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, debits the credits in the member''s name. All or nothing, idempotent per (account, key): the first success is replayed, a different body (or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
 
 
 SET default_tablespace = '';
@@ -504,8 +576,16 @@ SET default_table_access_method = heap;
 
 -- Name: accounts; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.accounts (
-    user_id uuid NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    kind tollgate.account_kind DEFAULT 'personal'::tollgate.account_kind NOT NULL,
+    name text,
+    personal_user_id uuid GENERATED ALWAYS AS (
+CASE
+    WHEN (kind = 'personal'::tollgate.account_kind) THEN id
+    ELSE NULL::uuid
+END) STORED,
     plan_id text NOT NULL,
+    seats integer DEFAULT 1 NOT NULL,
     period_anchor timestamp with time zone NOT NULL,
     period_start timestamp with time zone NOT NULL,
     period_end timestamp with time zone NOT NULL,
@@ -514,14 +594,25 @@ CREATE TABLE tollgate.accounts (
     next_expiry_at timestamp with time zone,
     settle_at timestamp with time zone GENERATED ALWAYS AS (LEAST(period_end, next_expiry_at)) STORED,
     ledger_seq bigint DEFAULT 0 NOT NULL,
+    low_balance_threshold bigint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT accounts_check CHECK ((period_start < period_end)),
-    CONSTRAINT accounts_overdraft_check CHECK ((overdraft >= 0))
+    CONSTRAINT accounts_check1 CHECK (((kind = 'personal'::tollgate.account_kind) OR (name IS NOT NULL))),
+    CONSTRAINT accounts_low_balance_threshold_check CHECK ((low_balance_threshold >= 0)),
+    CONSTRAINT accounts_name_check CHECK (((name IS NULL) OR ((length(name) >= 1) AND (length(name) <= 100)))),
+    CONSTRAINT accounts_overdraft_check CHECK ((overdraft >= 0)),
+    CONSTRAINT accounts_seats_check CHECK ((seats >= 0))
 );
 
 -- Name: TABLE accounts; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.accounts IS 'Tollgate: one billing account per auth user: plan, credit period and the cached balance every consume guards. Invariant: balance = sum(credit_ledger.delta) = sum(credit_lots.remaining) - overdraft.';
+COMMENT ON TABLE tollgate.accounts IS 'Tollgate: the billing accounts: every user''s personal account (id = the user''s id, opened at signup) and team accounts with members (account_members). Each holds the plan, credit period and the cached balance every consume guards. Invariant: balance = sum(credit_ledger.delta) = sum(credit_lots.remaining) - overdraft.';
+
+-- Name: COLUMN accounts.personal_user_id; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.accounts.personal_user_id IS 'The user of a personal account (its id), null for a team: deleting the user deletes their personal account.';
+
+-- Name: COLUMN accounts.seats; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.accounts.seats IS 'How many times each credit period grants the plan''s monthly_credits: the subscription''s quantity on a per-seat plan, else 1; 0 for a team without a live subscription (creating teams never mints credits).';
 
 -- Name: COLUMN accounts.period_anchor; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.accounts.period_anchor IS 'Credit periods are whole months counted from here (signup, or the subscription''s billing anchor).';
@@ -537,6 +628,9 @@ COMMENT ON COLUMN tollgate.accounts.settle_at IS 'When the account next needs se
 
 -- Name: COLUMN accounts.ledger_seq; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.accounts.ledger_seq IS 'The seq of the account''s last credit_ledger row.';
+
+-- Name: COLUMN accounts.low_balance_threshold; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.accounts.low_balance_threshold IS 'Below this available balance the account is low on credits (null: the plan''s).';
 
 -- Name: _count_request(tollgate.accounts, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) RETURNS jsonb
@@ -557,18 +651,18 @@ begin
   loop
     v_used := null;
     if v_limit.request_limit > 0 then
-      insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, requests,
+      insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, requests,
                                                 updated_at)
-      values (p_account.user_id, v_limit.feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1,
+      values (p_account.id, v_limit.feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1,
               p_now)
-      on conflict (user_id, feature, period, window_start) do update
+      on conflict (account_id, feature, period, window_start) do update
         set requests = c.requests + 1, updated_at = p_now
         where c.requests < v_limit.request_limit
       returning requests into v_used;
     end if;
     if v_used is null then
       select requests into v_used from tollgate.usage_counters
-       where user_id = p_account.user_id and feature = v_limit.feature and period = v_limit.period
+       where account_id = p_account.id and feature = v_limit.feature and period = v_limit.period
          and window_start = v_limit.window_start;
       raise exception 'Quota exceeded: % requests per % %', v_limit.request_limit, v_limit.period,
         case v_limit.feature when '*' then 'across all features' else 'for feature ' || v_limit.feature end
@@ -590,13 +684,14 @@ COMMENT ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_featu
 -- Name: credit_ledger; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.credit_ledger (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     seq bigint NOT NULL,
     delta bigint NOT NULL,
     balance_after bigint NOT NULL,
     reason text NOT NULL,
     idempotency_key text,
     lot_id uuid,
+    actor_id uuid,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT credit_ledger_reason_check CHECK ((reason = ANY (ARRAY['consume'::text, 'usage'::text, 'grant'::text, 'expire'::text, 'refund'::text, 'dispute'::text, 'adjustment'::text]))),
@@ -604,10 +699,13 @@ CREATE TABLE tollgate.credit_ledger (
 );
 
 -- Name: TABLE credit_ledger; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.credit_ledger IS 'Tollgate: append-only credit ledger, one row per movement, numbered per account; never changed or removed. sum(delta) per account = accounts.balance. No foreign key: accounting records outlive a deleted user.';
+COMMENT ON TABLE tollgate.credit_ledger IS 'Tollgate: append-only credit ledger, one row per movement, numbered per account; never changed or removed. sum(delta) per account = accounts.balance. No foreign key: accounting records outlive a deleted user or account.';
 
--- Name: _debit(uuid, bigint, boolean, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._debit(p_user_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS tollgate.credit_ledger
+-- Name: COLUMN credit_ledger.actor_id; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_ledger.actor_id IS 'The member whose call moved the credits (consume, usage); null for the system''s movements (grants, expiries, Stripe, a service call for a team that named no member).';
+
+-- Name: _debit(uuid, bigint, boolean, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -615,21 +713,22 @@ declare
   v_balance bigint;
   v_drawn bigint;
 begin
-  select balance into v_balance from tollgate.accounts where user_id = p_user_id;
+  select balance into v_balance from tollgate.accounts where id = p_account_id;
   if not p_allow_negative and v_balance < p_amount then
     raise exception 'Cannot consume credits: balance is %, % required', v_balance, p_amount
       using errcode = 'TG402', detail = jsonb_build_object('balance', v_balance, 'required', p_amount)::text;
   end if;
-  v_drawn := tollgate._draw_lots(p_user_id, p_amount, p_now);
-  return tollgate._post_ledger(p_user_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now);
+  v_drawn := tollgate._draw_lots(p_account_id, p_amount, p_now);
+  return tollgate._post_ledger(p_account_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now,
+                               p_actor_id);
 end
 $$;
 
--- Name: FUNCTION _debit(p_user_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._debit(p_user_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: debits credits, refused with TG402 below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
+-- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: debits credits for the acting member, refused with TG402 below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
 
 -- Name: _draw_lots(uuid, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._draw_lots(p_user_id uuid, p_amount bigint, p_now timestamp with time zone) RETURNS bigint
+CREATE FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -639,7 +738,7 @@ begin
   -- The common case: the first lot in draw order covers the amount, and one guarded UPDATE does it.
   update tollgate.credit_lots l set remaining = l.remaining - p_amount
    where l.id = (select id from tollgate.credit_lots
-                  where user_id = p_user_id and remaining > 0 and (expires_at is null or expires_at > p_now)
+                  where account_id = p_account_id and remaining > 0 and (expires_at is null or expires_at > p_now)
                   order by expires_at nulls last, priority, created_at, id
                   limit 1)
      and l.remaining >= p_amount;
@@ -650,7 +749,7 @@ begin
     select id, remaining,
            sum(remaining) over (order by expires_at nulls last, priority, created_at, id) as cum
       from tollgate.credit_lots
-     where user_id = p_user_id and remaining > 0 and (expires_at is null or expires_at > p_now)
+     where account_id = p_account_id and remaining > 0 and (expires_at is null or expires_at > p_now)
   ), take as (
     select id, least(remaining, p_amount - (cum - remaining)) as n from ordered where cum - remaining < p_amount
   ), drawn as (
@@ -661,16 +760,16 @@ begin
 end
 $$;
 
--- Name: FUNCTION _draw_lots(p_user_id uuid, p_amount bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._draw_lots(p_user_id uuid, p_amount bigint, p_now timestamp with time zone) IS 'Tollgate: draws p_amount from the account''s live lots, earliest expiry first, then priority, and returns what was drawn (less than p_amount only when the lots run out). The caller holds the account lock.';
+-- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) IS 'Tollgate: draws p_amount from the account''s live lots, earliest expiry first, then priority, and returns what was drawn (less than p_amount only when the lots run out). The caller holds the account lock.';
 
 -- Name: _grant_lot(uuid, tollgate.credit_source, bigint, timestamp with time zone, integer, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
+CREATE FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
   v_lot tollgate.credit_lots;
   v_repaid bigint := least(p_amount, v_account.overdraft);
   v_entry tollgate.credit_ledger;
@@ -678,36 +777,36 @@ begin
   if p_amount is null or p_amount <= 0 then
     raise exception 'Cannot grant credits: amount must be positive, got %', p_amount using errcode = 'TG400';
   end if;
-  insert into tollgate.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key, metadata,
+  insert into tollgate.credit_lots (account_id, source, amount, remaining, expires_at, priority, grant_key, metadata,
                                     created_at)
-  values (p_user_id, p_source, p_amount, p_amount - v_repaid, p_expires_at, p_priority, p_grant_key,
+  values (p_account_id, p_source, p_amount, p_amount - v_repaid, p_expires_at, p_priority, p_grant_key,
           coalesce(p_metadata, '{}'::jsonb), p_now)
-  on conflict (user_id, grant_key) do nothing
+  on conflict (account_id, grant_key) do nothing
   returning * into v_lot;
   if not found then
-    select * into v_lot from tollgate.credit_lots where user_id = p_user_id and grant_key = p_grant_key;
+    select * into v_lot from tollgate.credit_lots where account_id = p_account_id and grant_key = p_grant_key;
     if v_lot.amount <> p_amount or v_lot.source <> p_source then
       raise exception 'Idempotency conflict: grant % was already made with a different amount or source', p_grant_key
         using errcode = 'TG409', detail = jsonb_build_object('amount', v_lot.amount, 'source', v_lot.source)::text;
     end if;
     select * into v_entry from tollgate.credit_ledger
-     where user_id = p_user_id and reason = 'grant' and idempotency_key = p_grant_key;
+     where account_id = p_account_id and reason = 'grant' and idempotency_key = p_grant_key;
     return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_account.balance,
                               'replayed', true);
   end if;
-  v_entry := tollgate._post_ledger(p_user_id, p_amount, -v_repaid, 'grant', p_grant_key, v_lot.id,
+  v_entry := tollgate._post_ledger(p_account_id, p_amount, -v_repaid, 'grant', p_grant_key, v_lot.id,
                                    coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('source', p_source),
                                    p_now);
   if p_expires_at is not null then
-    update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where user_id = p_user_id;
+    update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where id = p_account_id;
   end if;
   return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_entry.balance_after,
                             'replayed', false);
 end
 $$;
 
--- Name: FUNCTION _grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first; a replay returns the first grant, the same key with another amount or source is TG409.';
+-- Name: FUNCTION _grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first; a replay returns the first grant, the same key with another amount or source is TG409.';
 
 -- Name: _handle_stripe_event(jsonb, boolean, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -769,45 +868,47 @@ $$;
 COMMENT ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: the implementation of handle_stripe_event at a given time (pgTAP pins it). One transaction: store once by id (a redelivery of a processed, ignored or refused event only counts the attempt), refuse an event of the other mode (p_livemode: the configured key''s), apply, record the outcome, then apply what waited for it. When a subscription''s current state is needed nothing is kept and the answer is {"status": "retrieve", "subscription_id": ...}: the caller retrieves it and calls again with it in p_current.';
 
 -- Name: _link_stripe_customer(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) RETURNS void
+CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  insert into tollgate.stripe_customers (customer_id, user_id, created_at)
-  values (p_customer_id, p_user_id, p_now)
+  insert into tollgate.stripe_customers (customer_id, account_id, created_at)
+  values (p_customer_id, p_account_id, p_now)
   on conflict (customer_id) do nothing
 $$;
 
--- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: links a Stripe customer to a user, once. A user may have several customers; a customer already linked to another user stays theirs (the caller reads the link to report it).';
+-- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) IS 'Tollgate: links a Stripe customer to an account, once. An account may have several customers; a customer already linked to another account stays its (the caller reads the link to report it).';
 
 -- Name: _lock_account(uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._lock_account(p_user_id uuid) RETURNS tollgate.accounts
+CREATE FUNCTION tollgate._lock_account(p_account_id uuid) RETURNS tollgate.accounts
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_account tollgate.accounts;
 begin
-  select * into v_account from tollgate.accounts where user_id = p_user_id for update;
+  select * into v_account from tollgate.accounts where id = p_account_id for update;
   if not found then
-    raise exception 'No account for user %', p_user_id
-      using errcode = 'TG404', detail = jsonb_build_object('user_id', p_user_id)::text;
+    raise exception 'No account %', p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
   end if;
   return v_account;
 end
 $$;
 
--- Name: FUNCTION _lock_account(p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._lock_account(p_user_id uuid) IS 'Tollgate: locks the account row and returns it (TG404 when there is none). Always the first lock a credit movement takes, so concurrent calls of one account serialize and never deadlock.';
+-- Name: FUNCTION _lock_account(p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._lock_account(p_account_id uuid) IS 'Tollgate: locks the account row and returns it (TG404 when there is none). Always the first lock a credit movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
 
--- Name: _log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
+-- Name: _log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
+  -- A personal account's only member is its owner.
+  v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_prompt_sha text := encode(pg_catalog.sha256(convert_to(p_prompt, 'UTF8')), 'hex');
   v_response_sha text := encode(pg_catalog.sha256(convert_to(p_response, 'UTF8')), 'hex');
   v_hash text;
@@ -860,13 +961,14 @@ begin
     raise exception 'Invalid metadata: must be a JSON object' using errcode = 'TG400';
   end if;
 
-  -- Everything the caller sent except the user: the same request_id with another body is a conflict.
+  -- Everything the caller sent, and the member: the same request_id with another body is a conflict.
   v_hash := md5(jsonb_build_object(
+    'actor', v_actor,
     'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
     'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens, 'latency_ms', p_latency_ms,
     'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
     'prompt', v_prompt_sha, 'response', v_response_sha, 'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
-  v_replay := tollgate._replay(p_user_id, 'usage', 'request_id', p_request_id, v_hash);
+  v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
   if v_replay is not null then
     return v_replay;
   end if;
@@ -890,34 +992,39 @@ begin
   if p_charge_credits then
     v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
   end if;
+  if v_account.kind = 'team' and v_actor is not null then
+    -- Post-paid: counted toward the member's cap, never refused by it.
+    perform tollgate._take_member_credits(v_account, v_actor, v_credits, true, p_now);
+  end if;
   if v_credits > 0 then
-    v_entry := tollgate._debit(p_user_id, v_credits, true, 'usage', p_request_id,
+    v_entry := tollgate._debit(p_account_id, v_credits, true, 'usage', p_request_id,
                                jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
-                               p_now);
+                               p_now, v_actor);
   end if;
 
   select id into v_consume_id from tollgate.credit_ledger
-   where user_id = p_user_id and reason = 'consume' and idempotency_key = p_request_id;
+   where account_id = p_account_id and reason = 'consume' and idempotency_key = p_request_id;
 
   insert into tollgate.ai_usage (
-    id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens, latency_ms,
-    status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256, prompt_length,
-    response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id, created_at)
+    id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
+    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
+    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
+    created_at)
   values (
-    v_usage_id, p_user_id, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
+    v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
     p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced, v_price.effective_from,
     v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
     case when v_settings.store_full_text then p_prompt end, case when v_settings.store_full_text then p_response end,
     coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, p_now);
 
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
-  insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, input_tokens,
+  insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
                                             output_tokens, cached_input_tokens, cost_usd, updated_at)
-  select p_user_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
+  select p_account_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
          p_cached_input_tokens, v_cost, p_now
     from unnest('{day,month}'::tollgate.quota_period[]) p (period)
    cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
-  on conflict (user_id, feature, period, window_start) do update
+  on conflict (account_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
         cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now;
@@ -929,14 +1036,39 @@ begin
     'balance', coalesce(v_entry.balance_after, v_account.balance),
     'unpriced', v_unpriced,
     'replayed', false);
-  insert into tollgate.idempotency_keys (user_id, scope, key, request_hash, response, created_at)
-  values (p_user_id, 'usage', p_request_id, v_hash, v_response, p_now);
+  insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+  values (p_account_id, 'usage', p_request_id, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
 
--- Name: FUNCTION _log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid. Usage already happened, so it never refuses for quota or balance (the balance may go negative). Idempotent per (account, request_id).';
+-- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward their cap). Idempotent per (account, request_id).';
+
+-- Name: _member_manager(uuid, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) RETURNS tollgate.member_role
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_role tollgate.member_role;
+begin
+  if p_account_id is null then
+    raise exception 'Missing account_id: name the account whose members change' using errcode = 'TG400';
+  end if;
+  -- Resolving the caller first refuses a non-member (TG403, the same whether or not the account exists).
+  v_role := case when auth.role() = 'service_role' then 'owner'::tollgate.member_role
+                 else (tollgate._acting_member(p_account_id, null)).role end;
+  if p_action is not null and v_role not in ('owner', 'admin') then
+    raise exception 'Cannot %: only owners and admins of account % manage its members', p_action, p_account_id
+      using errcode = 'TGM02';
+  end if;
+  return v_role;
+end
+$$;
+
+-- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) IS 'Tollgate: the caller''s role in p_account_id (the service role counts as an owner), refused with TGM02 unless owner or admin when p_action names a change to members; TG403 for a user who is not a member, TG404 for the service role naming no account.';
 
 -- Name: _on_auth_user_created(); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._on_auth_user_created() RETURNS trigger
@@ -944,39 +1076,46 @@ CREATE FUNCTION tollgate._on_auth_user_created() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  perform tollgate._open_account(new.id, now());
+  perform tollgate._open_account(new.id, 'personal', null, new.id, now());
   return new;
 end
 $$;
 
 -- Name: FUNCTION _on_auth_user_created(); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._on_auth_user_created() IS 'Tollgate: trigger tollgate_on_auth_user_created on auth.users: every new user gets an account as they sign up.';
+COMMENT ON FUNCTION tollgate._on_auth_user_created() IS 'Tollgate: trigger tollgate_on_auth_user_created on auth.users: every new user gets their personal account (id = their id, they its owner) as they sign up.';
 
--- Name: _open_account(uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._open_account(p_user_id uuid, p_now timestamp with time zone) RETURNS void
+-- Name: _open_account(uuid, tollgate.account_kind, text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._open_account(p_account_id uuid, p_kind tollgate.account_kind, p_name text, p_owner_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_plan tollgate.plans;
   v_period_end timestamptz := (tollgate.credit_period_at(p_now, p_now)).period_end;
+  v_seats integer;
 begin
   select * into v_plan from tollgate.plans where is_default;
   if not found then
     raise exception 'Cannot open an account: no default plan (set plans.is_default on one plan)' using errcode = 'TG500';
   end if;
-  insert into tollgate.accounts (user_id, plan_id, period_anchor, period_start, period_end, created_at, updated_at)
-  values (p_user_id, v_plan.id, p_now, p_now, v_period_end, p_now, p_now)
-  on conflict (user_id) do nothing;
-  if found and v_plan.monthly_credits > 0 then
-    perform tollgate._grant_lot(p_user_id, 'plan', v_plan.monthly_credits, v_period_end, 10,
+  v_seats := tollgate._plan_seats(p_kind, v_plan.credits_per_seat, null);
+  insert into tollgate.accounts (id, kind, name, plan_id, seats, period_anchor, period_start, period_end, created_at,
+                                 updated_at)
+  values (p_account_id, p_kind, p_name, v_plan.id, v_seats, p_now, p_now, v_period_end, p_now, p_now)
+  on conflict (id) do nothing;
+  if found and v_plan.monthly_credits * v_seats > 0 then
+    perform tollgate._grant_lot(p_account_id, 'plan', v_plan.monthly_credits * v_seats, v_period_end, 10,
                                 tollgate._plan_grant_key(p_now), jsonb_build_object('plan_id', v_plan.id), p_now);
   end if;
+  insert into tollgate.account_members (account_id, user_id, role, created_at, updated_at)
+  select p_account_id, p_owner_id, 'owner', p_now, p_now
+   where exists (select 1 from tollgate.accounts a where a.id = p_account_id and a.kind = p_kind)
+  on conflict (account_id, user_id) do nothing;
 end
 $$;
 
--- Name: FUNCTION _open_account(p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._open_account(p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: opens a user''s account on the default plan, its first period anchored at p_now, with that period''s allowance. Does nothing when the account exists.';
+-- Name: FUNCTION _open_account(p_account_id uuid, p_kind tollgate.account_kind, p_name text, p_owner_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._open_account(p_account_id uuid, p_kind tollgate.account_kind, p_name text, p_owner_id uuid, p_now timestamp with time zone) IS 'Tollgate: opens an account on the default plan with p_owner_id as its owner, its first period anchored at p_now, with that period''s allowance (none for a team). Does nothing when the account and the owner''s membership exist.';
 
 -- Name: _plan_grant_key(timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) RETURNS text
@@ -987,8 +1126,21 @@ CREATE FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone
 -- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) IS 'Tollgate: the grant key of a period''s plan allowance: one grant per account and period start.';
 
--- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone) RETURNS tollgate.credit_ledger
+-- Name: _plan_seats(tollgate.account_kind, boolean, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select case when p_quantity is null then case p_kind when 'team' then 0 else 1 end
+              when p_per_seat then p_quantity
+              else 1 end
+$$;
+
+-- Name: FUNCTION _plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer) IS 'Tollgate: accounts.seats, the one rule: with a live subscription (p_quantity, its quantity) a per-seat plan grants per seat and any other plan once; without one a personal account gets the default plan''s allowance and a team none, so creating teams never mints credits.';
+
+-- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1000,21 +1152,22 @@ begin
   update tollgate.accounts
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
-   where user_id = p_user_id
+   where id = p_account_id
   returning balance, ledger_seq into v_balance, v_seq;
-  insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id, metadata,
-                                      created_at)
-  values (p_user_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, coalesce(p_metadata, '{}'::jsonb), p_now)
+  insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+                                      actor_id, metadata, created_at)
+  values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
+          coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_row;
   return v_row;
 end
 $$;
 
--- Name: FUNCTION _post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: appends one ledger row and moves the cached balance (and overdraft) with it, numbering the row. The caller holds the account lock and has already moved the lots.';
+-- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row. The caller holds the account lock and has already moved the lots.';
 
 -- Name: _quota_status(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
+CREATE FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1025,10 +1178,10 @@ begin
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
-  select * into v_account from tollgate.accounts a where a.user_id = p_user_id;
+  select * into v_account from tollgate.accounts a where a.id = p_account_id;
   if not found then
-    raise exception 'No account for user %', p_user_id
-      using errcode = 'TG404', detail = jsonb_build_object('user_id', p_user_id)::text;
+    raise exception 'No account %', p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
   end if;
   -- Read-only: an account whose period ended but is not settled yet is shown in the period containing p_now.
   v_month := tollgate.credit_period_at(v_account.period_anchor, p_now);
@@ -1038,15 +1191,15 @@ begin
       from tollgate.plan_limits l
      cross join lateral tollgate._quota_window(l.period, p_now, v_month.period_start, v_month.period_end) w
       left join tollgate.usage_counters c
-        on c.user_id = p_user_id and c.feature = l.feature and c.period = l.period
+        on c.account_id = p_account_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start
      where l.plan_id = v_account.plan_id and l.feature in (p_feature, '*')
      order by l.feature = '*', l.period;
 end
 $$;
 
--- Name: FUNCTION _quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone) IS 'Tollgate: each request limit the account''s plan sets for p_feature at p_now, then its limits on ''*'' (every feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
+-- Name: FUNCTION _quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) IS 'Tollgate: each request limit the account''s plan sets for p_feature at p_now, then its limits on ''*'' (every feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
 
 -- Name: _quota_window(tollgate.quota_period, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
@@ -1104,7 +1257,7 @@ $$;
 COMMENT ON FUNCTION tollgate._refuse_model_price_change() IS 'Tollgate: keeps model_prices append-only for every role, the owner included (TGPRC): a price change is a new row with a later effective_from.';
 
 -- Name: _replay(uuid, text, text, text, text); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._replay(p_user_id uuid, p_scope text, p_field text, p_key text, p_hash text) RETURNS jsonb
+CREATE FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1112,7 +1265,7 @@ declare
   v_previous tollgate.idempotency_keys;
 begin
   select * into v_previous from tollgate.idempotency_keys
-   where user_id = p_user_id and scope = p_scope and key = p_key;
+   where account_id = p_account_id and scope = p_scope and key = p_key;
   if not found then
     return null;
   end if;
@@ -1124,8 +1277,8 @@ begin
 end
 $$;
 
--- Name: FUNCTION _replay(p_user_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._replay(p_user_id uuid, p_scope text, p_field text, p_key text, p_hash text) IS 'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
+-- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) IS 'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
 
 -- Name: _secure_ai_usage_partition(regclass); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) RETURNS void
@@ -1145,14 +1298,14 @@ $$;
 COMMENT ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) IS 'Tollgate: locks a partition of ai_usage (RLS on, service role reads only), whatever default privileges the project grants on new tables: users read through the parent, whose policy applies.';
 
 -- Name: _set_account_plan(uuid, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) RETURNS boolean
+CREATE FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   -- A due account first closes the books of the period it is in, under the plan it is on (as every credit
   -- movement does), so what follows only changes the plan.
-  v_account tollgate.accounts := tollgate._settle_if_due(tollgate._lock_account(p_user_id), p_now);
+  v_account tollgate.accounts := tollgate._settle_if_due(tollgate._lock_account(p_account_id), p_now);
   v_start timestamptz;
   v_end timestamptz;
   v_key text;
@@ -1169,61 +1322,61 @@ begin
   -- Plan lots of another period (another anchor) are set aside at zero.
   for v_expiring in
     select l.id, l.remaining, l.source from tollgate.credit_lots l
-     where l.user_id = p_user_id and l.remaining > 0 and l.source = 'plan' and l.grant_key <> v_key
+     where l.account_id = p_account_id and l.remaining > 0 and l.source = 'plan' and l.grant_key <> v_key
      order by l.expires_at nulls last, l.id
   loop
     update tollgate.credit_lots set remaining = 0 where id = v_expiring.id;
     perform tollgate._post_ledger(
-      p_user_id, -v_expiring.remaining, 0, 'expire',
+      p_account_id, -v_expiring.remaining, 0, 'expire',
       'plan_change:' || v_expiring.id || ':'
-        || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+        || (select a.ledger_seq + 1 from tollgate.accounts a where a.id = p_account_id),
       v_expiring.id, jsonb_build_object('source', v_expiring.source, 'plan_change', v_change), p_now);
   end loop;
   update tollgate.accounts
      set plan_id = p_plan_id, period_anchor = p_anchor, period_start = v_start, period_end = v_end, updated_at = p_now
-   where user_id = p_user_id;
+   where id = p_account_id;
 
-  select * into v_lot from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = v_key for update;
+  select * into v_lot from tollgate.credit_lots l where l.account_id = p_account_id and l.grant_key = v_key for update;
   if not found then
     if p_allowance > 0 then
-      perform tollgate._grant_lot(p_user_id, 'plan', p_allowance, v_end, 10, v_key,
+      perform tollgate._grant_lot(p_account_id, 'plan', p_allowance, v_end, 10, v_key,
                                 jsonb_build_object('plan_id', p_plan_id), p_now);
     end if;
   elsif not exists (select 1 from tollgate.credit_ledger e
-                     where e.user_id = p_user_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
+                     where e.account_id = p_account_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
   then
     -- A lot whose period ended is history; one set aside by a change of anchor comes back, less what was used.
     -- What the period's grants and plan changes put in the lot, less what is left, is what was used of it.
     select coalesce(sum(e.delta), 0) into v_net from tollgate.credit_ledger e
-     where e.user_id = p_user_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');
+     where e.account_id = p_account_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');
     v_target := greatest(p_allowance - (v_net - v_lot.remaining), 0);
     v_delta := v_target - v_lot.remaining;
     if v_delta <> 0 then
       v_repaid := case when v_delta > 0
-                       then least(v_delta, (select a.overdraft from tollgate.accounts a where a.user_id = p_user_id))
+                       then least(v_delta, (select a.overdraft from tollgate.accounts a where a.id = p_account_id))
                        else 0 end;
       update tollgate.credit_lots
          set remaining = remaining + v_delta - v_repaid, amount = greatest(v_net + v_delta, 1), expires_at = v_end
        where id = v_lot.id;
       perform tollgate._post_ledger(
-        p_user_id, v_delta, -v_repaid, case when v_delta > 0 then 'grant' else 'expire' end,
-        'plan_change:' || v_lot.id || ':' || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+        p_account_id, v_delta, -v_repaid, case when v_delta > 0 then 'grant' else 'expire' end,
+        'plan_change:' || v_lot.id || ':' || (select a.ledger_seq + 1 from tollgate.accounts a where a.id = p_account_id),
         v_lot.id, jsonb_build_object('source', 'plan', 'plan_id', p_plan_id, 'plan_change', v_change), p_now);
     end if;
   end if;
   update tollgate.accounts a
      set next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
-                            where l.user_id = p_user_id and l.remaining > 0 and l.expires_at > p_now)
-   where a.user_id = p_user_id;
+                            where l.account_id = p_account_id and l.remaining > 0 and l.expires_at > p_now)
+   where a.id = p_account_id;
   return v_account.plan_id is distinct from p_plan_id;
 end
 $$;
 
--- Name: FUNCTION _set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed.';
+-- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed.';
 
 -- Name: _settle_accounts(timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid DEFAULT NULL::uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1232,56 +1385,57 @@ begin
   -- install shares one anniversary): no CTE is ever joined to another, per-account figures come from index
   -- lookups on credit_lots, and each later step reads one CTE only.
   with due as materialized (
-    select a.user_id, a.balance, a.overdraft, a.ledger_seq, a.plan_id, p.monthly_credits,
+    select a.id as account_id, a.balance, a.overdraft, a.ledger_seq, a.plan_id,
+           p.monthly_credits * a.seats as allowance,
            b.period_start, b.period_end, b.period_start <> a.period_start as rolled
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
-     where a.settle_at <= p_now and (p_user_id is null or a.user_id = p_user_id)
+     where a.settle_at <= p_now and (p_account_id is null or a.id = p_account_id)
        for update of a skip locked
   ), settled as materialized (
     -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
     select d.*, x.n as expired_lots, x.total as expired,
-           case when d.rolled then d.monthly_credits else 0 end as granted,
-           case when d.rolled then least(d.monthly_credits, d.overdraft) else 0 end as repaid
+           case when d.rolled then d.allowance else 0 end as granted,
+           case when d.rolled then least(d.allowance, d.overdraft) else 0 end as repaid
       from due d
      cross join lateral (
        select count(*) as n, coalesce(sum(l.remaining), 0) as total
          from tollgate.credit_lots l
-        where l.user_id = d.user_id and l.remaining > 0 and l.expires_at <= p_now
+        where l.account_id = d.account_id and l.remaining > 0 and l.expires_at <= p_now
      ) x
   ), expiring as materialized (
-    select s.user_id, l.id, l.remaining, s.ledger_seq + l.n as seq, s.balance - l.cum as balance_after
+    select s.account_id, l.id, l.remaining, s.ledger_seq + l.n as seq, s.balance - l.cum as balance_after
       from settled s
      cross join lateral (
        select l.id, l.remaining, row_number() over w as n, sum(l.remaining) over w as cum
          from tollgate.credit_lots l
-        where l.user_id = s.user_id and l.remaining > 0 and l.expires_at <= p_now
+        where l.account_id = s.account_id and l.remaining > 0 and l.expires_at <= p_now
        window w as (order by l.expires_at, l.id)
      ) l
      where s.expired_lots > 0
   ), expired_lots as (
     update tollgate.credit_lots l set remaining = 0 from expiring e where l.id = e.id
   ), expiry_entries as (
-    insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+    insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                         created_at)
-    select user_id, seq, -remaining, balance_after, 'expire', 'expire:' || id, id, p_now from expiring
+    select account_id, seq, -remaining, balance_after, 'expire', 'expire:' || id, id, p_now from expiring
   ), grants as materialized (
-    select user_id, gen_random_uuid() as lot_id, granted as amount, repaid,
+    select account_id, gen_random_uuid() as lot_id, granted as amount, repaid,
            ledger_seq + expired_lots + 1 as seq, balance - expired + granted as balance_after,
            plan_id, period_end, tollgate._plan_grant_key(period_start) as grant_key
       from settled
      where granted > 0
   ), granted_lots as (
-    insert into tollgate.credit_lots (id, user_id, source, amount, remaining, expires_at, priority, grant_key,
+    insert into tollgate.credit_lots (id, account_id, source, amount, remaining, expires_at, priority, grant_key,
                                       metadata, created_at)
-    select lot_id, user_id, 'plan', amount, amount - repaid, period_end, 10, grant_key,
+    select lot_id, account_id, 'plan', amount, amount - repaid, period_end, 10, grant_key,
            jsonb_build_object('plan_id', plan_id), p_now
       from grants
   ), grant_entries as (
-    insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+    insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                         metadata, created_at)
-    select user_id, seq, amount, balance_after, 'grant', grant_key, lot_id,
+    select account_id, seq, amount, balance_after, 'grant', grant_key, lot_id,
            jsonb_build_object('source', 'plan', 'plan_id', plan_id), p_now
       from grants
   ), updated as (
@@ -1295,10 +1449,10 @@ begin
            next_expiry_at = least(
              case when s.granted > 0 then s.period_end end,
              (select min(l.expires_at) from tollgate.credit_lots l
-               where l.user_id = s.user_id and l.remaining > 0 and l.expires_at > p_now)),
+               where l.account_id = s.account_id and l.remaining > 0 and l.expires_at > p_now)),
            updated_at = p_now
       from settled s
-     where a.user_id = s.user_id
+     where a.id = s.account_id
   )
   select count(*) filter (where rolled), coalesce(sum(granted), 0), coalesce(sum(expired), 0)
     into accounts_rolled, credits_granted, credits_expired
@@ -1306,8 +1460,8 @@ begin
 end
 $$;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
 
 -- Name: _settle_if_due(tollgate.accounts, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) RETURNS tollgate.accounts
@@ -1317,8 +1471,8 @@ declare
   v_account tollgate.accounts := p_account;
 begin
   if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_account.user_id);
-    select * into v_account from tollgate.accounts where user_id = v_account.user_id;
+    perform tollgate._settle_accounts(p_now, v_account.id);
+    select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
   return v_account;
 end
@@ -1333,7 +1487,7 @@ CREATE FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text
     SET search_path TO ''
     AS $$
 declare
-  v_user uuid := (select p.user_id from tollgate.stripe_payments p where p.id = p_payment_id);
+  v_account_id uuid := (select p.account_id from tollgate.stripe_payments p where p.id = p_payment_id);
   v_payment tollgate.stripe_payments;
   v_own tollgate.credit_lots;
   v_from jsonb;
@@ -1352,7 +1506,7 @@ declare
   v_new_lot bigint := 0;
   v_source record;
 begin
-  perform tollgate._settle_if_due(tollgate._lock_account(v_user), p_now);
+  perform tollgate._settle_if_due(tollgate._lock_account(v_account_id), p_now);
   select * into strict v_payment from tollgate.stripe_payments p where p.id = p_payment_id for update;
   if v_payment.credits = 0 then
     return 0;
@@ -1360,7 +1514,7 @@ begin
   v_from := v_payment.taken_from;
   select * into v_own from tollgate.credit_lots l where l.id = v_payment.lot_id for update;
   v_expired := coalesce((select -sum(e.delta) from tollgate.credit_ledger e
-                          where e.user_id = v_user and e.lot_id = v_payment.lot_id and e.reason = 'expire'), 0)
+                          where e.account_id = v_account_id and e.lot_id = v_payment.lot_id and e.reason = 'expire'), 0)
              + coalesce((v_from ->> 'expired')::bigint, 0);
   select coalesce(sum(floor(v_payment.credits::numeric * least(d.amount, v_payment.amount) / v_payment.amount)), 0)
     into v_disputed
@@ -1386,16 +1540,16 @@ begin
     end if;
     if v_left > 0 then
       select coalesce(jsonb_object_agg(l.id, l.remaining), '{}') into v_before
-        from tollgate.credit_lots l where l.user_id = v_user and l.remaining > 0;
-      v_spent := v_left - tollgate._draw_lots(v_user, v_left, p_now);
+        from tollgate.credit_lots l where l.account_id = v_account_id and l.remaining > 0;
+      v_spent := v_left - tollgate._draw_lots(v_account_id, v_left, p_now);
       select v_from || coalesce(jsonb_object_agg(l.id, coalesce((v_from ->> l.id::text)::bigint, 0)
                                                       + (v_before ->> l.id::text)::bigint - l.remaining), '{}')
         into v_from
         from tollgate.credit_lots l
-       where l.user_id = v_user and v_before ? l.id::text and l.remaining < (v_before ->> l.id::text)::bigint;
+       where l.account_id = v_account_id and v_before ? l.id::text and l.remaining < (v_before ->> l.id::text)::bigint;
       v_from := v_from || jsonb_build_object('overdraft', coalesce((v_from ->> 'overdraft')::bigint, 0) + v_spent);
     end if;
-    perform tollgate._post_ledger(v_user, v_change, v_spent, p_reason, p_key, v_payment.lot_id,
+    perform tollgate._post_ledger(v_account_id, v_change, v_spent, p_reason, p_key, v_payment.lot_id,
                                 p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target),
                                 p_now);
   else
@@ -1428,9 +1582,9 @@ begin
     end loop;
     v_pool := v_pool + v_left; -- taken back before taken_from was recorded: no place known
     -- Overdraft is repaid first (it never stands beside unspent lots), then the pool goes to the pack's own lot.
-    v_repaid := least((select a.overdraft from tollgate.accounts a where a.user_id = v_user), v_pool + v_restored);
+    v_repaid := least((select a.overdraft from tollgate.accounts a where a.id = v_account_id), v_pool + v_restored);
     if v_repaid > v_pool then
-      perform tollgate._draw_lots(v_user, v_repaid - v_pool, p_now);
+      perform tollgate._draw_lots(v_account_id, v_repaid - v_pool, p_now);
     end if;
     v_pool := greatest(v_pool - v_repaid, 0);
     if v_pool > 0 and v_own.id is not null and (v_own.expires_at is null or v_own.expires_at > p_now) then
@@ -1440,14 +1594,14 @@ begin
     end if;
     v_new_lot := v_pool;
     if v_change - v_dropped - v_new_lot <> 0 then
-      perform tollgate._post_ledger(v_user, v_change - v_dropped - v_new_lot, -v_repaid, p_reason, p_key,
+      perform tollgate._post_ledger(v_account_id, v_change - v_dropped - v_new_lot, -v_repaid, p_reason, p_key,
                                   v_payment.lot_id,
                                   p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target,
                                                                    'expired_meanwhile', v_dropped),
                                   p_now);
     end if;
     if v_new_lot > 0 then
-      perform tollgate._grant_lot(v_user, 'refund', v_new_lot, null, 30, 'given_back:' || p_key,
+      perform tollgate._grant_lot(v_account_id, 'refund', v_new_lot, null, 30, 'given_back:' || p_key,
                                 jsonb_build_object('payment_id', p_payment_id), p_now);
     end if;
   end if;
@@ -1547,7 +1701,7 @@ COMMENT ON FUNCTION tollgate._stripe_outcome(p_status text, p_reason text, p_wai
 -- Name: stripe_payments; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_payments (
     id text NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     kind text NOT NULL,
     amount bigint NOT NULL,
     currency text NOT NULL,
@@ -1569,7 +1723,7 @@ CREATE TABLE tollgate.stripe_payments (
 );
 
 -- Name: TABLE stripe_payments; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_payments IS 'Tollgate: paid invoices and credit-pack checkouts; users read their own.';
+COMMENT ON TABLE tollgate.stripe_payments IS 'Tollgate: paid invoices and credit-pack checkouts; owners and admins read their accounts''.';
 
 -- Name: COLUMN stripe_payments.taken_back; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.stripe_payments.taken_back IS 'Credits refunds and disputes currently take back from this payment''s grant.';
@@ -1592,7 +1746,7 @@ $$;
 COMMENT ON FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_charge_id text) IS 'Tollgate: the payment a charge, refund or dispute is about: by payment intent, or by charge once one told it.';
 
 -- Name: _stripe_subscription_fields(jsonb); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone) RETURNS record
+CREATE FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path TO ''
     AS $$
@@ -1611,11 +1765,16 @@ CREATE FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT s
          tollgate._stripe_time(p_subscription -> 'trial_end'),
          coalesce(tollgate._stripe_time(p_subscription -> 'billing_cycle_anchor'),
                   tollgate._stripe_time(p_subscription -> 'start_date'),
-                  tollgate._stripe_time(p_subscription -> 'created'))
+                  tollgate._stripe_time(p_subscription -> 'created')),
+         coalesce((select q::integer from (values (p_subscription #> '{items,data,0,quantity}'),
+                                                  (p_subscription -> 'quantity')) v(j)
+                    cross join lateral (select case when jsonb_typeof(j) = 'number' then (j #>> '{}')::numeric end) n(q)
+                   where q between 0 and 1000000 and q = trunc(q)
+                   limit 1), 1)
 $$;
 
--- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone) IS 'Tollgate: the fields Tollgate mirrors from a Subscription. Periods come from the first item (where recent API versions put them), else from the subscription (older versions); price_ids lists every item''s price.';
+-- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) IS 'Tollgate: the fields Tollgate mirrors from a Subscription. Periods and quantity (the seats of a per-seat plan) come from the first item (where recent API versions put them), else from the subscription (older versions; a quantity that is not a whole number from 0 to 1000000 counts as 1); price_ids lists every item''s price.';
 
 -- Name: _stripe_time(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_time(p_value jsonb) RETURNS timestamp with time zone
@@ -1642,20 +1801,24 @@ $$;
 COMMENT ON FUNCTION tollgate._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text) IS 'Tollgate: a refund or dispute of a payment not recorded yet waits for it, by payment intent (or charge, on old charges).';
 
 -- Name: _sync_account_plan(uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) RETURNS void
+CREATE FUNCTION tollgate._sync_account_plan(p_account_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
   v_live record;
   v_plan tollgate.plans;
   v_anchor timestamptz;
+  v_seats integer;
+  v_period_seats integer;
+  v_period record;
   v_trial tollgate.credit_lots;
 begin
-  perform tollgate._lock_account(p_user_id);
-  select s.subscription_id, s.plan_id, s.billing_cycle_anchor, s.status, s.trial_end into v_live
+  select s.subscription_id, s.customer_id, s.plan_id, s.billing_cycle_anchor, s.status, s.trial_end, s.quantity
+    into v_live
     from tollgate.stripe_subscriptions s join tollgate.plans p on p.id = s.plan_id
-   where s.user_id = p_user_id and s.status in ('active', 'trialing', 'past_due')
+   where s.account_id = p_account_id and s.status in ('active', 'trialing', 'past_due')
    order by p.sort_order desc, s.status = 'trialing', s.last_event_created desc, s.subscription_id
    limit 1;
   if found then
@@ -1667,32 +1830,103 @@ begin
       return;
     end if;
     select s.billing_cycle_anchor into v_anchor from tollgate.stripe_subscriptions s
-     where s.user_id = p_user_id and s.status not in ('incomplete', 'incomplete_expired')
+     where s.account_id = p_account_id and s.status not in ('incomplete', 'incomplete_expired')
      order by s.last_event_created desc, s.subscription_id
      limit 1;
   end if;
+  v_anchor := coalesce(v_anchor, v_account.period_anchor);
+  -- The seats the next periods grant for: the live subscription's quantity now.
+  v_seats := tollgate._plan_seats(v_account.kind, v_plan.credits_per_seat, v_live.quantity);
+  v_period_seats := v_seats;
+  if v_plan.credits_per_seat and v_live.subscription_id is not null then
+    -- This period's: the fewest the subscription had in it, from the state it carried in (its latest event from
+    -- before the period) and every event of the period, applied or older than the mirror. A function of the set
+    -- of events, so every delivery order ends the same; an increase waits for the next period, a decrease counts
+    -- at once.
+    select b.period_start, b.period_end into v_period from tollgate.credit_period_at(v_anchor, p_now) b;
+    select least(v_seats, min(f.quantity)) into v_period_seats
+      from (
+        select e.payload from tollgate.stripe_events e
+         where e.customer_id = v_live.customer_id and e.type like 'customer.subscription.%'
+           and e.payload #>> '{data,object,id}' = v_live.subscription_id and e.status <> 'refused'
+           and e.created >= v_period.period_start and e.created < v_period.period_end
+        union all
+        (select e.payload from tollgate.stripe_events e
+          where e.customer_id = v_live.customer_id and e.type like 'customer.subscription.%'
+            and e.payload #>> '{data,object,id}' = v_live.subscription_id and e.status <> 'refused'
+            and e.created < v_period.period_start
+          order by e.created desc, e.id desc
+          limit 1)
+      ) e
+     cross join lateral tollgate._stripe_subscription_fields(e.payload #> '{data,object}') f;
+  end if;
   perform tollgate._set_account_plan(
-    p_user_id, v_plan.id, coalesce(v_anchor, (select a.period_anchor from tollgate.accounts a where a.user_id = p_user_id)),
-    case when v_live.status = 'trialing' then 0 else v_plan.monthly_credits end, p_now);
+    p_account_id, v_plan.id, v_anchor,
+    case when v_live.status = 'trialing' then 0 else v_plan.monthly_credits * v_period_seats end, p_now);
+  update tollgate.accounts set seats = v_seats where id = p_account_id and seats <> v_seats;
 
-  select * into v_trial from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = 'trial';
+  select * into v_trial from tollgate.credit_lots l where l.account_id = p_account_id and l.grant_key = 'trial';
   if v_live.status = 'trialing' then
     if v_trial.id is null and v_plan.trial_credits > 0 and v_live.trial_end > p_now then
-      perform tollgate._grant_lot(p_user_id, 'promo', v_plan.trial_credits, v_live.trial_end, 15, 'trial',
+      perform tollgate._grant_lot(p_account_id, 'promo', v_plan.trial_credits, v_live.trial_end, 15, 'trial',
                                 jsonb_build_object('plan_id', v_plan.id, 'subscription_id', v_live.subscription_id),
                                 p_now);
     end if;
   elsif v_trial.remaining > 0 then
     -- The trial is over (converted, canceled or superseded): its credits end with it.
     update tollgate.credit_lots set remaining = 0 where id = v_trial.id;
-    perform tollgate._post_ledger(p_user_id, -v_trial.remaining, 0, 'expire', 'expire:' || v_trial.id, v_trial.id,
+    perform tollgate._post_ledger(p_account_id, -v_trial.remaining, 0, 'expire', 'expire:' || v_trial.id, v_trial.id,
                                 jsonb_build_object('source', 'promo', 'trial_ended', true), p_now);
   end if;
 end
 $$;
 
--- Name: FUNCTION _sync_account_plan(p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: the account follows the user''s subscriptions as mirrored, whatever order their events came in: the best live one (active, trialing, past_due; highest sort_order, a paid one before a trial) sets plan and anchor, a trial with no plan allowance but the plan''s trial credits (once per account, ever, until trial_end). With none live, the default plan, anchored where the latest subscription that was ever live left the periods.';
+-- Name: FUNCTION _sync_account_plan(p_account_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._sync_account_plan(p_account_id uuid, p_now timestamp with time zone) IS 'Tollgate: the account follows its subscriptions as mirrored, whatever order their events came in: the best live one (active, trialing, past_due; highest sort_order, a paid one before a trial) sets plan and anchor, a trial with no plan allowance but the plan''s trial credits (once per account, ever, until trial_end). With none live, the default plan, anchored where the latest subscription that was ever live left the periods (a team then gets no allowance). On a per-seat plan the next periods grant for the subscription''s quantity, this one for the fewest seats it had during the period.';
+
+-- Name: _take_member_credits(tollgate.accounts, uuid, bigint, boolean, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_member tollgate.account_members;
+  v_used bigint;
+  v_resets_at timestamptz;
+begin
+  -- Read under the account's lock: a member removed, or capped, a moment ago is seen as such.
+  select * into v_member from tollgate.account_members m
+   where m.account_id = p_account.id and m.user_id = p_user_id;
+  if not found then
+    raise exception 'Forbidden: user % is not a member of account %', p_user_id, p_account.id using errcode = 'TG403';
+  end if;
+  if p_credits = 0 then
+    return;
+  end if;
+  with counted as (
+    insert into tollgate.member_usage as u (account_id, user_id, period, window_start, window_end, credits,
+                                            updated_at)
+    select p_account.id, p_user_id, p.period, w.window_start, w.window_end, p_credits, p_now
+      from unnest('{day,month}'::tollgate.quota_period[]) p (period)
+     cross join lateral tollgate._quota_window(p.period, p_now, p_account.period_start, p_account.period_end) w
+    on conflict (account_id, user_id, period, window_start) do update
+      set credits = u.credits + excluded.credits, updated_at = p_now
+    returning u.period, u.credits, u.window_end
+  )
+  select c.credits, c.window_end into v_used, v_resets_at from counted c where c.period = v_member.cap_period;
+  if not p_post_paid and v_used > v_member.cap_credits then
+    raise exception 'Cannot consume credits: member cap is % per %, % used, % required', v_member.cap_credits,
+      v_member.cap_period, v_used - p_credits, p_credits
+      using errcode = 'TGM29', detail = jsonb_build_object(
+        'cap', v_member.cap_credits, 'used', v_used - p_credits, 'required', p_credits,
+        'period', v_member.cap_period, 'resets_at', v_resets_at,
+        'retry_after', greatest(1, ceil(extract(epoch from v_resets_at - p_now)))::bigint)::text;
+  end if;
+end
+$$;
+
+-- Name: FUNCTION _take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone) IS 'Tollgate: counts p_credits taken by a member of a team account in their day and month windows (member_usage) and refuses with TGM29 (cap, used, period, resets_at, retry_after) when that goes over their cap, unless post-paid (usage already happened: counted, never refused). TG403 when they are no longer a member. The caller holds the account lock and has settled the account, so the count and the debit serialize.';
 
 -- Name: _valid_metadata(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._valid_metadata(p_metadata jsonb) RETURNS jsonb
@@ -1721,13 +1955,90 @@ $$;
 -- Name: FUNCTION _valid_metadata(p_metadata jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._valid_metadata(p_metadata jsonb) IS 'Tollgate: p_metadata when it is null or a JSON object of at most 16384 bytes of text; TG400 naming the field otherwise. metadata also reaches the SQL functions over rpc (PostgREST), where no zod schema stands in front: anything else is refused before anything is written, instead of being stored as sent (an array, a string) or growing every ledger row without bound.';
 
+-- Name: account_members; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.account_members (
+    account_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    role tollgate.member_role DEFAULT 'member'::tollgate.member_role NOT NULL,
+    cap_credits bigint,
+    cap_period tollgate.quota_period,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT account_members_cap_credits_check CHECK ((cap_credits >= 0)),
+    CONSTRAINT account_members_check CHECK (((cap_credits IS NULL) = (cap_period IS NULL)))
+);
+
+-- Name: TABLE account_members; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.account_members IS 'Tollgate: who belongs to which account, with their role and cap. A personal account has exactly one member, its owner; every account keeps at least one owner. Changed only by the member functions, under the account''s lock.';
+
+-- Name: COLUMN account_members.cap_credits; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.account_members.cap_credits IS 'At most this many credits per cap_period (day = UTC day, month = the account''s credit period), counted when credits are taken (member_usage); null: no cap.';
+
+-- Name: add_account_member(uuid, uuid, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text DEFAULT 'member'::text) RETURNS tollgate.account_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'change members');
+  v_account tollgate.accounts;
+  v_role tollgate.member_role;
+  v_existing tollgate.account_members;
+  v_row tollgate.account_members;
+begin
+  if p_user_id is null then
+    raise exception 'Missing p_user_id: name the user to add' using errcode = 'TG400';
+  end if;
+  if p_role is null or p_role not in ('owner', 'admin', 'member') then
+    raise exception 'Invalid role %: owner, admin or member', coalesce(p_role, '(null)') using errcode = 'TG400';
+  end if;
+  v_role := p_role::tollgate.member_role;
+  v_account := tollgate._lock_account(p_account_id);
+  select * into v_existing from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_user_id for update;
+  if v_existing.role = v_role then
+    return v_existing;
+  end if;
+  if v_account.kind = 'personal' then
+    raise exception 'Cannot add members: account % is a personal account, whose only member is its owner',
+      p_account_id using errcode = 'TGM01';
+  end if;
+  if v_manager <> 'owner' and (v_role = 'owner' or v_existing.role = 'owner') then
+    raise exception 'Cannot change members: only an owner grants or takes the owner role' using errcode = 'TGM03';
+  end if;
+  if v_existing.user_id is null then
+    if not exists (select 1 from auth.users u where u.id = p_user_id) then
+      raise exception 'Cannot add members: no user %', p_user_id
+        using errcode = 'TGM04', detail = jsonb_build_object('user_id', p_user_id)::text;
+    end if;
+    insert into tollgate.account_members (account_id, user_id, role)
+    values (p_account_id, p_user_id, v_role)
+    returning * into v_row;
+  else
+    if v_existing.role = 'owner' and not exists (
+      select 1 from tollgate.account_members m
+       where m.account_id = p_account_id and m.role = 'owner' and m.user_id <> p_user_id) then
+      raise exception 'Cannot change the role of user %: the last owner of account % keeps it', p_user_id,
+        p_account_id using errcode = 'TGM05';
+    end if;
+    update tollgate.account_members m set role = v_role, updated_at = now()
+     where m.account_id = p_account_id and m.user_id = p_user_id
+    returning * into v_row;
+  end if;
+  return v_row;
+end
+$$;
+
+-- Name: FUNCTION add_account_member(p_account_id uuid, p_user_id uuid, p_role text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) IS 'Tollgate: adds a user to a team account with a role, or changes the role of a member; the same role again changes nothing. Owners and admins manage members (TGM02); only owners grant or take the owner role (TGM03); the last owner keeps it (TGM05); a personal account takes no members (TGM01); the user must exist (TGM04). Callable over rpc by the signed-in user, and by the service role for any account. Returns the membership.';
+
 -- Name: check_ledger(uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.check_ledger(p_user_id uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint, overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
+CREATE FUNCTION tollgate.check_ledger(p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(account_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint, overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select * from (
-    select a.user_id, a.balance, coalesce(l.total, 0)::bigint, l.last_balance, coalesce(r.remaining, 0)::bigint,
+    select a.id, a.balance, coalesce(l.total, 0)::bigint, l.last_balance, coalesce(r.remaining, 0)::bigint,
            a.overdraft, a.ledger_seq, coalesce(l.n, 0)::bigint,
            concat_ws('; ',
              case when coalesce(l.total, 0) <> a.balance then 'ledger sum differs from balance' end,
@@ -1741,30 +2052,56 @@ CREATE FUNCTION tollgate.check_ledger(p_user_id uuid DEFAULT NULL::uuid) RETURNS
       left join lateral (
         select sum(e.delta) as total, count(*) as n, max(e.seq) as max_seq,
                (array_agg(e.balance_after order by e.seq desc))[1] as last_balance
-          from tollgate.credit_ledger e where e.user_id = a.user_id
+          from tollgate.credit_ledger e where e.account_id = a.id
       ) l on true
       left join lateral (
-        select sum(c.remaining) as remaining from tollgate.credit_lots c where c.user_id = a.user_id
+        select sum(c.remaining) as remaining from tollgate.credit_lots c where c.account_id = a.id
       ) r on true
-     where p_user_id is null or a.user_id = p_user_id
-  ) s (user_id, balance, ledger_sum, last_balance_after, lots_remaining, overdraft, ledger_seq, ledger_rows, problem)
+     where p_account_id is null or a.id = p_account_id
+  ) s (account_id, balance, ledger_sum, last_balance_after, lots_remaining, overdraft, ledger_seq, ledger_rows,
+       problem)
   where problem <> ''
 $$;
 
--- Name: FUNCTION check_ledger(p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.check_ledger(p_user_id uuid) IS 'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, with the problem named. Empty means the books balance. Service role only.';
+-- Name: FUNCTION check_ledger(p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.check_ledger(p_account_id uuid) IS 'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, with the problem named. Empty means the books balance. Service role only.';
 
--- Name: consume_credits(text, integer, text, jsonb, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+-- Name: consume_credits(text, integer, text, jsonb, uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select tollgate._consume_credits(tollgate._acting_user(p_user_id), p_idempotency_key, p_amount, p_feature,
-                                   tollgate._valid_metadata(p_metadata), now())
+  select tollgate._consume_credits(m.account_id, p_idempotency_key, p_amount, p_feature,
+                                   tollgate._valid_metadata(p_metadata), now(), m.user_id)
+    from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 
--- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid) IS 'Tollgate: the gate, called before work (the consume-credit function): a user consumes their own credits, the service role names the user. Returns transaction_id, consumed, balance, quota and replayed.';
+-- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account or from an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. Returns transaction_id, consumed, balance, quota and replayed.';
+
+-- Name: create_team_account(text, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid DEFAULT NULL::uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_owner uuid := (tollgate._acting_member(null, p_owner_id)).user_id;
+  v_id uuid := gen_random_uuid();
+begin
+  if p_name is null or length(btrim(p_name)) not between 1 and 100 then
+    raise exception 'Invalid name: a team''s name is 1 to 100 characters' using errcode = 'TG400';
+  end if;
+  if not exists (select 1 from auth.users u where u.id = v_owner) then
+    raise exception 'Cannot create a team: no user %', v_owner
+      using errcode = 'TGM04', detail = jsonb_build_object('user_id', v_owner)::text;
+  end if;
+  perform tollgate._open_account(v_id, 'team', btrim(p_name), v_owner, now());
+  return v_id;
+end
+$$;
+
+-- Name: FUNCTION create_team_account(p_name text, p_owner_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid) IS 'Tollgate: opens a team account named p_name on the default plan, with no credits until a subscription or a grant gives it some, and returns its id. The signed-in user becomes its owner (p_owner_id, if given, must be them); the service role names the owner in p_owner_id. Callable over rpc.';
 
 -- Name: credit_period_at(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) RETURNS record
@@ -1787,25 +2124,29 @@ $$;
 -- Name: FUNCTION credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) IS 'Tollgate: the credit period containing p_at: whole months from the anchor in UTC, clamped to month ends (anchored on Jan 31: Feb 28 or 29, then Mar 31).';
 
--- Name: get_quota_status(text, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.get_quota_status(p_feature text DEFAULT 'default'::text, p_user_id uuid DEFAULT NULL::uuid) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, "limit" bigint, remaining bigint, resets_at timestamp with time zone)
+-- Name: get_quota_status(text, uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.get_quota_status(p_feature text DEFAULT 'default'::text, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, "limit" bigint, remaining bigint, resets_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select q.feature, q.period, q.used, q.request_limit, q.remaining, q.resets_at
-    from tollgate._quota_status(tollgate._acting_user(p_user_id), p_feature, now()) q
+    from tollgate._acting_member(p_account_id, p_user_id) m
+   cross join lateral tollgate._quota_status(m.account_id, p_feature, now()) q
 $$;
 
--- Name: FUNCTION get_quota_status(p_feature text, p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid) IS 'Tollgate: the acting user''s quota state for a feature, now (column "limit", as in consume-credit''s quota list; the internal function says request_limit because plpgsql reserves the word).';
+-- Name: FUNCTION get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the quota state of the acting account (a member''s, or the caller''s own) for a feature, now (column "limit", as in consume-credit''s quota list; the internal function says request_limit because plpgsql reserves the word).';
 
--- Name: get_usage_breakdown(timestamp with time zone, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid) RETURNS TABLE(day date, feature text, model text, calls bigint, errors bigint, input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, cost_usd numeric, credits bigint)
+-- Name: get_usage_breakdown(timestamp with time zone, timestamp with time zone, uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(day date, feature text, model text, calls bigint, errors bigint, input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, cost_usd numeric, credits bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_user uuid := tollgate._acting_user(p_user_id);
+  v_acting record := tollgate._acting_member(p_account_id, p_user_id);
+  -- What the acting member may read (the ai_usage policies): owners and admins, and a service call naming no
+  -- member, every call of the account; any other member their own.
+  v_everyone boolean := v_acting.role in ('owner', 'admin') or v_acting.user_id is null;
 begin
   if p_from is null or p_to is null or p_from >= p_to then
     raise exception 'Invalid range: p_from must be before p_to' using errcode = 'TG400';
@@ -1815,35 +2156,37 @@ begin
            count(*) filter (where u.status = 'error'), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
            sum(u.cached_input_tokens)::bigint, sum(u.cost_usd), sum(u.credits_charged)::bigint
       from tollgate.ai_usage u
-     where u.user_id = v_user and u.created_at >= p_from and u.created_at < p_to
+     where u.account_id = v_acting.account_id and u.created_at >= p_from and u.created_at < p_to
+       and (v_everyone or u.user_id = v_acting.user_id)
      group by 1, 2, 3
      order by 1, 2, 3;
 end
 $$;
 
--- Name: FUNCTION get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid) IS 'Tollgate: the acting user''s AI calls in [p_from, p_to), grouped by UTC day, feature and model. A user reads their own; the service role names anyone.';
+-- Name: FUNCTION get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the acting account''s AI calls in [p_from, p_to), grouped by UTC day, feature and model: every call for its owners and admins, their own for other members. The service role names the account or the user.';
 
--- Name: grant_credits(uuid, bigint, text, tollgate.credit_source, timestamp with time zone, jsonb); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source DEFAULT 'promo'::tollgate.credit_source, p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+-- Name: grant_credits(uuid, bigint, text, text, timestamp with time zone, jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text DEFAULT 'promo'::text, p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
-  if p_source = 'plan' then
-    raise exception 'Cannot grant plan credits directly: they follow credit periods' using errcode = 'TG400';
+  if p_source is null or p_source not in ('top_up', 'promo', 'refund', 'adjustment') then
+    raise exception 'Invalid source %: grant top_up, promo, refund or adjustment (plan credits follow periods)',
+      coalesce(p_source, '(null)') using errcode = 'TG400';
   end if;
-  if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 255 then
+  if p_key is null or length(p_key) not between 1 and 255 then
     raise exception 'Invalid idempotency key: must be 1 to 255 characters' using errcode = 'TG400';
   end if;
-  return tollgate._grant_lot(p_user_id, p_source, p_amount, p_expires_at,
+  return tollgate._grant_lot(p_account_id, p_source::tollgate.credit_source, p_amount, p_expires_at,
                              case p_source when 'promo' then 20 when 'refund' then 30 else 50 end,
-                             p_source || ':' || p_idempotency_key, tollgate._valid_metadata(p_metadata), now());
+                             p_source || ':' || p_key, tollgate._valid_metadata(p_metadata), now());
 end
 $$;
 
--- Name: FUNCTION grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb) IS 'Tollgate: adds credits (top_up, promo, refund, adjustment) as a lot, once per (source, idempotency key). Service role only: it adds money. Returns lot_id, transaction_id, balance and replayed.';
+-- Name: FUNCTION grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb) IS 'Tollgate: adds credits (top_up, promo, refund, adjustment) to an account (personal: the user''s id; or a team) as a lot, once per (source, key). Service role only: it adds money. Returns lot_id, transaction_id, balance and replayed.';
 
 -- Name: handle_stripe_event(jsonb, boolean, jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
@@ -1854,19 +2197,20 @@ CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, 
 -- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) IS 'Tollgate: the webhook''s one SQL call: service role only, since it moves money. p_livemode is the mode of the configured STRIPE_SECRET_KEY; p_subscriptions the current states the webhook retrieved after a "retrieve" answer.';
 
--- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+-- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select tollgate._log_ai_usage(tollgate._acting_user(p_user_id), p_request_id, p_model, p_input_tokens,
-                                p_output_tokens, p_provider, p_feature, p_cached_input_tokens, p_latency_ms, p_status,
-                                p_error_code, p_charge_credits, p_prompt, p_response,
-                                tollgate._valid_metadata(p_metadata), now())
+  select tollgate._log_ai_usage(m.account_id, p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
+                                p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
+                                p_charge_credits, p_prompt, p_response, tollgate._valid_metadata(p_metadata), now(),
+                                m.user_id)
+    from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 
--- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid) IS 'Tollgate: the meter, called after work (the log-ai-usage function): a user logs their own calls, the service role names the user. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
+-- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
 
 -- Name: maintain_ai_usage_partitions(integer, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer DEFAULT 3, p_now timestamp with time zone DEFAULT now(), OUT partitions_created integer, OUT rows_moved bigint) RETURNS record
@@ -1916,6 +2260,57 @@ $_$;
 -- Name: FUNCTION maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint) IS 'Tollgate: creates the monthly partitions of ai_usage from p_now''s month to p_months_ahead months later, and one for every month with rows in the DEFAULT partition, moving those rows into it. Each partition is built beside the table and then attached, so inserts into other months are not blocked. Re-runnable; concurrent runs serialize. Daily pg_cron job tollgate-ai-usage-partitions. Service role only.';
 
+-- Name: member_accounts(tollgate.member_role[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[] DEFAULT '{owner,admin,member}'::tollgate.member_role[]) RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER ROWS 10
+    SET search_path TO ''
+    AS $$
+  select m.account_id from tollgate.account_members m
+   where m.user_id = (select auth.uid()) and m.role = any (p_roles)
+$$;
+
+-- Name: FUNCTION member_accounts(p_roles tollgate.member_role[]); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) IS 'Tollgate: the accounts the signed-in user (auth.uid()) is a member of with one of p_roles: what every policy on billing data asks (account_id in (select tollgate.member_accounts())), once per statement. Security definer, so account_members'' own policy can ask it without recursing.';
+
+-- Name: remove_account_member(uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  -- Anyone may leave; removing someone else takes an owner or admin.
+  v_leaving boolean := auth.role() is distinct from 'service_role' and p_user_id = auth.uid();
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id,
+                                                             case when not v_leaving then 'remove others' end);
+  v_existing tollgate.account_members;
+begin
+  if p_user_id is null then
+    raise exception 'Missing p_user_id: name the member to remove' using errcode = 'TG400';
+  end if;
+  perform tollgate._lock_account(p_account_id);
+  select * into v_existing from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_user_id for update;
+  if not found then
+    return false;
+  end if;
+  if v_existing.role = 'owner' then
+    if v_manager <> 'owner' then
+      raise exception 'Cannot remove user %: only an owner removes an owner', p_user_id using errcode = 'TGM03';
+    end if;
+    if not exists (select 1 from tollgate.account_members m
+                    where m.account_id = p_account_id and m.role = 'owner' and m.user_id <> p_user_id) then
+      raise exception 'Cannot remove user %: the last owner of account % stays (make another member owner first)',
+        p_user_id, p_account_id using errcode = 'TGM05';
+    end if;
+  end if;
+  delete from tollgate.account_members m where m.account_id = p_account_id and m.user_id = p_user_id;
+  return true;
+end
+$$;
+
+-- Name: FUNCTION remove_account_member(p_account_id uuid, p_user_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) IS 'Tollgate: removes a member from an account (true), or nothing when they are not one (false). Any member may leave; owners and admins remove others (TGM02), only owners remove an owner (TGM03), and the last owner stays (TGM05). Their usage and the ledger keep naming them. Callable over rpc by the signed-in user, and by the service role for any account.';
+
 -- Name: reset_monthly_quotas(timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone DEFAULT now(), OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
     LANGUAGE sql SECURITY DEFINER
@@ -1927,10 +2322,57 @@ $$;
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas, or the reset-monthly-quotas function): rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once. Re-running it at the same p_now changes nothing. Service role only.';
 
+-- Name: set_member_cap(uuid, uuid, bigint, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) RETURNS tollgate.account_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'set a cap');
+  v_account tollgate.accounts;
+  v_existing tollgate.account_members;
+  v_row tollgate.account_members;
+begin
+  if p_user_id is null then
+    raise exception 'Missing p_user_id: name the member to cap' using errcode = 'TG400';
+  end if;
+  if p_credits < 0 then
+    raise exception 'Invalid cap %: credits must be 0 or more (null: no cap)', p_credits using errcode = 'TG400';
+  end if;
+  if p_credits is not null and (p_period is null or p_period not in ('day', 'month')) then
+    raise exception 'Invalid period %: day or month', coalesce(p_period, '(null)') using errcode = 'TG400';
+  end if;
+  v_account := tollgate._lock_account(p_account_id);
+  if v_account.kind = 'personal' then
+    raise exception 'Cannot set a cap: account % is a personal account, which has no member caps', p_account_id
+      using errcode = 'TGM01';
+  end if;
+  select * into v_existing from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_user_id for update;
+  if not found then
+    raise exception 'Cannot set a cap: user % is not a member of account %', p_user_id, p_account_id
+      using errcode = 'TGM06', detail = jsonb_build_object('user_id', p_user_id)::text;
+  end if;
+  if v_existing.role = 'owner' and v_manager <> 'owner' then
+    raise exception 'Cannot set a cap: only an owner caps an owner' using errcode = 'TGM03';
+  end if;
+  update tollgate.account_members m
+     set cap_credits = p_credits, cap_period = case when p_credits is not null then p_period::tollgate.quota_period end,
+         updated_at = now()
+   where m.account_id = p_account_id and m.user_id = p_user_id
+  returning * into v_row;
+  return v_row;
+end
+$$;
+
+-- Name: FUNCTION set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) IS 'Tollgate: caps what a member of a team account takes: at most p_credits per p_period (day = UTC day, month = the account''s credit period), counted when credits are taken, including what they took earlier in the window; null credits: no cap. Owners and admins set caps (TGM02), only owners cap owners (TGM03); personal accounts have none (TGM01); the user must be a member (TGM06). Callable over rpc by the signed-in user, and by the service role for any account. Returns the membership.';
+
 -- Name: ai_usage; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.ai_usage (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    user_id uuid,
     request_id text NOT NULL,
     model text NOT NULL,
     provider text,
@@ -1967,7 +2409,10 @@ CREATE TABLE tollgate.ai_usage (
 PARTITION BY RANGE (created_at);
 
 -- Name: TABLE ai_usage; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.ai_usage IS 'Tollgate: one row per AI call, partitioned by month (range on created_at) so old months can be detached and archived; a DEFAULT partition catches rows whose month has no partition yet. Users read their own rows.';
+COMMENT ON TABLE tollgate.ai_usage IS 'Tollgate: one row per AI call, partitioned by month (range on created_at) so old months can be detached and archived; a DEFAULT partition catches rows whose month has no partition yet. A member reads the rows of their own calls, owners and admins every row of the account.';
+
+-- Name: COLUMN ai_usage.user_id; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.ai_usage.user_id IS 'The member who made the call (null: a service call for a team that named no member). No foreign key: usage records outlive a member who leaves.';
 
 -- Name: COLUMN ai_usage.cost_usd; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.ai_usage.cost_usd IS 'Priced when written from the model_prices row in force then (price_effective_from); later prices never change it.';
@@ -1987,7 +2432,8 @@ COMMENT ON COLUMN tollgate.ai_usage.charge_entry_id IS 'The ledger entry of this
 -- Name: ai_usage_default; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.ai_usage_default (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    user_id uuid,
     request_id text NOT NULL,
     model text NOT NULL,
     provider text,
@@ -2028,7 +2474,7 @@ COMMENT ON TABLE tollgate.ai_usage_default IS 'Tollgate: service-only. Partition
 -- Name: credit_lots; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.credit_lots (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     source tollgate.credit_source NOT NULL,
     amount bigint NOT NULL,
     remaining bigint NOT NULL,
@@ -2053,7 +2499,7 @@ COMMENT ON COLUMN tollgate.credit_lots.grant_key IS 'The grant''s idempotency ke
 
 -- Name: idempotency_keys; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.idempotency_keys (
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     scope text NOT NULL,
     key text NOT NULL,
     request_hash text NOT NULL,
@@ -2065,6 +2511,21 @@ CREATE TABLE tollgate.idempotency_keys (
 
 -- Name: TABLE idempotency_keys; Type: COMMENT; Schema: tollgate
 COMMENT ON TABLE tollgate.idempotency_keys IS 'Tollgate: service-only. Replay records of consume and usage calls: the first success under a key is answered again, the same key with another body is a conflict. Written once per key, with its response.';
+
+-- Name: member_usage; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.member_usage (
+    account_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    period tollgate.quota_period NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    window_end timestamp with time zone NOT NULL,
+    credits bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT member_usage_credits_check CHECK ((credits >= 0))
+);
+
+-- Name: TABLE member_usage; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.member_usage IS 'Tollgate: the credits each member of a team account took per window (day = UTC day, month = credit period), counted when they are taken, under the account''s lock: what a member''s cap is checked against. No foreign key on user_id: a member who leaves and comes back within a window finds their count. A member reads their own rows, owners and admins every member''s.';
 
 -- Name: model_prices; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.model_prices (
@@ -2111,6 +2572,7 @@ CREATE TABLE tollgate.plans (
     is_default boolean DEFAULT false NOT NULL,
     sort_order integer DEFAULT 0 NOT NULL,
     trial_credits bigint DEFAULT 0 NOT NULL,
+    credits_per_seat boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT plans_id_check CHECK ((id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'::text)),
@@ -2130,22 +2592,25 @@ COMMENT ON COLUMN tollgate.plans.stripe_price_ids IS 'Stripe prices that put a s
 -- Name: COLUMN plans.trial_credits; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.plans.trial_credits IS 'Credits a trialing subscription of this plan grants, once per account ever (a trial grants no allowance); they end with the trial.';
 
+-- Name: COLUMN plans.credits_per_seat; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.plans.credits_per_seat IS 'On: the allowance is monthly_credits per seat, times the quantity of the subscription that puts an account on the plan. A quantity change takes effect at the next grant (docs/stripe.md, "Seats").';
+
 -- Name: stripe_customers; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_customers (
     customer_id text NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT stripe_customers_customer_id_check CHECK ((customer_id ~ '^cus_'::text))
 );
 
 -- Name: TABLE stripe_customers; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_customers IS 'Tollgate: service-only. Stripe customers linked to users by checkout client_reference_id; a user may have several (a Checkout Session created without customer makes a new one), a customer belongs to one user.';
+COMMENT ON TABLE tollgate.stripe_customers IS 'Tollgate: service-only. Stripe customers linked to accounts by checkout client_reference_id (an account id: a user''s for their personal account, or a team''s); an account may have several (a Checkout Session created without customer makes a new one), a customer belongs to one account.';
 
 -- Name: stripe_disputes; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_disputes (
     dispute_id text NOT NULL,
     payment_id text NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     charge_id text,
     amount bigint NOT NULL,
     currency text NOT NULL,
@@ -2184,12 +2649,12 @@ CREATE TABLE tollgate.stripe_events (
 COMMENT ON TABLE tollgate.stripe_events IS 'Tollgate: service-only. Every verified Stripe event, stored once by id. Events of the other mode (livemode) are kept as refused and never applied.';
 
 -- Name: COLUMN stripe_events.waits_for; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_events.waits_for IS 'What a pending event waits for: customer:<cus_...> (its link to a user) or payment:<pi_...> (its payment).';
+COMMENT ON COLUMN tollgate.stripe_events.waits_for IS 'What a pending event waits for: customer:<cus_...> (its link to an account) or payment:<pi_...> (its payment).';
 
 -- Name: stripe_payment_failures; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_payment_failures (
     id text NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     invoice_id text NOT NULL,
     amount bigint NOT NULL,
     currency text NOT NULL,
@@ -2201,12 +2666,12 @@ CREATE TABLE tollgate.stripe_payment_failures (
 );
 
 -- Name: TABLE stripe_payment_failures; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_payment_failures IS 'Tollgate: failed invoice payments; users read their own.';
+COMMENT ON TABLE tollgate.stripe_payment_failures IS 'Tollgate: failed invoice payments; owners and admins read their accounts''.';
 
 -- Name: stripe_subscriptions; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_subscriptions (
     subscription_id text NOT NULL,
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     customer_id text NOT NULL,
     status text NOT NULL,
     plan_id text,
@@ -2219,13 +2684,15 @@ CREATE TABLE tollgate.stripe_subscriptions (
     last_event_created timestamp with time zone NOT NULL,
     last_event_id text NOT NULL,
     retrieved_at timestamp with time zone,
+    quantity integer DEFAULT 1 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_subscriptions_quantity_check CHECK ((quantity >= 0)),
     CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))),
     CONSTRAINT stripe_subscriptions_subscription_id_check CHECK ((subscription_id ~ '^sub_'::text))
 );
 
 -- Name: TABLE stripe_subscriptions; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscriptions of users; users read their own.';
+COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscriptions of accounts; members read their accounts''.';
 
 -- Name: COLUMN stripe_subscriptions.billing_cycle_anchor; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
@@ -2233,9 +2700,12 @@ COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anc
 -- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event last_event_id).';
 
+-- Name: COLUMN stripe_subscriptions.quantity; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.quantity IS 'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
+
 -- Name: usage_counters; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.usage_counters (
-    user_id uuid NOT NULL,
+    account_id uuid NOT NULL,
     feature text NOT NULL,
     period tollgate.quota_period NOT NULL,
     window_start timestamp with time zone NOT NULL,
@@ -2273,9 +2743,13 @@ COMMENT ON COLUMN tollgate.usage_settings.store_full_text IS 'Off: prompts and r
 -- Name: ai_usage_default; Type: TABLE ATTACH; Schema: tollgate
 ALTER TABLE ONLY tollgate.ai_usage ATTACH PARTITION tollgate.ai_usage_default DEFAULT;
 
+-- Name: account_members account_members_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.account_members
+    ADD CONSTRAINT account_members_pkey PRIMARY KEY (account_id, user_id);
+
 -- Name: accounts accounts_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.accounts
-    ADD CONSTRAINT accounts_pkey PRIMARY KEY (user_id);
+    ADD CONSTRAINT accounts_pkey PRIMARY KEY (id);
 
 -- Name: ai_usage ai_usage_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.ai_usage
@@ -2285,25 +2759,29 @@ ALTER TABLE ONLY tollgate.ai_usage
 ALTER TABLE ONLY tollgate.ai_usage_default
     ADD CONSTRAINT ai_usage_default_pkey PRIMARY KEY (id, created_at);
 
+-- Name: credit_ledger credit_ledger_account_id_seq_key; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_ledger
+    ADD CONSTRAINT credit_ledger_account_id_seq_key UNIQUE (account_id, seq);
+
 -- Name: credit_ledger credit_ledger_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_ledger
     ADD CONSTRAINT credit_ledger_pkey PRIMARY KEY (id);
 
--- Name: credit_ledger credit_ledger_user_id_seq_key; Type: CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.credit_ledger
-    ADD CONSTRAINT credit_ledger_user_id_seq_key UNIQUE (user_id, seq);
+-- Name: credit_lots credit_lots_account_id_grant_key_key; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_lots
+    ADD CONSTRAINT credit_lots_account_id_grant_key_key UNIQUE (account_id, grant_key);
 
 -- Name: credit_lots credit_lots_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_lots
     ADD CONSTRAINT credit_lots_pkey PRIMARY KEY (id);
 
--- Name: credit_lots credit_lots_user_id_grant_key_key; Type: CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.credit_lots
-    ADD CONSTRAINT credit_lots_user_id_grant_key_key UNIQUE (user_id, grant_key);
-
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, scope, key);
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (account_id, scope, key);
+
+-- Name: member_usage member_usage_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.member_usage
+    ADD CONSTRAINT member_usage_pkey PRIMARY KEY (account_id, user_id, period, window_start);
 
 -- Name: model_prices model_prices_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.model_prices
@@ -2343,11 +2821,17 @@ ALTER TABLE ONLY tollgate.stripe_subscriptions
 
 -- Name: usage_counters usage_counters_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.usage_counters
-    ADD CONSTRAINT usage_counters_pkey PRIMARY KEY (user_id, feature, period, window_start);
+    ADD CONSTRAINT usage_counters_pkey PRIMARY KEY (account_id, feature, period, window_start);
 
 -- Name: usage_settings usage_settings_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.usage_settings
     ADD CONSTRAINT usage_settings_pkey PRIMARY KEY (id);
+
+-- Name: account_members_user_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX account_members_user_idx ON tollgate.account_members USING btree (user_id);
+
+-- Name: accounts_personal_user_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX accounts_personal_user_idx ON tollgate.accounts USING btree (personal_user_id) WHERE (personal_user_id IS NOT NULL);
 
 -- Name: accounts_plan_id_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX accounts_plan_id_idx ON tollgate.accounts USING btree (plan_id);
@@ -2355,35 +2839,41 @@ CREATE INDEX accounts_plan_id_idx ON tollgate.accounts USING btree (plan_id);
 -- Name: accounts_settle_at_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX accounts_settle_at_idx ON tollgate.accounts USING btree (settle_at);
 
--- Name: ai_usage_user_created_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX ai_usage_user_created_idx ON ONLY tollgate.ai_usage USING btree (user_id, created_at);
+-- Name: ai_usage_account_created_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX ai_usage_account_created_idx ON ONLY tollgate.ai_usage USING btree (account_id, created_at);
 
--- Name: ai_usage_default_user_id_created_at_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX ai_usage_default_user_id_created_at_idx ON tollgate.ai_usage_default USING btree (user_id, created_at);
+-- Name: ai_usage_default_account_id_created_at_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX ai_usage_default_account_id_created_at_idx ON tollgate.ai_usage_default USING btree (account_id, created_at);
 
 -- Name: credit_ledger_idempotency_idx; Type: INDEX; Schema: tollgate
-CREATE UNIQUE INDEX credit_ledger_idempotency_idx ON tollgate.credit_ledger USING btree (user_id, reason, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE UNIQUE INDEX credit_ledger_idempotency_idx ON tollgate.credit_ledger USING btree (account_id, reason, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 -- Name: credit_lots_draw_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX credit_lots_draw_idx ON tollgate.credit_lots USING btree (user_id, expires_at, priority, created_at) WHERE (remaining > 0);
+CREATE INDEX credit_lots_draw_idx ON tollgate.credit_lots USING btree (account_id, expires_at, priority, created_at) WHERE (remaining > 0);
 
 -- Name: plans_one_default_idx; Type: INDEX; Schema: tollgate
 CREATE UNIQUE INDEX plans_one_default_idx ON tollgate.plans USING btree (is_default) WHERE is_default;
 
--- Name: stripe_customers_user_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX stripe_customers_user_idx ON tollgate.stripe_customers USING btree (user_id);
+-- Name: stripe_customers_account_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_customers_account_idx ON tollgate.stripe_customers USING btree (account_id);
+
+-- Name: stripe_disputes_account_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_disputes_account_idx ON tollgate.stripe_disputes USING btree (account_id);
 
 -- Name: stripe_disputes_payment_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_disputes_payment_idx ON tollgate.stripe_disputes USING btree (payment_id);
 
--- Name: stripe_disputes_user_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX stripe_disputes_user_idx ON tollgate.stripe_disputes USING btree (user_id);
+-- Name: stripe_events_customer_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_events_customer_idx ON tollgate.stripe_events USING btree (customer_id, created);
 
 -- Name: stripe_events_waiting_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_events_waiting_idx ON tollgate.stripe_events USING btree (waits_for, created, id) WHERE (status = 'pending'::text);
 
--- Name: stripe_payment_failures_user_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX stripe_payment_failures_user_idx ON tollgate.stripe_payment_failures USING btree (user_id);
+-- Name: stripe_payment_failures_account_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_payment_failures_account_idx ON tollgate.stripe_payment_failures USING btree (account_id);
+
+-- Name: stripe_payments_account_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_payments_account_idx ON tollgate.stripe_payments USING btree (account_id);
 
 -- Name: stripe_payments_charge_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_payments_charge_idx ON tollgate.stripe_payments USING btree (charge_id);
@@ -2394,8 +2884,8 @@ CREATE INDEX stripe_payments_lot_idx ON tollgate.stripe_payments USING btree (lo
 -- Name: stripe_payments_payment_intent_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_payments_payment_intent_idx ON tollgate.stripe_payments USING btree (payment_intent_id);
 
--- Name: stripe_payments_user_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX stripe_payments_user_idx ON tollgate.stripe_payments USING btree (user_id);
+-- Name: stripe_subscriptions_account_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_subscriptions_account_idx ON tollgate.stripe_subscriptions USING btree (account_id);
 
 -- Name: stripe_subscriptions_customer_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_subscriptions_customer_idx ON tollgate.stripe_subscriptions USING btree (customer_id);
@@ -2403,14 +2893,11 @@ CREATE INDEX stripe_subscriptions_customer_idx ON tollgate.stripe_subscriptions 
 -- Name: stripe_subscriptions_plan_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_subscriptions_plan_idx ON tollgate.stripe_subscriptions USING btree (plan_id);
 
--- Name: stripe_subscriptions_user_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX stripe_subscriptions_user_idx ON tollgate.stripe_subscriptions USING btree (user_id);
+-- Name: ai_usage_default_account_id_created_at_idx; Type: INDEX ATTACH; Schema: tollgate
+ALTER INDEX tollgate.ai_usage_account_created_idx ATTACH PARTITION tollgate.ai_usage_default_account_id_created_at_idx;
 
 -- Name: ai_usage_default_pkey; Type: INDEX ATTACH; Schema: tollgate
 ALTER INDEX tollgate.ai_usage_pkey ATTACH PARTITION tollgate.ai_usage_default_pkey;
-
--- Name: ai_usage_default_user_id_created_at_idx; Type: INDEX ATTACH; Schema: tollgate
-ALTER INDEX tollgate.ai_usage_user_created_idx ATTACH PARTITION tollgate.ai_usage_default_user_id_created_at_idx;
 
 -- Name: credit_ledger credit_ledger_append_only; Type: TRIGGER; Schema: tollgate
 CREATE TRIGGER credit_ledger_append_only BEFORE DELETE OR UPDATE ON tollgate.credit_ledger FOR EACH ROW EXECUTE FUNCTION tollgate._refuse_ledger_change();
@@ -2424,53 +2911,69 @@ CREATE TRIGGER model_prices_append_only BEFORE DELETE OR UPDATE ON tollgate.mode
 -- Name: model_prices model_prices_no_truncate; Type: TRIGGER; Schema: tollgate
 CREATE TRIGGER model_prices_no_truncate BEFORE TRUNCATE ON tollgate.model_prices FOR EACH STATEMENT EXECUTE FUNCTION tollgate._refuse_model_price_change();
 
+-- Name: account_members account_members_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.account_members
+    ADD CONSTRAINT account_members_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
+-- Name: account_members account_members_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.account_members
+    ADD CONSTRAINT account_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+-- Name: accounts accounts_personal_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.accounts
+    ADD CONSTRAINT accounts_personal_user_id_fkey FOREIGN KEY (personal_user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
 -- Name: accounts accounts_plan_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.accounts
     ADD CONSTRAINT accounts_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES tollgate.plans(id) ON UPDATE CASCADE;
 
--- Name: accounts accounts_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.accounts
-    ADD CONSTRAINT accounts_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
-
--- Name: ai_usage ai_usage_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+-- Name: ai_usage ai_usage_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE tollgate.ai_usage
-    ADD CONSTRAINT ai_usage_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+    ADD CONSTRAINT ai_usage_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
--- Name: credit_lots credit_lots_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+-- Name: credit_lots credit_lots_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_lots
-    ADD CONSTRAINT credit_lots_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+    ADD CONSTRAINT credit_lots_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
--- Name: idempotency_keys idempotency_keys_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+-- Name: idempotency_keys idempotency_keys_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+    ADD CONSTRAINT idempotency_keys_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
+-- Name: member_usage member_usage_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.member_usage
+    ADD CONSTRAINT member_usage_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
 -- Name: plan_limits plan_limits_plan_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.plan_limits
     ADD CONSTRAINT plan_limits_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES tollgate.plans(id) ON UPDATE CASCADE ON DELETE CASCADE;
 
--- Name: stripe_customers stripe_customers_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+-- Name: stripe_customers stripe_customers_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_customers
-    ADD CONSTRAINT stripe_customers_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+    ADD CONSTRAINT stripe_customers_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
+-- Name: stripe_disputes stripe_disputes_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
 -- Name: stripe_disputes stripe_disputes_payment_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_disputes
     ADD CONSTRAINT stripe_disputes_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES tollgate.stripe_payments(id) ON DELETE CASCADE;
 
--- Name: stripe_disputes stripe_disputes_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.stripe_disputes
-    ADD CONSTRAINT stripe_disputes_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
-
--- Name: stripe_payment_failures stripe_payment_failures_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+-- Name: stripe_payment_failures stripe_payment_failures_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_payment_failures
-    ADD CONSTRAINT stripe_payment_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+    ADD CONSTRAINT stripe_payment_failures_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
+-- Name: stripe_payments stripe_payments_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_payments
+    ADD CONSTRAINT stripe_payments_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
 -- Name: stripe_payments stripe_payments_lot_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_payments
     ADD CONSTRAINT stripe_payments_lot_id_fkey FOREIGN KEY (lot_id) REFERENCES tollgate.credit_lots(id) ON DELETE SET NULL;
 
--- Name: stripe_payments stripe_payments_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.stripe_payments
-    ADD CONSTRAINT stripe_payments_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+-- Name: stripe_subscriptions stripe_subscriptions_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_subscriptions
+    ADD CONSTRAINT stripe_subscriptions_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
 -- Name: stripe_subscriptions stripe_subscriptions_customer_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_subscriptions
@@ -2480,19 +2983,21 @@ ALTER TABLE ONLY tollgate.stripe_subscriptions
 ALTER TABLE ONLY tollgate.stripe_subscriptions
     ADD CONSTRAINT stripe_subscriptions_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES tollgate.plans(id) ON UPDATE CASCADE ON DELETE SET NULL;
 
--- Name: stripe_subscriptions stripe_subscriptions_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
-ALTER TABLE ONLY tollgate.stripe_subscriptions
-    ADD CONSTRAINT stripe_subscriptions_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
-
--- Name: usage_counters usage_counters_user_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+-- Name: usage_counters usage_counters_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.usage_counters
-    ADD CONSTRAINT usage_counters_user_id_fkey FOREIGN KEY (user_id) REFERENCES tollgate.accounts(user_id) ON DELETE CASCADE;
+    ADD CONSTRAINT usage_counters_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
+-- Name: account_members; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.account_members ENABLE ROW LEVEL SECURITY;
+
+-- Name: account_members account_members_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY account_members_select_member ON tollgate.account_members FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: accounts; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.accounts ENABLE ROW LEVEL SECURITY;
 
--- Name: accounts accounts_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY accounts_select_own ON tollgate.accounts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: accounts accounts_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY accounts_select_member ON tollgate.accounts FOR SELECT TO authenticated USING ((id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: ai_usage; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.ai_usage ENABLE ROW LEVEL SECURITY;
@@ -2500,23 +3005,35 @@ ALTER TABLE tollgate.ai_usage ENABLE ROW LEVEL SECURITY;
 -- Name: ai_usage_default; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.ai_usage_default ENABLE ROW LEVEL SECURITY;
 
+-- Name: ai_usage ai_usage_select_managed; Type: POLICY; Schema: tollgate
+CREATE POLICY ai_usage_select_managed ON tollgate.ai_usage FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts('{owner,admin}'::tollgate.member_role[]) AS member_accounts)));
+
 -- Name: ai_usage ai_usage_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY ai_usage_select_own ON tollgate.ai_usage FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY ai_usage_select_own ON tollgate.ai_usage FOR SELECT TO authenticated USING (((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)) AND (user_id = ( SELECT auth.uid() AS uid))));
 
 -- Name: credit_ledger; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.credit_ledger ENABLE ROW LEVEL SECURITY;
 
--- Name: credit_ledger credit_ledger_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY credit_ledger_select_own ON tollgate.credit_ledger FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: credit_ledger credit_ledger_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY credit_ledger_select_member ON tollgate.credit_ledger FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: credit_lots; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.credit_lots ENABLE ROW LEVEL SECURITY;
 
--- Name: credit_lots credit_lots_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY credit_lots_select_own ON tollgate.credit_lots FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: credit_lots credit_lots_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY credit_lots_select_member ON tollgate.credit_lots FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: idempotency_keys; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+-- Name: member_usage; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.member_usage ENABLE ROW LEVEL SECURITY;
+
+-- Name: member_usage member_usage_select_managed; Type: POLICY; Schema: tollgate
+CREATE POLICY member_usage_select_managed ON tollgate.member_usage FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts('{owner,admin}'::tollgate.member_role[]) AS member_accounts)));
+
+-- Name: member_usage member_usage_select_own; Type: POLICY; Schema: tollgate
+CREATE POLICY member_usage_select_own ON tollgate.member_usage FOR SELECT TO authenticated USING (((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)) AND (user_id = ( SELECT auth.uid() AS uid))));
 
 -- Name: model_prices; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.model_prices ENABLE ROW LEVEL SECURITY;
@@ -2542,8 +3059,8 @@ ALTER TABLE tollgate.stripe_customers ENABLE ROW LEVEL SECURITY;
 -- Name: stripe_disputes; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_disputes ENABLE ROW LEVEL SECURITY;
 
--- Name: stripe_disputes stripe_disputes_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY stripe_disputes_select_own ON tollgate.stripe_disputes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: stripe_disputes stripe_disputes_select_managed; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_disputes_select_managed ON tollgate.stripe_disputes FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts('{owner,admin}'::tollgate.member_role[]) AS member_accounts)));
 
 -- Name: stripe_events; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_events ENABLE ROW LEVEL SECURITY;
@@ -2551,26 +3068,26 @@ ALTER TABLE tollgate.stripe_events ENABLE ROW LEVEL SECURITY;
 -- Name: stripe_payment_failures; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_payment_failures ENABLE ROW LEVEL SECURITY;
 
--- Name: stripe_payment_failures stripe_payment_failures_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY stripe_payment_failures_select_own ON tollgate.stripe_payment_failures FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: stripe_payment_failures stripe_payment_failures_select_managed; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_payment_failures_select_managed ON tollgate.stripe_payment_failures FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts('{owner,admin}'::tollgate.member_role[]) AS member_accounts)));
 
 -- Name: stripe_payments; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_payments ENABLE ROW LEVEL SECURITY;
 
--- Name: stripe_payments stripe_payments_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY stripe_payments_select_own ON tollgate.stripe_payments FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: stripe_payments stripe_payments_select_managed; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_payments_select_managed ON tollgate.stripe_payments FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts('{owner,admin}'::tollgate.member_role[]) AS member_accounts)));
 
 -- Name: stripe_subscriptions; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_subscriptions ENABLE ROW LEVEL SECURITY;
 
--- Name: stripe_subscriptions stripe_subscriptions_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY stripe_subscriptions_select_own ON tollgate.stripe_subscriptions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: stripe_subscriptions stripe_subscriptions_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_subscriptions_select_member ON tollgate.stripe_subscriptions FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: usage_counters; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.usage_counters ENABLE ROW LEVEL SECURITY;
 
--- Name: usage_counters usage_counters_select_own; Type: POLICY; Schema: tollgate
-CREATE POLICY usage_counters_select_own ON tollgate.usage_counters FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+-- Name: usage_counters usage_counters_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY usage_counters_select_member ON tollgate.usage_counters FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: usage_settings; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.usage_settings ENABLE ROW LEVEL SECURITY;
@@ -2580,8 +3097,8 @@ GRANT USAGE ON SCHEMA tollgate TO anon;
 GRANT USAGE ON SCHEMA tollgate TO authenticated;
 GRANT USAGE ON SCHEMA tollgate TO service_role;
 
--- Name: FUNCTION _acting_user(p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._acting_user(p_user_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) FROM PUBLIC;
 
 -- Name: FUNCTION _apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -2604,8 +3121,8 @@ REVOKE ALL ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_curr
 -- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._consume_credits(p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
 -- Name: TABLE accounts; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.accounts TO authenticated;
@@ -2618,41 +3135,47 @@ REVOKE ALL ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_fe
 GRANT SELECT ON TABLE tollgate.credit_ledger TO authenticated;
 GRANT SELECT ON TABLE tollgate.credit_ledger TO service_role;
 
--- Name: FUNCTION _debit(p_user_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._debit(p_user_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
--- Name: FUNCTION _draw_lots(p_user_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._draw_lots(p_user_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._grant_lot(p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _lock_account(p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._lock_account(p_user_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _lock_account(p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._lock_account(p_account_id uuid) FROM PUBLIC;
 
--- Name: FUNCTION _log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;
 
 -- Name: FUNCTION _on_auth_user_created(); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._on_auth_user_created() FROM PUBLIC;
 
--- Name: FUNCTION _open_account(p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._open_account(p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _open_account(p_account_id uuid, p_kind tollgate.account_kind, p_name text, p_owner_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._open_account(p_account_id uuid, p_kind tollgate.account_kind, p_name text, p_owner_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._post_ledger(p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer) FROM PUBLIC;
 
--- Name: FUNCTION _quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._quota_status(p_user_id uuid, p_feature text, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone) FROM PUBLIC;
@@ -2666,17 +3189,17 @@ REVOKE ALL ON FUNCTION tollgate._refuse_ledger_change() FROM PUBLIC;
 -- Name: FUNCTION _refuse_model_price_change(); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._refuse_model_price_change() FROM PUBLIC;
 
--- Name: FUNCTION _replay(p_user_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._replay(p_user_id uuid, p_scope text, p_field text, p_key text, p_hash text) FROM PUBLIC;
+-- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) FROM PUBLIC;
 
 -- Name: FUNCTION _secure_ai_usage_partition(p_table regclass); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) FROM PUBLIC;
 
--- Name: FUNCTION _set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_user_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_user_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) FROM PUBLIC;
@@ -2709,8 +3232,8 @@ GRANT SELECT ON TABLE tollgate.stripe_payments TO authenticated;
 -- Name: FUNCTION _stripe_payment_of(p_payment_intent text, p_charge_id text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_charge_id text) FROM PUBLIC;
 
--- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) FROM PUBLIC;
 
 -- Name: FUNCTION _stripe_time(p_value jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_time(p_value jsonb) FROM PUBLIC;
@@ -2718,56 +3241,88 @@ REVOKE ALL ON FUNCTION tollgate._stripe_time(p_value jsonb) FROM PUBLIC;
 -- Name: FUNCTION _stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_wait_for_payment(p_what text, p_payment_intent text, p_charge_id text) FROM PUBLIC;
 
--- Name: FUNCTION _sync_account_plan(p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._sync_account_plan(p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _sync_account_plan(p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._sync_account_plan(p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _valid_metadata(p_metadata jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._valid_metadata(p_metadata jsonb) FROM PUBLIC;
 
--- Name: FUNCTION check_ledger(p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.check_ledger(p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.check_ledger(p_user_id uuid) TO service_role;
+-- Name: TABLE account_members; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.account_members TO authenticated;
+GRANT SELECT ON TABLE tollgate.account_members TO service_role;
 
--- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid) TO service_role;
+-- Name: FUNCTION add_account_member(p_account_id uuid, p_user_id uuid, p_role text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) TO service_role;
+
+-- Name: FUNCTION check_ledger(p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) TO service_role;
+
+-- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO service_role;
+
+-- Name: FUNCTION create_team_account(p_name text, p_owner_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid) TO service_role;
 
 -- Name: FUNCTION credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) TO service_role;
 
--- Name: FUNCTION get_quota_status(p_feature text, p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid) TO service_role;
+-- Name: FUNCTION get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid) TO service_role;
 
--- Name: FUNCTION get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid) TO service_role;
+-- Name: FUNCTION get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid, p_account_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid, p_account_id uuid) TO service_role;
 
--- Name: FUNCTION grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.grant_credits(p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source, p_expires_at timestamp with time zone, p_metadata jsonb) TO service_role;
+-- Name: FUNCTION grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb) TO service_role;
 
 -- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) TO service_role;
 
--- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid) TO service_role;
+-- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO service_role;
 
 -- Name: FUNCTION maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint) TO service_role;
 
+-- Name: FUNCTION member_accounts(p_roles tollgate.member_role[]); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) TO service_role;
+
+-- Name: FUNCTION remove_account_member(p_account_id uuid, p_user_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) TO service_role;
+
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
+
+-- Name: FUNCTION set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) TO service_role;
 
 -- Name: TABLE ai_usage; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.ai_usage TO authenticated;
@@ -2782,6 +3337,10 @@ GRANT SELECT ON TABLE tollgate.credit_lots TO service_role;
 
 -- Name: TABLE idempotency_keys; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.idempotency_keys TO service_role;
+
+-- Name: TABLE member_usage; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.member_usage TO authenticated;
+GRANT SELECT ON TABLE tollgate.member_usage TO service_role;
 
 -- Name: TABLE model_prices; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.model_prices TO anon;

@@ -25,18 +25,21 @@ export async function insertDueCohort(
       ), plan as (
         select id, monthly_credits from tollgate.plans where is_default
       ), accounts as (
-        insert into tollgate.accounts (user_id, plan_id, period_anchor, period_start, period_end, balance,
+        insert into tollgate.accounts (id, plan_id, period_anchor, period_start, period_end, balance,
                                      next_expiry_at, ledger_seq)
         select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
                now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
           from users u cross join plan p
-        returning user_id, balance, period_end
+        returning id, balance, period_end
+      ), members as (
+        insert into tollgate.account_members (account_id, user_id, role)
+        select id, id, 'owner' from accounts
       ), lots as (
-        insert into tollgate.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key)
-        select user_id, 'plan', balance, balance, period_end, 10, 'plan:cohort' from accounts
-        returning id, user_id, amount
+        insert into tollgate.credit_lots (account_id, source, amount, remaining, expires_at, priority, grant_key)
+        select id, 'plan', balance, balance, period_end, 10, 'plan:cohort' from accounts
+        returning id, account_id, amount
       )
-      insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
-      select user_id, 1, amount, amount, 'grant', 'plan:cohort', id from lots`;
+      insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
+      select account_id, 1, amount, amount, 'grant', 'plan:cohort', id from lots`;
   });
 }

@@ -10,6 +10,7 @@ create table if not exists tollgate.plans (
   is_default boolean not null default false,
   sort_order integer not null default 0,
   trial_credits bigint not null default 0 check (trial_credits >= 0),
+  credits_per_seat boolean not null default false,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
@@ -21,6 +22,9 @@ comment on column tollgate.plans.monthly_credits is
 comment on column tollgate.plans.trial_credits is
   'Credits a trialing subscription of this plan grants, once per account ever (a trial grants no allowance); they '
   'end with the trial.';
+comment on column tollgate.plans.credits_per_seat is
+  'On: the allowance is monthly_credits per seat, times the quantity of the subscription that puts an account on '
+  'the plan. A quantity change takes effect at the next grant (docs/stripe.md, "Seats").';
 comment on column tollgate.plans.stripe_price_ids is
   'Stripe prices that put a subscriber on this plan; with several matches the highest sort_order wins.';
 

@@ -1,12 +1,26 @@
--- Accounts and the credits ledger: one billing account per auth user, the lots its credits are drawn from, and the
--- append-only ledger of every movement. The invariant every function keeps:
+-- Accounts and the credits ledger: the billing accounts (every user's personal one, and teams with members), the
+-- lots their credits are drawn from, and the append-only ledger of every movement. The invariant every function
+-- keeps:
 --   accounts.balance = sum(credit_ledger.delta) = sum(credit_lots.remaining) - accounts.overdraft
 -- Every balance change happens under the account's row lock, taken first (_lock_account); lots are only touched
--- after it. Nobody but these functions writes; members read their own rows under RLS.
+-- after it. Nobody but these functions writes; members read their accounts' rows under RLS (member_accounts), and
+-- _acting_member is the one answer to "who may act for which account".
+
+do $$ begin
+  create type tollgate.account_kind as enum ('personal', 'team');
+exception when duplicate_object then null;
+end $$;
+comment on type tollgate.account_kind is
+  'Tollgate: personal = one user''s own account (its id is the user''s id); team = an account with members.';
 
 create table if not exists tollgate.accounts (
-  user_id uuid primary key references auth.users (id) on delete cascade,
+  id uuid primary key default gen_random_uuid(),
+  kind tollgate.account_kind not null default 'personal',
+  name text check (name is null or length(name) between 1 and 100),
+  personal_user_id uuid generated always as (case when kind = 'personal' then id end) stored
+    references auth.users (id) on delete cascade,
   plan_id text not null references tollgate.plans (id) on update cascade,
+  seats integer not null default 1 check (seats >= 0),
   period_anchor timestamptz not null,
   period_start timestamptz not null,
   period_end timestamptz not null,
@@ -15,13 +29,21 @@ create table if not exists tollgate.accounts (
   next_expiry_at timestamptz,
   settle_at timestamptz generated always as (least(period_end, next_expiry_at)) stored,
   ledger_seq bigint not null default 0,
+  low_balance_threshold bigint check (low_balance_threshold >= 0),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  check (period_start < period_end)
+  check (period_start < period_end),
+  check (kind = 'personal' or name is not null)
 );
 comment on table tollgate.accounts is
-  'Tollgate: one billing account per auth user: plan, credit period and the cached balance every consume guards. '
-  'Invariant: balance = sum(credit_ledger.delta) = sum(credit_lots.remaining) - overdraft.';
+  'Tollgate: the billing accounts: every user''s personal account (id = the user''s id, opened at signup) and team '
+  'accounts with members (account_members). Each holds the plan, credit period and the cached balance every '
+  'consume guards. Invariant: balance = sum(credit_ledger.delta) = sum(credit_lots.remaining) - overdraft.';
+comment on column tollgate.accounts.personal_user_id is
+  'The user of a personal account (its id), null for a team: deleting the user deletes their personal account.';
+comment on column tollgate.accounts.seats is
+  'How many times each credit period grants the plan''s monthly_credits: the subscription''s quantity on a '
+  'per-seat plan, else 1; 0 for a team without a live subscription (creating teams never mints credits).';
 comment on column tollgate.accounts.period_anchor is
   'Credit periods are whole months counted from here (signup, or the subscription''s billing anchor).';
 comment on column tollgate.accounts.overdraft is
@@ -31,17 +53,75 @@ comment on column tollgate.accounts.next_expiry_at is
 comment on column tollgate.accounts.settle_at is
   'When the account next needs settling (period roll or lot expiry); every credit movement compares it with now.';
 comment on column tollgate.accounts.ledger_seq is 'The seq of the account''s last credit_ledger row.';
+comment on column tollgate.accounts.low_balance_threshold is
+  'Below this available balance the account is low on credits (null: the plan''s).';
 
 create index if not exists accounts_plan_id_idx on tollgate.accounts (plan_id);
 create index if not exists accounts_settle_at_idx on tollgate.accounts (settle_at);
+create index if not exists accounts_personal_user_idx on tollgate.accounts (personal_user_id)
+  where personal_user_id is not null;
+
+do $$ begin
+  create type tollgate.member_role as enum ('owner', 'admin', 'member');
+exception when duplicate_object then null;
+end $$;
+comment on type tollgate.member_role is
+  'Tollgate: owners and admins manage members; only owners grant or take the owner role; every member consumes.';
+
+create table if not exists tollgate.account_members (
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  role tollgate.member_role not null default 'member',
+  cap_credits bigint check (cap_credits >= 0),
+  cap_period tollgate.quota_period,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (account_id, user_id),
+  check ((cap_credits is null) = (cap_period is null))
+);
+comment on table tollgate.account_members is
+  'Tollgate: who belongs to which account, with their role and cap. A personal account has exactly one member, '
+  'its owner; every account keeps at least one owner. Changed only by the member functions, under the account''s '
+  'lock.';
+comment on column tollgate.account_members.cap_credits is
+  'At most this many credits per cap_period (day = UTC day, month = the account''s credit period), counted when '
+  'credits are taken (member_usage); null: no cap.';
+
+create index if not exists account_members_user_idx on tollgate.account_members (user_id);
+
+create or replace function tollgate.member_accounts(
+  p_roles tollgate.member_role[] default '{owner,admin,member}'
+) returns setof uuid
+language sql stable
+security definer
+set search_path = ''
+rows 10
+as $$
+  select m.account_id from tollgate.account_members m
+   where m.user_id = (select auth.uid()) and m.role = any (p_roles)
+$$;
+comment on function tollgate.member_accounts(tollgate.member_role[]) is
+  'Tollgate: the accounts the signed-in user (auth.uid()) is a member of with one of p_roles: what every policy '
+  'on billing data asks (account_id in (select tollgate.member_accounts())), once per statement. Security definer, '
+  'so account_members'' own policy can ask it without recursing.';
+revoke execute on function tollgate.member_accounts(tollgate.member_role[]) from public, anon;
+grant execute on function tollgate.member_accounts(tollgate.member_role[]) to authenticated, service_role;
 
 alter table tollgate.accounts enable row level security;
 revoke all on table tollgate.accounts from anon, authenticated, service_role;
 grant select on table tollgate.accounts to authenticated, service_role;
 
-drop policy if exists accounts_select_own on tollgate.accounts;
-create policy accounts_select_own on tollgate.accounts for select to authenticated
-  using (user_id = (select auth.uid()));
+drop policy if exists accounts_select_member on tollgate.accounts;
+create policy accounts_select_member on tollgate.accounts for select to authenticated
+  using (id in (select tollgate.member_accounts()));
+
+alter table tollgate.account_members enable row level security;
+revoke all on table tollgate.account_members from anon, authenticated, service_role;
+grant select on table tollgate.account_members to authenticated, service_role;
+
+drop policy if exists account_members_select_member on tollgate.account_members;
+create policy account_members_select_member on tollgate.account_members for select to authenticated
+  using (account_id in (select tollgate.member_accounts()));
 
 do $$ begin
   create type tollgate.credit_source as enum ('plan', 'top_up', 'promo', 'refund', 'adjustment');
@@ -52,7 +132,7 @@ comment on type tollgate.credit_source is
 
 create table if not exists tollgate.credit_lots (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   source tollgate.credit_source not null,
   amount bigint not null check (amount > 0),
   remaining bigint not null check (remaining between 0 and amount),
@@ -61,7 +141,7 @@ create table if not exists tollgate.credit_lots (
   grant_key text not null check (length(grant_key) between 1 and 300),
   metadata jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
-  unique (user_id, grant_key)
+  unique (account_id, grant_key)
 );
 comment on table tollgate.credit_lots is
   'Tollgate: every grant is a lot that is drawn down, so plan credits can expire while bought top-ups survive. '
@@ -71,37 +151,41 @@ comment on column tollgate.credit_lots.grant_key is
   'The grant''s idempotency key: one lot per key and account, whatever the retries.';
 
 -- The draw-down order, over lots with something left.
-create index if not exists credit_lots_draw_idx on tollgate.credit_lots (user_id, expires_at, priority, created_at)
+create index if not exists credit_lots_draw_idx on tollgate.credit_lots (account_id, expires_at, priority, created_at)
   where remaining > 0;
 
 alter table tollgate.credit_lots enable row level security;
 revoke all on table tollgate.credit_lots from anon, authenticated, service_role;
 grant select on table tollgate.credit_lots to authenticated, service_role;
 
-drop policy if exists credit_lots_select_own on tollgate.credit_lots;
-create policy credit_lots_select_own on tollgate.credit_lots for select to authenticated
-  using (user_id = (select auth.uid()));
+drop policy if exists credit_lots_select_member on tollgate.credit_lots;
+create policy credit_lots_select_member on tollgate.credit_lots for select to authenticated
+  using (account_id in (select tollgate.member_accounts()));
 
 create table if not exists tollgate.credit_ledger (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null,
+  account_id uuid not null,
   seq bigint not null check (seq > 0),
   delta bigint not null,
   balance_after bigint not null,
   reason text not null check (reason in ('consume', 'usage', 'grant', 'expire', 'refund', 'dispute', 'adjustment')),
   idempotency_key text,
   lot_id uuid,
+  actor_id uuid,
   metadata jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
-  unique (user_id, seq)
+  unique (account_id, seq)
 );
 comment on table tollgate.credit_ledger is
   'Tollgate: append-only credit ledger, one row per movement, numbered per account; never changed or removed. '
-  'sum(delta) per account = accounts.balance. No foreign key: accounting records outlive a deleted user.';
+  'sum(delta) per account = accounts.balance. No foreign key: accounting records outlive a deleted user or account.';
+comment on column tollgate.credit_ledger.actor_id is
+  'The member whose call moved the credits (consume, usage); null for the system''s movements (grants, expiries, '
+  'Stripe, a service call for a team that named no member).';
 
 -- A movement happens once per key and reason, whatever the retries.
 create unique index if not exists credit_ledger_idempotency_idx
-  on tollgate.credit_ledger (user_id, reason, idempotency_key) where idempotency_key is not null;
+  on tollgate.credit_ledger (account_id, reason, idempotency_key) where idempotency_key is not null;
 
 create or replace function tollgate._refuse_ledger_change() returns trigger
 language plpgsql
@@ -127,38 +211,85 @@ alter table tollgate.credit_ledger enable row level security;
 revoke all on table tollgate.credit_ledger from anon, authenticated, service_role;
 grant select on table tollgate.credit_ledger to authenticated, service_role;
 
-drop policy if exists credit_ledger_select_own on tollgate.credit_ledger;
-create policy credit_ledger_select_own on tollgate.credit_ledger for select to authenticated
-  using (user_id = (select auth.uid()));
+drop policy if exists credit_ledger_select_member on tollgate.credit_ledger;
+create policy credit_ledger_select_member on tollgate.credit_ledger for select to authenticated
+  using (account_id in (select tollgate.member_accounts()));
 
-create or replace function tollgate._acting_user(p_user_id uuid) returns uuid
+create or replace function tollgate._acting_member(
+  p_account_id uuid, p_user_id uuid, out account_id uuid, out user_id uuid, out role tollgate.member_role
+)
 language plpgsql stable
 security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := auth.uid();
+  v_uid uuid;
+  v_kind tollgate.account_kind;
 begin
   if auth.role() = 'service_role' then
-    if p_user_id is null then
-      raise exception 'Missing user_id: the service role must name the user it acts for' using errcode = 'TG400';
+    if p_account_id is null then
+      if p_user_id is null then
+        raise exception 'Missing user_id: the service role must name the account or the user it acts for'
+          using errcode = 'TG400';
+      end if;
+      -- That user's personal account (whether it exists, the account lock says: TG404).
+      account_id := p_user_id;
+      user_id := p_user_id;
+      role := 'owner';
+      return;
     end if;
-    return p_user_id;
+    select a.kind into v_kind from tollgate.accounts a where a.id = p_account_id;
+    if not found then
+      raise exception 'No account %', p_account_id
+        using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
+    end if;
+    account_id := p_account_id;
+    if p_user_id is null then
+      -- A personal account's only member is its owner; for a team the service acts as no member (no cap).
+      if v_kind = 'personal' then
+        user_id := p_account_id;
+        role := 'owner';
+      end if;
+      return;
+    end if;
+    select m.role into role from tollgate.account_members m
+     where m.account_id = p_account_id and m.user_id = p_user_id;
+    if not found then
+      raise exception 'Forbidden: user % is not a member of account %', p_user_id, p_account_id
+        using errcode = 'TG403';
+    end if;
+    user_id := p_user_id;
+    return;
   end if;
+  v_uid := auth.uid();
   if v_uid is null then
     raise exception 'Not authenticated: no user in the request' using errcode = 'TG401';
   end if;
   if p_user_id is not null and p_user_id <> v_uid then
     raise exception 'Forbidden: a user may act only for themselves' using errcode = 'TG403';
   end if;
-  return v_uid;
+  account_id := coalesce(p_account_id, v_uid);
+  user_id := v_uid;
+  if account_id = v_uid then
+    role := 'owner';
+    return;
+  end if;
+  select m.role into role from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = v_uid;
+  if not found then
+    -- The same answer whether or not the account exists: a user learns nothing of accounts not theirs.
+    raise exception 'Forbidden: you are not a member of account %', p_account_id using errcode = 'TG403';
+  end if;
 end
 $$;
-comment on function tollgate._acting_user(uuid) is
-  'Tollgate: the user a call acts for. The service role names anyone; a user acts only for auth.uid() (TG403).';
-revoke execute on function tollgate._acting_user(uuid) from public, anon, authenticated, service_role;
+comment on function tollgate._acting_member(uuid, uuid) is
+  'Tollgate: who a call acts for, the one answer: the account (p_account_id, default the personal account) and the '
+  'member acting with their role. The service role names any account (TG404 if none) and any member of it (TG403 '
+  'if not one; for a team it may name none), or only a user (their personal account); a user acts only as '
+  'auth.uid() (TG403) in an account they are a member of (TG403, the same whether or not it exists).';
+revoke execute on function tollgate._acting_member(uuid, uuid) from public, anon, authenticated, service_role;
 
-create or replace function tollgate._lock_account(p_user_id uuid) returns tollgate.accounts
+create or replace function tollgate._lock_account(p_account_id uuid) returns tollgate.accounts
 language plpgsql
 security definer
 set search_path = ''
@@ -166,22 +297,22 @@ as $$
 declare
   v_account tollgate.accounts;
 begin
-  select * into v_account from tollgate.accounts where user_id = p_user_id for update;
+  select * into v_account from tollgate.accounts where id = p_account_id for update;
   if not found then
-    raise exception 'No account for user %', p_user_id
-      using errcode = 'TG404', detail = jsonb_build_object('user_id', p_user_id)::text;
+    raise exception 'No account %', p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
   end if;
   return v_account;
 end
 $$;
 comment on function tollgate._lock_account(uuid) is
   'Tollgate: locks the account row and returns it (TG404 when there is none). Always the first lock a credit '
-  'movement takes, so concurrent calls of one account serialize and never deadlock.';
+  'movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
 revoke execute on function tollgate._lock_account(uuid) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._post_ledger(
-  p_user_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid,
-  p_metadata jsonb, p_now timestamptz
+  p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid,
+  p_metadata jsonb, p_now timestamptz, p_actor_id uuid default null
 ) returns tollgate.credit_ledger
 language plpgsql
 security definer
@@ -195,23 +326,24 @@ begin
   update tollgate.accounts
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
-   where user_id = p_user_id
+   where id = p_account_id
   returning balance, ledger_seq into v_balance, v_seq;
-  insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id, metadata,
-                                      created_at)
-  values (p_user_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, coalesce(p_metadata, '{}'::jsonb), p_now)
+  insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+                                      actor_id, metadata, created_at)
+  values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
+          coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_row;
   return v_row;
 end
 $$;
-comment on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz) is
-  'Tollgate: appends one ledger row and moves the cached balance (and overdraft) with it, numbering the row. The '
-  'caller holds the account lock and has already moved the lots.';
-revoke execute on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz)
+comment on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid) is
+  'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and '
+  'overdraft) with it, numbering the row. The caller holds the account lock and has already moved the lots.';
+revoke execute on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._grant_lot(
-  p_user_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamptz, p_priority integer,
+  p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamptz, p_priority integer,
   p_grant_key text, p_metadata jsonb, p_now timestamptz
 ) returns jsonb
 language plpgsql
@@ -219,7 +351,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
   v_lot tollgate.credit_lots;
   v_repaid bigint := least(p_amount, v_account.overdraft);
   v_entry tollgate.credit_ledger;
@@ -227,28 +359,28 @@ begin
   if p_amount is null or p_amount <= 0 then
     raise exception 'Cannot grant credits: amount must be positive, got %', p_amount using errcode = 'TG400';
   end if;
-  insert into tollgate.credit_lots (user_id, source, amount, remaining, expires_at, priority, grant_key, metadata,
+  insert into tollgate.credit_lots (account_id, source, amount, remaining, expires_at, priority, grant_key, metadata,
                                     created_at)
-  values (p_user_id, p_source, p_amount, p_amount - v_repaid, p_expires_at, p_priority, p_grant_key,
+  values (p_account_id, p_source, p_amount, p_amount - v_repaid, p_expires_at, p_priority, p_grant_key,
           coalesce(p_metadata, '{}'::jsonb), p_now)
-  on conflict (user_id, grant_key) do nothing
+  on conflict (account_id, grant_key) do nothing
   returning * into v_lot;
   if not found then
-    select * into v_lot from tollgate.credit_lots where user_id = p_user_id and grant_key = p_grant_key;
+    select * into v_lot from tollgate.credit_lots where account_id = p_account_id and grant_key = p_grant_key;
     if v_lot.amount <> p_amount or v_lot.source <> p_source then
       raise exception 'Idempotency conflict: grant % was already made with a different amount or source', p_grant_key
         using errcode = 'TG409', detail = jsonb_build_object('amount', v_lot.amount, 'source', v_lot.source)::text;
     end if;
     select * into v_entry from tollgate.credit_ledger
-     where user_id = p_user_id and reason = 'grant' and idempotency_key = p_grant_key;
+     where account_id = p_account_id and reason = 'grant' and idempotency_key = p_grant_key;
     return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_account.balance,
                               'replayed', true);
   end if;
-  v_entry := tollgate._post_ledger(p_user_id, p_amount, -v_repaid, 'grant', p_grant_key, v_lot.id,
+  v_entry := tollgate._post_ledger(p_account_id, p_amount, -v_repaid, 'grant', p_grant_key, v_lot.id,
                                    coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('source', p_source),
                                    p_now);
   if p_expires_at is not null then
-    update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where user_id = p_user_id;
+    update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where id = p_account_id;
   end if;
   return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_entry.balance_after,
                             'replayed', false);
@@ -261,7 +393,7 @@ comment on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, ti
 revoke execute on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text,
   jsonb, timestamptz) from public, anon, authenticated, service_role;
 
-create or replace function tollgate._draw_lots(p_user_id uuid, p_amount bigint, p_now timestamptz) returns bigint
+create or replace function tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamptz) returns bigint
 language plpgsql
 security definer
 set search_path = ''
@@ -272,7 +404,7 @@ begin
   -- The common case: the first lot in draw order covers the amount, and one guarded UPDATE does it.
   update tollgate.credit_lots l set remaining = l.remaining - p_amount
    where l.id = (select id from tollgate.credit_lots
-                  where user_id = p_user_id and remaining > 0 and (expires_at is null or expires_at > p_now)
+                  where account_id = p_account_id and remaining > 0 and (expires_at is null or expires_at > p_now)
                   order by expires_at nulls last, priority, created_at, id
                   limit 1)
      and l.remaining >= p_amount;
@@ -283,7 +415,7 @@ begin
     select id, remaining,
            sum(remaining) over (order by expires_at nulls last, priority, created_at, id) as cum
       from tollgate.credit_lots
-     where user_id = p_user_id and remaining > 0 and (expires_at is null or expires_at > p_now)
+     where account_id = p_account_id and remaining > 0 and (expires_at is null or expires_at > p_now)
   ), take as (
     select id, least(remaining, p_amount - (cum - remaining)) as n from ordered where cum - remaining < p_amount
   ), drawn as (
@@ -299,8 +431,8 @@ comment on function tollgate._draw_lots(uuid, bigint, timestamptz) is
 revoke execute on function tollgate._draw_lots(uuid, bigint, timestamptz) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._debit(
-  p_user_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb,
-  p_now timestamptz
+  p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb,
+  p_now timestamptz, p_actor_id uuid default null
 ) returns tollgate.credit_ledger
 language plpgsql
 security definer
@@ -310,19 +442,21 @@ declare
   v_balance bigint;
   v_drawn bigint;
 begin
-  select balance into v_balance from tollgate.accounts where user_id = p_user_id;
+  select balance into v_balance from tollgate.accounts where id = p_account_id;
   if not p_allow_negative and v_balance < p_amount then
     raise exception 'Cannot consume credits: balance is %, % required', v_balance, p_amount
       using errcode = 'TG402', detail = jsonb_build_object('balance', v_balance, 'required', p_amount)::text;
   end if;
-  v_drawn := tollgate._draw_lots(p_user_id, p_amount, p_now);
-  return tollgate._post_ledger(p_user_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now);
+  v_drawn := tollgate._draw_lots(p_account_id, p_amount, p_now);
+  return tollgate._post_ledger(p_account_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now,
+                               p_actor_id);
 end
 $$;
-comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz) is
-  'Tollgate: debits credits, refused with TG402 below the amount unless post-paid (p_allow_negative), in which case '
-  'what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
-revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz)
+comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid) is
+  'Tollgate: debits credits for the acting member, refused with TG402 below the amount unless post-paid '
+  '(p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account '
+  'lock and has settled the account.';
+revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._valid_metadata(p_metadata jsonb) returns jsonb
@@ -355,7 +489,7 @@ comment on function tollgate._valid_metadata(jsonb) is
 revoke execute on function tollgate._valid_metadata(jsonb) from public, anon, authenticated, service_role;
 
 create or replace function tollgate.grant_credits(
-  p_user_id uuid, p_amount bigint, p_idempotency_key text, p_source tollgate.credit_source default 'promo',
+  p_account_id uuid, p_amount bigint, p_key text, p_source text default 'promo',
   p_expires_at timestamptz default null, p_metadata jsonb default '{}'::jsonb
 ) returns jsonb
 language plpgsql
@@ -363,34 +497,35 @@ security definer
 set search_path = ''
 as $$
 begin
-  if p_source = 'plan' then
-    raise exception 'Cannot grant plan credits directly: they follow credit periods' using errcode = 'TG400';
+  if p_source is null or p_source not in ('top_up', 'promo', 'refund', 'adjustment') then
+    raise exception 'Invalid source %: grant top_up, promo, refund or adjustment (plan credits follow periods)',
+      coalesce(p_source, '(null)') using errcode = 'TG400';
   end if;
-  if p_idempotency_key is null or length(p_idempotency_key) not between 1 and 255 then
+  if p_key is null or length(p_key) not between 1 and 255 then
     raise exception 'Invalid idempotency key: must be 1 to 255 characters' using errcode = 'TG400';
   end if;
-  return tollgate._grant_lot(p_user_id, p_source, p_amount, p_expires_at,
+  return tollgate._grant_lot(p_account_id, p_source::tollgate.credit_source, p_amount, p_expires_at,
                              case p_source when 'promo' then 20 when 'refund' then 30 else 50 end,
-                             p_source || ':' || p_idempotency_key, tollgate._valid_metadata(p_metadata), now());
+                             p_source || ':' || p_key, tollgate._valid_metadata(p_metadata), now());
 end
 $$;
-comment on function tollgate.grant_credits(uuid, bigint, text, tollgate.credit_source, timestamptz, jsonb) is
-  'Tollgate: adds credits (top_up, promo, refund, adjustment) as a lot, once per (source, idempotency key). Service '
-  'role only: it adds money. Returns lot_id, transaction_id, balance and replayed.';
-revoke execute on function tollgate.grant_credits(uuid, bigint, text, tollgate.credit_source, timestamptz, jsonb)
+comment on function tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb) is
+  'Tollgate: adds credits (top_up, promo, refund, adjustment) to an account (personal: the user''s id; or a team) '
+  'as a lot, once per (source, key). Service role only: it adds money. Returns lot_id, transaction_id, balance and '
+  'replayed.';
+revoke execute on function tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb)
   from public, anon, authenticated;
-grant execute on function tollgate.grant_credits(uuid, bigint, text, tollgate.credit_source, timestamptz, jsonb)
-  to service_role;
+grant execute on function tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb) to service_role;
 
-create or replace function tollgate.check_ledger(p_user_id uuid default null)
-returns table (user_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint,
+create or replace function tollgate.check_ledger(p_account_id uuid default null)
+returns table (account_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint,
                overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
 language sql stable
 security definer
 set search_path = ''
 as $$
   select * from (
-    select a.user_id, a.balance, coalesce(l.total, 0)::bigint, l.last_balance, coalesce(r.remaining, 0)::bigint,
+    select a.id, a.balance, coalesce(l.total, 0)::bigint, l.last_balance, coalesce(r.remaining, 0)::bigint,
            a.overdraft, a.ledger_seq, coalesce(l.n, 0)::bigint,
            concat_ws('; ',
              case when coalesce(l.total, 0) <> a.balance then 'ledger sum differs from balance' end,
@@ -404,13 +539,14 @@ as $$
       left join lateral (
         select sum(e.delta) as total, count(*) as n, max(e.seq) as max_seq,
                (array_agg(e.balance_after order by e.seq desc))[1] as last_balance
-          from tollgate.credit_ledger e where e.user_id = a.user_id
+          from tollgate.credit_ledger e where e.account_id = a.id
       ) l on true
       left join lateral (
-        select sum(c.remaining) as remaining from tollgate.credit_lots c where c.user_id = a.user_id
+        select sum(c.remaining) as remaining from tollgate.credit_lots c where c.account_id = a.id
       ) r on true
-     where p_user_id is null or a.user_id = p_user_id
-  ) s (user_id, balance, ledger_sum, last_balance_after, lots_remaining, overdraft, ledger_seq, ledger_rows, problem)
+     where p_account_id is null or a.id = p_account_id
+  ) s (account_id, balance, ledger_sum, last_balance_after, lots_remaining, overdraft, ledger_seq, ledger_rows,
+       problem)
   where problem <> ''
 $$;
 comment on function tollgate.check_ledger(uuid) is
@@ -418,3 +554,196 @@ comment on function tollgate.check_ledger(uuid) is
   'problem named. Empty means the books balance. Service role only.';
 revoke execute on function tollgate.check_ledger(uuid) from public, anon, authenticated;
 grant execute on function tollgate.check_ledger(uuid) to service_role;
+
+-- Members: the signed-in user manages the accounts they own or administer over rpc (the service role any account),
+-- under the account's lock, so the rules hold under concurrency: an account always keeps an owner, only owners
+-- grant or take the owner role (admins manage the other members), anyone may leave, a personal account has only
+-- its owner. Business errors: TGM01 personal account, TGM02 not an owner or admin, TGM03 not an owner, TGM04 no
+-- such user, TGM05 the last owner, TGM06 not a member.
+
+create or replace function tollgate._member_manager(p_account_id uuid, p_action text) returns tollgate.member_role
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_role tollgate.member_role;
+begin
+  if p_account_id is null then
+    raise exception 'Missing account_id: name the account whose members change' using errcode = 'TG400';
+  end if;
+  -- Resolving the caller first refuses a non-member (TG403, the same whether or not the account exists).
+  v_role := case when auth.role() = 'service_role' then 'owner'::tollgate.member_role
+                 else (tollgate._acting_member(p_account_id, null)).role end;
+  if p_action is not null and v_role not in ('owner', 'admin') then
+    raise exception 'Cannot %: only owners and admins of account % manage its members', p_action, p_account_id
+      using errcode = 'TGM02';
+  end if;
+  return v_role;
+end
+$$;
+comment on function tollgate._member_manager(uuid, text) is
+  'Tollgate: the caller''s role in p_account_id (the service role counts as an owner), refused with TGM02 unless '
+  'owner or admin when p_action names a change to members; TG403 for a user who is not a member, TG404 for the '
+  'service role naming no account.';
+revoke execute on function tollgate._member_manager(uuid, text) from public, anon, authenticated, service_role;
+
+create or replace function tollgate.add_account_member(
+  p_account_id uuid, p_user_id uuid, p_role text default 'member'
+) returns tollgate.account_members
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'change members');
+  v_account tollgate.accounts;
+  v_role tollgate.member_role;
+  v_existing tollgate.account_members;
+  v_row tollgate.account_members;
+begin
+  if p_user_id is null then
+    raise exception 'Missing p_user_id: name the user to add' using errcode = 'TG400';
+  end if;
+  if p_role is null or p_role not in ('owner', 'admin', 'member') then
+    raise exception 'Invalid role %: owner, admin or member', coalesce(p_role, '(null)') using errcode = 'TG400';
+  end if;
+  v_role := p_role::tollgate.member_role;
+  v_account := tollgate._lock_account(p_account_id);
+  select * into v_existing from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_user_id for update;
+  if v_existing.role = v_role then
+    return v_existing;
+  end if;
+  if v_account.kind = 'personal' then
+    raise exception 'Cannot add members: account % is a personal account, whose only member is its owner',
+      p_account_id using errcode = 'TGM01';
+  end if;
+  if v_manager <> 'owner' and (v_role = 'owner' or v_existing.role = 'owner') then
+    raise exception 'Cannot change members: only an owner grants or takes the owner role' using errcode = 'TGM03';
+  end if;
+  if v_existing.user_id is null then
+    if not exists (select 1 from auth.users u where u.id = p_user_id) then
+      raise exception 'Cannot add members: no user %', p_user_id
+        using errcode = 'TGM04', detail = jsonb_build_object('user_id', p_user_id)::text;
+    end if;
+    insert into tollgate.account_members (account_id, user_id, role)
+    values (p_account_id, p_user_id, v_role)
+    returning * into v_row;
+  else
+    if v_existing.role = 'owner' and not exists (
+      select 1 from tollgate.account_members m
+       where m.account_id = p_account_id and m.role = 'owner' and m.user_id <> p_user_id) then
+      raise exception 'Cannot change the role of user %: the last owner of account % keeps it', p_user_id,
+        p_account_id using errcode = 'TGM05';
+    end if;
+    update tollgate.account_members m set role = v_role, updated_at = now()
+     where m.account_id = p_account_id and m.user_id = p_user_id
+    returning * into v_row;
+  end if;
+  return v_row;
+end
+$$;
+comment on function tollgate.add_account_member(uuid, uuid, text) is
+  'Tollgate: adds a user to a team account with a role, or changes the role of a member; the same role again '
+  'changes nothing. Owners and admins manage members (TGM02); only owners grant or take the owner role (TGM03); '
+  'the last owner keeps it (TGM05); a personal account takes no members (TGM01); the user must exist (TGM04). '
+  'Callable over rpc by the signed-in user, and by the service role for any account. Returns the membership.';
+revoke execute on function tollgate.add_account_member(uuid, uuid, text) from public, anon;
+grant execute on function tollgate.add_account_member(uuid, uuid, text) to authenticated, service_role;
+
+create or replace function tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  -- Anyone may leave; removing someone else takes an owner or admin.
+  v_leaving boolean := auth.role() is distinct from 'service_role' and p_user_id = auth.uid();
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id,
+                                                             case when not v_leaving then 'remove others' end);
+  v_existing tollgate.account_members;
+begin
+  if p_user_id is null then
+    raise exception 'Missing p_user_id: name the member to remove' using errcode = 'TG400';
+  end if;
+  perform tollgate._lock_account(p_account_id);
+  select * into v_existing from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_user_id for update;
+  if not found then
+    return false;
+  end if;
+  if v_existing.role = 'owner' then
+    if v_manager <> 'owner' then
+      raise exception 'Cannot remove user %: only an owner removes an owner', p_user_id using errcode = 'TGM03';
+    end if;
+    if not exists (select 1 from tollgate.account_members m
+                    where m.account_id = p_account_id and m.role = 'owner' and m.user_id <> p_user_id) then
+      raise exception 'Cannot remove user %: the last owner of account % stays (make another member owner first)',
+        p_user_id, p_account_id using errcode = 'TGM05';
+    end if;
+  end if;
+  delete from tollgate.account_members m where m.account_id = p_account_id and m.user_id = p_user_id;
+  return true;
+end
+$$;
+comment on function tollgate.remove_account_member(uuid, uuid) is
+  'Tollgate: removes a member from an account (true), or nothing when they are not one (false). Any member may '
+  'leave; owners and admins remove others (TGM02), only owners remove an owner (TGM03), and the last owner stays '
+  '(TGM05). Their usage and the ledger keep naming them. Callable over rpc by the signed-in user, and by the '
+  'service role for any account.';
+revoke execute on function tollgate.remove_account_member(uuid, uuid) from public, anon;
+grant execute on function tollgate.remove_account_member(uuid, uuid) to authenticated, service_role;
+
+create or replace function tollgate.set_member_cap(
+  p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text
+) returns tollgate.account_members
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_manager tollgate.member_role := tollgate._member_manager(p_account_id, 'set a cap');
+  v_account tollgate.accounts;
+  v_existing tollgate.account_members;
+  v_row tollgate.account_members;
+begin
+  if p_user_id is null then
+    raise exception 'Missing p_user_id: name the member to cap' using errcode = 'TG400';
+  end if;
+  if p_credits < 0 then
+    raise exception 'Invalid cap %: credits must be 0 or more (null: no cap)', p_credits using errcode = 'TG400';
+  end if;
+  if p_credits is not null and (p_period is null or p_period not in ('day', 'month')) then
+    raise exception 'Invalid period %: day or month', coalesce(p_period, '(null)') using errcode = 'TG400';
+  end if;
+  v_account := tollgate._lock_account(p_account_id);
+  if v_account.kind = 'personal' then
+    raise exception 'Cannot set a cap: account % is a personal account, which has no member caps', p_account_id
+      using errcode = 'TGM01';
+  end if;
+  select * into v_existing from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_user_id for update;
+  if not found then
+    raise exception 'Cannot set a cap: user % is not a member of account %', p_user_id, p_account_id
+      using errcode = 'TGM06', detail = jsonb_build_object('user_id', p_user_id)::text;
+  end if;
+  if v_existing.role = 'owner' and v_manager <> 'owner' then
+    raise exception 'Cannot set a cap: only an owner caps an owner' using errcode = 'TGM03';
+  end if;
+  update tollgate.account_members m
+     set cap_credits = p_credits, cap_period = case when p_credits is not null then p_period::tollgate.quota_period end,
+         updated_at = now()
+   where m.account_id = p_account_id and m.user_id = p_user_id
+  returning * into v_row;
+  return v_row;
+end
+$$;
+comment on function tollgate.set_member_cap(uuid, uuid, bigint, text) is
+  'Tollgate: caps what a member of a team account takes: at most p_credits per p_period (day = UTC day, month = '
+  'the account''s credit period), counted when credits are taken, including what they took earlier in the window; '
+  'null credits: no cap. Owners and admins set caps (TGM02), only owners cap owners (TGM03); personal accounts '
+  'have none (TGM01); the user must be a member (TGM06). Callable over rpc by the signed-in user, and by the '
+  'service role for any account. Returns the membership.';
+revoke execute on function tollgate.set_member_cap(uuid, uuid, bigint, text) from public, anon;
+grant execute on function tollgate.set_member_cap(uuid, uuid, bigint, text) to authenticated, service_role;

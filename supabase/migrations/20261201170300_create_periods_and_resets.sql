@@ -1,8 +1,9 @@
 -- Credit periods and the reset: whole months from each account's anchor; when one ends, the plan credits left
 -- expire and the plan's allowance is granted once for the new period. _settle_accounts is the one implementation
 -- of that roll-forward: the hourly reset, and every credit movement that finds its account due (_settle_if_due:
--- consume, usage, Stripe take-backs and plan changes). Accounts open at signup (and, for the users already
--- there, when this file is applied) with the first period's allowance.
+-- consume, usage, Stripe take-backs and plan changes). Personal accounts open at signup (and, for the users
+-- already there, when this file is applied) with the first period's allowance; team accounts open when a user
+-- creates one (create_team_account), with no allowance until a subscription gives them a plan.
 
 create or replace function tollgate.credit_period_at(
   p_anchor timestamptz, p_at timestamptz, out period_start timestamptz, out period_end timestamptz
@@ -37,7 +38,7 @@ comment on function tollgate._plan_grant_key(timestamptz) is
 revoke execute on function tollgate._plan_grant_key(timestamptz) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._settle_accounts(
-  p_now timestamptz, p_user_id uuid default null,
+  p_now timestamptz, p_account_id uuid default null,
   out accounts_rolled bigint, out credits_granted bigint, out credits_expired bigint
 )
 language plpgsql
@@ -49,56 +50,57 @@ begin
   -- install shares one anniversary): no CTE is ever joined to another, per-account figures come from index
   -- lookups on credit_lots, and each later step reads one CTE only.
   with due as materialized (
-    select a.user_id, a.balance, a.overdraft, a.ledger_seq, a.plan_id, p.monthly_credits,
+    select a.id as account_id, a.balance, a.overdraft, a.ledger_seq, a.plan_id,
+           p.monthly_credits * a.seats as allowance,
            b.period_start, b.period_end, b.period_start <> a.period_start as rolled
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
-     where a.settle_at <= p_now and (p_user_id is null or a.user_id = p_user_id)
+     where a.settle_at <= p_now and (p_account_id is null or a.id = p_account_id)
        for update of a skip locked
   ), settled as materialized (
     -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
     select d.*, x.n as expired_lots, x.total as expired,
-           case when d.rolled then d.monthly_credits else 0 end as granted,
-           case when d.rolled then least(d.monthly_credits, d.overdraft) else 0 end as repaid
+           case when d.rolled then d.allowance else 0 end as granted,
+           case when d.rolled then least(d.allowance, d.overdraft) else 0 end as repaid
       from due d
      cross join lateral (
        select count(*) as n, coalesce(sum(l.remaining), 0) as total
          from tollgate.credit_lots l
-        where l.user_id = d.user_id and l.remaining > 0 and l.expires_at <= p_now
+        where l.account_id = d.account_id and l.remaining > 0 and l.expires_at <= p_now
      ) x
   ), expiring as materialized (
-    select s.user_id, l.id, l.remaining, s.ledger_seq + l.n as seq, s.balance - l.cum as balance_after
+    select s.account_id, l.id, l.remaining, s.ledger_seq + l.n as seq, s.balance - l.cum as balance_after
       from settled s
      cross join lateral (
        select l.id, l.remaining, row_number() over w as n, sum(l.remaining) over w as cum
          from tollgate.credit_lots l
-        where l.user_id = s.user_id and l.remaining > 0 and l.expires_at <= p_now
+        where l.account_id = s.account_id and l.remaining > 0 and l.expires_at <= p_now
        window w as (order by l.expires_at, l.id)
      ) l
      where s.expired_lots > 0
   ), expired_lots as (
     update tollgate.credit_lots l set remaining = 0 from expiring e where l.id = e.id
   ), expiry_entries as (
-    insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+    insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                         created_at)
-    select user_id, seq, -remaining, balance_after, 'expire', 'expire:' || id, id, p_now from expiring
+    select account_id, seq, -remaining, balance_after, 'expire', 'expire:' || id, id, p_now from expiring
   ), grants as materialized (
-    select user_id, gen_random_uuid() as lot_id, granted as amount, repaid,
+    select account_id, gen_random_uuid() as lot_id, granted as amount, repaid,
            ledger_seq + expired_lots + 1 as seq, balance - expired + granted as balance_after,
            plan_id, period_end, tollgate._plan_grant_key(period_start) as grant_key
       from settled
      where granted > 0
   ), granted_lots as (
-    insert into tollgate.credit_lots (id, user_id, source, amount, remaining, expires_at, priority, grant_key,
+    insert into tollgate.credit_lots (id, account_id, source, amount, remaining, expires_at, priority, grant_key,
                                       metadata, created_at)
-    select lot_id, user_id, 'plan', amount, amount - repaid, period_end, 10, grant_key,
+    select lot_id, account_id, 'plan', amount, amount - repaid, period_end, 10, grant_key,
            jsonb_build_object('plan_id', plan_id), p_now
       from grants
   ), grant_entries as (
-    insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+    insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                         metadata, created_at)
-    select user_id, seq, amount, balance_after, 'grant', grant_key, lot_id,
+    select account_id, seq, amount, balance_after, 'grant', grant_key, lot_id,
            jsonb_build_object('source', 'plan', 'plan_id', plan_id), p_now
       from grants
   ), updated as (
@@ -112,10 +114,10 @@ begin
            next_expiry_at = least(
              case when s.granted > 0 then s.period_end end,
              (select min(l.expires_at) from tollgate.credit_lots l
-               where l.user_id = s.user_id and l.remaining > 0 and l.expires_at > p_now)),
+               where l.account_id = s.account_id and l.remaining > 0 and l.expires_at > p_now)),
            updated_at = p_now
       from settled s
-     where a.user_id = s.user_id
+     where a.id = s.account_id
   )
   select count(*) filter (where rolled), coalesce(sum(granted), 0), coalesce(sum(expired), 0)
     into accounts_rolled, credits_granted, credits_expired
@@ -124,8 +126,9 @@ end
 $$;
 comment on function tollgate._settle_accounts(timestamptz, uuid) is
   'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has '
-  'ended, advances it to the period containing p_now and grants the plan''s allowance once (three idle months: one '
-  'grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+  'ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) '
+  'once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call '
+  'settles them).';
 revoke execute on function tollgate._settle_accounts(timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
@@ -137,8 +140,8 @@ declare
   v_account tollgate.accounts := p_account;
 begin
   if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_account.user_id);
-    select * into v_account from tollgate.accounts where user_id = v_account.user_id;
+    perform tollgate._settle_accounts(p_now, v_account.id);
+    select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
   return v_account;
 end
@@ -171,7 +174,26 @@ comment on function tollgate.reset_monthly_quotas(timestamptz) is
 revoke execute on function tollgate.reset_monthly_quotas(timestamptz) from public, anon, authenticated, service_role;
 grant execute on function tollgate.reset_monthly_quotas(timestamptz) to service_role;
 
-create or replace function tollgate._open_account(p_user_id uuid, p_now timestamptz) returns void
+create or replace function tollgate._plan_seats(
+  p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer
+) returns integer
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select case when p_quantity is null then case p_kind when 'team' then 0 else 1 end
+              when p_per_seat then p_quantity
+              else 1 end
+$$;
+comment on function tollgate._plan_seats(tollgate.account_kind, boolean, integer) is
+  'Tollgate: accounts.seats, the one rule: with a live subscription (p_quantity, its quantity) a per-seat plan '
+  'grants per seat and any other plan once; without one a personal account gets the default plan''s allowance and '
+  'a team none, so creating teams never mints credits.';
+revoke execute on function tollgate._plan_seats(tollgate.account_kind, boolean, integer)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._open_account(
+  p_account_id uuid, p_kind tollgate.account_kind, p_name text, p_owner_id uuid, p_now timestamptz
+) returns void
 language plpgsql
 security definer
 set search_path = ''
@@ -179,24 +201,33 @@ as $$
 declare
   v_plan tollgate.plans;
   v_period_end timestamptz := (tollgate.credit_period_at(p_now, p_now)).period_end;
+  v_seats integer;
 begin
   select * into v_plan from tollgate.plans where is_default;
   if not found then
     raise exception 'Cannot open an account: no default plan (set plans.is_default on one plan)' using errcode = 'TG500';
   end if;
-  insert into tollgate.accounts (user_id, plan_id, period_anchor, period_start, period_end, created_at, updated_at)
-  values (p_user_id, v_plan.id, p_now, p_now, v_period_end, p_now, p_now)
-  on conflict (user_id) do nothing;
-  if found and v_plan.monthly_credits > 0 then
-    perform tollgate._grant_lot(p_user_id, 'plan', v_plan.monthly_credits, v_period_end, 10,
+  v_seats := tollgate._plan_seats(p_kind, v_plan.credits_per_seat, null);
+  insert into tollgate.accounts (id, kind, name, plan_id, seats, period_anchor, period_start, period_end, created_at,
+                                 updated_at)
+  values (p_account_id, p_kind, p_name, v_plan.id, v_seats, p_now, p_now, v_period_end, p_now, p_now)
+  on conflict (id) do nothing;
+  if found and v_plan.monthly_credits * v_seats > 0 then
+    perform tollgate._grant_lot(p_account_id, 'plan', v_plan.monthly_credits * v_seats, v_period_end, 10,
                                 tollgate._plan_grant_key(p_now), jsonb_build_object('plan_id', v_plan.id), p_now);
   end if;
+  insert into tollgate.account_members (account_id, user_id, role, created_at, updated_at)
+  select p_account_id, p_owner_id, 'owner', p_now, p_now
+   where exists (select 1 from tollgate.accounts a where a.id = p_account_id and a.kind = p_kind)
+  on conflict (account_id, user_id) do nothing;
 end
 $$;
-comment on function tollgate._open_account(uuid, timestamptz) is
-  'Tollgate: opens a user''s account on the default plan, its first period anchored at p_now, with that period''s '
-  'allowance. Does nothing when the account exists.';
-revoke execute on function tollgate._open_account(uuid, timestamptz) from public, anon, authenticated, service_role;
+comment on function tollgate._open_account(uuid, tollgate.account_kind, text, uuid, timestamptz) is
+  'Tollgate: opens an account on the default plan with p_owner_id as its owner, its first period anchored at '
+  'p_now, with that period''s allowance (none for a team). Does nothing when the account and the owner''s '
+  'membership exist.';
+revoke execute on function tollgate._open_account(uuid, tollgate.account_kind, text, uuid, timestamptz)
+  from public, anon, authenticated, service_role;
 
 create or replace function tollgate._on_auth_user_created() returns trigger
 language plpgsql
@@ -204,19 +235,48 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform tollgate._open_account(new.id, now());
+  perform tollgate._open_account(new.id, 'personal', null, new.id, now());
   return new;
 end
 $$;
 comment on function tollgate._on_auth_user_created() is
-  'Tollgate: trigger tollgate_on_auth_user_created on auth.users: every new user gets an account as they sign up.';
+  'Tollgate: trigger tollgate_on_auth_user_created on auth.users: every new user gets their personal account (id = '
+  'their id, they its owner) as they sign up.';
 revoke execute on function tollgate._on_auth_user_created() from public, anon, authenticated, service_role;
 
 drop trigger if exists tollgate_on_auth_user_created on auth.users;
 create trigger tollgate_on_auth_user_created after insert on auth.users
   for each row execute function tollgate._on_auth_user_created();
 
--- The users that signed up before Tollgate was installed get their accounts now (once: re-running opens none).
-select tollgate._open_account(u.id, now())
+-- The users that signed up before Tollgate was installed get their personal accounts now (once: re-running opens
+-- none).
+select tollgate._open_account(u.id, 'personal', null, u.id, now())
   from auth.users u
- where not exists (select 1 from tollgate.accounts a where a.user_id = u.id);
+ where not exists (select 1 from tollgate.account_members m where m.account_id = u.id and m.user_id = u.id);
+
+create or replace function tollgate.create_team_account(p_name text, p_owner_id uuid default null) returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_owner uuid := (tollgate._acting_member(null, p_owner_id)).user_id;
+  v_id uuid := gen_random_uuid();
+begin
+  if p_name is null or length(btrim(p_name)) not between 1 and 100 then
+    raise exception 'Invalid name: a team''s name is 1 to 100 characters' using errcode = 'TG400';
+  end if;
+  if not exists (select 1 from auth.users u where u.id = v_owner) then
+    raise exception 'Cannot create a team: no user %', v_owner
+      using errcode = 'TGM04', detail = jsonb_build_object('user_id', v_owner)::text;
+  end if;
+  perform tollgate._open_account(v_id, 'team', btrim(p_name), v_owner, now());
+  return v_id;
+end
+$$;
+comment on function tollgate.create_team_account(text, uuid) is
+  'Tollgate: opens a team account named p_name on the default plan, with no credits until a subscription or a '
+  'grant gives it some, and returns its id. The signed-in user becomes its owner (p_owner_id, if given, must be '
+  'them); the service role names the owner in p_owner_id. Callable over rpc.';
+revoke execute on function tollgate.create_team_account(text, uuid) from public, anon;
+grant execute on function tollgate.create_team_account(text, uuid) to authenticated, service_role;

@@ -1,10 +1,11 @@
--- Usage metering and the gate: counters per feature and quota window, the replay records of idempotent calls, and
--- consume_credits, which settles the account, counts the request against the plan's limits and debits the credits
--- in one transaction. _quota_window is the one definition of a quota window, for the gate, the meter and the
+-- Usage metering and the gate: counters per feature and quota window, what each member of a team took per window
+-- (their cap's counter), the replay records of idempotent calls, and consume_credits, which settles the account,
+-- counts the request against the plan's limits and the credits against the member's cap, and debits them in one
+-- transaction. _quota_window is the one definition of a quota window, for the gate, the meter, the caps and the
 -- status read alike.
 
 create table if not exists tollgate.usage_counters (
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   feature text not null,
   period tollgate.quota_period not null,
   window_start timestamptz not null,
@@ -15,7 +16,7 @@ create table if not exists tollgate.usage_counters (
   cached_input_tokens bigint not null default 0,
   cost_usd numeric(20, 10) not null default 0,
   updated_at timestamptz not null default now(),
-  primary key (user_id, feature, period, window_start)
+  primary key (account_id, feature, period, window_start)
 );
 comment on table tollgate.usage_counters is
   'Tollgate: requests, tokens and cost per account, feature and quota window (day = UTC day, month = credit period). '
@@ -25,18 +26,18 @@ alter table tollgate.usage_counters enable row level security;
 revoke all on table tollgate.usage_counters from anon, authenticated, service_role;
 grant select on table tollgate.usage_counters to authenticated, service_role;
 
-drop policy if exists usage_counters_select_own on tollgate.usage_counters;
-create policy usage_counters_select_own on tollgate.usage_counters for select to authenticated
-  using (user_id = (select auth.uid()));
+drop policy if exists usage_counters_select_member on tollgate.usage_counters;
+create policy usage_counters_select_member on tollgate.usage_counters for select to authenticated
+  using (account_id in (select tollgate.member_accounts()));
 
 create table if not exists tollgate.idempotency_keys (
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   scope text not null check (scope in ('consume', 'usage')),
   key text not null check (length(key) between 1 and 255),
   request_hash text not null,
   response jsonb,
   created_at timestamptz not null default now(),
-  primary key (user_id, scope, key)
+  primary key (account_id, scope, key)
 );
 comment on table tollgate.idempotency_keys is
   'Tollgate: service-only. Replay records of consume and usage calls: the first success under a key is answered '
@@ -46,8 +47,35 @@ alter table tollgate.idempotency_keys enable row level security;
 revoke all on table tollgate.idempotency_keys from anon, authenticated, service_role;
 grant select on table tollgate.idempotency_keys to service_role;
 
+create table if not exists tollgate.member_usage (
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
+  user_id uuid not null,
+  period tollgate.quota_period not null,
+  window_start timestamptz not null,
+  window_end timestamptz not null,
+  credits bigint not null default 0 check (credits >= 0),
+  updated_at timestamptz not null default now(),
+  primary key (account_id, user_id, period, window_start)
+);
+comment on table tollgate.member_usage is
+  'Tollgate: the credits each member of a team account took per window (day = UTC day, month = credit period), '
+  'counted when they are taken, under the account''s lock: what a member''s cap is checked against. No foreign key '
+  'on user_id: a member who leaves and comes back within a window finds their count. A member reads their own '
+  'rows, owners and admins every member''s.';
+
+alter table tollgate.member_usage enable row level security;
+revoke all on table tollgate.member_usage from anon, authenticated, service_role;
+grant select on table tollgate.member_usage to authenticated, service_role;
+
+drop policy if exists member_usage_select_own on tollgate.member_usage;
+create policy member_usage_select_own on tollgate.member_usage for select to authenticated
+  using (account_id in (select tollgate.member_accounts()) and user_id = (select auth.uid()));
+drop policy if exists member_usage_select_managed on tollgate.member_usage;
+create policy member_usage_select_managed on tollgate.member_usage for select to authenticated
+  using (account_id in (select tollgate.member_accounts('{owner,admin}')));
+
 create or replace function tollgate._replay(
-  p_user_id uuid, p_scope text, p_field text, p_key text, p_hash text
+  p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text
 ) returns jsonb
 language plpgsql stable
 security definer
@@ -57,7 +85,7 @@ declare
   v_previous tollgate.idempotency_keys;
 begin
   select * into v_previous from tollgate.idempotency_keys
-   where user_id = p_user_id and scope = p_scope and key = p_key;
+   where account_id = p_account_id and scope = p_scope and key = p_key;
   if not found then
     return null;
   end if;
@@ -114,18 +142,18 @@ begin
   loop
     v_used := null;
     if v_limit.request_limit > 0 then
-      insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, requests,
+      insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, requests,
                                                 updated_at)
-      values (p_account.user_id, v_limit.feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1,
+      values (p_account.id, v_limit.feature, v_limit.period, v_limit.window_start, v_limit.window_end, 1,
               p_now)
-      on conflict (user_id, feature, period, window_start) do update
+      on conflict (account_id, feature, period, window_start) do update
         set requests = c.requests + 1, updated_at = p_now
         where c.requests < v_limit.request_limit
       returning requests into v_used;
     end if;
     if v_used is null then
       select requests into v_used from tollgate.usage_counters
-       where user_id = p_account.user_id and feature = v_limit.feature and period = v_limit.period
+       where account_id = p_account.id and feature = v_limit.feature and period = v_limit.period
          and window_start = v_limit.window_start;
       raise exception 'Quota exceeded: % requests per % %', v_limit.request_limit, v_limit.period,
         case v_limit.feature when '*' then 'across all features' else 'for feature ' || v_limit.feature end
@@ -148,17 +176,70 @@ comment on function tollgate._count_request(tollgate.accounts, text, timestamptz
 revoke execute on function tollgate._count_request(tollgate.accounts, text, timestamptz)
   from public, anon, authenticated, service_role;
 
+create or replace function tollgate._take_member_credits(
+  p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamptz
+) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_member tollgate.account_members;
+  v_used bigint;
+  v_resets_at timestamptz;
+begin
+  -- Read under the account's lock: a member removed, or capped, a moment ago is seen as such.
+  select * into v_member from tollgate.account_members m
+   where m.account_id = p_account.id and m.user_id = p_user_id;
+  if not found then
+    raise exception 'Forbidden: user % is not a member of account %', p_user_id, p_account.id using errcode = 'TG403';
+  end if;
+  if p_credits = 0 then
+    return;
+  end if;
+  with counted as (
+    insert into tollgate.member_usage as u (account_id, user_id, period, window_start, window_end, credits,
+                                            updated_at)
+    select p_account.id, p_user_id, p.period, w.window_start, w.window_end, p_credits, p_now
+      from unnest('{day,month}'::tollgate.quota_period[]) p (period)
+     cross join lateral tollgate._quota_window(p.period, p_now, p_account.period_start, p_account.period_end) w
+    on conflict (account_id, user_id, period, window_start) do update
+      set credits = u.credits + excluded.credits, updated_at = p_now
+    returning u.period, u.credits, u.window_end
+  )
+  select c.credits, c.window_end into v_used, v_resets_at from counted c where c.period = v_member.cap_period;
+  if not p_post_paid and v_used > v_member.cap_credits then
+    raise exception 'Cannot consume credits: member cap is % per %, % used, % required', v_member.cap_credits,
+      v_member.cap_period, v_used - p_credits, p_credits
+      using errcode = 'TGM29', detail = jsonb_build_object(
+        'cap', v_member.cap_credits, 'used', v_used - p_credits, 'required', p_credits,
+        'period', v_member.cap_period, 'resets_at', v_resets_at,
+        'retry_after', greatest(1, ceil(extract(epoch from v_resets_at - p_now)))::bigint)::text;
+  end if;
+end
+$$;
+comment on function tollgate._take_member_credits(tollgate.accounts, uuid, bigint, boolean, timestamptz) is
+  'Tollgate: counts p_credits taken by a member of a team account in their day and month windows (member_usage) '
+  'and refuses with TGM29 (cap, used, period, resets_at, retry_after) when that goes over their cap, unless '
+  'post-paid (usage already happened: counted, never refused). TG403 when they are no longer a member. The '
+  'caller holds the account lock and has settled the account, so the count and the debit serialize.';
+revoke execute on function tollgate._take_member_credits(tollgate.accounts, uuid, bigint, boolean, timestamptz)
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._consume_credits(
-  p_user_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamptz
+  p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamptz,
+  p_actor_id uuid default null
 ) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
+  -- A personal account's only member is its owner.
+  v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_hash text := md5(jsonb_build_object('amount', p_amount, 'feature', p_feature,
-                                        'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
+                                        'metadata', coalesce(p_metadata, '{}'::jsonb), 'actor', v_actor)::text);
   v_replay jsonb;
   v_quota jsonb;
   v_entry tollgate.credit_ledger;
@@ -174,16 +255,20 @@ begin
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
 
-  v_replay := tollgate._replay(p_user_id, 'consume', 'idempotency_key', p_idempotency_key, v_hash);
+  v_replay := tollgate._replay(p_account_id, 'consume', 'idempotency_key', p_idempotency_key, v_hash);
   if v_replay is not null then
     return v_replay;
   end if;
 
   v_account := tollgate._settle_if_due(v_account, p_now);
   v_quota := tollgate._count_request(v_account, p_feature, p_now);
+  if v_account.kind = 'team' and v_actor is not null then
+    perform tollgate._take_member_credits(v_account, v_actor, p_amount, false, p_now);
+  end if;
   if p_amount > 0 then
-    v_entry := tollgate._debit(p_user_id, p_amount, false, 'consume', p_idempotency_key,
-                               coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now);
+    v_entry := tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
+                               coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
+                               v_actor);
   end if;
 
   v_response := jsonb_build_object(
@@ -192,36 +277,40 @@ begin
     'balance', coalesce(v_entry.balance_after, v_account.balance),
     'quota', v_quota,
     'replayed', false);
-  insert into tollgate.idempotency_keys (user_id, scope, key, request_hash, response, created_at)
-  values (p_user_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
+  insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+  values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
-comment on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz) is
+comment on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid) is
   'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due, counts the request against the '
-  'plan''s limits, debits the credits. All or nothing, idempotent per (account, key): the first success is replayed, '
-  'a different body is TG409, and a refused attempt (TG402, TG429) binds nothing.';
-revoke execute on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz)
+  'plan''s limits and, on a team account, the credits against the acting member''s cap, debits the credits in the '
+  'member''s name. All or nothing, idempotent per (account, key): the first success is replayed, a different body '
+  '(or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
+revoke execute on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate.consume_credits(
   p_idempotency_key text, p_amount integer default 1, p_feature text default 'default', p_metadata jsonb default null,
-  p_user_id uuid default null
+  p_user_id uuid default null, p_account_id uuid default null
 ) returns jsonb
 language sql
 security definer
 set search_path = ''
 as $$
-  select tollgate._consume_credits(tollgate._acting_user(p_user_id), p_idempotency_key, p_amount, p_feature,
-                                   tollgate._valid_metadata(p_metadata), now())
+  select tollgate._consume_credits(m.account_id, p_idempotency_key, p_amount, p_feature,
+                                   tollgate._valid_metadata(p_metadata), now(), m.user_id)
+    from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
-comment on function tollgate.consume_credits(text, integer, text, jsonb, uuid) is
-  'Tollgate: the gate, called before work (the consume-credit function): a user consumes their own credits, the '
-  'service role names the user. Returns transaction_id, consumed, balance, quota and replayed.';
-revoke execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid) from public, anon;
-grant execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid) to authenticated, service_role;
+comment on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid) is
+  'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account '
+  'or from an account they are a member of (p_account_id); the service role names the account or the user, and '
+  'the acting member. Returns transaction_id, consumed, balance, quota and replayed.';
+revoke execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid) from public, anon;
+grant execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid)
+  to authenticated, service_role;
 
-create or replace function tollgate._quota_status(p_user_id uuid, p_feature text, p_now timestamptz)
+create or replace function tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamptz)
 returns table (feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint,
                resets_at timestamptz)
 language plpgsql
@@ -236,10 +325,10 @@ begin
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
-  select * into v_account from tollgate.accounts a where a.user_id = p_user_id;
+  select * into v_account from tollgate.accounts a where a.id = p_account_id;
   if not found then
-    raise exception 'No account for user %', p_user_id
-      using errcode = 'TG404', detail = jsonb_build_object('user_id', p_user_id)::text;
+    raise exception 'No account %', p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
   end if;
   -- Read-only: an account whose period ended but is not settled yet is shown in the period containing p_now.
   v_month := tollgate.credit_period_at(v_account.period_anchor, p_now);
@@ -249,7 +338,7 @@ begin
       from tollgate.plan_limits l
      cross join lateral tollgate._quota_window(l.period, p_now, v_month.period_start, v_month.period_end) w
       left join tollgate.usage_counters c
-        on c.user_id = p_user_id and c.feature = l.feature and c.period = l.period
+        on c.account_id = p_account_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start
      where l.plan_id = v_account.plan_id and l.feature in (p_feature, '*')
      order by l.feature = '*', l.period;
@@ -261,7 +350,9 @@ comment on function tollgate._quota_status(uuid, text, timestamptz) is
 revoke execute on function tollgate._quota_status(uuid, text, timestamptz)
   from public, anon, authenticated, service_role;
 
-create or replace function tollgate.get_quota_status(p_feature text default 'default', p_user_id uuid default null)
+create or replace function tollgate.get_quota_status(
+  p_feature text default 'default', p_user_id uuid default null, p_account_id uuid default null
+)
 returns table (feature text, period tollgate.quota_period, used bigint, "limit" bigint, remaining bigint,
                resets_at timestamptz)
 language sql
@@ -270,10 +361,12 @@ security definer
 set search_path = ''
 as $$
   select q.feature, q.period, q.used, q.request_limit, q.remaining, q.resets_at
-    from tollgate._quota_status(tollgate._acting_user(p_user_id), p_feature, now()) q
+    from tollgate._acting_member(p_account_id, p_user_id) m
+   cross join lateral tollgate._quota_status(m.account_id, p_feature, now()) q
 $$;
-comment on function tollgate.get_quota_status(text, uuid) is
-  'Tollgate: the acting user''s quota state for a feature, now (column "limit", as in consume-credit''s quota list; '
-  'the internal function says request_limit because plpgsql reserves the word).';
-revoke execute on function tollgate.get_quota_status(text, uuid) from public, anon, authenticated, service_role;
-grant execute on function tollgate.get_quota_status(text, uuid) to authenticated, service_role;
+comment on function tollgate.get_quota_status(text, uuid, uuid) is
+  'Tollgate: the quota state of the acting account (a member''s, or the caller''s own) for a feature, now (column '
+  '"limit", as in consume-credit''s quota list; the internal function says request_limit because plpgsql reserves '
+  'the word).';
+revoke execute on function tollgate.get_quota_status(text, uuid, uuid) from public, anon, authenticated, service_role;
+grant execute on function tollgate.get_quota_status(text, uuid, uuid) to authenticated, service_role;

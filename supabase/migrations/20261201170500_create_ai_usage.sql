@@ -82,7 +82,8 @@ grant select, update on table tollgate.usage_settings to service_role;
 
 create table if not exists tollgate.ai_usage (
   id uuid not null default gen_random_uuid(),
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
+  user_id uuid,
   request_id text not null check (length(request_id) between 1 and 255),
   model text not null check (length(model) between 1 and 128),
   provider text,
@@ -111,7 +112,11 @@ create table if not exists tollgate.ai_usage (
 ) partition by range (created_at);
 comment on table tollgate.ai_usage is
   'Tollgate: one row per AI call, partitioned by month (range on created_at) so old months can be detached and '
-  'archived; a DEFAULT partition catches rows whose month has no partition yet. Users read their own rows.';
+  'archived; a DEFAULT partition catches rows whose month has no partition yet. A member reads the rows of their '
+  'own calls, owners and admins every row of the account.';
+comment on column tollgate.ai_usage.user_id is
+  'The member who made the call (null: a service call for a team that named no member). No foreign key: usage '
+  'records outlive a member who leaves.';
 comment on column tollgate.ai_usage.cost_usd is
   'Priced when written from the model_prices row in force then (price_effective_from); later prices never change it.';
 comment on column tollgate.ai_usage.prompt is 'Full text only while usage_settings.store_full_text is on.';
@@ -120,8 +125,8 @@ comment on column tollgate.ai_usage.consume_entry_id is
   'The consume ledger entry that used the same key (idempotency_key = request_id), if any.';
 comment on column tollgate.ai_usage.charge_entry_id is 'The ledger entry of this call''s post-paid charge, if any.';
 
--- Covers the foreign key, the owner's RLS reads and the breakdown by time range.
-create index if not exists ai_usage_user_created_idx on tollgate.ai_usage (user_id, created_at);
+-- Covers the foreign key, the members' RLS reads and the breakdown by time range.
+create index if not exists ai_usage_account_created_idx on tollgate.ai_usage (account_id, created_at);
 
 alter table tollgate.ai_usage enable row level security;
 revoke all on table tollgate.ai_usage from anon, authenticated, service_role;
@@ -129,7 +134,10 @@ grant select on table tollgate.ai_usage to authenticated, service_role;
 
 drop policy if exists ai_usage_select_own on tollgate.ai_usage;
 create policy ai_usage_select_own on tollgate.ai_usage for select to authenticated
-  using (user_id = (select auth.uid()));
+  using (account_id in (select tollgate.member_accounts()) and user_id = (select auth.uid()));
+drop policy if exists ai_usage_select_managed on tollgate.ai_usage;
+create policy ai_usage_select_managed on tollgate.ai_usage for select to authenticated
+  using (account_id in (select tollgate.member_accounts('{owner,admin}')));
 
 create or replace function tollgate._secure_ai_usage_partition(p_table regclass) returns void
 language plpgsql
@@ -212,16 +220,19 @@ grant execute on function tollgate.maintain_ai_usage_partitions(integer, timesta
 select * from tollgate.maintain_ai_usage_partitions();
 
 create or replace function tollgate._log_ai_usage(
-  p_user_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
+  p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text,
-  p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamptz
+  p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamptz,
+  p_actor_id uuid default null
 ) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_account tollgate.accounts := tollgate._lock_account(p_user_id);
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
+  -- A personal account's only member is its owner.
+  v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_prompt_sha text := encode(pg_catalog.sha256(convert_to(p_prompt, 'UTF8')), 'hex');
   v_response_sha text := encode(pg_catalog.sha256(convert_to(p_response, 'UTF8')), 'hex');
   v_hash text;
@@ -274,13 +285,14 @@ begin
     raise exception 'Invalid metadata: must be a JSON object' using errcode = 'TG400';
   end if;
 
-  -- Everything the caller sent except the user: the same request_id with another body is a conflict.
+  -- Everything the caller sent, and the member: the same request_id with another body is a conflict.
   v_hash := md5(jsonb_build_object(
+    'actor', v_actor,
     'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
     'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens, 'latency_ms', p_latency_ms,
     'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
     'prompt', v_prompt_sha, 'response', v_response_sha, 'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
-  v_replay := tollgate._replay(p_user_id, 'usage', 'request_id', p_request_id, v_hash);
+  v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
   if v_replay is not null then
     return v_replay;
   end if;
@@ -304,34 +316,39 @@ begin
   if p_charge_credits then
     v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
   end if;
+  if v_account.kind = 'team' and v_actor is not null then
+    -- Post-paid: counted toward the member's cap, never refused by it.
+    perform tollgate._take_member_credits(v_account, v_actor, v_credits, true, p_now);
+  end if;
   if v_credits > 0 then
-    v_entry := tollgate._debit(p_user_id, v_credits, true, 'usage', p_request_id,
+    v_entry := tollgate._debit(p_account_id, v_credits, true, 'usage', p_request_id,
                                jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
-                               p_now);
+                               p_now, v_actor);
   end if;
 
   select id into v_consume_id from tollgate.credit_ledger
-   where user_id = p_user_id and reason = 'consume' and idempotency_key = p_request_id;
+   where account_id = p_account_id and reason = 'consume' and idempotency_key = p_request_id;
 
   insert into tollgate.ai_usage (
-    id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens, latency_ms,
-    status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256, prompt_length,
-    response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id, created_at)
+    id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
+    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
+    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
+    created_at)
   values (
-    v_usage_id, p_user_id, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
+    v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
     p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced, v_price.effective_from,
     v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
     case when v_settings.store_full_text then p_prompt end, case when v_settings.store_full_text then p_response end,
     coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, p_now);
 
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
-  insert into tollgate.usage_counters as c (user_id, feature, period, window_start, window_end, input_tokens,
+  insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
                                             output_tokens, cached_input_tokens, cost_usd, updated_at)
-  select p_user_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
+  select p_account_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
          p_cached_input_tokens, v_cost, p_now
     from unnest('{day,month}'::tollgate.quota_period[]) p (period)
    cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
-  on conflict (user_id, feature, period, window_start) do update
+  on conflict (account_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
         cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now;
@@ -343,48 +360,52 @@ begin
     'balance', coalesce(v_entry.balance_after, v_account.balance),
     'unpriced', v_unpriced,
     'replayed', false);
-  insert into tollgate.idempotency_keys (user_id, scope, key, request_hash, response, created_at)
-  values (p_user_id, 'usage', p_request_id, v_hash, v_response, p_now);
+  insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+  values (p_account_id, 'usage', p_request_id, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
 comment on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, timestamptz) is
+  boolean, text, text, jsonb, timestamptz, uuid) is
   'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in '
   'force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the '
   'exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less '
-  'than half a credit is free), post-paid. Usage already happened, so it never refuses for quota or balance (the balance may go '
-  'negative). Idempotent per (account, request_id).';
+  'than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never '
+  'refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward '
+  'their cap). Idempotent per (account, request_id).';
 revoke execute on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
-  text, boolean, text, text, jsonb, timestamptz) from public, anon, authenticated, service_role;
+  text, boolean, text, text, jsonb, timestamptz, uuid) from public, anon, authenticated, service_role;
 
 create or replace function tollgate.log_ai_usage(
   p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text default null, p_feature text default 'default', p_cached_input_tokens bigint default 0,
   p_latency_ms integer default null, p_status text default 'success', p_error_code text default null,
   p_charge_credits boolean default false, p_prompt text default null, p_response text default null,
-  p_metadata jsonb default null, p_user_id uuid default null
+  p_metadata jsonb default null, p_user_id uuid default null, p_account_id uuid default null
 ) returns jsonb
 language sql
 security definer
 set search_path = ''
 as $$
-  select tollgate._log_ai_usage(tollgate._acting_user(p_user_id), p_request_id, p_model, p_input_tokens,
-                                p_output_tokens, p_provider, p_feature, p_cached_input_tokens, p_latency_ms, p_status,
-                                p_error_code, p_charge_credits, p_prompt, p_response,
-                                tollgate._valid_metadata(p_metadata), now())
+  select tollgate._log_ai_usage(m.account_id, p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
+                                p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
+                                p_charge_credits, p_prompt, p_response, tollgate._valid_metadata(p_metadata), now(),
+                                m.user_id)
+    from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 comment on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid) is
-  'Tollgate: the meter, called after work (the log-ai-usage function): a user logs their own calls, the service '
-  'role names the user. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
+  boolean, text, text, jsonb, uuid, uuid) is
+  'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on '
+  'an account they are a member of (p_account_id); the service role names the account or the user, and the acting '
+  'member. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
 revoke execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid) from public, anon, authenticated, service_role;
+  boolean, text, text, jsonb, uuid, uuid) from public, anon, authenticated, service_role;
 grant execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid) to authenticated, service_role;
+  boolean, text, text, jsonb, uuid, uuid) to authenticated, service_role;
 
-create or replace function tollgate.get_usage_breakdown(p_from timestamptz, p_to timestamptz,
-                                                        p_user_id uuid default null)
+create or replace function tollgate.get_usage_breakdown(
+  p_from timestamptz, p_to timestamptz, p_user_id uuid default null, p_account_id uuid default null
+)
 returns table (day date, feature text, model text, calls bigint, errors bigint, input_tokens bigint,
                output_tokens bigint, cached_input_tokens bigint, cost_usd numeric, credits bigint)
 language plpgsql
@@ -393,7 +414,10 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_user uuid := tollgate._acting_user(p_user_id);
+  v_acting record := tollgate._acting_member(p_account_id, p_user_id);
+  -- What the acting member may read (the ai_usage policies): owners and admins, and a service call naming no
+  -- member, every call of the account; any other member their own.
+  v_everyone boolean := v_acting.role in ('owner', 'admin') or v_acting.user_id is null;
 begin
   if p_from is null or p_to is null or p_from >= p_to then
     raise exception 'Invalid range: p_from must be before p_to' using errcode = 'TG400';
@@ -403,14 +427,16 @@ begin
            count(*) filter (where u.status = 'error'), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
            sum(u.cached_input_tokens)::bigint, sum(u.cost_usd), sum(u.credits_charged)::bigint
       from tollgate.ai_usage u
-     where u.user_id = v_user and u.created_at >= p_from and u.created_at < p_to
+     where u.account_id = v_acting.account_id and u.created_at >= p_from and u.created_at < p_to
+       and (v_everyone or u.user_id = v_acting.user_id)
      group by 1, 2, 3
      order by 1, 2, 3;
 end
 $$;
-comment on function tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid) is
-  'Tollgate: the acting user''s AI calls in [p_from, p_to), grouped by UTC day, feature and model. A user reads '
-  'their own; the service role names anyone.';
-revoke execute on function tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid)
+comment on function tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid, uuid) is
+  'Tollgate: the acting account''s AI calls in [p_from, p_to), grouped by UTC day, feature and model: every call for '
+  'its owners and admins, their own for other members. The service role names the account or the user.';
+revoke execute on function tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid, uuid)
   from public, anon, authenticated, service_role;
-grant execute on function tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid) to authenticated, service_role;
+grant execute on function tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid, uuid)
+  to authenticated, service_role;

@@ -3,24 +3,26 @@
 -- events that depend on one not seen yet wait as pending for it by name and are applied in the same transaction
 -- as its arrival; ties between subscription events are settled with the subscription's current state from the
 -- Stripe API; several customers per account; trials, livemode, no_payment_required, refunds and disputes.
--- Written only by handle_stripe_event (service role); users read their own billing rows.
--- Business errors: TGS01 unknown price, TGS02 malformed event, TGS03 no such user, TGS05 malformed field (TGS02 is
+-- Written only by handle_stripe_event (service role); members read their accounts' subscriptions, owners and
+-- admins also the payments, failures and disputes.
+-- Business errors: TGS01 unknown price, TGS02 malformed event, TGS03 no such account, TGS05 malformed field (TGS02 is
 -- refused, nothing stored; the others mark the event failed, nothing applied). TGS06 (internal): the current
 -- state of a subscription is needed; the webhook retrieves it and calls again.
 
 create table if not exists tollgate.stripe_customers (
   customer_id text primary key check (customer_id ~ '^cus_'),
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   created_at timestamptz not null default now()
 );
 comment on table tollgate.stripe_customers is
-  'Tollgate: service-only. Stripe customers linked to users by checkout client_reference_id; a user may have '
-  'several (a Checkout Session created without customer makes a new one), a customer belongs to one user.';
-create index if not exists stripe_customers_user_idx on tollgate.stripe_customers (user_id);
+  'Tollgate: service-only. Stripe customers linked to accounts by checkout client_reference_id (an account id: a '
+  'user''s for their personal account, or a team''s); an account may have several (a Checkout Session created '
+  'without customer makes a new one), a customer belongs to one account.';
+create index if not exists stripe_customers_account_idx on tollgate.stripe_customers (account_id);
 
 create table if not exists tollgate.stripe_subscriptions (
   subscription_id text primary key check (subscription_id ~ '^sub_'),
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   customer_id text not null references tollgate.stripe_customers (customer_id) on delete cascade,
   status text not null check (status in ('incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due',
     'canceled', 'unpaid', 'paused')),
@@ -34,15 +36,18 @@ create table if not exists tollgate.stripe_subscriptions (
   last_event_created timestamptz not null,
   last_event_id text not null,
   retrieved_at timestamptz,
+  quantity integer not null default 1 check (quantity >= 0),
   updated_at timestamptz not null default now()
 );
-comment on table tollgate.stripe_subscriptions is 'Tollgate: Stripe subscriptions of users; users read their own.';
+comment on table tollgate.stripe_subscriptions is 'Tollgate: Stripe subscriptions of accounts; members read their accounts''.';
 comment on column tollgate.stripe_subscriptions.billing_cycle_anchor is
   'The anchor monthly credit periods count from while this subscription sets the plan.';
+comment on column tollgate.stripe_subscriptions.quantity is
+  'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
 comment on column tollgate.stripe_subscriptions.retrieved_at is
   'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event '
   'last_event_id).';
-create index if not exists stripe_subscriptions_user_idx on tollgate.stripe_subscriptions (user_id);
+create index if not exists stripe_subscriptions_account_idx on tollgate.stripe_subscriptions (account_id);
 create index if not exists stripe_subscriptions_customer_idx on tollgate.stripe_subscriptions (customer_id);
 create index if not exists stripe_subscriptions_plan_idx on tollgate.stripe_subscriptions (plan_id);
 
@@ -64,13 +69,15 @@ comment on table tollgate.stripe_events is
   'Tollgate: service-only. Every verified Stripe event, stored once by id. Events of the other mode (livemode) are '
   'kept as refused and never applied.';
 comment on column tollgate.stripe_events.waits_for is
-  'What a pending event waits for: customer:<cus_...> (its link to a user) or payment:<pi_...> (its payment).';
+  'What a pending event waits for: customer:<cus_...> (its link to an account) or payment:<pi_...> (its payment).';
+-- The events of one customer's subscriptions, by time: what a period's seats are counted from.
+create index if not exists stripe_events_customer_idx on tollgate.stripe_events (customer_id, created);
 create index if not exists stripe_events_waiting_idx on tollgate.stripe_events (waits_for, created, id)
   where status = 'pending';
 
 create table if not exists tollgate.stripe_payments (
   id text primary key,
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   kind text not null check (kind in ('invoice', 'checkout')),
   amount bigint not null check (amount >= 0),
   currency text not null,
@@ -85,13 +92,13 @@ create table if not exists tollgate.stripe_payments (
   event_id text not null,
   created_at timestamptz not null default now()
 );
-comment on table tollgate.stripe_payments is 'Tollgate: paid invoices and credit-pack checkouts; users read their own.';
+comment on table tollgate.stripe_payments is 'Tollgate: paid invoices and credit-pack checkouts; owners and admins read their accounts''.';
 comment on column tollgate.stripe_payments.taken_back is
   'Credits refunds and disputes currently take back from this payment''s grant.';
 comment on column tollgate.stripe_payments.taken_from is
   'Where taken_back came from: lot id -> credits, "overdraft" -> credits spent before; "expired" -> credits given '
   'back after the pack expired (they would have expired).';
-create index if not exists stripe_payments_user_idx on tollgate.stripe_payments (user_id);
+create index if not exists stripe_payments_account_idx on tollgate.stripe_payments (account_id);
 create index if not exists stripe_payments_lot_idx on tollgate.stripe_payments (lot_id);
 create index if not exists stripe_payments_payment_intent_idx on tollgate.stripe_payments (payment_intent_id);
 create index if not exists stripe_payments_charge_idx on tollgate.stripe_payments (charge_id);
@@ -99,7 +106,7 @@ create index if not exists stripe_payments_charge_idx on tollgate.stripe_payment
 create table if not exists tollgate.stripe_disputes (
   dispute_id text primary key check (dispute_id ~ '^(du|dp)_'),
   payment_id text not null references tollgate.stripe_payments (id) on delete cascade,
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   charge_id text,
   amount bigint not null check (amount >= 0),
   currency text not null,
@@ -115,11 +122,11 @@ comment on table tollgate.stripe_disputes is
   'order; while the funds are withdrawn the credits are taken back, a won dispute gives them back. Users read their '
   'own.';
 create index if not exists stripe_disputes_payment_idx on tollgate.stripe_disputes (payment_id);
-create index if not exists stripe_disputes_user_idx on tollgate.stripe_disputes (user_id);
+create index if not exists stripe_disputes_account_idx on tollgate.stripe_disputes (account_id);
 
 create table if not exists tollgate.stripe_payment_failures (
   id text primary key,
-  user_id uuid not null references tollgate.accounts (user_id) on delete cascade,
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
   invoice_id text not null,
   amount bigint not null check (amount >= 0),
   currency text not null,
@@ -128,8 +135,8 @@ create table if not exists tollgate.stripe_payment_failures (
   event_id text not null,
   created_at timestamptz not null default now()
 );
-comment on table tollgate.stripe_payment_failures is 'Tollgate: failed invoice payments; users read their own.';
-create index if not exists stripe_payment_failures_user_idx on tollgate.stripe_payment_failures (user_id);
+comment on table tollgate.stripe_payment_failures is 'Tollgate: failed invoice payments; owners and admins read their accounts''.';
+create index if not exists stripe_payment_failures_account_idx on tollgate.stripe_payment_failures (account_id);
 
 alter table tollgate.stripe_customers enable row level security;
 alter table tollgate.stripe_subscriptions enable row level security;
@@ -146,18 +153,19 @@ grant select on table tollgate.stripe_customers, tollgate.stripe_subscriptions, 
 grant select on table tollgate.stripe_subscriptions, tollgate.stripe_payments, tollgate.stripe_disputes,
   tollgate.stripe_payment_failures to authenticated;
 
-drop policy if exists stripe_subscriptions_select_own on tollgate.stripe_subscriptions;
-create policy stripe_subscriptions_select_own on tollgate.stripe_subscriptions for select to authenticated
-  using (user_id = (select auth.uid()));
-drop policy if exists stripe_payments_select_own on tollgate.stripe_payments;
-create policy stripe_payments_select_own on tollgate.stripe_payments for select to authenticated
-  using (user_id = (select auth.uid()));
-drop policy if exists stripe_disputes_select_own on tollgate.stripe_disputes;
-create policy stripe_disputes_select_own on tollgate.stripe_disputes for select to authenticated
-  using (user_id = (select auth.uid()));
-drop policy if exists stripe_payment_failures_select_own on tollgate.stripe_payment_failures;
-create policy stripe_payment_failures_select_own on tollgate.stripe_payment_failures for select to authenticated
-  using (user_id = (select auth.uid()));
+drop policy if exists stripe_subscriptions_select_member on tollgate.stripe_subscriptions;
+create policy stripe_subscriptions_select_member on tollgate.stripe_subscriptions for select to authenticated
+  using (account_id in (select tollgate.member_accounts()));
+-- What was paid, refunded and disputed is for those who manage the account (a personal account's owner).
+drop policy if exists stripe_payments_select_managed on tollgate.stripe_payments;
+create policy stripe_payments_select_managed on tollgate.stripe_payments for select to authenticated
+  using (account_id in (select tollgate.member_accounts('{owner,admin}')));
+drop policy if exists stripe_disputes_select_managed on tollgate.stripe_disputes;
+create policy stripe_disputes_select_managed on tollgate.stripe_disputes for select to authenticated
+  using (account_id in (select tollgate.member_accounts('{owner,admin}')));
+drop policy if exists stripe_payment_failures_select_managed on tollgate.stripe_payment_failures;
+create policy stripe_payment_failures_select_managed on tollgate.stripe_payment_failures for select to authenticated
+  using (account_id in (select tollgate.member_accounts('{owner,admin}')));
 
 -- Pure mappers from Stripe objects to Tollgate values, in one place, for the API version the pinned SDK uses
 -- (2026-10-28.endive: subscription periods on items, invoice -> subscription under parent) and the older shapes.
@@ -185,7 +193,8 @@ revoke execute on function tollgate._stripe_time(jsonb) from public, anon, authe
 create or replace function tollgate._stripe_subscription_fields(
   p_subscription jsonb,
   out status text, out price_ids text[], out current_period_start timestamptz, out current_period_end timestamptz,
-  out cancel_at_period_end boolean, out trial_end timestamptz, out billing_cycle_anchor timestamptz
+  out cancel_at_period_end boolean, out trial_end timestamptz, out billing_cycle_anchor timestamptz,
+  out quantity integer
 )
 language sql immutable parallel safe
 set search_path = ''
@@ -205,11 +214,17 @@ as $$
          tollgate._stripe_time(p_subscription -> 'trial_end'),
          coalesce(tollgate._stripe_time(p_subscription -> 'billing_cycle_anchor'),
                   tollgate._stripe_time(p_subscription -> 'start_date'),
-                  tollgate._stripe_time(p_subscription -> 'created'))
+                  tollgate._stripe_time(p_subscription -> 'created')),
+         coalesce((select q::integer from (values (p_subscription #> '{items,data,0,quantity}'),
+                                                  (p_subscription -> 'quantity')) v(j)
+                    cross join lateral (select case when jsonb_typeof(j) = 'number' then (j #>> '{}')::numeric end) n(q)
+                   where q between 0 and 1000000 and q = trunc(q)
+                   limit 1), 1)
 $$;
 comment on function tollgate._stripe_subscription_fields(jsonb) is
-  'Tollgate: the fields Tollgate mirrors from a Subscription. Periods come from the first item (where recent API '
-  'versions put them), else from the subscription (older versions); price_ids lists every item''s price.';
+  'Tollgate: the fields Tollgate mirrors from a Subscription. Periods and quantity (the seats of a per-seat plan) '
+  'come from the first item (where recent API versions put them), else from the subscription (older versions; a '
+  'quantity that is not a whole number from 0 to 1000000 counts as 1); price_ids lists every item''s price.';
 revoke execute on function tollgate._stripe_subscription_fields(jsonb) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._stripe_invoice_payment_intent(p_invoice jsonb) returns text
@@ -264,7 +279,7 @@ revoke execute on function tollgate._stripe_metadata_count(jsonb, text, bigint)
 -- nor loses them. Trials grant the plan's trial credits once per account, ever.
 
 create or replace function tollgate._set_account_plan(
-  p_user_id uuid, p_plan_id text, p_anchor timestamptz, p_allowance bigint, p_now timestamptz
+  p_account_id uuid, p_plan_id text, p_anchor timestamptz, p_allowance bigint, p_now timestamptz
 ) returns boolean
 language plpgsql
 security definer
@@ -273,7 +288,7 @@ as $$
 declare
   -- A due account first closes the books of the period it is in, under the plan it is on (as every credit
   -- movement does), so what follows only changes the plan.
-  v_account tollgate.accounts := tollgate._settle_if_due(tollgate._lock_account(p_user_id), p_now);
+  v_account tollgate.accounts := tollgate._settle_if_due(tollgate._lock_account(p_account_id), p_now);
   v_start timestamptz;
   v_end timestamptz;
   v_key text;
@@ -290,52 +305,52 @@ begin
   -- Plan lots of another period (another anchor) are set aside at zero.
   for v_expiring in
     select l.id, l.remaining, l.source from tollgate.credit_lots l
-     where l.user_id = p_user_id and l.remaining > 0 and l.source = 'plan' and l.grant_key <> v_key
+     where l.account_id = p_account_id and l.remaining > 0 and l.source = 'plan' and l.grant_key <> v_key
      order by l.expires_at nulls last, l.id
   loop
     update tollgate.credit_lots set remaining = 0 where id = v_expiring.id;
     perform tollgate._post_ledger(
-      p_user_id, -v_expiring.remaining, 0, 'expire',
+      p_account_id, -v_expiring.remaining, 0, 'expire',
       'plan_change:' || v_expiring.id || ':'
-        || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+        || (select a.ledger_seq + 1 from tollgate.accounts a where a.id = p_account_id),
       v_expiring.id, jsonb_build_object('source', v_expiring.source, 'plan_change', v_change), p_now);
   end loop;
   update tollgate.accounts
      set plan_id = p_plan_id, period_anchor = p_anchor, period_start = v_start, period_end = v_end, updated_at = p_now
-   where user_id = p_user_id;
+   where id = p_account_id;
 
-  select * into v_lot from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = v_key for update;
+  select * into v_lot from tollgate.credit_lots l where l.account_id = p_account_id and l.grant_key = v_key for update;
   if not found then
     if p_allowance > 0 then
-      perform tollgate._grant_lot(p_user_id, 'plan', p_allowance, v_end, 10, v_key,
+      perform tollgate._grant_lot(p_account_id, 'plan', p_allowance, v_end, 10, v_key,
                                 jsonb_build_object('plan_id', p_plan_id), p_now);
     end if;
   elsif not exists (select 1 from tollgate.credit_ledger e
-                     where e.user_id = p_user_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
+                     where e.account_id = p_account_id and e.reason = 'expire' and e.idempotency_key = 'expire:' || v_lot.id)
   then
     -- A lot whose period ended is history; one set aside by a change of anchor comes back, less what was used.
     -- What the period's grants and plan changes put in the lot, less what is left, is what was used of it.
     select coalesce(sum(e.delta), 0) into v_net from tollgate.credit_ledger e
-     where e.user_id = p_user_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');
+     where e.account_id = p_account_id and e.lot_id = v_lot.id and e.reason in ('grant', 'expire');
     v_target := greatest(p_allowance - (v_net - v_lot.remaining), 0);
     v_delta := v_target - v_lot.remaining;
     if v_delta <> 0 then
       v_repaid := case when v_delta > 0
-                       then least(v_delta, (select a.overdraft from tollgate.accounts a where a.user_id = p_user_id))
+                       then least(v_delta, (select a.overdraft from tollgate.accounts a where a.id = p_account_id))
                        else 0 end;
       update tollgate.credit_lots
          set remaining = remaining + v_delta - v_repaid, amount = greatest(v_net + v_delta, 1), expires_at = v_end
        where id = v_lot.id;
       perform tollgate._post_ledger(
-        p_user_id, v_delta, -v_repaid, case when v_delta > 0 then 'grant' else 'expire' end,
-        'plan_change:' || v_lot.id || ':' || (select a.ledger_seq + 1 from tollgate.accounts a where a.user_id = p_user_id),
+        p_account_id, v_delta, -v_repaid, case when v_delta > 0 then 'grant' else 'expire' end,
+        'plan_change:' || v_lot.id || ':' || (select a.ledger_seq + 1 from tollgate.accounts a where a.id = p_account_id),
         v_lot.id, jsonb_build_object('source', 'plan', 'plan_id', p_plan_id, 'plan_change', v_change), p_now);
     end if;
   end if;
   update tollgate.accounts a
      set next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
-                            where l.user_id = p_user_id and l.remaining > 0 and l.expires_at > p_now)
-   where a.user_id = p_user_id;
+                            where l.account_id = p_account_id and l.remaining > 0 and l.expires_at > p_now)
+   where a.id = p_account_id;
   return v_account.plan_id is distinct from p_plan_id;
 end
 $$;
@@ -349,21 +364,25 @@ comment on function tollgate._set_account_plan(uuid, text, timestamptz, bigint, 
 revoke execute on function tollgate._set_account_plan(uuid, text, timestamptz, bigint, timestamptz)
   from public, anon, authenticated, service_role;
 
-create or replace function tollgate._sync_account_plan(p_user_id uuid, p_now timestamptz) returns void
+create or replace function tollgate._sync_account_plan(p_account_id uuid, p_now timestamptz) returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
   v_live record;
   v_plan tollgate.plans;
   v_anchor timestamptz;
+  v_seats integer;
+  v_period_seats integer;
+  v_period record;
   v_trial tollgate.credit_lots;
 begin
-  perform tollgate._lock_account(p_user_id);
-  select s.subscription_id, s.plan_id, s.billing_cycle_anchor, s.status, s.trial_end into v_live
+  select s.subscription_id, s.customer_id, s.plan_id, s.billing_cycle_anchor, s.status, s.trial_end, s.quantity
+    into v_live
     from tollgate.stripe_subscriptions s join tollgate.plans p on p.id = s.plan_id
-   where s.user_id = p_user_id and s.status in ('active', 'trialing', 'past_due')
+   where s.account_id = p_account_id and s.status in ('active', 'trialing', 'past_due')
    order by p.sort_order desc, s.status = 'trialing', s.last_event_created desc, s.subscription_id
    limit 1;
   if found then
@@ -375,34 +394,63 @@ begin
       return;
     end if;
     select s.billing_cycle_anchor into v_anchor from tollgate.stripe_subscriptions s
-     where s.user_id = p_user_id and s.status not in ('incomplete', 'incomplete_expired')
+     where s.account_id = p_account_id and s.status not in ('incomplete', 'incomplete_expired')
      order by s.last_event_created desc, s.subscription_id
      limit 1;
   end if;
+  v_anchor := coalesce(v_anchor, v_account.period_anchor);
+  -- The seats the next periods grant for: the live subscription's quantity now.
+  v_seats := tollgate._plan_seats(v_account.kind, v_plan.credits_per_seat, v_live.quantity);
+  v_period_seats := v_seats;
+  if v_plan.credits_per_seat and v_live.subscription_id is not null then
+    -- This period's: the fewest the subscription had in it, from the state it carried in (its latest event from
+    -- before the period) and every event of the period, applied or older than the mirror. A function of the set
+    -- of events, so every delivery order ends the same; an increase waits for the next period, a decrease counts
+    -- at once.
+    select b.period_start, b.period_end into v_period from tollgate.credit_period_at(v_anchor, p_now) b;
+    select least(v_seats, min(f.quantity)) into v_period_seats
+      from (
+        select e.payload from tollgate.stripe_events e
+         where e.customer_id = v_live.customer_id and e.type like 'customer.subscription.%'
+           and e.payload #>> '{data,object,id}' = v_live.subscription_id and e.status <> 'refused'
+           and e.created >= v_period.period_start and e.created < v_period.period_end
+        union all
+        (select e.payload from tollgate.stripe_events e
+          where e.customer_id = v_live.customer_id and e.type like 'customer.subscription.%'
+            and e.payload #>> '{data,object,id}' = v_live.subscription_id and e.status <> 'refused'
+            and e.created < v_period.period_start
+          order by e.created desc, e.id desc
+          limit 1)
+      ) e
+     cross join lateral tollgate._stripe_subscription_fields(e.payload #> '{data,object}') f;
+  end if;
   perform tollgate._set_account_plan(
-    p_user_id, v_plan.id, coalesce(v_anchor, (select a.period_anchor from tollgate.accounts a where a.user_id = p_user_id)),
-    case when v_live.status = 'trialing' then 0 else v_plan.monthly_credits end, p_now);
+    p_account_id, v_plan.id, v_anchor,
+    case when v_live.status = 'trialing' then 0 else v_plan.monthly_credits * v_period_seats end, p_now);
+  update tollgate.accounts set seats = v_seats where id = p_account_id and seats <> v_seats;
 
-  select * into v_trial from tollgate.credit_lots l where l.user_id = p_user_id and l.grant_key = 'trial';
+  select * into v_trial from tollgate.credit_lots l where l.account_id = p_account_id and l.grant_key = 'trial';
   if v_live.status = 'trialing' then
     if v_trial.id is null and v_plan.trial_credits > 0 and v_live.trial_end > p_now then
-      perform tollgate._grant_lot(p_user_id, 'promo', v_plan.trial_credits, v_live.trial_end, 15, 'trial',
+      perform tollgate._grant_lot(p_account_id, 'promo', v_plan.trial_credits, v_live.trial_end, 15, 'trial',
                                 jsonb_build_object('plan_id', v_plan.id, 'subscription_id', v_live.subscription_id),
                                 p_now);
     end if;
   elsif v_trial.remaining > 0 then
     -- The trial is over (converted, canceled or superseded): its credits end with it.
     update tollgate.credit_lots set remaining = 0 where id = v_trial.id;
-    perform tollgate._post_ledger(p_user_id, -v_trial.remaining, 0, 'expire', 'expire:' || v_trial.id, v_trial.id,
+    perform tollgate._post_ledger(p_account_id, -v_trial.remaining, 0, 'expire', 'expire:' || v_trial.id, v_trial.id,
                                 jsonb_build_object('source', 'promo', 'trial_ended', true), p_now);
   end if;
 end
 $$;
 comment on function tollgate._sync_account_plan(uuid, timestamptz) is
-  'Tollgate: the account follows the user''s subscriptions as mirrored, whatever order their events came in: the '
+  'Tollgate: the account follows its subscriptions as mirrored, whatever order their events came in: the '
   'best live one (active, trialing, past_due; highest sort_order, a paid one before a trial) sets plan and anchor, '
   'a trial with no plan allowance but the plan''s trial credits (once per account, ever, until trial_end). With '
-  'none live, the default plan, anchored where the latest subscription that was ever live left the periods.';
+  'none live, the default plan, anchored where the latest subscription that was ever live left the periods (a team '
+  'then gets no allowance). On a per-seat plan the next periods grant for the subscription''s quantity, this one '
+  'for the fewest seats it had during the period.';
 revoke execute on function tollgate._sync_account_plan(uuid, timestamptz) from public, anon, authenticated, service_role;
 
 -- Refunds and disputes take back what a payment granted, minus what expired from it, minus what was already
@@ -417,7 +465,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_user uuid := (select p.user_id from tollgate.stripe_payments p where p.id = p_payment_id);
+  v_account_id uuid := (select p.account_id from tollgate.stripe_payments p where p.id = p_payment_id);
   v_payment tollgate.stripe_payments;
   v_own tollgate.credit_lots;
   v_from jsonb;
@@ -436,7 +484,7 @@ declare
   v_new_lot bigint := 0;
   v_source record;
 begin
-  perform tollgate._settle_if_due(tollgate._lock_account(v_user), p_now);
+  perform tollgate._settle_if_due(tollgate._lock_account(v_account_id), p_now);
   select * into strict v_payment from tollgate.stripe_payments p where p.id = p_payment_id for update;
   if v_payment.credits = 0 then
     return 0;
@@ -444,7 +492,7 @@ begin
   v_from := v_payment.taken_from;
   select * into v_own from tollgate.credit_lots l where l.id = v_payment.lot_id for update;
   v_expired := coalesce((select -sum(e.delta) from tollgate.credit_ledger e
-                          where e.user_id = v_user and e.lot_id = v_payment.lot_id and e.reason = 'expire'), 0)
+                          where e.account_id = v_account_id and e.lot_id = v_payment.lot_id and e.reason = 'expire'), 0)
              + coalesce((v_from ->> 'expired')::bigint, 0);
   select coalesce(sum(floor(v_payment.credits::numeric * least(d.amount, v_payment.amount) / v_payment.amount)), 0)
     into v_disputed
@@ -470,16 +518,16 @@ begin
     end if;
     if v_left > 0 then
       select coalesce(jsonb_object_agg(l.id, l.remaining), '{}') into v_before
-        from tollgate.credit_lots l where l.user_id = v_user and l.remaining > 0;
-      v_spent := v_left - tollgate._draw_lots(v_user, v_left, p_now);
+        from tollgate.credit_lots l where l.account_id = v_account_id and l.remaining > 0;
+      v_spent := v_left - tollgate._draw_lots(v_account_id, v_left, p_now);
       select v_from || coalesce(jsonb_object_agg(l.id, coalesce((v_from ->> l.id::text)::bigint, 0)
                                                       + (v_before ->> l.id::text)::bigint - l.remaining), '{}')
         into v_from
         from tollgate.credit_lots l
-       where l.user_id = v_user and v_before ? l.id::text and l.remaining < (v_before ->> l.id::text)::bigint;
+       where l.account_id = v_account_id and v_before ? l.id::text and l.remaining < (v_before ->> l.id::text)::bigint;
       v_from := v_from || jsonb_build_object('overdraft', coalesce((v_from ->> 'overdraft')::bigint, 0) + v_spent);
     end if;
-    perform tollgate._post_ledger(v_user, v_change, v_spent, p_reason, p_key, v_payment.lot_id,
+    perform tollgate._post_ledger(v_account_id, v_change, v_spent, p_reason, p_key, v_payment.lot_id,
                                 p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target),
                                 p_now);
   else
@@ -512,9 +560,9 @@ begin
     end loop;
     v_pool := v_pool + v_left; -- taken back before taken_from was recorded: no place known
     -- Overdraft is repaid first (it never stands beside unspent lots), then the pool goes to the pack's own lot.
-    v_repaid := least((select a.overdraft from tollgate.accounts a where a.user_id = v_user), v_pool + v_restored);
+    v_repaid := least((select a.overdraft from tollgate.accounts a where a.id = v_account_id), v_pool + v_restored);
     if v_repaid > v_pool then
-      perform tollgate._draw_lots(v_user, v_repaid - v_pool, p_now);
+      perform tollgate._draw_lots(v_account_id, v_repaid - v_pool, p_now);
     end if;
     v_pool := greatest(v_pool - v_repaid, 0);
     if v_pool > 0 and v_own.id is not null and (v_own.expires_at is null or v_own.expires_at > p_now) then
@@ -524,14 +572,14 @@ begin
     end if;
     v_new_lot := v_pool;
     if v_change - v_dropped - v_new_lot <> 0 then
-      perform tollgate._post_ledger(v_user, v_change - v_dropped - v_new_lot, -v_repaid, p_reason, p_key,
+      perform tollgate._post_ledger(v_account_id, v_change - v_dropped - v_new_lot, -v_repaid, p_reason, p_key,
                                   v_payment.lot_id,
                                   p_metadata || jsonb_build_object('payment_id', p_payment_id, 'taken_back', v_target,
                                                                    'expired_meanwhile', v_dropped),
                                   p_now);
     end if;
     if v_new_lot > 0 then
-      perform tollgate._grant_lot(v_user, 'refund', v_new_lot, null, 30, 'given_back:' || p_key,
+      perform tollgate._grant_lot(v_account_id, 'refund', v_new_lot, null, 30, 'given_back:' || p_key,
                                 jsonb_build_object('payment_id', p_payment_id), p_now);
     end if;
   end if;
@@ -581,7 +629,7 @@ begin
   if v_payment.id is null then
     return tollgate._stripe_wait_for_payment('refund', v_payment_intent, v_charge_id);
   end if;
-  perform tollgate._lock_account(v_payment.user_id);
+  perform tollgate._lock_account(v_payment.account_id);
   update tollgate.stripe_payments p
      set charge_id = coalesce(p.charge_id, v_charge_id),
          refunded_credits = greatest(p.refunded_credits, case when v_amount > 0
@@ -636,10 +684,10 @@ begin
   if v_payment.id is null then
     return tollgate._stripe_wait_for_payment('dispute', v_payment_intent, v_charge_id);
   end if;
-  perform tollgate._lock_account(v_payment.user_id);
-  insert into tollgate.stripe_disputes as d (dispute_id, payment_id, user_id, charge_id, amount, currency, status,
+  perform tollgate._lock_account(v_payment.account_id);
+  insert into tollgate.stripe_disputes as d (dispute_id, payment_id, account_id, charge_id, amount, currency, status,
                                            funds_withdrawn, funds_reinstated, last_event_id, updated_at)
-  values (v_id, v_payment.id, v_payment.user_id, v_charge_id, coalesce((v_dispute ->> 'amount')::bigint, 0),
+  values (v_id, v_payment.id, v_payment.account_id, v_charge_id, coalesce((v_dispute ->> 'amount')::bigint, 0),
           coalesce(v_dispute ->> 'currency', ''), v_status,
           p_event ->> 'type' = 'charge.dispute.funds_withdrawn', p_event ->> 'type' = 'charge.dispute.funds_reinstated',
           p_event ->> 'id', p_now)
@@ -719,19 +767,19 @@ comment on function tollgate._stripe_event_keys(jsonb) is
   'other.';
 revoke execute on function tollgate._stripe_event_keys(jsonb) from public, anon, authenticated, service_role;
 
-create or replace function tollgate._link_stripe_customer(p_customer_id text, p_user_id uuid, p_now timestamptz)
+create or replace function tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamptz)
 returns void
 language sql
 security definer
 set search_path = ''
 as $$
-  insert into tollgate.stripe_customers (customer_id, user_id, created_at)
-  values (p_customer_id, p_user_id, p_now)
+  insert into tollgate.stripe_customers (customer_id, account_id, created_at)
+  values (p_customer_id, p_account_id, p_now)
   on conflict (customer_id) do nothing
 $$;
 comment on function tollgate._link_stripe_customer(text, uuid, timestamptz) is
-  'Tollgate: links a Stripe customer to a user, once. A user may have several customers; a customer already linked '
-  'to another user stays theirs (the caller reads the link to report it).';
+  'Tollgate: links a Stripe customer to an account, once. An account may have several customers; a customer '
+  'already linked to another account stays its (the caller reads the link to report it).';
 revoke execute on function tollgate._link_stripe_customer(text, uuid, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -746,7 +794,7 @@ declare
   v_customer text := tollgate._stripe_id(v_session -> 'customer');
   v_reference text := v_session ->> 'client_reference_id';
   v_metadata jsonb := coalesce(v_session -> 'metadata', '{}'::jsonb);
-  v_user uuid;
+  v_account_id uuid;
   v_owner uuid;
   v_note text;
   v_credits bigint;
@@ -755,26 +803,26 @@ declare
 begin
   if v_reference is not null then
     if v_reference !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-       or not exists (select 1 from tollgate.accounts a where a.user_id = v_reference::uuid) then
-      raise exception 'Cannot apply checkout %: client_reference_id % is not a Tollgate user', v_session_id,
+       or not exists (select 1 from tollgate.accounts a where a.id = v_reference::uuid) then
+      raise exception 'Cannot apply checkout %: client_reference_id % is not a Tollgate account', v_session_id,
         v_reference using errcode = 'TGS03';
     end if;
-    v_user := v_reference::uuid;
+    v_account_id := v_reference::uuid;
     if v_customer is not null then
-      perform tollgate._link_stripe_customer(v_customer, v_user, p_now);
-      select c.user_id into v_owner from tollgate.stripe_customers c where c.customer_id = v_customer;
-      if v_owner <> v_user then
-        v_note := format('Customer %s stays linked to user %s, not %s', v_customer, v_owner, v_user);
+      perform tollgate._link_stripe_customer(v_customer, v_account_id, p_now);
+      select c.account_id into v_owner from tollgate.stripe_customers c where c.customer_id = v_customer;
+      if v_owner <> v_account_id then
+        v_note := format('Customer %s stays linked to account %s, not %s', v_customer, v_owner, v_account_id);
       end if;
     end if;
   elsif v_customer is not null then
-    select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
-    if v_user is null then
-      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+    select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
+    if v_account_id is null then
+      return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet', v_customer),
                                     'customer:' || v_customer);
     end if;
   elsif v_metadata ? 'credits' then
-    raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the user to credit',
+    raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the account to credit',
       v_session_id using errcode = 'TGS03';
   else
     return tollgate._stripe_outcome('ignored', 'No client_reference_id and no customer: nothing to link');
@@ -791,15 +839,15 @@ begin
       coalesce(v_session ->> 'payment_status', 'missing')));
   end if;
   v_grant := tollgate._grant_lot(
-    v_user, 'top_up', v_credits,
+    v_account_id, 'top_up', v_credits,
     tollgate._stripe_time(p_event -> 'created') + make_interval(days => v_days::int), 50,
     'top_up:stripe:' || v_session_id,
     jsonb_build_object('checkout_session_id', v_session_id,
                        'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent')),
     p_now);
-  insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, lot_id, credits, payment_intent_id,
+  insert into tollgate.stripe_payments (id, account_id, kind, amount, currency, lot_id, credits, payment_intent_id,
                                       event_id, created_at)
-  values (v_session_id, v_user, 'checkout', coalesce((v_session ->> 'amount_total')::bigint, 0),
+  values (v_session_id, v_account_id, 'checkout', coalesce((v_session ->> 'amount_total')::bigint, 0),
           coalesce(v_session ->> 'currency', ''), (v_grant ->> 'lot_id')::uuid, v_credits,
           tollgate._stripe_id(v_session -> 'payment_intent'), p_event ->> 'id', p_now)
   on conflict (id) do nothing;
@@ -810,7 +858,7 @@ comment on function tollgate._apply_stripe_checkout(jsonb, timestamptz) is
   'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, '
   'for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once '
   'per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. '
-  'Without client_reference_id the customer''s link names the user; before it exists the event waits for it.';
+  'Without client_reference_id the customer''s link names the account; before it exists the event waits for it.';
 revoke execute on function tollgate._apply_stripe_checkout(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -826,7 +874,7 @@ declare
   v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
   v_customer text := tollgate._stripe_id(v_object -> 'customer');
   v_fields record;
-  v_user uuid;
+  v_account_id uuid;
   v_existing tollgate.stripe_subscriptions;
   v_plan_id text;
   v_last_type text;
@@ -835,9 +883,9 @@ declare
   v_skew constant interval := interval '1 minute';
   v_tie boolean := false;
 begin
-  select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
-  if v_user is null then
-    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet',
+  select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
+  if v_account_id is null then
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet',
                                                     coalesce(v_customer, '(none)')),
                                   'customer:' || coalesce(v_customer, '(none)'));
   end if;
@@ -851,6 +899,8 @@ begin
     select e.type into v_last_type from tollgate.stripe_events e where e.id = v_existing.last_event_id;
     if v_existing.retrieved_at is not null then
       if v_created < v_existing.retrieved_at - v_skew then
+        -- An older event still tells how many seats the subscription had this period (_sync_account_plan).
+        perform tollgate._sync_account_plan(v_account_id, p_now);
         return tollgate._stripe_outcome('ignored', format('Older than the state of subscription %s retrieved at %s',
                                                         v_subscription_id, v_existing.retrieved_at));
       end if;
@@ -858,15 +908,17 @@ begin
     elsif v_created < v_existing.last_event_created
           or (v_created = v_existing.last_event_created
               and array_position(v_order, p_event ->> 'type') < array_position(v_order, v_last_type)) then
+      perform tollgate._sync_account_plan(v_account_id, p_now);
       return tollgate._stripe_outcome('ignored', format('Older than event %s, already applied to subscription %s',
                                                       v_existing.last_event_id, v_subscription_id));
     elsif v_created = v_existing.last_event_created
           and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
       if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
-          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor)
+          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor, v_fields.quantity)
          is not distinct from
          (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
-          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor) then
+          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor,
+          v_existing.quantity) then
         return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
                                                         v_existing.last_event_id));
       end if;
@@ -901,21 +953,22 @@ begin
   end if;
 
   insert into tollgate.stripe_subscriptions as s (
-    subscription_id, user_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
+    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
     cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
-    updated_at)
-  values (v_subscription_id, v_user, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
+    quantity, updated_at)
+  values (v_subscription_id, v_account_id, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
           v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
           v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
-          p_event ->> 'id', case when v_tie then p_now end, p_now)
+          p_event ->> 'id', case when v_tie then p_now end, v_fields.quantity, p_now)
   on conflict (subscription_id) do update
-    set user_id = excluded.user_id, customer_id = excluded.customer_id, status = excluded.status,
+    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
         plan_id = excluded.plan_id, price_id = excluded.price_id,
         current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
         cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
         billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
-        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, updated_at = excluded.updated_at;
-  perform tollgate._sync_account_plan(v_user, p_now);
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
+        updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(v_account_id, p_now);
   return tollgate._stripe_outcome('processed', case when v_tie
     then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
 end
@@ -939,26 +992,26 @@ as $$
 declare
   v_invoice jsonb := p_event #> '{data,object}';
   v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
-  v_user uuid;
+  v_account_id uuid;
 begin
-  select c.user_id into v_user from tollgate.stripe_customers c where c.customer_id = v_customer;
-  if v_user is null then
+  select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
+  if v_account_id is null then
     if v_customer is null then
       return tollgate._stripe_outcome('ignored', 'The invoice has no customer');
     end if;
-    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to a user yet', v_customer),
+    return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet', v_customer),
                                   'customer:' || v_customer);
   end if;
   if p_event ->> 'type' = 'invoice.paid' then
-    insert into tollgate.stripe_payments (id, user_id, kind, amount, currency, payment_intent_id, event_id, created_at)
-    values (v_invoice ->> 'id', v_user, 'invoice', coalesce((v_invoice ->> 'amount_paid')::bigint, 0),
+    insert into tollgate.stripe_payments (id, account_id, kind, amount, currency, payment_intent_id, event_id, created_at)
+    values (v_invoice ->> 'id', v_account_id, 'invoice', coalesce((v_invoice ->> 'amount_paid')::bigint, 0),
             coalesce(v_invoice ->> 'currency', ''), tollgate._stripe_invoice_payment_intent(v_invoice),
             p_event ->> 'id', p_now)
     on conflict (id) do nothing;
   else
-    insert into tollgate.stripe_payment_failures (id, user_id, invoice_id, amount, currency, attempt_count,
+    insert into tollgate.stripe_payment_failures (id, account_id, invoice_id, amount, currency, attempt_count,
                                                 next_payment_attempt, event_id, created_at)
-    values ((v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), v_user, v_invoice ->> 'id',
+    values ((v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), v_account_id, v_invoice ->> 'id',
             coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
             (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
             p_event ->> 'id', p_now)

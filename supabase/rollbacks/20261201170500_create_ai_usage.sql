@@ -1,11 +1,11 @@
 -- Rollback of 20261201170500_create_ai_usage.sql, in reverse order. Dropping ai_usage drops every attached
 -- partition (the monthly ones and the default) with their policies.
 
-drop function if exists tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid);
+drop function if exists tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid, uuid);
 drop function if exists tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid);
+  boolean, text, text, jsonb, uuid, uuid);
 drop function if exists tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
-  text, boolean, text, text, jsonb, timestamptz);
+  text, boolean, text, text, jsonb, timestamptz, uuid);
 drop function if exists tollgate.maintain_ai_usage_partitions(integer, timestamptz);
 drop table if exists tollgate.ai_usage;
 drop function if exists tollgate._secure_ai_usage_partition(regclass);

@@ -66,8 +66,8 @@ select is_empty($$ select name from parts where coalesce(obj_description(oid, 'p
    not like 'Tollgate: service-only%' $$, 'every partition is commented Tollgate: service-only');
 select is_empty($$ select name from parts where not exists (select 1 from pg_index i
    where i.indrelid = parts.oid and i.indkey[0] = (select attnum from pg_attribute
-     where attrelid = parts.oid and attname = 'user_id')) $$,
-  'every partition has the user_id index that covers its foreign key');
+     where attrelid = parts.oid and attname = 'account_id')) $$,
+  'every partition has the account_id index that covers its foreign key');
 
 -- the daily pg_cron job
 select results_eq($$ select schedule, command from cron.job where jobname = 'tollgate-ai-usage-partitions' $$,

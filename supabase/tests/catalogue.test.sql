@@ -1,7 +1,7 @@
 -- Rules over the whole catalogue, so every future table and function is held to them without being listed here.
 -- Each assertion lists its offenders.
 begin;
-select plan(17);
+select plan(18);
 
 -- Tollgate lives in schema tollgate and enters projects that have their own tables in public: it creates nothing
 -- there, not even by creating an extension into it. (This suite's database has nothing else in public, so anything
@@ -102,19 +102,21 @@ select is_empty($$
      and has_table_privilege('authenticated', c.oid, m.priv)
 $$, 'authenticated cannot insert, update, delete or truncate any table in tollgate');
 
--- Who may call what. User-facing functions act on auth.uid() only: a security definer function that
--- authenticated may execute must resolve its user from the request, or any user could act for any other.
+-- Who may call what. User-facing functions act for the caller only: a security definer function that
+-- authenticated may execute must resolve its caller from the request, or any user could act for any other.
 select is_empty($$
   select p.oid::regprocedure::text || ': authenticated may execute this security definer function, but it never '
-         || 'resolves its user with tollgate._acting_user(p_user_id) or auth.uid(); resolve the user in its body, '
-         || 'or revoke execute from authenticated'
+         || 'resolves its caller with tollgate._acting_member(...), tollgate._member_manager(...) or auth.uid(); '
+         || 'resolve the caller in its body, or revoke execute from authenticated'
     from pg_proc p
+   cross join lateral (select lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)) as body) b
    where p.pronamespace = 'tollgate'::regnamespace and p.prosecdef
      and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
      and has_function_privilege('authenticated', p.oid, 'execute')
-     and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'tollgate._acting_user(') = 0
-     and strpos(lower(coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)), 'auth.uid()') = 0
-$$, 'authenticated may execute a security definer function only when it resolves its user from the request');
+     and strpos(b.body, 'tollgate._acting_member(') = 0
+     and strpos(b.body, 'tollgate._member_manager(') = 0
+     and strpos(b.body, 'auth.uid()') = 0
+$$, 'authenticated may execute a security definer function only when it resolves its caller from the request');
 
 -- Trigger functions cannot be called directly, so service_role holding execute on one is harmless.
 select is_empty($$
@@ -130,59 +132,71 @@ select is_empty($$
      and not (p.prorettype = 'trigger'::regtype and a.grantee = 'service_role'::regrole)
 $$, 'internal _functions in tollgate are executable by nobody but their owner');
 
--- Billing data is any table in tollgate with a user_id column: anon gets nothing on it, by grant or by policy.
+-- Billing data is every table or view in tollgate keyed by account (an account_id column, or the table that
+-- account_id columns reference) or naming a user (a user_id column); key is the column policies check membership
+-- on (null: a user_id-only table, checked by ownership).
+create temp view billing_tables as
+select c.oid, c.oid::regclass::text as name,
+       case when exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'account_id'
+                           and a.attnum > 0 and not a.attisdropped) then 'account_id'
+            else (select min(ra.attname) from pg_constraint con
+                    join pg_attribute fa on fa.attrelid = con.conrelid and fa.attnum = con.conkey[1]
+                    join pg_attribute ra on ra.attrelid = con.confrelid and ra.attnum = con.confkey[1]
+                   where con.contype = 'f' and con.confrelid = c.oid and fa.attname = 'account_id') end as key
+  from pg_class c
+ where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+   and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
+   and (exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname in ('account_id', 'user_id')
+                  and a.attnum > 0 and not a.attisdropped)
+        or exists (select 1 from pg_constraint con
+                     join pg_attribute fa on fa.attrelid = con.conrelid and fa.attnum = con.conkey[1]
+                    where con.contype = 'f' and con.confrelid = c.oid and fa.attname = 'account_id'));
+
+select isnt_empty($$ select 1 from billing_tables where name = 'tollgate.accounts' and key = 'id' $$,
+  'the accounts table counts as billing data, keyed by id (the sanity check of the view the next rules read)');
+
 select is_empty($$
-  select pol.polname || ' on ' || pol.polrelid::regclass::text || ': applies to '
-         || case r when 0 then 'public' else r::regrole::text end
-         || ', but the table holds billing data (a user_id column); restrict the policy to authenticated'
+  select pol.polname || ' on ' || b.name || ': applies to ' || case r when 0 then 'public' else r::regrole::text end
+         || ', but the table holds billing data; restrict the policy to authenticated'
     from pg_policy pol
-    join pg_class c on c.oid = pol.polrelid
+    join billing_tables b on b.oid = pol.polrelid
    cross join unnest(pol.polroles) r
-   where c.relnamespace = 'tollgate'::regnamespace
-     and exists (select 1 from pg_attribute a
-                  where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
-     and (r = 0 or r = 'anon'::regrole)
-$$, 'no policy on a table with a user_id column applies to anon or public');
+   where r = 0 or r = 'anon'::regrole
+$$, 'no policy on billing data applies to anon or public');
 
 select is_empty($$
-  select c.oid::regclass::text || ': anon holds ' || m.priv || '; revoke all on table '
-         || c.oid::regclass::text || ' from anon'
-    from pg_class c
+  select b.name || ': anon holds ' || m.priv || '; revoke all on table ' || b.name || ' from anon'
+    from billing_tables b
    cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) m(priv)
-   where c.relnamespace = 'tollgate'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
-     and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
-     and exists (select 1 from pg_attribute a
-                  where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
-     and (has_table_privilege('anon', c.oid, m.priv)
-          or (m.priv in ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
-              and has_any_column_privilege('anon', c.oid, m.priv)))
-$$, 'anon holds no privilege, on the table or any column, on a table or view with a user_id column');
+   where has_table_privilege('anon', b.oid, m.priv)
+      or (m.priv in ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES') and has_any_column_privilege('anon', b.oid, m.priv))
+$$, 'anon holds no privilege, on the table or any column, on billing data');
 
--- Ownership, not presence: every permissive policy authenticated gets on billing data must compare user_id with
--- (select auth.uid()) in each expression it has, with no OR or NOT around it (so `user_hash is not null`,
--- `using (true)` and `user_id = auth.uid() or ...` are all refused).
+-- Membership, not presence: every permissive policy authenticated gets on billing data must, in each expression
+-- it has, test its account key against the caller's accounts (key in (select tollgate.member_accounts(...)),
+-- the one membership helper) with no OR or NOT around it (so `user_hash is not null`, `using (true)` and
+-- `... or true` are all refused); a table with no account key compares user_id with (select auth.uid()).
 select is_empty($$
-  select pol.polname || ' on ' || pol.polrelid::regclass::text || ': ' || e.clause || ' '
-         || coalesce(e.expr, '(none)') || ' does not check ownership; use '
-         || e.clause || ' (user_id = (select auth.uid()))'
+  select pol.polname || ' on ' || b.name || ': ' || e.clause || ' ' || coalesce(e.expr, '(none)')
+         || ' does not check membership; use ' || e.clause || ' ('
+         || coalesce(b.key || ' in (select tollgate.member_accounts())', 'user_id = (select auth.uid())') || ')'
     from pg_policy pol
-    join pg_class c on c.oid = pol.polrelid
+    join billing_tables b on b.oid = pol.polrelid
    cross join lateral (
      select 'using' as clause, pg_get_expr(pol.polqual, pol.polrelid) as expr where pol.polcmd <> 'a'
      union all
      select 'with check', pg_get_expr(pol.polwithcheck, pol.polrelid)
       where pol.polcmd in ('a', 'w') or (pol.polcmd = '*' and pol.polwithcheck is not null)
    ) e
-   where c.relnamespace = 'tollgate'::regnamespace and pol.polpermissive
+   where pol.polpermissive
      and ('authenticated'::regrole = any (pol.polroles) or 0 = any (pol.polroles))
-     and exists (select 1 from pg_attribute a
-                  where a.attrelid = c.oid and a.attname = 'user_id' and a.attnum > 0 and not a.attisdropped)
      and (e.expr is null
-          or not (e.expr ~ '(^|[^.\w])user_id = \( SELECT auth\.uid\(\) AS uid\)'
-                  or e.expr ~ '\( SELECT auth\.uid\(\) AS uid\) = user_id($|[^\w])')
+          or not case when b.key is not null
+                      then e.expr ~ ('(^|[^.\w])' || b.key || ' IN \( SELECT tollgate\.member_accounts\(')
+                      else e.expr ~ '(^|[^.\w])user_id = \( SELECT auth\.uid\(\) AS uid\)' end
           or strpos(e.expr, ' OR ') > 0
           or strpos(e.expr, 'NOT (') > 0)
-$$, 'every policy authenticated gets on a table with a user_id column checks user_id = (select auth.uid())');
+$$, 'every policy authenticated gets on billing data checks membership through tollgate.member_accounts()');
 
 -- splinter 0003: a bare auth.uid() in a policy is evaluated once per row; (select auth.uid()) once per statement.
 select is_empty($$

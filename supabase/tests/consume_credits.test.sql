@@ -7,7 +7,7 @@ insert into auth.users (id, email) values ('11111111-1111-4111-8111-111111111111
 -- Pin the lots: drop the signup grant's effect by consuming it under the service role first.
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
 
-select is((select balance from tollgate.accounts where user_id = '11111111-1111-4111-8111-111111111111'), 3::bigint,
+select is((select balance from tollgate.accounts where id = '11111111-1111-4111-8111-111111111111'), 3::bigint,
   'the signup trigger granted the default plan''s 3 credits');
 
 -- as the owner
@@ -39,9 +39,9 @@ select is((select count(*) from tollgate.idempotency_keys where key = 'c2')::int
 update tollgate.accounts
    set period_anchor = '2027-03-10 12:00Z', period_start = '2027-03-10 12:00Z', period_end = '2027-04-10 12:00Z',
        next_expiry_at = '2027-04-10 12:00Z'
- where user_id = '11111111-1111-4111-8111-111111111111';
+ where id = '11111111-1111-4111-8111-111111111111';
 update tollgate.credit_lots set expires_at = '2027-04-10 12:00Z'
- where user_id = '11111111-1111-4111-8111-111111111111' and source = 'plan';
+ where account_id = '11111111-1111-4111-8111-111111111111' and source = 'plan';
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
 select tollgate.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'late', 'promo', '2027-04-20 12:00Z');
 select tollgate.grant_credits('11111111-1111-4111-8111-111111111111', 5, 'soon', 'promo', '2027-03-12 12:00Z');

@@ -35,12 +35,12 @@ select is((select answer->>'balance' from answers where key = 'spread'), '1',
   'and the balance follows the lots');
 
 select is((select response from tollgate.idempotency_keys
-            where user_id = '33333333-3333-4333-8333-333333333333' and scope = 'consume' and key = 'one-lot'),
+            where account_id = '33333333-3333-4333-8333-333333333333' and scope = 'consume' and key = 'one-lot'),
           (select answer from answers where key = 'one-lot'),
   'the idempotency key is recorded with the response the call answered');
 select is((tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'one-lot', 3, 'unlimited', '{"job": 1}',
   '2026-11-23 12:05+00'))->>'replayed', 'true', 'the same key and body replay that response');
-select is((select balance from tollgate.accounts where user_id = '33333333-3333-4333-8333-333333333333'), 1::bigint,
+select is((select balance from tollgate.accounts where id = '33333333-3333-4333-8333-333333333333'), 1::bigint,
   'a replay debits nothing');
 select throws_ok($$ select tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'one-lot', 3, 'unlimited',
   '{"job": 2}', '2026-11-23 12:05+00') $$, 'TG409', null, 'the same key with another body is still a conflict');

@@ -29,21 +29,21 @@ reset role;
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "aaaaaaaa-0000-4000-8000-00000000000a"}',
   true);
-select results_eq('select user_id from tollgate.accounts', $$ values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid) $$,
+select results_eq('select id from tollgate.accounts', $$ values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid) $$,
   'the owner sees exactly their own account');
 select ok((select count(*) from tollgate.credit_lots) > 0
-  and (select bool_and(user_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from tollgate.credit_lots),
+  and (select bool_and(account_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from tollgate.credit_lots),
   'the owner sees only their own lots');
 select is((select count(*) from tollgate.credit_ledger)::int, 2, 'the owner sees their two ledger rows');
-select ok((select bool_and(user_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from tollgate.usage_counters),
+select ok((select bool_and(account_id = 'aaaaaaaa-0000-4000-8000-00000000000a') from tollgate.usage_counters),
   'the owner sees only their own counters');
 select throws_ok('select * from tollgate.idempotency_keys', '42501', null, 'the owner cannot read idempotency records');
 select throws_ok($$ update tollgate.accounts set balance = 1000000 $$, '42501', null,
   'the owner cannot write their balance');
-select throws_ok($$ insert into tollgate.credit_lots (user_id, source, amount, remaining, grant_key)
+select throws_ok($$ insert into tollgate.credit_lots (account_id, source, amount, remaining, grant_key)
   values ('aaaaaaaa-0000-4000-8000-00000000000a', 'top_up', 99, 99, 'free') $$, '42501', null,
   'the owner cannot mint a lot');
-select throws_ok($$ insert into tollgate.credit_ledger (user_id, seq, delta, balance_after, reason)
+select throws_ok($$ insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason)
   values ('aaaaaaaa-0000-4000-8000-00000000000a', 99, 99, 99, 'grant') $$, '42501', null,
   'the owner cannot write the ledger');
 select throws_ok($$ delete from tollgate.usage_counters $$, '42501', null, 'the owner cannot reset their counters');
@@ -59,13 +59,13 @@ reset role;
 set local role authenticated;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "bbbbbbbb-0000-4000-8000-00000000000b"}',
   true);
-select is_empty($$ select * from tollgate.accounts where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.accounts where id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s account');
-select is_empty($$ select * from tollgate.credit_lots where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.credit_lots where account_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s lots');
-select is_empty($$ select * from tollgate.credit_ledger where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.credit_ledger where account_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s ledger');
-select is_empty($$ select * from tollgate.usage_counters where user_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
+select is_empty($$ select * from tollgate.usage_counters where account_id = 'aaaaaaaa-0000-4000-8000-00000000000a' $$,
   'another user cannot see the owner''s counters');
 select throws_ok($$ select tollgate.consume_credits('x', 1, 'default', null, 'aaaaaaaa-0000-4000-8000-00000000000a') $$,
   'TG403', null, 'another user cannot consume the owner''s credits');
@@ -74,7 +74,7 @@ reset role;
 -- as service_role
 set local role service_role;
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
-select ok((select count(*) from tollgate.accounts where user_id in ('aaaaaaaa-0000-4000-8000-00000000000a',
+select ok((select count(*) from tollgate.accounts where id in ('aaaaaaaa-0000-4000-8000-00000000000a',
   'bbbbbbbb-0000-4000-8000-00000000000b')) = 2, 'service_role reads every account');
 select ok((select count(*) from tollgate.credit_ledger) >= 4, 'service_role reads the whole ledger');
 select isnt_empty('select * from tollgate.idempotency_keys', 'service_role reads idempotency records');

@@ -8,7 +8,7 @@ select plan(43);
 insert into auth.users (id, email) values ('55555555-0000-4000-8000-000000000001', 'meter@example.com');
 update tollgate.accounts
    set period_anchor = '2030-01-31 10:00Z', period_start = '2030-01-31 10:00Z', period_end = '2030-02-28 10:00Z'
- where user_id = '55555555-0000-4000-8000-000000000001';
+ where id = '55555555-0000-4000-8000-000000000001';
 select lives_ok($$ select tollgate.grant_credits('55555555-0000-4000-8000-000000000001', 10, 'meter', 'top_up') $$,
   'the account gets 10 top-up credits');
 
@@ -24,13 +24,13 @@ create function pg_temp.log(
                               p_response, p_metadata, p_at)
 $$;
 create function pg_temp.balance() returns bigint language sql as $$
-  select balance from tollgate.accounts where user_id = '55555555-0000-4000-8000-000000000001'
+  select balance from tollgate.accounts where id = '55555555-0000-4000-8000-000000000001'
 $$;
 
 -- This user's rows only (the database may hold other users' calls).
 create temp view mine as
   select u.tableoid::regclass::text as partition, u.* from tollgate.ai_usage u
-   where u.user_id = '55555555-0000-4000-8000-000000000001';
+   where u.account_id = '55555555-0000-4000-8000-000000000001';
 
 -- a priced call
 create temp table first_call as
@@ -57,7 +57,7 @@ select is((select partition from mine where request_id = 'r1'), 'tollgate.ai_usa
   'a call years ahead of the partitions is not refused: it waits in the DEFAULT partition');
 select results_eq($$
   select period::text, window_start, window_end, requests, input_tokens, output_tokens, cached_input_tokens, cost_usd
-    from tollgate.usage_counters where user_id = '55555555-0000-4000-8000-000000000001' and feature = 'chat'
+    from tollgate.usage_counters where account_id = '55555555-0000-4000-8000-000000000001' and feature = 'chat'
    order by period $$,
   $$ values ('day', '2030-02-10 00:00Z'::timestamptz, '2030-02-11 00:00Z'::timestamptz, 0::bigint, 1000::bigint,
              500::bigint, 2000::bigint, 0.01::numeric),
@@ -71,7 +71,7 @@ select is(pg_temp.log('r1', 'gpt-4o', 1000, 500, '2030-02-10 12:05Z', p_cached =
   (select answer || '{"replayed": true}' from first_call),
   'the same request_id and body answer the first result again with replayed true');
 select is((select count(*) from mine where request_id = 'r1')::int, 1, 'a replay records no second row');
-select is((select input_tokens from tollgate.usage_counters where user_id = '55555555-0000-4000-8000-000000000001'
+select is((select input_tokens from tollgate.usage_counters where account_id = '55555555-0000-4000-8000-000000000001'
             and feature = 'chat' and period = 'day'), 1000::bigint, 'a replay adds nothing to the counters');
 select throws_ok($$ select pg_temp.log('r1', 'gpt-4o', 1001, 500, '2030-02-10 12:05Z', p_cached => 2000,
   p_prompt => 'hello', p_response => 'world', p_metadata => '{"conversation": 7}') $$, 'TG409', null,
@@ -90,16 +90,16 @@ select is(pg_temp.log('r3', 'gpt-4o', 1000, 500, '2030-02-10 13:00Z', p_charge =
   '{"cost_usd": "0.0075", "credits_charged": 1, "balance": 9, "unpriced": false, "replayed": false}'::jsonb,
   'a charged call of 0.0075 USD at 100 credits per USD rounds 0.75 up to 1 credit');
 select results_eq($$ select reason, delta, idempotency_key from tollgate.credit_ledger
-   where user_id = '55555555-0000-4000-8000-000000000001' and reason = 'usage' $$,
+   where account_id = '55555555-0000-4000-8000-000000000001' and reason = 'usage' $$,
   $$ values ('usage', -1::bigint, 'r3') $$, 'the charge is one usage ledger entry keyed by the request_id');
 select is((select charge_entry_id from mine where request_id = 'r3'),
-  (select id from tollgate.credit_ledger where user_id = '55555555-0000-4000-8000-000000000001' and reason = 'usage'
+  (select id from tollgate.credit_ledger where account_id = '55555555-0000-4000-8000-000000000001' and reason = 'usage'
       and idempotency_key = 'r3'), 'the usage row links its charge entry');
 select is(pg_temp.log('r4', 'claude-sonnet-4', 100000, 20000, '2030-02-10 14:00Z', p_charge => true) - 'usage_id',
   '{"cost_usd": "0.6", "credits_charged": 60, "balance": -51, "unpriced": false, "replayed": false}'::jsonb,
   'a post-paid charge of 60 credits against a balance of 9 is recorded and takes the balance to -51');
 select results_eq($$ select balance, overdraft from tollgate.accounts
-   where user_id = '55555555-0000-4000-8000-000000000001' $$, $$ values (-51::bigint, 51::bigint) $$,
+   where id = '55555555-0000-4000-8000-000000000001' $$, $$ values (-51::bigint, 51::bigint) $$,
   'what the lots could not cover is overdraft');
 select throws_ok($$ select tollgate._consume_credits('55555555-0000-4000-8000-000000000001', 'after-debt', 1,
   'unlisted', null, '2030-02-10 15:00Z') $$, 'TG402', null, 'the next consume is refused with TG402');
@@ -113,7 +113,7 @@ select is(pg_temp.log('r7', 'text-embedding-3-small', 0, 0, '2030-02-10 15:00Z',
 select is(pg_temp.log('r8', 'gpt-4o', 0, 0, '2030-02-10 15:00Z', p_charge => true) - 'usage_id',
   '{"cost_usd": "0", "credits_charged": 0, "balance": -60, "unpriced": false, "replayed": false}'::jsonb,
   'a charged call that cost nothing debits nothing');
-select is((select count(*) from tollgate.credit_ledger where user_id = '55555555-0000-4000-8000-000000000001'
+select is((select count(*) from tollgate.credit_ledger where account_id = '55555555-0000-4000-8000-000000000001'
             and reason = 'usage' and idempotency_key = 'r8')::int, 0, 'and writes no ledger entry');
 select is_empty($$ select * from tollgate.check_ledger('55555555-0000-4000-8000-000000000001') $$,
   'the ledger check finds nothing after post-paid charges');
@@ -121,9 +121,9 @@ select is_empty($$ select * from tollgate.check_ledger('55555555-0000-4000-8000-
 -- lazy settling: the first call after the anniversary rolls the period (and the plan grant repays overdraft)
 select is(pg_temp.log('r9', 'gpt-4o', 1000, 0, '2030-03-01 09:00Z')->>'balance', '-57',
   'a call after the anniversary settles the account first: the 3 plan credits repay overdraft');
-select is((select period_start from tollgate.accounts where user_id = '55555555-0000-4000-8000-000000000001'),
+select is((select period_start from tollgate.accounts where id = '55555555-0000-4000-8000-000000000001'),
   '2030-02-28 10:00Z'::timestamptz, 'the account is in its new credit period');
-select is((select window_start from tollgate.usage_counters where user_id = '55555555-0000-4000-8000-000000000001'
+select is((select window_start from tollgate.usage_counters where account_id = '55555555-0000-4000-8000-000000000001'
             and feature = 'chat' and period = 'month' order by window_start desc limit 1),
   '2030-02-28 10:00Z'::timestamptz, 'the call''s tokens count in the new period''s month window');
 
@@ -143,7 +143,7 @@ create temp table job3 as select pg_temp.log('job-3', 'gpt-4o', 10, 10, '2030-03
 select is((select (answer->>'usage_id')::uuid from job3), (select id from mine where request_id = 'job-3'),
   'logging the same key as request_id records the call');
 select is((select consume_entry_id from mine where request_id = 'job-3'),
-  (select id from tollgate.credit_ledger where user_id = '55555555-0000-4000-8000-000000000001' and reason = 'consume'
+  (select id from tollgate.credit_ledger where account_id = '55555555-0000-4000-8000-000000000001' and reason = 'consume'
       and idempotency_key = 'job-3'), 'and links the consume ledger entry that used it');
 select lives_ok($$ select pg_temp.log('e1', 'gpt-4o', 10, 0, '2030-03-01 09:02Z', p_status => 'error',
   p_error_code => 'rate_limited') $$, 'a failed call is recorded too');

@@ -62,7 +62,7 @@ select is((tollgate._log_ai_usage('66666666-0000-4000-8000-000000000001', 'betwe
   'default', 0, null, 'success', null, false, null, null, null, '2030-02-28 23:59:59Z'))->>'cost_usd', '1',
   'a call just before the new price still pays the old one');
 select results_eq($$ select request_id, cost_usd, price_effective_from from tollgate.ai_usage
-   where user_id = '66666666-0000-4000-8000-000000000001' order by created_at $$,
+   where account_id = '66666666-0000-4000-8000-000000000001' order by created_at $$,
   $$ values ('before', 3.5::numeric, '2030-01-01 00:00Z'::timestamptz),
             ('between', 1::numeric, '2030-01-01 00:00Z'::timestamptz),
             ('after', 40::numeric, '2030-03-01 00:00Z'::timestamptz) $$,

@@ -11,7 +11,7 @@ insert into tollgate.plan_limits (plan_id, feature, period, request_limit) value
 insert into auth.users (id, email) values
   ('5e000000-0000-4000-8000-000000000001', 'wild@example.com'),
   ('5e000000-0000-4000-8000-000000000002', 'free@example.com');
-update tollgate.accounts set plan_id = 'wild' where user_id = '5e000000-0000-4000-8000-000000000001';
+update tollgate.accounts set plan_id = 'wild' where id = '5e000000-0000-4000-8000-000000000001';
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
 select tollgate.grant_credits(u, 100, 'wild', 'top_up')
   from unnest(array['5e000000-0000-4000-8000-000000000001', '5e000000-0000-4000-8000-000000000002']::uuid[]) u;
@@ -46,9 +46,9 @@ select is(pg_temp.consume('5e000000-0000-4000-8000-000000000001', 'x1', 'made-up
 select throws_ok($$ select tollgate._consume_credits('5e000000-0000-4000-8000-000000000001', 'x2', 0, 'other', null,
   '2027-03-10 23:59Z') $$, 'TG429', 'Quota exceeded: 3 requests per day across all features',
   'the message says the limit is across all features');
-select is((select requests from tollgate.usage_counters where user_id = '5e000000-0000-4000-8000-000000000001'
+select is((select requests from tollgate.usage_counters where account_id = '5e000000-0000-4000-8000-000000000001'
             and feature = '*' and period = 'day'), 3::bigint, 'the plan-wide window counted the 3 admitted requests');
-select is((select requests from tollgate.usage_counters where user_id = '5e000000-0000-4000-8000-000000000001'
+select is((select requests from tollgate.usage_counters where account_id = '5e000000-0000-4000-8000-000000000001'
             and feature = 'chat' and period = 'day'), 2::bigint, 'refused requests counted nothing');
 select is(pg_temp.consume('5e000000-0000-4000-8000-000000000001', 'c1', 'chat') ->> 'replayed', 'true',
   'a replay is still answered when the plan-wide window is full');

@@ -18,21 +18,21 @@ select tollgate._consume_credits('5b111111-1111-4111-8111-111111111111', 'w1', 1
 select tollgate._log_ai_usage('5b111111-1111-4111-8111-111111111111', 'w1', 'gpt-4o', 100, 10, null, 'default', 0,
                               null, 'success', null, false, null, null, null, '2030-11-03 12:01Z');
 select results_eq($$ select period::text, window_end - window_start, requests, input_tokens from tollgate.usage_counters
-                     where user_id = '5b111111-1111-4111-8111-111111111111' order by period $$,
+                     where account_id = '5b111111-1111-4111-8111-111111111111' order by period $$,
   $$ values ('day', interval '24 hours', 1::bigint, 100::bigint),
             ('month', (select period_end - period_start from tollgate.accounts
-                        where user_id = '5b111111-1111-4111-8111-111111111111'), 1::bigint, 100::bigint) $$,
+                        where id = '5b111111-1111-4111-8111-111111111111'), 1::bigint, 100::bigint) $$,
   'the gate''s request and the meter''s tokens land in the same day and month rows');
 select results_eq($$ select c.window_start, c.window_end from tollgate.usage_counters c
-                     where c.user_id = '5b111111-1111-4111-8111-111111111111' and c.period = 'month' $$,
+                     where c.account_id = '5b111111-1111-4111-8111-111111111111' and c.period = 'month' $$,
   $$ select period_start, period_end from tollgate.accounts
-      where user_id = '5b111111-1111-4111-8111-111111111111' $$,
+      where id = '5b111111-1111-4111-8111-111111111111' $$,
   'the month row is the account''s current credit period');
 select results_eq($$ select period::text, used, resets_at from tollgate._quota_status(
                       '5b111111-1111-4111-8111-111111111111', 'default', '2030-11-03 13:00Z') order by period $$,
   $$ values ('day', 1::bigint, '2030-11-04 00:00Z'::timestamptz),
             ('month', 1::bigint, (select period_end from tollgate.accounts
-                                   where user_id = '5b111111-1111-4111-8111-111111111111')) $$,
+                                   where id = '5b111111-1111-4111-8111-111111111111')) $$,
   'the status reads those rows back');
 select is((tollgate._consume_credits('5b111111-1111-4111-8111-111111111111', 'w2', 1, 'default', null,
                                      '2030-11-03 23:59Z') -> 'quota' -> 0 ->> 'used')::int, 2,

@@ -8,7 +8,7 @@ select plan(31);
 insert into auth.users (id, email) values ('44444444-0000-4000-8000-000000000001', 'quota@example.com');
 update tollgate.accounts
    set period_anchor = '2030-01-31 10:00Z', period_start = '2030-01-31 10:00Z', period_end = '2030-02-28 10:00Z'
- where user_id = '44444444-0000-4000-8000-000000000001';
+ where id = '44444444-0000-4000-8000-000000000001';
 select lives_ok($$ select tollgate.grant_credits('44444444-0000-4000-8000-000000000001', 100, 'quota-test', 'top_up') $$,
   'a top-up keeps credits out of the way');
 
@@ -30,11 +30,11 @@ language sql as $$
 $$;
 create function pg_temp.state() returns jsonb language sql as $$
   select jsonb_build_object(
-    'balance', (select balance from tollgate.accounts where user_id = '44444444-0000-4000-8000-000000000001'),
+    'balance', (select balance from tollgate.accounts where id = '44444444-0000-4000-8000-000000000001'),
     'requests', (select coalesce(jsonb_object_agg(period || ' ' || window_start, requests), '{}')
-                   from tollgate.usage_counters where user_id = '44444444-0000-4000-8000-000000000001'),
-    'keys', (select count(*) from tollgate.idempotency_keys where user_id = '44444444-0000-4000-8000-000000000001'),
-    'ledger', (select count(*) from tollgate.credit_ledger where user_id = '44444444-0000-4000-8000-000000000001'))
+                   from tollgate.usage_counters where account_id = '44444444-0000-4000-8000-000000000001'),
+    'keys', (select count(*) from tollgate.idempotency_keys where account_id = '44444444-0000-4000-8000-000000000001'),
+    'ledger', (select count(*) from tollgate.credit_ledger where account_id = '44444444-0000-4000-8000-000000000001'))
 $$;
 create temp table snap (name text primary key, state jsonb);
 
@@ -58,7 +58,7 @@ select is(pg_temp.consume('d1', '2030-02-10 18:00Z')->>'replayed', 'true',
 select is(pg_temp.consume('d3', '2030-02-11 00:00Z')->'quota'->0,
   '{"feature": "default", "period": "day", "used": 1, "limit": 2, "resets_at": "2030-02-12T00:00:00+00:00"}'::jsonb,
   'at midnight UTC a new day window starts and the refused key now succeeds');
-select is((select requests from tollgate.usage_counters where user_id = '44444444-0000-4000-8000-000000000001'
+select is((select requests from tollgate.usage_counters where account_id = '44444444-0000-4000-8000-000000000001'
             and period = 'day' and window_start = '2030-02-10 00:00Z'), 2::bigint,
   'the old day window keeps its count: nothing is ever zeroed');
 
@@ -78,9 +78,9 @@ select is(pg_temp.refusal($$ select pg_temp.consume('m6', '2030-02-28 09:59:59Z'
 select is(pg_temp.consume('m6', '2030-02-28 10:00Z')->'quota'->1,
   '{"feature": "default", "period": "month", "used": 1, "limit": 5, "resets_at": "2030-03-31T10:00:00+00:00"}'::jsonb,
   'at the anniversary (28 Feb for a 31 Jan anchor) a new period starts, ending on 31 Mar');
-select is((select period_start from tollgate.accounts where user_id = '44444444-0000-4000-8000-000000000001'),
+select is((select period_start from tollgate.accounts where id = '44444444-0000-4000-8000-000000000001'),
   '2030-02-28 10:00Z'::timestamptz, 'the consume rolled the account into the new period itself');
-select is((select requests from tollgate.usage_counters where user_id = '44444444-0000-4000-8000-000000000001'
+select is((select requests from tollgate.usage_counters where account_id = '44444444-0000-4000-8000-000000000001'
             and period = 'month' and window_start = '2030-01-31 10:00Z'), 5::bigint,
   'the ended period''s counter keeps its 5 requests');
 
@@ -90,7 +90,7 @@ select is(pg_temp.consume('u1', '2030-02-28 10:00Z', 'unlisted')->'quota', '[]':
 insert into tollgate.plans (id, name) values ('quota-test', 'Quota test');
 insert into tollgate.plan_limits (plan_id, feature, period, request_limit) values ('quota-test', 'blocked', 'day', 0),
   ('quota-test', 'default', 'month', 1);
-update tollgate.accounts set plan_id = 'quota-test' where user_id = '44444444-0000-4000-8000-000000000001';
+update tollgate.accounts set plan_id = 'quota-test' where id = '44444444-0000-4000-8000-000000000001';
 select is(pg_temp.refusal($$ select pg_temp.consume('z1', '2030-03-01 10:00Z', 'blocked') $$)->'detail'->>'used', '0',
   'a limit of 0 refuses every request');
 select is(pg_temp.refusal($$ select pg_temp.consume('z2', '2030-03-01 10:00Z') $$)->'detail'->>'limit', '1',
@@ -109,7 +109,7 @@ select results_eq($$ select feature, period::text, used, request_limit, remainin
 select results_eq($$ select used, remaining from tollgate._quota_status('44444444-0000-4000-8000-000000000001',
   'default', '2030-04-01 12:00Z') $$, $$ values (0::bigint, 3::bigint) $$,
   'a period that has ended but is not settled yet shows as the new, empty period');
-update tollgate.accounts set plan_id = 'free' where user_id = '44444444-0000-4000-8000-000000000001';
+update tollgate.accounts set plan_id = 'free' where id = '44444444-0000-4000-8000-000000000001';
 select results_eq($$ select period::text, used, request_limit, remaining, resets_at
   from tollgate._quota_status('44444444-0000-4000-8000-000000000001', 'default', '2030-02-28 12:00Z') $$,
   $$ values ('day', 1::bigint, 2::bigint, 1::bigint, '2030-03-01 00:00Z'::timestamptz),

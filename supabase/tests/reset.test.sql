@@ -14,15 +14,15 @@ insert into auth.users (id, email) values
 update tollgate.accounts
    set period_anchor = '2027-01-31 10:00Z', period_start = '2027-01-31 10:00Z', period_end = '2027-02-28 10:00Z',
        next_expiry_at = '2027-02-28 10:00Z'
- where user_id = '51111111-1111-4111-8111-111111111111';
+ where id = '51111111-1111-4111-8111-111111111111';
 update tollgate.credit_lots set expires_at = '2027-02-28 10:00Z'
- where user_id = '51111111-1111-4111-8111-111111111111';
+ where account_id = '51111111-1111-4111-8111-111111111111';
 update tollgate.accounts
    set period_anchor = '2027-06-15 00:00Z', period_start = '2027-06-15 00:00Z', period_end = '2027-07-15 00:00Z',
        next_expiry_at = '2027-07-15 00:00Z'
- where user_id = '53333333-3333-4333-8333-333333333333';
+ where id = '53333333-3333-4333-8333-333333333333';
 update tollgate.credit_lots set expires_at = '2027-07-15 00:00Z'
- where user_id = '53333333-3333-4333-8333-333333333333';
+ where account_id = '53333333-3333-4333-8333-333333333333';
 
 -- The idle user spends 1 of the 3 plan credits within that period and buys a top-up lot that never expires.
 select tollgate._consume_credits('53333333-3333-4333-8333-333333333333', 'spend-1', 1, 'default', null,
@@ -46,13 +46,13 @@ select results_eq($$ select * from tollgate.reset_monthly_quotas('2027-02-28 10:
 reset role;
 
 select results_eq($$ select period_start, period_end from tollgate.accounts
-                     where user_id = '51111111-1111-4111-8111-111111111111' $$,
+                     where id = '51111111-1111-4111-8111-111111111111' $$,
   $$ values ('2027-02-28 10:00Z'::timestamptz, '2027-03-31 10:00Z'::timestamptz) $$,
   'the 31 Jan anchor rolls on 28 Feb and the next period ends on 31 Mar');
-select is((select balance from tollgate.accounts where user_id = '51111111-1111-4111-8111-111111111111'), 3::bigint,
+select is((select balance from tollgate.accounts where id = '51111111-1111-4111-8111-111111111111'), 3::bigint,
   'the rolled balance is the new allowance only');
 select results_eq($$ select delta, lot_id is not null from tollgate.credit_ledger
-                     where user_id = '51111111-1111-4111-8111-111111111111' and reason = 'expire' $$,
+                     where account_id = '51111111-1111-4111-8111-111111111111' and reason = 'expire' $$,
   $$ values (-3::bigint, true) $$, 'the leftover plan credits are expired with an expire ledger entry');
 
 set local role service_role;
@@ -62,7 +62,7 @@ select results_eq($$ select * from tollgate.reset_monthly_quotas('2027-03-31 10:
   $$ values (1::bigint, 3::bigint, 3::bigint) $$, 'on 31 Mar the account rolls again');
 reset role;
 select results_eq($$ select period_start, period_end from tollgate.accounts
-                     where user_id = '51111111-1111-4111-8111-111111111111' $$,
+                     where id = '51111111-1111-4111-8111-111111111111' $$,
   $$ values ('2027-03-31 10:00Z'::timestamptz, '2027-04-30 10:00Z'::timestamptz) $$,
   'the anniversary returns to the 31st after February');
 
@@ -76,28 +76,28 @@ select results_eq($$ select * from tollgate.reset_monthly_quotas('2027-10-01 00:
 reset role;
 
 select results_eq($$ select period_start, period_end from tollgate.accounts
-                     where user_id = '53333333-3333-4333-8333-333333333333' $$,
+                     where id = '53333333-3333-4333-8333-333333333333' $$,
   $$ values ('2027-09-15 00:00Z'::timestamptz, '2027-10-15 00:00Z'::timestamptz) $$,
   'an idle account jumps to the period containing now, skipping the months in between');
 select is((select count(*) from tollgate.credit_ledger
-            where user_id = '53333333-3333-4333-8333-333333333333' and reason = 'grant'
+            where account_id = '53333333-3333-4333-8333-333333333333' and reason = 'grant'
               and idempotency_key like 'plan:%')::int, 2,
   'three idle months give one plan grant (plus the signup grant), not three');
 select is((select idempotency_key from tollgate.credit_ledger
-            where user_id = '53333333-3333-4333-8333-333333333333' and reason = 'grant'
+            where account_id = '53333333-3333-4333-8333-333333333333' and reason = 'grant'
             order by seq desc limit 1), 'plan:2027-09-15T00:00:00.000000Z',
   'the grant is keyed by the new period start');
 select is((select delta from tollgate.credit_ledger
-            where user_id = '53333333-3333-4333-8333-333333333333' and reason = 'expire'), -2::bigint,
+            where account_id = '53333333-3333-4333-8333-333333333333' and reason = 'expire'), -2::bigint,
   'only the 2 unspent plan credits expire');
 select results_eq($$ select amount, remaining, expires_at from tollgate.credit_lots
-                     where user_id = '53333333-3333-4333-8333-333333333333' and source = 'top_up' $$,
+                     where account_id = '53333333-3333-4333-8333-333333333333' and source = 'top_up' $$,
   $$ values (50::bigint, 50::bigint, null::timestamptz) $$, 'the top-up lot is untouched');
-select is((select balance from tollgate.accounts where user_id = '53333333-3333-4333-8333-333333333333'), 53::bigint,
+select is((select balance from tollgate.accounts where id = '53333333-3333-4333-8333-333333333333'), 53::bigint,
   'the balance is the top-up plus the new allowance');
-select is((select next_expiry_at from tollgate.accounts where user_id = '53333333-3333-4333-8333-333333333333'),
+select is((select next_expiry_at from tollgate.accounts where id = '53333333-3333-4333-8333-333333333333'),
   '2027-10-15 00:00Z'::timestamptz, 'the next expiry is the new plan lot''s, at the period end');
-select is((select settle_at from tollgate.accounts where user_id = '53333333-3333-4333-8333-333333333333'),
+select is((select settle_at from tollgate.accounts where id = '53333333-3333-4333-8333-333333333333'),
   '2027-10-15 00:00Z'::timestamptz, 'the account is next due at the period end');
 select is_empty($$ select * from tollgate.check_ledger() $$, 'the books balance after the resets');
 

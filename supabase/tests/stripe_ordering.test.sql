@@ -31,7 +31,7 @@ create function pg_temp.status(p_id text) returns text language sql as $$
   select status || coalesce(' ' || waits_for, '') from tollgate.stripe_events where id = p_id
 $$;
 create function pg_temp.balance(p_user uuid) returns bigint language sql as $$
-  select balance from tollgate.accounts where user_id = p_user
+  select balance from tollgate.accounts where id = p_user
 $$;
 
 update tollgate.plans set stripe_price_ids = '{price_pro}' where id = 'pro';
@@ -69,19 +69,19 @@ select results_eq($$ select pg_temp.status('evt_f1_pack'), pg_temp.status('evt_f
                             pg_temp.balance('f1000000-0000-4000-8000-000000000001') $$,
   $$ values ('processed', 'processed', 53::bigint) $$, 'both processed: 3 + 100 - 50');
 select results_eq($$ select customer_id from tollgate.stripe_customers
-                     where user_id = 'f1000000-0000-4000-8000-000000000001' $$,
+                     where account_id = 'f1000000-0000-4000-8000-000000000001' $$,
   $$ values ('cus_f1') $$, 'the customer is linked');
 select is(pg_temp.handle(pg_temp.evt('evt_f1_second', 'checkout.session.completed', '2027-03-10 11:10Z',
   pg_temp.checkout('cs_f1_b', 'payment', 'paid', 'cus_f1_second', 'f1000000-0000-4000-8000-000000000001', 'pi_f1b',
                    1000))) ->> 'status', 'processed', 'a pack bought through a second customer is processed');
 select results_eq($$ select count(*)::int, pg_temp.balance('f1000000-0000-4000-8000-000000000001')
-                     from tollgate.stripe_customers where user_id = 'f1000000-0000-4000-8000-000000000001' $$,
+                     from tollgate.stripe_customers where account_id = 'f1000000-0000-4000-8000-000000000001' $$,
   $$ values (2, 153::bigint) $$, 'the user has two customers and both packs');
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Ties: two updates of one second with different states
 -- ---------------------------------------------------------------------------------------------------------------
-insert into tollgate.stripe_customers (customer_id, user_id) values ('cus_f2', 'f2000000-0000-4000-8000-000000000002');
+insert into tollgate.stripe_customers (customer_id, account_id) values ('cus_f2', 'f2000000-0000-4000-8000-000000000002');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_a', 'customer.subscription.updated', '2027-03-10 11:00Z',
   pg_temp.sub('sub_f2', 'cus_f2', 'price_business'))) ->> 'status', 'processed', 'the first update is applied');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_b', 'customer.subscription.updated', '2027-03-10 11:00Z',
@@ -89,13 +89,13 @@ select is(pg_temp.handle(pg_temp.evt('evt_f2_b', 'customer.subscription.updated'
   '{"status": "retrieve", "event_id": "evt_f2_b", "subscription_id": "sub_f2"}'::jsonb,
   'a second update of the same second with another state asks for the subscription''s current state');
 select is(pg_temp.status('evt_f2_b'), null, 'and nothing of it is kept');
-select results_eq($$ select plan_id, balance from tollgate.accounts where user_id = 'f2000000-0000-4000-8000-000000000002' $$,
+select results_eq($$ select plan_id, balance from tollgate.accounts where id = 'f2000000-0000-4000-8000-000000000002' $$,
   $$ values ('business', 2500::bigint) $$, 'the account is as the first update left it');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_b', 'customer.subscription.updated', '2027-03-10 11:00Z',
   pg_temp.sub('sub_f2', 'cus_f2', 'price_pro')), jsonb_build_array(pg_temp.sub('sub_f2', 'cus_f2', 'price_pro')))
   ->> 'status', 'processed', 'called again with the current state, the event is applied');
 select results_eq($$ select s.plan_id, s.retrieved_at, a.plan_id, a.balance from tollgate.stripe_subscriptions s
-                     join tollgate.accounts a using (user_id) where s.subscription_id = 'sub_f2' $$,
+                     join tollgate.accounts a on a.id = s.account_id where s.subscription_id = 'sub_f2' $$,
   $$ values ('pro', '2027-03-10 12:00Z'::timestamptz, 'pro', 500::bigint) $$,
   'the retrieved state is mirrored as of its retrieval, and the account follows it');
 select is(pg_temp.handle(pg_temp.evt('evt_f2_old', 'customer.subscription.updated', '2027-03-10 11:58Z',

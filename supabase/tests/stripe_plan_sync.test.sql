@@ -23,7 +23,7 @@ $$;
 create function pg_temp.handle(p_event jsonb, p_now timestamptz default '2027-03-10 12:00Z') returns text
 language sql as $$ select tollgate._handle_stripe_event(p_event, false, '[]', p_now) ->> 'status' $$;
 create function pg_temp.account(p_user uuid) returns table (plan_id text, balance bigint, overdraft bigint)
-language sql as $$ select plan_id, balance, overdraft from tollgate.accounts where user_id = p_user $$;
+language sql as $$ select plan_id, balance, overdraft from tollgate.accounts where id = p_user $$;
 create function pg_temp.spend(p_user uuid, p_amount bigint) returns void language plpgsql as $$
 begin
   perform tollgate._lock_account(p_user);
@@ -41,10 +41,10 @@ insert into auth.users (id, email) values
 update tollgate.accounts
    set period_anchor = '2027-03-01', period_start = '2027-03-01', period_end = '2027-04-01',
        next_expiry_at = '2027-04-01'
- where user_id::text like 'e_000000-0000-4000-8000-00000000000_';
+ where id::text like 'e_000000-0000-4000-8000-00000000000_';
 update tollgate.credit_lots set expires_at = '2027-04-01', grant_key = 'plan:2027-03-01T00:00:00.000000Z'
- where user_id::text like 'e_000000-0000-4000-8000-00000000000_';
-insert into tollgate.stripe_customers (customer_id, user_id) values
+ where account_id::text like 'e_000000-0000-4000-8000-00000000000_';
+insert into tollgate.stripe_customers (customer_id, account_id) values
   ('cus_e1', 'e1000000-0000-4000-8000-000000000001'), ('cus_e2', 'e2000000-0000-4000-8000-000000000002'),
   ('cus_e3', 'e3000000-0000-4000-8000-000000000003'), ('cus_e4', 'e4000000-0000-4000-8000-000000000004'),
   ('cus_e4b', 'e4000000-0000-4000-8000-000000000004');
@@ -64,7 +64,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_e1_3', 'customer.subscription.updated'
 select results_eq($$ select * from pg_temp.account('e1000000-0000-4000-8000-000000000001') $$,
   $$ values ('pro', 400::bigint, 0::bigint) $$, 'back on pro: its 500 less the 100 used, as if never upgraded');
 select results_eq($$ select count(*)::int, min(amount), min(remaining) from tollgate.credit_lots
-                     where user_id = 'e1000000-0000-4000-8000-000000000001' and source = 'plan'
+                     where account_id = 'e1000000-0000-4000-8000-000000000001' and source = 'plan'
                        and grant_key = 'plan:2027-03-05T00:00:00.000000Z' $$,
   $$ values (1, 500::bigint, 400::bigint) $$, 'one plan lot for the period, holding what the plan grants');
 select is(pg_temp.handle(pg_temp.evt('evt_e1_3b', 'customer.subscription.updated', '2027-03-10 11:00Z',
@@ -94,8 +94,8 @@ select is(pg_temp.handle(pg_temp.evt('evt_e3_1', 'customer.subscription.created'
   pg_temp.sub('sub_e3', 'cus_e3', 'trialing', 'price_pro', '2027-03-20', '2027-03-20'))), 'processed',
   'a trial of pro');
 select results_eq($$ select a.plan_id, a.balance, l.amount, l.expires_at
-                     from tollgate.accounts a join tollgate.credit_lots l on l.user_id = a.user_id and l.grant_key = 'trial'
-                    where a.user_id = 'e3000000-0000-4000-8000-000000000003' $$,
+                     from tollgate.accounts a join tollgate.credit_lots l on l.account_id = a.id and l.grant_key = 'trial'
+                    where a.id = 'e3000000-0000-4000-8000-000000000003' $$,
   $$ values ('pro', 50::bigint, 50::bigint, '2027-03-20 00:00Z'::timestamptz) $$,
   'pro''s features with its 50 trial credits until the trial ends, not its 500');
 select is(pg_temp.handle(pg_temp.evt('evt_e3_2', 'customer.subscription.deleted', '2027-03-10 10:00Z',
@@ -106,12 +106,12 @@ select results_eq($$ select * from pg_temp.account('e3000000-0000-4000-8000-0000
 select is(pg_temp.handle(pg_temp.evt('evt_e3_3', 'customer.subscription.created', '2027-03-10 11:00Z',
   pg_temp.sub('sub_e3b', 'cus_e3', 'trialing', 'price_pro', '2027-03-24', '2027-03-24'))), 'processed',
   'a second trial');
-select is((select balance from tollgate.accounts where user_id = 'e3000000-0000-4000-8000-000000000003'), 0::bigint,
+select is((select balance from tollgate.accounts where id = 'e3000000-0000-4000-8000-000000000003'), 0::bigint,
   'no trial credits the second time, and no plan allowance during a trial');
 select is(pg_temp.handle(pg_temp.evt('evt_e3_4', 'customer.subscription.updated', '2027-03-10 11:30Z',
   pg_temp.sub('sub_e3b', 'cus_e3', 'active', 'price_pro', '2027-03-24', '2027-03-10 11:30Z'))), 'processed',
   'the second trial converts');
-select is((select balance from tollgate.accounts where user_id = 'e3000000-0000-4000-8000-000000000003'), 500::bigint,
+select is((select balance from tollgate.accounts where id = 'e3000000-0000-4000-8000-000000000003'), 500::bigint,
   'conversion to active starts pro''s allowance');
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -124,25 +124,25 @@ select is(pg_temp.handle(pg_temp.evt('evt_e4_2', 'customer.subscription.created'
   pg_temp.sub('sub_e4b', 'cus_e4b', 'active', 'price_business', '2027-03-08'))), 'processed',
   'business on another customer, with another anchor');
 select results_eq($$ select plan_id, period_start, balance from tollgate.accounts
-                     where user_id = 'e4000000-0000-4000-8000-000000000004' $$,
+                     where id = 'e4000000-0000-4000-8000-000000000004' $$,
   $$ values ('business', '2027-03-08 00:00Z'::timestamptz, 2500::bigint) $$,
   'business''s period and allowance; pro''s 300 left are set aside');
 select is(pg_temp.handle(pg_temp.evt('evt_e4_3', 'customer.subscription.deleted', '2027-03-10 11:00Z',
   pg_temp.sub('sub_e4b', 'cus_e4b', 'canceled', 'price_business', '2027-03-08'))), 'processed',
   'business ends');
 select results_eq($$ select plan_id, period_start, balance from tollgate.accounts
-                     where user_id = 'e4000000-0000-4000-8000-000000000004' $$,
+                     where id = 'e4000000-0000-4000-8000-000000000004' $$,
   $$ values ('pro', '2027-03-05 00:00Z'::timestamptz, 300::bigint) $$,
   'back on pro''s period with the 300 it had left');
 select is(pg_temp.handle(pg_temp.evt('evt_e4_4', 'customer.subscription.deleted', '2027-03-10 11:30Z',
   pg_temp.sub('sub_e4a', 'cus_e4', 'canceled', 'price_pro', '2027-03-05'))), 'processed', 'pro ends too');
 select results_eq($$ select plan_id, period_anchor, balance from tollgate.accounts
-                     where user_id = 'e4000000-0000-4000-8000-000000000004' $$,
+                     where id = 'e4000000-0000-4000-8000-000000000004' $$,
   $$ values ('free', '2027-03-05 00:00Z'::timestamptz, 0::bigint) $$,
   'the default plan in the last subscription''s period: 3 credits less the 200 used of it, not a fresh 3');
 select tollgate.reset_monthly_quotas('2027-04-05 01:00Z');
 select results_eq($$ select period_start, balance from tollgate.accounts
-                     where user_id = 'e4000000-0000-4000-8000-000000000004' $$,
+                     where id = 'e4000000-0000-4000-8000-000000000004' $$,
   $$ values ('2027-04-05 00:00Z'::timestamptz, 3::bigint) $$,
   'the hourly reset carries on from the switched period: a fresh 3 in April');
 select is_empty($$ select * from tollgate.check_ledger() $$, 'the books balance after every plan change');

@@ -35,9 +35,9 @@ language sql as $$ select tollgate._handle_stripe_event(p_event, false, '[]', p_
 create function pg_temp.books(p_user uuid) returns table (balance bigint, overdraft bigint, lots bigint[])
 language sql as $$
   select a.balance, a.overdraft,
-         array(select l.remaining from tollgate.credit_lots l where l.user_id = a.user_id
+         array(select l.remaining from tollgate.credit_lots l where l.account_id = a.id
                 order by l.source, l.created_at, l.id)
-    from tollgate.accounts a where a.user_id = p_user
+    from tollgate.accounts a where a.id = p_user
 $$;
 create function pg_temp.spend(p_user uuid, p_key text, p_amount bigint) returns void language sql as $$
   select tollgate._consume_credits(p_user, p_key, p_amount, 'default', null, '2027-03-10 11:00Z');
@@ -54,8 +54,8 @@ insert into auth.users (id, email) values
 update tollgate.accounts
    set period_anchor = '2027-03-01', period_start = '2027-03-01', period_end = '2027-04-01',
        next_expiry_at = '2027-04-01'
- where user_id::text like 'd_000000-0000-4000-8000-00000000000_';
-update tollgate.credit_lots set expires_at = '2027-04-01' where user_id::text like 'd_000000-0000-4000-8000-00000000000_';
+ where id::text like 'd_000000-0000-4000-8000-00000000000_';
+update tollgate.credit_lots set expires_at = '2027-04-01' where account_id::text like 'd_000000-0000-4000-8000-00000000000_';
 update tollgate.plan_limits set request_limit = 1000 where plan_id = 'free' and feature = 'default';
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ select results_eq($$ select refunded_credits, taken_back, taken_from from tollga
                                                           where id = 'cs_d1'), 60)) $$,
   'the payment records what it took back and from where');
 select results_eq($$ select delta from tollgate.credit_ledger
-                     where user_id = 'd1000000-0000-4000-8000-000000000001' and reason = 'refund' order by seq $$,
+                     where account_id = 'd1000000-0000-4000-8000-000000000001' and reason = 'refund' order by seq $$,
   $$ values (-30::bigint), (-30::bigint) $$, 'one ledger entry per refunded share');
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ select results_eq($$ select * from pg_temp.books('d2000000-0000-4000-8000-000000
   $$ values (3::bigint, 0::bigint, '{0,3}'::bigint[]) $$,
   'the overdraft is repaid and the pack''s lot holds its 3 again: as if there had been no dispute');
 select results_eq($$ select reason, delta from tollgate.credit_ledger
-                     where user_id = 'd2000000-0000-4000-8000-000000000002' and reason = 'dispute' order by seq $$,
+                     where account_id = 'd2000000-0000-4000-8000-000000000002' and reason = 'dispute' order by seq $$,
   $$ values ('dispute', -100::bigint), ('dispute', 100::bigint) $$, 'once taken, once given back');
 select is(pg_temp.handle(pg_temp.dispute('evt_d2_reinstated', 'funds_reinstated', 'd2', 'won',
                                          '2027-03-10 11:19Z')), 'ignored', 'the reinstated funds give nothing twice');

@@ -44,7 +44,7 @@ create function pg_temp.handle(p_event jsonb) returns jsonb language sql as $$
   select tollgate._handle_stripe_event(p_event, false, '[]', '2027-03-10 12:00Z')
 $$;
 create function pg_temp.balance(p_user uuid) returns bigint language sql as $$
-  select balance from tollgate.accounts where user_id = p_user
+  select balance from tollgate.accounts where id = p_user
 $$;
 
 update tollgate.plans set stripe_price_ids = '{price_pro_monthly,price_pro_annual}' where id = 'pro';
@@ -60,9 +60,9 @@ insert into auth.users (id, email) values
 update tollgate.accounts
    set period_anchor = '2027-03-01', period_start = '2027-03-01', period_end = '2027-04-01',
        next_expiry_at = '2027-04-01'
- where user_id::text like 'c_000000-0000-4000-8000-00000000000_';
+ where id::text like 'c_000000-0000-4000-8000-00000000000_';
 update tollgate.credit_lots set expires_at = '2027-04-01'
- where user_id::text like 'c_000000-0000-4000-8000-00000000000_';
+ where account_id::text like 'c_000000-0000-4000-8000-00000000000_';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Credit packs: checkout.session.completed in payment mode
@@ -71,7 +71,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_co_u1', 'checkout.session.completed', 
   pg_temp.checkout('cs_u1', 'payment', 'paid', 'cus_u1', 'c1000000-0000-4000-8000-000000000001',
                    '{"credits": "100"}', 'pi_u1', 1000))) ->> 'status', 'processed',
   'a paid credit-pack checkout is processed');
-select results_eq($$ select user_id from tollgate.stripe_customers where customer_id = 'cus_u1' $$,
+select results_eq($$ select account_id from tollgate.stripe_customers where customer_id = 'cus_u1' $$,
   $$ values ('c1000000-0000-4000-8000-000000000001'::uuid) $$,
   'the checkout links client_reference_id to the customer');
 select is(pg_temp.balance('c1000000-0000-4000-8000-000000000001'), 103::bigint,
@@ -98,7 +98,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_co_u1b', 'checkout.session.completed',
   'a pack with credits_expire_days is processed');
 select is((select expires_at from tollgate.credit_lots where grant_key = 'top_up:stripe:cs_u1b'),
   '2027-04-09 11:59Z'::timestamptz, 'its lot expires 30 days after the payment''s event, whenever it is applied');
-select is((select next_expiry_at from tollgate.accounts where user_id = 'c1000000-0000-4000-8000-000000000001'),
+select is((select next_expiry_at from tollgate.accounts where id = 'c1000000-0000-4000-8000-000000000001'),
   '2027-04-01'::timestamptz, 'the account still settles at the earliest expiry');
 
 select is(pg_temp.handle(pg_temp.evt('evt_co_u1c', 'checkout.session.completed', '2027-03-10 11:59Z',
@@ -141,17 +141,17 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_1', 'customer.subscription.crea
   pg_temp.sub('sub_u2', 'cus_u2', 'active', 'price_pro_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
               '2027-04-05 00:00Z'))) ->> 'status', 'processed', 'customer.subscription.created is processed');
 select results_eq($$ select plan_id, period_anchor, period_start, period_end, balance from tollgate.accounts
-                     where user_id = 'c2000000-0000-4000-8000-000000000002' $$,
+                     where id = 'c2000000-0000-4000-8000-000000000002' $$,
   $$ values ('pro', '2027-03-05 00:00Z'::timestamptz, '2027-03-05 00:00Z'::timestamptz,
              '2027-04-05 00:00Z'::timestamptz, 500::bigint) $$,
   'an active subscription puts the account on the price''s plan, in a period anchored on the billing anchor');
 select results_eq($$ select reason, delta, split_part(idempotency_key, ':', 1), lot_id from tollgate.credit_ledger
-                     where user_id = 'c2000000-0000-4000-8000-000000000002' and seq > 1 order by seq $$,
+                     where account_id = 'c2000000-0000-4000-8000-000000000002' and seq > 1 order by seq $$,
   $$ values ('expire', -3::bigint, 'plan_change', (select id from tollgate.credit_lots
-                                    where user_id = 'c2000000-0000-4000-8000-000000000002' and source = 'plan'
+                                    where account_id = 'c2000000-0000-4000-8000-000000000002' and source = 'plan'
                                       and grant_key <> 'plan:2027-03-05T00:00:00.000000Z')),
             ('grant', 500::bigint, 'plan', (select id from tollgate.credit_lots
-                                    where user_id = 'c2000000-0000-4000-8000-000000000002'
+                                    where account_id = 'c2000000-0000-4000-8000-000000000002'
                                       and grant_key = 'plan:2027-03-05T00:00:00.000000Z')) $$,
   'the signup period''s credits are set aside and the pro allowance granted as the new period''s plan lot');
 select results_eq($$ select status, plan_id, price_id, current_period_start, current_period_end,
@@ -163,18 +163,18 @@ select results_eq($$ select status, plan_id, price_id, current_period_start, cur
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_1', 'customer.subscription.created', '2027-03-10 11:00Z',
   pg_temp.sub('sub_u2', 'cus_u2', 'active', 'price_pro_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
               '2027-04-05 00:00Z'))) ->> 'status', 'duplicate', 'a redelivered subscription event is a duplicate');
-select is((select count(*) from tollgate.credit_ledger where user_id = 'c2000000-0000-4000-8000-000000000002'
+select is((select count(*) from tollgate.credit_ledger where account_id = 'c2000000-0000-4000-8000-000000000002'
             and reason = 'grant')::int, 2, 'the redelivery grants nothing more (signup + pro)');
 
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_2', 'customer.subscription.updated', '2027-03-10 11:30Z',
   pg_temp.sub('sub_u2', 'cus_u2', 'active', 'price_business_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
               '2027-04-05 00:00Z'))) ->> 'status', 'processed', 'an upgrade is processed');
 select results_eq($$ select plan_id, balance from tollgate.accounts
-                     where user_id = 'c2000000-0000-4000-8000-000000000002' $$,
+                     where id = 'c2000000-0000-4000-8000-000000000002' $$,
   $$ values ('business', 2500::bigint) $$, 'the upgrade brings the period''s plan credits to business''s allowance');
 select results_eq($$ select amount, remaining from tollgate.credit_lots
                      where grant_key = 'plan:2027-03-05T00:00:00.000000Z'
-                       and user_id = 'c2000000-0000-4000-8000-000000000002' $$,
+                       and account_id = 'c2000000-0000-4000-8000-000000000002' $$,
   $$ values (2500::bigint, 2500::bigint) $$, 'the period keeps one plan lot, now holding business''s 2500');
 
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_0', 'customer.subscription.updated', '2027-03-10 10:00Z',
@@ -182,7 +182,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_0', 'customer.subscription.upda
               '2027-04-05 00:00Z'))) ->> 'status', 'ignored', 'an update older than the last one applied is ignored');
 select results_eq($$ select e.error like 'Older than event evt_sub_u2_2%', a.plan_id, s.last_event_id
                      from tollgate.stripe_events e, tollgate.accounts a, tollgate.stripe_subscriptions s
-                    where e.id = 'evt_sub_u2_0' and a.user_id = 'c2000000-0000-4000-8000-000000000002'
+                    where e.id = 'evt_sub_u2_0' and a.id = 'c2000000-0000-4000-8000-000000000002'
                       and s.subscription_id = 'sub_u2' $$,
   $$ values (true, 'business', 'evt_sub_u2_2') $$,
   'the stale update keeps its reason and changes neither the plan nor the subscription');
@@ -191,8 +191,8 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_3', 'customer.subscription.dele
   pg_temp.sub('sub_u2', 'cus_u2', 'canceled', 'price_business_monthly', '2027-03-05 00:00Z', '2027-03-05 00:00Z',
               '2027-04-05 00:00Z'))) ->> 'status', 'processed', 'customer.subscription.deleted is processed');
 select results_eq($$ select a.plan_id, a.balance, s.status from tollgate.accounts a
-                     join tollgate.stripe_subscriptions s using (user_id)
-                    where a.user_id = 'c2000000-0000-4000-8000-000000000002' $$,
+                     join tollgate.stripe_subscriptions s on s.account_id = a.id
+                    where a.id = 'c2000000-0000-4000-8000-000000000002' $$,
   $$ values ('free', 3::bigint, 'canceled') $$,
   'a canceled subscription falls back to the default plan and its allowance');
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_4', 'customer.subscription.updated', '2027-03-10 11:58Z',
@@ -203,7 +203,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2_5', 'customer.subscription.upda
               '2027-04-05 00:00Z'))) ->> 'status', 'ignored',
   'an update stamped after the deletion is ignored too');
 select results_eq($$ select s.status, a.plan_id, e.error like '%cannot revive it' from tollgate.stripe_subscriptions s
-                     join tollgate.accounts a using (user_id), tollgate.stripe_events e
+                     join tollgate.accounts a on a.id = s.account_id, tollgate.stripe_events e
                     where s.subscription_id = 'sub_u2' and e.id = 'evt_sub_u2_5' $$,
   $$ values ('canceled', 'free', true) $$, 'a late update never resurrects a canceled subscription');
 
@@ -222,12 +222,12 @@ select is(pg_temp.handle(pg_temp.evt('evt_co_u5_steal', 'checkout.session.comple
   pg_temp.checkout('cs_u5_steal', 'payment', 'paid', 'cus_u1', 'c5000000-0000-4000-8000-000000000005',
                    '{"credits": "10"}', 'pi_u5_steal', 100))) ->> 'status', 'processed',
   'a paid checkout naming a customer linked to another user is still processed');
-select results_eq($$ select e.error like 'Customer cus_u1 stays linked to user c1000000%', c.user_id
+select results_eq($$ select e.error like 'Customer cus_u1 stays linked to account c1000000%', c.account_id
                      from tollgate.stripe_events e, tollgate.stripe_customers c
                     where e.id = 'evt_co_u5_steal' and c.customer_id = 'cus_u1' $$,
   $$ values (true, 'c1000000-0000-4000-8000-000000000001'::uuid) $$,
-  'the customer stays linked to its user, and the event says so');
-select is((select user_id from tollgate.credit_lots where grant_key = 'top_up:stripe:cs_u5_steal'),
+  'the customer stays linked to its account, and the event says so');
+select is((select account_id from tollgate.credit_lots where grant_key = 'top_up:stripe:cs_u5_steal'),
   'c5000000-0000-4000-8000-000000000005'::uuid, 'the paid pack is granted to client_reference_id');
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_in_u2_failed', 'invoice.payment_failed
                      'parent', jsonb_build_object('type', 'subscription_details',
                        'subscription_details', jsonb_build_object('subscription', 'sub_u2'))))) ->> 'status',
   'processed', 'invoice.payment_failed is processed');
-select results_eq($$ select user_id, invoice_id, amount, attempt_count, next_payment_attempt
+select results_eq($$ select account_id, invoice_id, amount, attempt_count, next_payment_attempt
                      from tollgate.stripe_payment_failures where id = 'in_u2a:1' $$,
   $$ values ('c2000000-0000-4000-8000-000000000002'::uuid, 'in_u2a', 2000::bigint, 1,
              '2027-03-13 11:00Z'::timestamptz) $$, 'a failure row records the attempt and the next retry');
@@ -265,7 +265,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_in_u3', 'invoice.paid', '2027-03-10 11
                      'currency', 'usd'))) ->> 'status', 'pending', 'its invoice is pending too');
 select results_eq($$ select a.plan_id, (select count(*) from tollgate.stripe_subscriptions
                                           where subscription_id = 'sub_u3')::int
-                     from tollgate.accounts a where a.user_id = 'c3000000-0000-4000-8000-000000000003' $$,
+                     from tollgate.accounts a where a.id = 'c3000000-0000-4000-8000-000000000003' $$,
   $$ values ('free', 0) $$, 'a pending event changes nothing yet');
 select is(pg_temp.handle(pg_temp.evt('evt_co_u3', 'checkout.session.completed', '2027-03-10 11:32Z',
   pg_temp.checkout('cs_u3', 'subscription', 'paid', 'cus_u3', 'c3000000-0000-4000-8000-000000000003',
@@ -274,7 +274,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_co_u3', 'checkout.session.completed', 
 select results_eq($$ select id, status from tollgate.stripe_events where id in ('evt_sub_u3_1', 'evt_in_u3') order by id $$,
   $$ values ('evt_in_u3', 'processed'), ('evt_sub_u3_1', 'processed') $$, 'the waiting events are now processed');
 select results_eq($$ select plan_id, period_start, period_end, balance from tollgate.accounts
-                     where user_id = 'c3000000-0000-4000-8000-000000000003' $$,
+                     where id = 'c3000000-0000-4000-8000-000000000003' $$,
   $$ values ('pro', '2027-02-20 08:00Z'::timestamptz, '2027-03-20 08:00Z'::timestamptz, 500::bigint) $$,
   'an annual subscription still gets monthly periods from its billing anchor, with a monthly allowance');
 select isnt_empty($$ select 1 from tollgate.stripe_payments where id = 'in_u3' $$,
@@ -284,13 +284,13 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u3_2', 'customer.subscription.upda
   pg_temp.sub('sub_u3', 'cus_u3', 'past_due', 'price_pro_annual', '2026-12-20 08:00Z', '2026-12-20 08:00Z',
               '2027-12-20 08:00Z'))) ->> 'status', 'processed', 'a past_due update is processed');
 select results_eq($$ select a.plan_id, a.balance, s.status from tollgate.accounts a
-                     join tollgate.stripe_subscriptions s using (user_id)
-                    where a.user_id = 'c3000000-0000-4000-8000-000000000003' $$,
+                     join tollgate.stripe_subscriptions s on s.account_id = a.id
+                    where a.id = 'c3000000-0000-4000-8000-000000000003' $$,
   $$ values ('pro', 500::bigint, 'past_due') $$, 'past_due keeps the plan and credits (grace), visibly');
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u3_3', 'customer.subscription.updated', '2027-03-10 11:50Z',
   pg_temp.sub('sub_u3', 'cus_u3', 'unpaid', 'price_pro_annual', '2026-12-20 08:00Z', '2026-12-20 08:00Z',
               '2027-12-20 08:00Z'))) ->> 'status', 'processed', 'an unpaid update is processed');
-select results_eq($$ select plan_id, balance from tollgate.accounts where user_id = 'c3000000-0000-4000-8000-000000000003' $$,
+select results_eq($$ select plan_id, balance from tollgate.accounts where id = 'c3000000-0000-4000-8000-000000000003' $$,
   $$ values ('free', 3::bigint) $$, 'unpaid falls back to the default plan');
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2b', 'customer.subscription.creat
 select results_eq($$ select e.error like 'Unknown price price_mystery%', a.plan_id,
                             (select count(*) from tollgate.stripe_subscriptions where subscription_id = 'sub_u2b')::int
                      from tollgate.stripe_events e, tollgate.accounts a
-                    where e.id = 'evt_sub_u2b' and a.user_id = 'c2000000-0000-4000-8000-000000000002' $$,
+                    where e.id = 'evt_sub_u2b' and a.id = 'c2000000-0000-4000-8000-000000000002' $$,
   $$ values (true, 'free', 0) $$, 'the account keeps its plan and the subscription is not mirrored');
 update tollgate.plans set stripe_price_ids = stripe_price_ids || '{price_mystery}' where id = 'pro';
 select is(pg_temp.handle(pg_temp.evt('evt_sub_u2b', 'customer.subscription.created', '2027-03-10 11:59Z',
@@ -310,7 +310,7 @@ select is(pg_temp.handle(pg_temp.evt('evt_sub_u2b', 'customer.subscription.creat
               '2027-04-09 00:00Z'))) ->> 'status', 'processed',
   'once the price is mapped, a redelivery of the failed event is applied');
 select results_eq($$ select a.plan_id, a.balance, e.attempts, e.error from tollgate.accounts a, tollgate.stripe_events e
-                    where a.user_id = 'c2000000-0000-4000-8000-000000000002' and e.id = 'evt_sub_u2b' $$,
+                    where a.id = 'c2000000-0000-4000-8000-000000000002' and e.id = 'evt_sub_u2b' $$,
   $$ values ('pro', 500::bigint, 2, null::text) $$, 'the retried event switched the plan and cleared its error');
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ select results_eq($$ select (select remaining from tollgate.credit_lots where gr
   $$ values (70::bigint, 50::bigint, 133::bigint) $$,
   '30% refunded claws back 30 of the 100 credits, from the refunded pack''s own lot');
 select results_eq($$ select delta, idempotency_key from tollgate.credit_ledger
-                     where user_id = 'c1000000-0000-4000-8000-000000000001' and reason = 'refund' $$,
+                     where account_id = 'c1000000-0000-4000-8000-000000000001' and reason = 'refund' $$,
   $$ values (-30::bigint, 'stripe:evt_ch_u1') $$, 'one negative refund entry is in the ledger, keyed by its event');
 
 select tollgate._consume_credits('c4000000-0000-4000-8000-000000000004', 'before-pack', 0, 'default', null,
@@ -338,7 +338,7 @@ select is((tollgate._consume_credits('c4000000-0000-4000-8000-000000000004', 'sp
                                    '2027-03-10 11:10Z')) ->> 'balance', '0', 'the buyer spends every credit');
 select is(pg_temp.handle(pg_temp.evt('evt_ch_u4_1', 'charge.refunded', '2027-03-10 11:20Z',
   pg_temp.charge('ch_u4', 'pi_u4', 500, 250, null))) ->> 'status', 'processed', 'a half refund is processed');
-select results_eq($$ select balance, overdraft from tollgate.accounts where user_id = 'c4000000-0000-4000-8000-000000000004' $$,
+select results_eq($$ select balance, overdraft from tollgate.accounts where id = 'c4000000-0000-4000-8000-000000000004' $$,
   $$ values (-5::bigint, 5::bigint) $$, 'the claw-back of spent credits takes the balance below zero');
 select is(pg_temp.handle(pg_temp.evt('evt_ch_u4_1', 'charge.refunded', '2027-03-10 11:20Z',
   pg_temp.charge('ch_u4', 'pi_u4', 500, 250, null))) ->> 'status', 'duplicate', 'the same refund event again is a duplicate');
@@ -349,13 +349,13 @@ select is(pg_temp.handle(pg_temp.evt('evt_ch_u4_2', 'charge.refunded', '2027-03-
   pg_temp.charge('ch_u4', 'pi_u4', 500, 500, '{"object": "list", "data": [{"id": "re_u4_1"}, {"id": "re_u4_2"}]}')))
   ->> 'status', 'processed', 'the rest of the refund is processed');
 select results_eq($$ select p.refunded_credits, p.refund_ids, p.charge_id, a.balance
-                     from tollgate.stripe_payments p join tollgate.accounts a using (user_id) where p.id = 'cs_u4' $$,
+                     from tollgate.stripe_payments p join tollgate.accounts a on a.id = p.account_id where p.id = 'cs_u4' $$,
   $$ values (10::bigint, '{re_u4_1,re_u4_2}'::text[], 'ch_u4', -10::bigint) $$,
   'the full refund claws back only the remaining 5 credits, cumulatively 10');
 select is(pg_temp.handle(pg_temp.evt('evt_ch_u4_0', 'charge.refunded', '2027-03-10 11:10Z',
   pg_temp.charge('ch_u4', 'pi_u4', 500, 100, null))) ->> 'status', 'ignored',
   'an older, smaller refund event arriving late claws back nothing');
-select is((select count(*) from tollgate.credit_ledger where user_id = 'c4000000-0000-4000-8000-000000000004'
+select is((select count(*) from tollgate.credit_ledger where account_id = 'c4000000-0000-4000-8000-000000000004'
             and reason = 'refund')::int, 2, 'two refund entries in all, one per refunded amount');
 select is(pg_temp.handle(pg_temp.evt('evt_ch_other', 'charge.refunded', '2027-03-10 11:30Z',
   pg_temp.charge('ch_other', 'pi_unknown', 500, 500, null))) ->> 'status', 'pending',

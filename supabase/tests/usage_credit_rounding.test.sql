@@ -7,7 +7,7 @@ insert into auth.users (id, email) values ('5c000000-0000-4000-8000-000000000001
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
 select tollgate.grant_credits('5c000000-0000-4000-8000-000000000001', 1000000, 'rounding', 'top_up');
 create temp table start as
-  select balance from tollgate.accounts where user_id = '5c000000-0000-4000-8000-000000000001';
+  select balance from tollgate.accounts where id = '5c000000-0000-4000-8000-000000000001';
 
 -- A price of 1 USD per million input tokens: n tokens cost exactly n / 1,000,000 USD. And one of 0.000001 USD
 -- per million, the smallest a price can be: n tokens cost n / 10^12 USD, below cost_usd's 10 decimals.
@@ -31,7 +31,7 @@ select is(pg_temp.charged('d', 'round-1', 25000), 3::bigint, '2.5 credits round 
 select is(pg_temp.charged('e', 'round-1', 24999), 2::bigint, '2.4999 credits round down to 2');
 select is(pg_temp.charged('f', 'gpt-4o-mini', 1000), 0::bigint,
   'a 0.00015 USD call (1,000 gpt-4o-mini input tokens) is 0.015 credits: free, not a whole credit');
-select is((select count(*) from tollgate.credit_ledger where user_id = '5c000000-0000-4000-8000-000000000001'
+select is((select count(*) from tollgate.credit_ledger where account_id = '5c000000-0000-4000-8000-000000000001'
             and reason = 'usage' and idempotency_key in ('a', 'f'))::int, 0,
   'a call charged 0 credits writes no ledger entry');
 
@@ -47,7 +47,7 @@ select is((select cost_usd from tollgate.ai_usage where user_id = '5c000000-0000
   'while cost_usd is still stored with 10 decimals');
 select is(pg_temp.charged('i', 'round-tiny', 49), 490::bigint, 'and 4.9e-11 USD is 490 credits');
 
-select is((select balance from tollgate.accounts where user_id = '5c000000-0000-4000-8000-000000000001'),
+select is((select balance from tollgate.accounts where id = '5c000000-0000-4000-8000-000000000001'),
   (select balance from start) - (0 + 1 + 2 + 3 + 2 + 0 + 150 + 500 + 490),
   'the balance moved by exactly the charges');
 

@@ -20,29 +20,29 @@ $$, 'the owner logs three calls and one request, another user one call');
 
 -- The partition this month's rows live in.
 select set_config('test.partition', (select tableoid::regclass::text from tollgate.ai_usage where request_id = 'a1'
-  and user_id = '88888888-0000-4000-8000-00000000000a'), true) is not null as partition_known;
+  and account_id = '88888888-0000-4000-8000-00000000000a'), true) is not null as partition_known;
 
 -- grants of every new function: (anon, authenticated, service_role)
 select results_eq($$
   select f, has_function_privilege('anon', f, 'execute'), has_function_privilege('authenticated', f, 'execute'),
          has_function_privilege('service_role', f, 'execute')
     from (values
-      ('tollgate.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid)'),
-      ('tollgate.get_usage_breakdown(timestamptz,timestamptz,uuid)'),
-      ('tollgate.get_quota_status(text,uuid)'),
+      ('tollgate.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid,uuid)'),
+      ('tollgate.get_usage_breakdown(timestamptz,timestamptz,uuid,uuid)'),
+      ('tollgate.get_quota_status(text,uuid,uuid)'),
       ('tollgate.maintain_ai_usage_partitions(integer,timestamptz)'),
-      ('tollgate._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz)'),
+      ('tollgate._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz,uuid)'),
       ('tollgate._quota_status(uuid,text,timestamptz)'),
       ('tollgate._secure_ai_usage_partition(regclass)'),
       ('tollgate._refuse_model_price_change()'),
       ('tollgate._count_request(tollgate.accounts,text,timestamptz)')) fns(f) $$,
   $$ values
-      ('tollgate.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid)',
+      ('tollgate.log_ai_usage(text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,uuid,uuid)',
        false, true, true),
-      ('tollgate.get_usage_breakdown(timestamptz,timestamptz,uuid)', false, true, true),
-      ('tollgate.get_quota_status(text,uuid)', false, true, true),
+      ('tollgate.get_usage_breakdown(timestamptz,timestamptz,uuid,uuid)', false, true, true),
+      ('tollgate.get_quota_status(text,uuid,uuid)', false, true, true),
       ('tollgate.maintain_ai_usage_partitions(integer,timestamptz)', false, false, true),
-      ('tollgate._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz)',
+      ('tollgate._log_ai_usage(uuid,text,text,bigint,bigint,text,text,bigint,integer,text,text,boolean,text,text,jsonb,timestamptz,uuid)',
        false, false, false),
       ('tollgate._quota_status(uuid,text,timestamptz)', false, false, false),
       ('tollgate._secure_ai_usage_partition(regclass)', false, false, false),

@@ -30,7 +30,7 @@ select throws_ok($$ select tollgate.log_ai_usage('u2', 'gpt-4o', 1, 1, p_metadat
   'TG400', null, 'and an oversized object');
 reset role;
 
-select is((select count(*) from tollgate.idempotency_keys where user_id = '5d000000-0000-4000-8000-000000000001'
+select is((select count(*) from tollgate.idempotency_keys where account_id = '5d000000-0000-4000-8000-000000000001'
             and key in ('m1', 'm2', 'm3', 'u1', 'u2'))::int, 0, 'a refused call binds no idempotency key');
 
 -- as the service role

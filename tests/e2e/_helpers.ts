@@ -167,7 +167,7 @@ export async function answerWhileDatabaseStops<T>(
   send: () => Promise<T>,
 ): Promise<T> {
   if (!PG_DATA) throw new Error("TOLLGATE_PG_DATA is not set: run the end-to-end tests through npm test");
-  const lock = `select 1 from tollgate.accounts where user_id = '${userId}' for update`;
+  const lock = `select 1 from tollgate.accounts where id = '${userId}' for update`;
   const holder = new Deno.Command("psql", {
     args: [DB_URL, "-X", "-q", "-c", "begin", "-c", lock, "-c", "select pg_sleep(120)"],
     stdin: "null",

@@ -216,7 +216,7 @@ Deno.test("stripe-webhook stores and applies a signed pack purchase whose custom
   session.customer_details.name = `Ada${NUL}`;
   session.customer_details.email = `ada${HIGH}@example.com`;
   session.metadata = { ...session.metadata, [`note${NUL}`]: `gift${LOW}` };
-  const [before] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
+  const [before] = await sql`select balance::int from tollgate.accounts where id = ${user.id}`;
   const answer = await deliver(JSON.stringify(event));
   assert.equal(answer.status, 200, answer.text);
   assert.deepEqual(answer.json, { received: true });
@@ -228,7 +228,7 @@ Deno.test("stripe-webhook stores and applies a signed pack purchase whose custom
     name: "Adaa\\u0000b",
     email: "adaa\\ud800b@example.com",
   });
-  const [after] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
+  const [after] = await sql`select balance::int from tollgate.accounts where id = ${user.id}`;
   const credits = Number((session.metadata as Record<string, string>).credits);
   assert.equal(after.balance, before.balance + credits, "the pack's credits were granted");
 });

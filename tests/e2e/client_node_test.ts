@@ -24,7 +24,7 @@ Deno.test("the built client in Node debits, replays the same key, and throws Tol
   assert.equal(report.again.transaction_id, report.first.transaction_id);
   assert.equal(report.refused.code, "insufficient_credits");
   assert.equal(report.refused.status, 402);
-  const [row] = await sql`select balance from tollgate.accounts where user_id = ${user.id}`;
+  const [row] = await sql`select balance from tollgate.accounts where id = ${user.id}`;
   assert.equal(Number(row.balance), report.first.balance);
 });
 

@@ -9,7 +9,7 @@ const sql = db();
 const FEATURE = "e2e-client"; // no plan_limits row: only credits gate it
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where id = ${userId}`;
   return Number(row.balance);
 }
 
@@ -67,7 +67,7 @@ Deno.test("a response lost on the way back is retried with the same key and debi
   assert.equal(result.balance, before - 1);
   assert.equal(await balanceOf(user.id), before - 1);
   const [{ n }] = await sql`select count(*)::int as n from tollgate.credit_ledger
-                             where user_id = ${user.id} and reason = 'consume'`;
+                             where account_id = ${user.id} and reason = 'consume'`;
   assert.equal(n, 1);
 });
 

@@ -5,7 +5,7 @@ const sql = db();
 const FEATURE = "e2e-unlimited"; // no plan_limits row: only credits gate it
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where id = ${userId}`;
   return Number(row.balance);
 }
 
@@ -197,7 +197,7 @@ Deno.test("200 concurrent consumes by two users each debit the caller's own acco
     assert.equal(await balanceOf(u.id), before[n] - 100, "each user paid exactly their own 100 calls");
     const [rows] = await sql`select count(*) filter (where idempotency_key like ${`${u.id}-%`})::int as own,
                                     count(*) filter (where idempotency_key not like ${`${u.id}-%`})::int as foreign
-                               from tollgate.credit_ledger where user_id = ${u.id} and reason = 'consume'`;
+                               from tollgate.credit_ledger where account_id = ${u.id} and reason = 'consume'`;
     assert.deepEqual({ ...rows }, { own: 100, foreign: 0 }, "this account holds its own 100 requests only");
   }
 });

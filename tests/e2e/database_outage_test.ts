@@ -20,7 +20,7 @@ Deno.test({
     const deliver = async () =>
       call("stripe-webhook", body, { headers: { "Stripe-Signature": await signature(body, SECRET) } });
     const balance = async () =>
-      Number((await sql`select balance from tollgate.accounts where user_id = ${user.id}`)[0].balance);
+      Number((await sql`select balance from tollgate.accounts where id = ${user.id}`)[0].balance);
 
     // The webhook's transaction stops inside, after storing the event and linking the customer.
     const res = await answerWhileDatabaseStops(sql, user.id, "tollgate.handle_stripe_event", deliver);
@@ -79,7 +79,7 @@ for (const c of cases) {
       assert.equal(res.status, 503, JSON.stringify(res.body));
       assert.equal((res.body.error as { code: string }).code, "unavailable");
       assert.ok(Number(res.headers.get("retry-after")) >= 1);
-      const [before] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
+      const [before] = await sql`select balance::int from tollgate.accounts where id = ${user.id}`;
       assert.equal(before.balance, 103, "nothing of the interrupted call was kept");
 
       const retried = await call(c.fn, c.body, { token: user.token });
@@ -87,7 +87,7 @@ for (const c of cases) {
       assert.equal(retried.body.replayed, false);
       const replayed = await call(c.fn, c.body, { token: user.token });
       assert.equal(replayed.body.replayed, true);
-      const [after] = await sql`select balance::int from tollgate.accounts where user_id = ${user.id}`;
+      const [after] = await sql`select balance::int from tollgate.accounts where id = ${user.id}`;
       assert.equal(after.balance, 103 - c.applied);
     },
   });

@@ -136,7 +136,7 @@ Deno.test("queryAs commits what its statement wrote", async () => {
     (tx) => tx`select tollgate.consume_credits(${key}, 1, 'unlimited', null, ${me.id}::uuid)`,
     me.id,
   );
-  const [{ balance }] = await admin`select balance::int from tollgate.accounts where user_id = ${me.id}`;
+  const [{ balance }] = await admin`select balance::int from tollgate.accounts where id = ${me.id}`;
   assert.equal(balance, 2);
 });
 

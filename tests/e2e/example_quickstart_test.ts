@@ -8,7 +8,7 @@ const sql = db();
 
 async function ledgerOf(userId: string) {
   return await sql`select seq::int, reason, delta::int, balance_after::int from tollgate.credit_ledger
-                    where user_id = ${userId} order by seq`;
+                    where account_id = ${userId} order by seq`;
 }
 
 Deno.test("the quickstart runs, consumes through the client and prints exactly the user's own ledger", async () => {
@@ -28,7 +28,7 @@ Deno.test("the quickstart runs, consumes through the client and prints exactly t
   const ledger = await ledgerOf(userId);
   // Other tests' users have ledger rows too: printing more would mean the read ignored RLS.
   assert.equal(printed.length, ledger.length, stdout);
-  const [account] = await sql`select balance::int from tollgate.accounts where user_id = ${userId}`;
+  const [account] = await sql`select balance::int from tollgate.accounts where id = ${userId}`;
   assert.equal(ledger.at(-1)?.balance_after, account.balance);
   assert.equal((await sql`select * from tollgate.check_ledger(${userId}::uuid)`).length, 0);
 });
@@ -46,7 +46,7 @@ Deno.test({
     );
     assert.ok(ledger.some((r) => r.reason === "grant" && r.delta === 500), "a 500-credit top-up grant");
     assert.ok(ledger.some((r) => r.reason === "consume" && r.delta === -2), "the gated job's debit");
-    const [account] = await sql`select balance::int from tollgate.accounts where user_id = ${result.userId}`;
+    const [account] = await sql`select balance::int from tollgate.accounts where id = ${result.userId}`;
     assert.equal(ledger.at(-1)?.balance_after, account.balance);
   },
 });

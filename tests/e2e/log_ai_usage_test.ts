@@ -18,7 +18,7 @@ const call1 = {
 };
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where id = ${userId}`;
   return Number(row.balance);
 }
 
@@ -28,7 +28,7 @@ async function usageRows(userId: string, requestId: string) {
 
 async function tokenCounters(userId: string, feature: string) {
   const rows = await sql`select period::text, input_tokens::int, output_tokens::int, cost_usd::text
-                           from tollgate.usage_counters where user_id = ${userId} and feature = ${feature}
+                           from tollgate.usage_counters where account_id = ${userId} and feature = ${feature}
                           order by period`;
   return rows.map((r) => ({ ...r }));
 }

@@ -16,13 +16,13 @@ type QuotaError = {
 };
 
 async function balanceOf(userId: string): Promise<number> {
-  const [row] = await sql`select balance from tollgate.accounts where user_id = ${userId}`;
+  const [row] = await sql`select balance from tollgate.accounts where id = ${userId}`;
   return Number(row.balance);
 }
 
 async function requestsOf(userId: string, feature: string): Promise<Record<string, number>> {
   const rows = await sql`select period, requests from tollgate.usage_counters
-                          where user_id = ${userId} and feature = ${feature}`;
+                          where account_id = ${userId} and feature = ${feature}`;
   return Object.fromEntries(rows.map((r) => [r.period, Number(r.requests)]));
 }
 
@@ -60,7 +60,7 @@ Deno.test("on the free plan, 2 requests a day pass and the third answers 429 wit
     assert.equal(await balanceOf(user.id), before.balance, "a refused request debits nothing");
     assert.deepEqual(await requestsOf(user.id, "default"), before.requests, "and counts nothing");
     const [key] = await sql`select count(*)::int as n from tollgate.idempotency_keys
-                             where user_id = ${user.id} and key = 'q3'`;
+                             where account_id = ${user.id} and key = 'q3'`;
     assert.equal(key.n, 0, "and binds no idempotency key");
   }));
 
@@ -70,7 +70,7 @@ Deno.test("a 200 lists each limit of the plan with what is used and when it rese
   assert.equal(res.status, 200);
   const quota = res.body.quota as { period: string; used: number; limit: number; resets_at: string }[];
   assert.deepEqual(quota.map((q) => [q.period, q.used, q.limit]), [["day", 1, 2], ["month", 1, 5]]);
-  const [account] = await sql`select period_end from tollgate.accounts where user_id = ${user.id}`;
+  const [account] = await sql`select period_end from tollgate.accounts where id = ${user.id}`;
   assert.equal(new Date(quota[1].resets_at).getTime(), (account.period_end as Date).getTime());
 });
 
@@ -79,7 +79,7 @@ Deno.test("100 parallel consumes against a limit of 10 give exactly 10 successes
   await sql`insert into tollgate.plan_limits (plan_id, feature, period, request_limit)
             values ('e2e-quota-10', 'e2e-limited', 'month', 10) on conflict do nothing`;
   const user = await newUser(sql);
-  await sql`update tollgate.accounts set plan_id = 'e2e-quota-10' where user_id = ${user.id}`;
+  await sql`update tollgate.accounts set plan_id = 'e2e-quota-10' where id = ${user.id}`;
   await topUp(sql, user.id, 100);
   const before = await balanceOf(user.id);
 
@@ -107,7 +107,7 @@ Deno.test("on a plan with a '*' limit, no feature name the caller picks escapes 
   await sql`insert into tollgate.plan_limits (plan_id, feature, period, request_limit)
             values ('e2e-wildcard-3', '*', 'month', 3) on conflict do nothing`;
   const user = await newUser(sql);
-  await sql`update tollgate.accounts set plan_id = 'e2e-wildcard-3' where user_id = ${user.id}`;
+  await sql`update tollgate.accounts set plan_id = 'e2e-wildcard-3' where id = ${user.id}`;
   const statuses = [];
   for (const feature of ["chat", "summarize", "made-up-1", "made-up-2"]) {
     const res = await call("consume-credit", { idempotency_key: feature, amount: 0, feature }, {

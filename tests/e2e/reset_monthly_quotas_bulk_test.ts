@@ -11,9 +11,9 @@ async function cleanUp(): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`set local session_replication_role = replica`;
     await tx`create temp table bulk_ids on commit drop as select id from auth.users where email like ${EMAIL}`;
-    await tx`delete from tollgate.credit_ledger where user_id in (select id from bulk_ids)`;
-    await tx`delete from tollgate.credit_lots where user_id in (select id from bulk_ids)`;
-    await tx`delete from tollgate.accounts where user_id in (select id from bulk_ids)`;
+    await tx`delete from tollgate.credit_ledger where account_id in (select id from bulk_ids)`;
+    await tx`delete from tollgate.credit_lots where account_id in (select id from bulk_ids)`;
+    await tx`delete from tollgate.accounts where id in (select id from bulk_ids)`;
     await tx`delete from auth.users where id in (select id from bulk_ids)`;
   });
 }
@@ -37,12 +37,12 @@ Deno.test(`reset-monthly-quotas rolls ${N.toLocaleString("en")} due accounts in 
     const [state] = await sql`
       select count(*) filter (where a.period_end <= now())::int as still_due,
              count(*) filter (where a.balance <> ${credits})::int as wrong_balance
-        from tollgate.accounts a join auth.users u on u.id = a.user_id where u.email like ${EMAIL}`;
+        from tollgate.accounts a join auth.users u on u.id = a.id where u.email like ${EMAIL}`;
     assert.deepEqual(state, { still_due: 0, wrong_balance: 0 });
     const [ledger] = await sql`
       select count(*) filter (where reason = 'grant' and idempotency_key like 'plan:2%')::int as grants,
              count(*) filter (where reason = 'expire')::int as expiries
-        from tollgate.credit_ledger where user_id in (select id from auth.users where email like ${EMAIL})`;
+        from tollgate.credit_ledger where account_id in (select id from auth.users where email like ${EMAIL})`;
     assert.deepEqual(ledger, { grants: N, expiries: N });
     const problems = await sql`select * from tollgate.check_ledger() limit 5`;
     assert.equal(problems.length, 0, JSON.stringify(problems));

@@ -11,8 +11,8 @@ async function makeDue(tx: postgres.Sql, userId: string): Promise<void> {
     update tollgate.accounts
        set period_anchor = now() - interval '1 month 1 day', period_start = now() - interval '1 month 1 day',
            period_end = now() - interval '1 day', next_expiry_at = now() - interval '1 day'
-     where user_id = ${userId}`;
-  await tx`update tollgate.credit_lots set expires_at = now() - interval '1 day' where user_id = ${userId}`;
+     where id = ${userId}`;
+  await tx`update tollgate.credit_lots set expires_at = now() - interval '1 day' where account_id = ${userId}`;
 }
 
 Deno.test("reset-monthly-quotas answers 401 without credentials", async () => {
@@ -55,7 +55,7 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
   await makeDue(sql, user.id);
   const [plan] =
     await sql`select p.monthly_credits from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id
-                            where a.user_id = ${user.id}`;
+                            where a.id = ${user.id}`;
   const results = await Promise.all([
     call(FN, {}, { token: SERVICE_KEY }),
     call(FN, {}, { token: SERVICE_KEY }),
@@ -67,10 +67,10 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
   );
 
   const grants = await sql`select delta from tollgate.credit_ledger
-                           where user_id = ${user.id} and reason = 'grant' order by seq`;
+                           where account_id = ${user.id} and reason = 'grant' order by seq`;
   assert.equal(grants.length, 2, "the signup grant and exactly one period grant");
   const [account] = await sql`select balance, period_end > now() as current from tollgate.accounts
-                              where user_id = ${user.id}`;
+                              where id = ${user.id}`;
   assert.equal(account.current, true, "the account moved to the period containing now");
   assert.equal(
     Number(account.balance),
@@ -78,12 +78,13 @@ Deno.test("reset-monthly-quotas grants a rolled account its allowance once acros
     "old allowance expired, new one granted",
   );
   const expired =
-    await sql`select delta from tollgate.credit_ledger where user_id = ${user.id} and reason = 'expire'`;
+    await sql`select delta from tollgate.credit_ledger where account_id = ${user.id} and reason = 'expire'`;
   assert.deepEqual(expired.map((e) => Number(e.delta)), [-Number(plan.monthly_credits)]);
 
   const again = await call(FN, {}, { token: SERVICE_KEY });
   assert.equal(again.status, 200);
-  const [{ n }] = await sql`select count(*)::int as n from tollgate.credit_ledger where user_id = ${user.id}`;
+  const [{ n }] =
+    await sql`select count(*)::int as n from tollgate.credit_ledger where account_id = ${user.id}`;
   assert.equal(n, 3, "a later reset adds nothing for this account");
   const problems = await sql`select * from tollgate.check_ledger(${user.id}::uuid)`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
@@ -113,13 +114,13 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
   ]);
   for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
 
-  const grants = await sql`select user_id, count(*)::int as n from tollgate.credit_ledger
-                           where user_id = any(${ids}::uuid[]) and reason = 'grant'
-                             and idempotency_key like 'plan:%' group by user_id`;
+  const grants = await sql`select account_id, count(*)::int as n from tollgate.credit_ledger
+                           where account_id = any(${ids}::uuid[]) and reason = 'grant'
+                             and idempotency_key like 'plan:%' group by account_id`;
   assert.equal(grants.length, users.length);
-  for (const g of grants) assert.equal(g.n, 2, `signup grant plus one period grant for ${g.user_id}`);
+  for (const g of grants) assert.equal(g.n, 2, `signup grant plus one period grant for ${g.account_id}`);
   const balances = await sql`select balance, period_end > now() as current from tollgate.accounts
-                             where user_id = any(${ids}::uuid[])`;
+                             where id = any(${ids}::uuid[])`;
   for (const b of balances) {
     assert.equal(b.current, true);
     assert.equal(
@@ -128,7 +129,7 @@ Deno.test("concurrent resets beside concurrent consumes never deadlock, double g
       "allowance + top-up - 5 consumes",
     );
   }
-  const problems = await sql`select * from tollgate.check_ledger() where user_id = any(${ids}::uuid[])`;
+  const problems = await sql`select * from tollgate.check_ledger() where account_id = any(${ids}::uuid[])`;
   assert.equal(problems.length, 0, JSON.stringify(problems));
 });
 

@@ -241,9 +241,9 @@ async function run(scenario: Scenario, order: number[] | null): Promise<{ books:
   const ids = await customer(sql);
   await sql`update tollgate.accounts set period_anchor = ${SIGNUP}, period_start = ${SIGNUP},
               period_end = ${SIGNUP}::timestamptz + interval '1 month',
-              next_expiry_at = ${SIGNUP}::timestamptz + interval '1 month' where user_id = ${ids.user}`;
+              next_expiry_at = ${SIGNUP}::timestamptz + interval '1 month' where id = ${ids.user}`;
   await sql`update tollgate.credit_lots set grant_key = 'plan:signup',
-              expires_at = ${SIGNUP}::timestamptz + interval '1 month' where user_id = ${ids.user}`;
+              expires_at = ${SIGNUP}::timestamptz + interval '1 month' where account_id = ${ids.user}`;
   const story = scenario.build(ids);
   if (story.api) await fakeStripe.put(...story.api);
   for (const i of order ?? story.events.map((_, i) => i)) {

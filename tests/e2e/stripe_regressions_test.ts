@@ -56,7 +56,7 @@ Deno.test("a refund of a pack that expired takes back only what did not expire",
   // Thirty days later: the pack's lot is past its expiry and the next settle expires it.
   await sql`update tollgate.credit_lots set expires_at = now() - interval '1 second'
              where grant_key = ${`top_up:stripe:${ids.packSession}`}`;
-  await sql`update tollgate.accounts set next_expiry_at = now() - interval '1 second' where user_id = ${ids.user}`;
+  await sql`update tollgate.accounts set next_expiry_at = now() - interval '1 second' where id = ${ids.user}`;
   await ok(event("charge.refunded", ids));
   assert.deepEqual(
     await account(sql, ids.user),
@@ -99,7 +99,7 @@ Deno.test("a second Stripe customer for the same user still gets the paid pack",
   await ok(e);
   assert.equal((await eventRow(sql, e.id)).status, "processed");
   assert.equal((await account(sql, ids.user)).balance, 203, "both packs are granted");
-  const links = await sql`select customer_id from tollgate.stripe_customers where user_id = ${ids.user}
+  const links = await sql`select customer_id from tollgate.stripe_customers where account_id = ${ids.user}
                            order by customer_id`;
   assert.deepEqual(links.map((r) => r.customer_id), [ids.customer, second.customer].sort());
   await booksBalance(sql, ids.user);
@@ -149,7 +149,7 @@ Deno.test("a trial grants the plan's trial credits once per account, and convers
   await ok(subscriptionEvent("updated", ids, active, t + 60));
   const [lots] = await sql`select coalesce(sum(remaining) filter (where source = 'plan'), 0)::int as plan,
                                   coalesce(sum(remaining) filter (where grant_key = 'trial'), 0)::int as trial
-                             from tollgate.credit_lots where user_id = ${ids.user}`;
+                             from tollgate.credit_lots where account_id = ${ids.user}`;
   assert.deepEqual({ ...lots }, { plan: 700, trial: 0 });
   await booksBalance(sql, ids.user);
 });

@@ -104,7 +104,7 @@ export function subscriptionEvent(
 
 export async function account(sql: postgres.Sql, userId: string) {
   const [row] = await sql`select plan_id, balance::int as balance, overdraft::int as overdraft
-                            from tollgate.accounts where user_id = ${userId}`;
+                            from tollgate.accounts where id = ${userId}`;
   return { ...row };
 }
 
@@ -126,20 +126,20 @@ export async function booksBalance(sql: postgres.Sql, userId: string): Promise<v
 export async function books(sql: postgres.Sql, userId: string) {
   const [row] = await sql`
     select a.plan_id, a.period_start, a.period_end, a.balance::int as balance, a.overdraft::int as overdraft,
-           (select coalesce(sum(delta), 0)::int from tollgate.credit_ledger where user_id = a.user_id) as ledger_sum,
+           (select coalesce(sum(delta), 0)::int from tollgate.credit_ledger where account_id = a.id) as ledger_sum,
            (select coalesce(jsonb_agg(jsonb_build_array(l.grant_key, l.source, l.remaining, l.expires_at)
                                       order by l.grant_key), '[]')
-              from tollgate.credit_lots l where l.user_id = a.user_id and l.remaining > 0) as lots,
+              from tollgate.credit_lots l where l.account_id = a.id and l.remaining > 0) as lots,
            (select coalesce(jsonb_agg(jsonb_build_array(s.subscription_id, s.status, s.plan_id)
                                       order by s.subscription_id), '[]')
-              from tollgate.stripe_subscriptions s where s.user_id = a.user_id) as subscriptions,
+              from tollgate.stripe_subscriptions s where s.account_id = a.id) as subscriptions,
            (select coalesce(jsonb_agg(jsonb_build_array(p.id, p.refunded_credits, p.taken_back)
                                       order by p.id), '[]')
-              from tollgate.stripe_payments p where p.user_id = a.user_id) as payments,
+              from tollgate.stripe_payments p where p.account_id = a.id) as payments,
            (select coalesce(jsonb_agg(jsonb_build_array(d.dispute_id, d.status) order by d.dispute_id), '[]')
               from tollgate.stripe_disputes d join tollgate.stripe_payments p on p.id = d.payment_id
-             where p.user_id = a.user_id) as disputes,
-           (select count(*)::int from tollgate.check_ledger(a.user_id)) as problems
-      from tollgate.accounts a where a.user_id = ${userId}`;
+             where p.account_id = a.id) as disputes,
+           (select count(*)::int from tollgate.check_ledger(a.id)) as problems
+      from tollgate.accounts a where a.id = ${userId}`;
   return { ...row };
 }

@@ -69,8 +69,9 @@ Deno.test("a paid credit-pack checkout links the customer, grants its credits an
     await sql`select payload #>> '{data,object,metadata,note}' as note from tollgate.stripe_events
                               where id = ${e.id}`;
   assert.equal(stored.note, "it's $$ fine $tg0$ '); --");
-  const [link] = await sql`select user_id from tollgate.stripe_customers where customer_id = ${ids.customer}`;
-  assert.equal(link.user_id, ids.user);
+  const [link] =
+    await sql`select account_id from tollgate.stripe_customers where customer_id = ${ids.customer}`;
+  assert.equal(link.account_id, ids.user);
   const [payment] =
     await sql`select kind, amount::int, credits::int, payment_intent_id from tollgate.stripe_payments
                                where id = ${ids.packSession}`;
@@ -90,7 +91,7 @@ Deno.test("one event delivered 5 times, concurrently, has one effect", async () 
   for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
   assert.equal((await account(ids.user)).balance, 103, "the pack is granted once");
   const lots =
-    await sql`select 1 from tollgate.credit_lots where user_id = ${ids.user} and source = 'top_up'`;
+    await sql`select 1 from tollgate.credit_lots where account_id = ${ids.user} and source = 'top_up'`;
   assert.equal(lots.length, 1);
   assert.deepEqual({ ...(await eventRow(e.id)) }, { status: "processed", attempts: 5, error: null });
 });
@@ -104,7 +105,7 @@ Deno.test("a subscription created, upgraded and deleted moves the account to pro
   assert.deepEqual({ ...(await account(ids.user)) }, { plan_id: "pro", balance: 500, overdraft: 0 });
   const [period] =
     await sql`select period_anchor = to_timestamp(1795000000) as anchored, period_end > now() as current
-                               from tollgate.accounts where user_id = ${ids.user}`;
+                               from tollgate.accounts where id = ${ids.user}`;
   assert.deepEqual({ ...period }, { anchored: true, current: true }, "periods count from the billing anchor");
 
   await ok(event("customer.subscription.updated", ids));
@@ -155,7 +156,7 @@ Deno.test("invoice.paid records a payment and invoice.payment_failed a failure",
   await ok(event("invoice.paid", ids));
   const [failure] =
     await sql`select invoice_id, amount::int, attempt_count from tollgate.stripe_payment_failures
-                               where user_id = ${ids.user}`;
+                               where account_id = ${ids.user}`;
   assert.deepEqual({ ...failure }, { invoice_id: ids.invoice, amount: 2000, attempt_count: 1 });
   const [payment] = await sql`select kind, amount::int, payment_intent_id from tollgate.stripe_payments
                                where id = ${ids.invoice}`;
@@ -179,7 +180,7 @@ Deno.test("charge.refunded claws back the refunded share of a pack once, however
     "half of $10 refunded takes back 50 of the 100 credits",
   );
   const entries =
-    await sql`select delta::int from tollgate.credit_ledger where user_id = ${ids.user} and reason = 'refund'`;
+    await sql`select delta::int from tollgate.credit_ledger where account_id = ${ids.user} and reason = 'refund'`;
   assert.deepEqual(entries.map((r) => r.delta), [-50]);
   await booksBalance(ids.user);
 });

@@ -31,6 +31,11 @@ export interface SupabaseLike {
 }
 
 export interface TollgateClientOptions {
+  /**
+   * The account every consume and usage call acts for, e.g. a team the signed-in user is a member of (default:
+   * their personal account). A call's own `account_id` wins.
+   */
+  accountId?: string;
   /** Retry policy for network errors and 503; see RetryOptions for the defaults. */
   retry?: Partial<RetryOptions>;
   /** Per-attempt timeout in ms (default 15,000); a timed-out attempt is retried like a network error. */
@@ -85,6 +90,7 @@ export class TollgateClient {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #random: () => number;
   readonly #generateKey: () => string;
+  readonly #account: { account_id?: string };
 
   constructor(supabase: SupabaseLike, options: TollgateClientOptions = {}) {
     this.#supabase = supabase;
@@ -95,18 +101,31 @@ export class TollgateClient {
     this.#sleep = options.sleep ?? sleep;
     this.#random = options.random ?? Math.random;
     this.#generateKey = options.generateKey ?? (() => crypto.randomUUID());
+    this.#account = options.accountId === undefined ? {} : { account_id: options.accountId };
   }
 
   /** The gate, before work: checks quotas and debits credits once per `idempotency_key`. */
   consumeCredit(input: ConsumeCreditInput, call: CallOptions = {}): Promise<ConsumeCreditResult> {
     const key = input.idempotency_key ?? this.#generateKey();
-    return this.#call("consume-credit", { ...input, idempotency_key: key }, ConsumeResponse, key, call);
+    return this.#call(
+      "consume-credit",
+      { ...this.#account, ...input, idempotency_key: key },
+      ConsumeResponse,
+      key,
+      call,
+    );
   }
 
   /** The meter, after work: records one AI call once per `request_id`, optionally charging credits. */
   logAiUsage(input: LogAiUsageInput, call: CallOptions = {}): Promise<LogAiUsageResult> {
     const key = input.request_id ?? this.#generateKey();
-    return this.#call("log-ai-usage", { ...input, request_id: key }, LogUsageResponse, key, call);
+    return this.#call(
+      "log-ai-usage",
+      { ...this.#account, ...input, request_id: key },
+      LogUsageResponse,
+      key,
+      call,
+    );
   }
 
   /** The clock (service key only): rolls every account whose credit period has ended. Idempotent. */

@@ -228,3 +228,33 @@ Deno.test("the headers option sends an sb_secret_ key as Bearer, which supabase-
   assert.equal(sent[0].get("authorization"), null);
   assert.equal(sent[1].get("authorization"), `Bearer ${secret}`);
 });
+
+Deno.test("accountId acts for that account on every consume and usage call, unless the call names its own", async () => {
+  const TEAM = "7a2e8d1f-6c0b-4e9f-8a4b-3d2c1b0a9f8e";
+  const OTHER = "0b8e3f9a-1c2d-4e5f-8a9b-7c6d5e4f3a2b";
+  const usage = {
+    usage_id: USER_ID,
+    cost_usd: "0",
+    credits_charged: 0,
+    balance: 1,
+    unpriced: false,
+    replayed: false,
+  };
+  const { client, sent } = harness([json(CONSUMED), json(CONSUMED), json(usage, 201)], { accountId: TEAM });
+  await client.consumeCredit({ idempotency_key: "k1" });
+  await client.consumeCredit({ idempotency_key: "k2", account_id: OTHER });
+  await client.logAiUsage({ model: "gpt-4o", input_tokens: 1, output_tokens: 1 });
+  assert.deepEqual(sent.map((s) => s.body.account_id), [TEAM, OTHER, TEAM]);
+});
+
+Deno.test("a member over their cap is a TollgateError member_cap_exceeded with its details and retryAfter", async () => {
+  const details = { cap: 10, used: 10, period: "day", resets_at: "2027-01-02T00:00:00Z" };
+  const { client } = harness([refusal(429, "member_cap_exceeded", details, { "Retry-After": "30" })]);
+  const error = await refusedWith(client.consumeCredit({ idempotency_key: "k" }));
+  assert.deepEqual([error.code, error.status, error.retryAfter, error.details], [
+    "member_cap_exceeded",
+    429,
+    30,
+    details,
+  ]);
+});

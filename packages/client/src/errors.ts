@@ -61,7 +61,7 @@ const FALLBACK_CODES: Record<number, TollgateErrorCode> = {
   405: "method_not_allowed",
   409: "idempotency_conflict",
   413: "payload_too_large",
-  429: "quota_exceeded",
+  429: "quota_exceeded", // or member_cap_exceeded: only the body tells them apart
   503: "unavailable",
 };
 

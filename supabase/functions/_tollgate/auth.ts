@@ -237,26 +237,38 @@ export function timingSafeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** Who a request acts for: the account (absent: the acting user's personal account) and the acting member. */
+export interface Acting {
+  /** The member acting: a user token's own user, or the one a service credential names (absent: none named). */
+  userId?: string;
+  accountId?: string;
+}
+
 /**
- * The user a request acts for: a user token acts for its own subject (naming anyone else is 403; uuids compare
- * case-insensitively, as PostgreSQL compares them); a service credential must name the user.
+ * Who a request acts for, as far as the credentials tell: a user token acts as its own subject (naming another
+ * `user_id` is 403; uuids compare case-insensitively, as PostgreSQL compares them), in the account it names; a
+ * service credential must name a user or an account. Whether the user is a member of the account is the
+ * database's answer (tollgate._acting_member), in the same call.
  */
-export function actingUser(caller: Caller, requestedUserId: string | undefined): string {
+export function actingFor(caller: Caller, requested: { user_id?: string; account_id?: string }): Acting {
+  const accountId = requested.account_id?.toLowerCase();
   if (caller.kind === "service") {
-    if (!requestedUserId) {
+    if (!requested.user_id && !accountId) {
       throw new HttpError(
         400,
         "invalid_request",
-        "Missing user_id: a service credential must name the user it acts for",
+        "Missing user_id: a service credential must name the user or the account it acts for",
         {
-          details: { issues: [{ path: ["user_id"], message: "Required with a service credential" }] },
+          details: {
+            issues: [{ path: ["user_id"], message: "Required with a service credential (or account_id)" }],
+          },
         },
       );
     }
-    return requestedUserId.toLowerCase();
+    return { userId: requested.user_id?.toLowerCase(), accountId };
   }
-  if (requestedUserId !== undefined && requestedUserId.toLowerCase() !== caller.userId) {
+  if (requested.user_id !== undefined && requested.user_id.toLowerCase() !== caller.userId) {
     throw new HttpError(403, "forbidden", "A user token may act only for its own user");
   }
-  return caller.userId;
+  return { userId: caller.userId, accountId };
 }

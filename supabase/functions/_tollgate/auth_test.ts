@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
-import { actingUser, type AuthConfig, type Caller, createAuthenticator } from "./auth.ts";
+import { actingFor, type AuthConfig, type Caller, createAuthenticator } from "./auth.ts";
 import { HttpError } from "./errors.ts";
 
 const USER = "6f1d7c0e-5b9a-4d8e-9f3a-2c1b0a9e8d7c";
+const TEAM = "7a2e8d1f-6c0b-4e9f-8a4b-3d2c1b0a9f8e";
 const SECRET = "sb_secret_unit-test-secret-key-000000";
 const PUBLISHABLE = "sb_publishable_unit-test-publishable-key";
 const JWT_SECRET = "a-legacy-jwt-secret-of-at-least-32-characters";
@@ -108,8 +109,8 @@ Deno.test("a user token's sub in upper case is the same user", async () => {
     bearer(await esToken(userClaims({ sub: USER.toUpperCase() }))),
   );
   assert.deepEqual([caller.kind, (caller as Extract<Caller, { kind: "user" }>).userId], ["user", USER]);
-  assert.equal(actingUser(caller, USER.toUpperCase()), USER);
-  assert.throws(() => actingUser(caller, "0b8e3f9a-1c2d-4e5f-8a9b-7c6d5e4f3a2b"), /own user/);
+  assert.equal(actingFor(caller, { user_id: USER.toUpperCase() }).userId, USER);
+  assert.throws(() => actingFor(caller, { user_id: "0b8e3f9a-1c2d-4e5f-8a9b-7c6d5e4f3a2b" }), /own user/);
 });
 
 Deno.test("a verified token of another role is 403, and of service_role is the service", async () => {
@@ -217,7 +218,25 @@ Deno.test("an Auth server that cannot be reached or fails is 503 with Retry-Afte
   assert.equal(await status(createAuthenticator(config(), failing)(bearer(token))), 503);
 });
 
-Deno.test("a service credential must name the user it acts for", () => {
-  assert.throws(() => actingUser({ kind: "service" }, undefined), /Missing user_id/);
-  assert.equal(actingUser({ kind: "service" }, USER.toUpperCase()), USER);
+Deno.test("a service credential must name the user or the account it acts for", () => {
+  const service: Caller = { kind: "service" };
+  assert.throws(() => actingFor(service, {}), /Missing user_id/);
+  assert.deepEqual(actingFor(service, { user_id: USER.toUpperCase() }), {
+    userId: USER,
+    accountId: undefined,
+  });
+  assert.deepEqual(actingFor(service, { account_id: TEAM.toUpperCase() }), {
+    userId: undefined,
+    accountId: TEAM,
+  });
+});
+
+Deno.test("a user token acts as its own user, in the account it names, and never as another user", () => {
+  const user: Caller = { kind: "user", userId: USER, claims: { sub: USER } };
+  assert.deepEqual(actingFor(user, {}), { userId: USER, accountId: undefined });
+  assert.deepEqual(actingFor(user, { user_id: USER.toUpperCase(), account_id: TEAM }), {
+    userId: USER,
+    accountId: TEAM,
+  });
+  assert.throws(() => actingFor(user, { user_id: TEAM }), (e: HttpError) => e.status === 403);
 });

@@ -59,13 +59,17 @@ export function jsonIssues(value: unknown): { path: string[]; message: string }[
 const metadata = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
   for (const issue of jsonIssues(value)) ctx.addIssue({ code: "custom", ...issue });
 });
+/** The acting member: with a service credential, the user it acts as (a user token acts as its own user). */
 const userId = z.uuid();
+/** The account acted for (default: the acting user's personal account); a user token must be a member. */
+const accountId = z.uuid();
 
 export const ConsumeRequest = z.strictObject({
   idempotency_key: text(1, 255),
   amount: z.int().min(0).max(1_000_000).default(1),
   feature: text(1, 64).default("default"),
   metadata: metadata.optional(),
+  account_id: accountId.optional(),
   user_id: userId.optional(),
 });
 export type ConsumeRequest = z.infer<typeof ConsumeRequest>;
@@ -102,6 +106,7 @@ export const LogUsageRequest = z.strictObject({
   prompt: text(0, 60_000).optional(),
   response: text(0, 60_000).optional(),
   metadata: metadata.optional(),
+  account_id: accountId.optional(),
   user_id: userId.optional(),
 });
 export type LogUsageRequest = z.infer<typeof LogUsageRequest>;
@@ -138,6 +143,7 @@ export const ERROR_STATUS = {
   idempotency_conflict: 409,
   payload_too_large: 413,
   quota_exceeded: 429,
+  member_cap_exceeded: 429,
   internal: 500,
   unavailable: 503,
 } as const;

@@ -6,49 +6,103 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   "tollgate": {
     Tables: {
-      "accounts": {
+      "account_members": {
         Row: {
-          "balance": number;
+          "account_id": string;
+          "cap_credits": number | null;
+          "cap_period": Database["tollgate"]["Enums"]["quota_period"] | null;
           "created_at": string;
-          "ledger_seq": number;
-          "next_expiry_at": string | null;
-          "overdraft": number;
-          "period_anchor": string;
-          "period_end": string;
-          "period_start": string;
-          "plan_id": string;
-          "settle_at": string | null;
+          "role": Database["tollgate"]["Enums"]["member_role"];
           "updated_at": string;
           "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
+          "cap_credits"?: number | null;
+          "cap_period"?: Database["tollgate"]["Enums"]["quota_period"] | null;
+          "created_at"?: string;
+          "role"?: Database["tollgate"]["Enums"]["member_role"];
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "account_id"?: string;
+          "cap_credits"?: number | null;
+          "cap_period"?: Database["tollgate"]["Enums"]["quota_period"] | null;
+          "created_at"?: string;
+          "role"?: Database["tollgate"]["Enums"]["member_role"];
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "account_members_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "accounts": {
+        Row: {
+          "balance": number;
+          "created_at": string;
+          "id": string;
+          "kind": Database["tollgate"]["Enums"]["account_kind"];
+          "ledger_seq": number;
+          "low_balance_threshold": number | null;
+          "name": string | null;
+          "next_expiry_at": string | null;
+          "overdraft": number;
+          "period_anchor": string;
+          "period_end": string;
+          "period_start": string;
+          "personal_user_id": string | null;
+          "plan_id": string;
+          "seats": number;
+          "settle_at": string | null;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
           "balance"?: number;
           "created_at"?: string;
+          "id"?: string;
+          "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
+          "low_balance_threshold"?: number | null;
+          "name"?: string | null;
           "next_expiry_at"?: string | null;
           "overdraft"?: number;
           "period_anchor": string;
           "period_end": string;
           "period_start": string;
+          "personal_user_id"?: never;
           "plan_id": string;
+          "seats"?: number;
           "settle_at"?: never;
           "updated_at"?: string;
-          "user_id": string;
         };
         Update: {
           "balance"?: number;
           "created_at"?: string;
+          "id"?: string;
+          "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
+          "low_balance_threshold"?: number | null;
+          "name"?: string | null;
           "next_expiry_at"?: string | null;
           "overdraft"?: number;
           "period_anchor"?: string;
           "period_end"?: string;
           "period_start"?: string;
+          "personal_user_id"?: never;
           "plan_id"?: string;
+          "seats"?: number;
           "settle_at"?: never;
           "updated_at"?: string;
-          "user_id"?: string;
         };
         Relationships: [
           {
@@ -62,6 +116,7 @@ export type Database = {
       };
       "ai_usage": {
         Row: {
+          "account_id": string;
           "cached_input_tokens": number;
           "charge_entry_id": string | null;
           "consume_entry_id": string | null;
@@ -87,10 +142,11 @@ export type Database = {
           "response_sha256": string | null;
           "status": string;
           "unpriced": boolean;
-          "user_id": string;
+          "user_id": string | null;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -116,9 +172,10 @@ export type Database = {
           "response_sha256"?: string | null;
           "status": string;
           "unpriced": boolean;
-          "user_id": string;
+          "user_id"?: string | null;
         };
         Update: {
+          "account_id"?: string;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -144,20 +201,22 @@ export type Database = {
           "response_sha256"?: string | null;
           "status"?: string;
           "unpriced"?: boolean;
-          "user_id"?: string;
+          "user_id"?: string | null;
         };
         Relationships: [
           {
-            foreignKeyName: "ai_usage_user_id_fkey";
-            columns: ["user_id"];
+            foreignKeyName: "ai_usage_account_id_fkey";
+            columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
+            referencedColumns: ["id"];
           },
         ];
       };
       "credit_ledger": {
         Row: {
+          "account_id": string;
+          "actor_id": string | null;
           "balance_after": number;
           "created_at": string;
           "delta": number;
@@ -167,10 +226,11 @@ export type Database = {
           "metadata": NonNullable<Json>;
           "reason": string;
           "seq": number;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
+          "actor_id"?: string | null;
           "balance_after": number;
           "created_at"?: string;
           "delta": number;
@@ -180,9 +240,10 @@ export type Database = {
           "metadata"?: NonNullable<Json>;
           "reason": string;
           "seq": number;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
+          "actor_id"?: string | null;
           "balance_after"?: number;
           "created_at"?: string;
           "delta"?: number;
@@ -192,12 +253,12 @@ export type Database = {
           "metadata"?: NonNullable<Json>;
           "reason"?: string;
           "seq"?: number;
-          "user_id"?: string;
         };
         Relationships: [];
       };
       "credit_lots": {
         Row: {
+          "account_id": string;
           "amount": number;
           "created_at": string;
           "expires_at": string | null;
@@ -207,10 +268,10 @@ export type Database = {
           "priority": number;
           "remaining": number;
           "source": Database["tollgate"]["Enums"]["credit_source"];
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "amount": number;
           "created_at"?: string;
           "expires_at"?: string | null;
@@ -220,9 +281,9 @@ export type Database = {
           "priority"?: number;
           "remaining": number;
           "source": Database["tollgate"]["Enums"]["credit_source"];
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "amount"?: number;
           "created_at"?: string;
           "expires_at"?: string | null;
@@ -232,51 +293,89 @@ export type Database = {
           "priority"?: number;
           "remaining"?: number;
           "source"?: Database["tollgate"]["Enums"]["credit_source"];
-          "user_id"?: string;
         };
         Relationships: [
           {
-            foreignKeyName: "credit_lots_user_id_fkey";
-            columns: ["user_id"];
+            foreignKeyName: "credit_lots_account_id_fkey";
+            columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
+            referencedColumns: ["id"];
           },
         ];
       };
       "idempotency_keys": {
         Row: {
+          "account_id": string;
           "created_at": string;
           "key": string;
           "request_hash": string;
           "response": Json | null;
           "scope": string;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "created_at"?: string;
           "key": string;
           "request_hash": string;
           "response"?: Json | null;
           "scope": string;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "created_at"?: string;
           "key"?: string;
           "request_hash"?: string;
           "response"?: Json | null;
           "scope"?: string;
-          "user_id"?: string;
         };
         Relationships: [
           {
-            foreignKeyName: "idempotency_keys_user_id_fkey";
-            columns: ["user_id"];
+            foreignKeyName: "idempotency_keys_account_id_fkey";
+            columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "member_usage": {
+        Row: {
+          "account_id": string;
+          "credits": number;
+          "period": Database["tollgate"]["Enums"]["quota_period"];
+          "updated_at": string;
+          "user_id": string;
+          "window_end": string;
+          "window_start": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": string;
+          "credits"?: number;
+          "period": Database["tollgate"]["Enums"]["quota_period"];
+          "updated_at"?: string;
+          "user_id": string;
+          "window_end": string;
+          "window_start": string;
+        };
+        Update: {
+          "account_id"?: string;
+          "credits"?: number;
+          "period"?: Database["tollgate"]["Enums"]["quota_period"];
+          "updated_at"?: string;
+          "user_id"?: string;
+          "window_end"?: string;
+          "window_start"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "member_usage_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
           },
         ];
       };
@@ -344,6 +443,7 @@ export type Database = {
       "plans": {
         Row: {
           "created_at": string;
+          "credits_per_seat": boolean;
           "features": NonNullable<Json>;
           "id": string;
           "is_default": boolean;
@@ -357,6 +457,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "created_at"?: string;
+          "credits_per_seat"?: boolean;
           "features"?: NonNullable<Json>;
           "id": string;
           "is_default"?: boolean;
@@ -369,6 +470,7 @@ export type Database = {
         };
         Update: {
           "created_at"?: string;
+          "credits_per_seat"?: boolean;
           "features"?: NonNullable<Json>;
           "id"?: string;
           "is_default"?: boolean;
@@ -383,33 +485,34 @@ export type Database = {
       };
       "stripe_customers": {
         Row: {
+          "account_id": string;
           "created_at": string;
           "customer_id": string;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "created_at"?: string;
           "customer_id": string;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "created_at"?: string;
           "customer_id"?: string;
-          "user_id"?: string;
         };
         Relationships: [
           {
-            foreignKeyName: "stripe_customers_user_id_fkey";
-            columns: ["user_id"];
+            foreignKeyName: "stripe_customers_account_id_fkey";
+            columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
+            referencedColumns: ["id"];
           },
         ];
       };
       "stripe_disputes": {
         Row: {
+          "account_id": string;
           "amount": number;
           "charge_id": string | null;
           "currency": string;
@@ -420,10 +523,10 @@ export type Database = {
           "payment_id": string;
           "status": string;
           "updated_at": string;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "amount": number;
           "charge_id"?: string | null;
           "currency": string;
@@ -434,9 +537,9 @@ export type Database = {
           "payment_id": string;
           "status": string;
           "updated_at"?: string;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "amount"?: number;
           "charge_id"?: string | null;
           "currency"?: string;
@@ -447,22 +550,21 @@ export type Database = {
           "payment_id"?: string;
           "status"?: string;
           "updated_at"?: string;
-          "user_id"?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: "stripe_disputes_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
           {
             foreignKeyName: "stripe_disputes_payment_id_fkey";
             columns: ["payment_id"];
             isOneToOne: false;
             referencedRelation: "stripe_payments";
             referencedColumns: ["id"];
-          },
-          {
-            foreignKeyName: "stripe_disputes_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: false;
-            referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
           },
         ];
       };
@@ -511,6 +613,7 @@ export type Database = {
       };
       "stripe_payment_failures": {
         Row: {
+          "account_id": string;
           "amount": number;
           "attempt_count": number | null;
           "created_at": string;
@@ -519,10 +622,10 @@ export type Database = {
           "id": string;
           "invoice_id": string;
           "next_payment_attempt": string | null;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "amount": number;
           "attempt_count"?: number | null;
           "created_at"?: string;
@@ -531,9 +634,9 @@ export type Database = {
           "id": string;
           "invoice_id": string;
           "next_payment_attempt"?: string | null;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "amount"?: number;
           "attempt_count"?: number | null;
           "created_at"?: string;
@@ -542,20 +645,20 @@ export type Database = {
           "id"?: string;
           "invoice_id"?: string;
           "next_payment_attempt"?: string | null;
-          "user_id"?: string;
         };
         Relationships: [
           {
-            foreignKeyName: "stripe_payment_failures_user_id_fkey";
-            columns: ["user_id"];
+            foreignKeyName: "stripe_payment_failures_account_id_fkey";
+            columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
+            referencedColumns: ["id"];
           },
         ];
       };
       "stripe_payments": {
         Row: {
+          "account_id": string;
           "amount": number;
           "charge_id": string | null;
           "created_at": string;
@@ -570,10 +673,10 @@ export type Database = {
           "refunded_credits": number;
           "taken_back": number;
           "taken_from": NonNullable<Json>;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "amount": number;
           "charge_id"?: string | null;
           "created_at"?: string;
@@ -588,9 +691,9 @@ export type Database = {
           "refunded_credits"?: number;
           "taken_back"?: number;
           "taken_from"?: NonNullable<Json>;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "amount"?: number;
           "charge_id"?: string | null;
           "created_at"?: string;
@@ -605,9 +708,15 @@ export type Database = {
           "refunded_credits"?: number;
           "taken_back"?: number;
           "taken_from"?: NonNullable<Json>;
-          "user_id"?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: "stripe_payments_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
           {
             foreignKeyName: "stripe_payments_lot_id_fkey";
             columns: ["lot_id"];
@@ -615,17 +724,11 @@ export type Database = {
             referencedRelation: "credit_lots";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "stripe_payments_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: false;
-            referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
-          },
         ];
       };
       "stripe_subscriptions": {
         Row: {
+          "account_id": string;
           "billing_cycle_anchor": string | null;
           "cancel_at_period_end": boolean;
           "current_period_end": string | null;
@@ -635,15 +738,16 @@ export type Database = {
           "last_event_id": string;
           "plan_id": string | null;
           "price_id": string | null;
+          "quantity": number;
           "retrieved_at": string | null;
           "status": string;
           "subscription_id": string;
           "trial_end": string | null;
           "updated_at": string;
-          "user_id": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "billing_cycle_anchor"?: string | null;
           "cancel_at_period_end"?: boolean;
           "current_period_end"?: string | null;
@@ -653,14 +757,15 @@ export type Database = {
           "last_event_id": string;
           "plan_id"?: string | null;
           "price_id"?: string | null;
+          "quantity"?: number;
           "retrieved_at"?: string | null;
           "status": string;
           "subscription_id": string;
           "trial_end"?: string | null;
           "updated_at"?: string;
-          "user_id": string;
         };
         Update: {
+          "account_id"?: string;
           "billing_cycle_anchor"?: string | null;
           "cancel_at_period_end"?: boolean;
           "current_period_end"?: string | null;
@@ -670,14 +775,21 @@ export type Database = {
           "last_event_id"?: string;
           "plan_id"?: string | null;
           "price_id"?: string | null;
+          "quantity"?: number;
           "retrieved_at"?: string | null;
           "status"?: string;
           "subscription_id"?: string;
           "trial_end"?: string | null;
           "updated_at"?: string;
-          "user_id"?: string;
         };
         Relationships: [
+          {
+            foreignKeyName: "stripe_subscriptions_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
           {
             foreignKeyName: "stripe_subscriptions_customer_id_fkey";
             columns: ["customer_id"];
@@ -692,17 +804,11 @@ export type Database = {
             referencedRelation: "plans";
             referencedColumns: ["id"];
           },
-          {
-            foreignKeyName: "stripe_subscriptions_user_id_fkey";
-            columns: ["user_id"];
-            isOneToOne: false;
-            referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
-          },
         ];
       };
       "usage_counters": {
         Row: {
+          "account_id": string;
           "cached_input_tokens": number;
           "cost_usd": number;
           "feature": string;
@@ -711,12 +817,12 @@ export type Database = {
           "period": Database["tollgate"]["Enums"]["quota_period"];
           "requests": number;
           "updated_at": string;
-          "user_id": string;
           "window_end": string;
           "window_start": string;
         };
         ComputedFields: never;
         Insert: {
+          "account_id": string;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature": string;
@@ -725,11 +831,11 @@ export type Database = {
           "period": Database["tollgate"]["Enums"]["quota_period"];
           "requests"?: number;
           "updated_at"?: string;
-          "user_id": string;
           "window_end": string;
           "window_start": string;
         };
         Update: {
+          "account_id"?: string;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature"?: string;
@@ -738,17 +844,16 @@ export type Database = {
           "period"?: Database["tollgate"]["Enums"]["quota_period"];
           "requests"?: number;
           "updated_at"?: string;
-          "user_id"?: string;
           "window_end"?: string;
           "window_start"?: string;
         };
         Relationships: [
           {
-            foreignKeyName: "usage_counters_user_id_fkey";
-            columns: ["user_id"];
+            foreignKeyName: "usage_counters_account_id_fkey";
+            columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
-            referencedColumns: ["user_id"];
+            referencedColumns: ["id"];
           },
         ];
       };
@@ -779,7 +884,10 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
-      "_acting_user": { Args: { "p_user_id": string }; Returns: string };
+      "_acting_member": {
+        Args: { "p_account_id": string; "p_user_id": string };
+        Returns: Record<string, unknown>;
+      };
       "_apply_stripe_checkout": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
       "_apply_stripe_dispute": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
       "_apply_stripe_event": { Args: { "p_current": Json; "p_event": Json; "p_now": string }; Returns: Json };
@@ -795,12 +903,13 @@ export type Database = {
       };
       "_consume_credits": {
         Args: {
+          "p_account_id": string;
+          "p_actor_id"?: string;
           "p_amount": number;
           "p_feature": string;
           "p_idempotency_key": string;
           "p_metadata": Json;
           "p_now": string;
-          "p_user_id": string;
         };
         Returns: Json;
       };
@@ -817,15 +926,18 @@ export type Database = {
       };
       "_debit": {
         Args: {
+          "p_account_id": string;
+          "p_actor_id"?: string;
           "p_allow_negative": boolean;
           "p_amount": number;
           "p_key": string;
           "p_metadata": Json;
           "p_now": string;
           "p_reason": string;
-          "p_user_id": string;
         };
         Returns: {
+          "account_id": string;
+          "actor_id": string | null;
           "balance_after": number;
           "created_at": string;
           "delta": number;
@@ -835,7 +947,6 @@ export type Database = {
           "metadata": NonNullable<Json>;
           "reason": string;
           "seq": number;
-          "user_id": string;
         };
         SetofOptions: {
           from: "*";
@@ -844,9 +955,13 @@ export type Database = {
           isSetofReturn: false;
         };
       };
-      "_draw_lots": { Args: { "p_amount": number; "p_now": string; "p_user_id": string }; Returns: number };
+      "_draw_lots": {
+        Args: { "p_account_id": string; "p_amount": number; "p_now": string };
+        Returns: number;
+      };
       "_grant_lot": {
         Args: {
+          "p_account_id": string;
           "p_amount": number;
           "p_expires_at": string;
           "p_grant_key": string;
@@ -854,7 +969,6 @@ export type Database = {
           "p_now": string;
           "p_priority": number;
           "p_source": Database["tollgate"]["Enums"]["credit_source"];
-          "p_user_id": string;
         };
         Returns: Json;
       };
@@ -863,24 +977,29 @@ export type Database = {
         Returns: Json;
       };
       "_link_stripe_customer": {
-        Args: { "p_customer_id": string; "p_now": string; "p_user_id": string };
+        Args: { "p_account_id": string; "p_customer_id": string; "p_now": string };
         Returns: undefined;
       };
       "_lock_account": {
-        Args: { "p_user_id": string };
+        Args: { "p_account_id": string };
         Returns: {
           "balance": number;
           "created_at": string;
+          "id": string;
+          "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
+          "low_balance_threshold": number | null;
+          "name": string | null;
           "next_expiry_at": string | null;
           "overdraft": number;
           "period_anchor": string;
           "period_end": string;
           "period_start": string;
+          "personal_user_id": string | null;
           "plan_id": string;
+          "seats": number;
           "settle_at": string | null;
           "updated_at": string;
-          "user_id": string;
         };
         SetofOptions: {
           from: "*";
@@ -891,6 +1010,8 @@ export type Database = {
       };
       "_log_ai_usage": {
         Args: {
+          "p_account_id": string;
+          "p_actor_id"?: string;
           "p_cached_input_tokens": number;
           "p_charge_credits": boolean;
           "p_error_code": string;
@@ -906,14 +1027,36 @@ export type Database = {
           "p_request_id": string;
           "p_response": string;
           "p_status": string;
-          "p_user_id": string;
         };
         Returns: Json;
       };
-      "_open_account": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
+      "_member_manager": {
+        Args: { "p_account_id": string; "p_action": string };
+        Returns: Database["tollgate"]["Enums"]["member_role"];
+      };
+      "_open_account": {
+        Args: {
+          "p_account_id": string;
+          "p_kind": Database["tollgate"]["Enums"]["account_kind"];
+          "p_name": string;
+          "p_now": string;
+          "p_owner_id": string;
+        };
+        Returns: undefined;
+      };
       "_plan_grant_key": { Args: { "p_period_start": string }; Returns: string };
+      "_plan_seats": {
+        Args: {
+          "p_kind": Database["tollgate"]["Enums"]["account_kind"];
+          "p_per_seat": boolean;
+          "p_quantity": number;
+        };
+        Returns: number;
+      };
       "_post_ledger": {
         Args: {
+          "p_account_id": string;
+          "p_actor_id"?: string;
           "p_delta": number;
           "p_key": string;
           "p_lot_id": string;
@@ -921,9 +1064,10 @@ export type Database = {
           "p_now": string;
           "p_overdraft_delta": number;
           "p_reason": string;
-          "p_user_id": string;
         };
         Returns: {
+          "account_id": string;
+          "actor_id": string | null;
           "balance_after": number;
           "created_at": string;
           "delta": number;
@@ -933,7 +1077,6 @@ export type Database = {
           "metadata": NonNullable<Json>;
           "reason": string;
           "seq": number;
-          "user_id": string;
         };
         SetofOptions: {
           from: "*";
@@ -943,7 +1086,7 @@ export type Database = {
         };
       };
       "_quota_status": {
-        Args: { "p_feature": string; "p_now": string; "p_user_id": string };
+        Args: { "p_account_id": string; "p_feature": string; "p_now": string };
         Returns: {
           "feature": string;
           "period": Database["tollgate"]["Enums"]["quota_period"];
@@ -971,27 +1114,27 @@ export type Database = {
       };
       "_replay": {
         Args: {
+          "p_account_id": string;
           "p_field": string;
           "p_hash": string;
           "p_key": string;
           "p_scope": string;
-          "p_user_id": string;
         };
         Returns: Json;
       };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_set_account_plan": {
         Args: {
+          "p_account_id": string;
           "p_allowance": number;
           "p_anchor": string;
           "p_now": string;
           "p_plan_id": string;
-          "p_user_id": string;
         };
         Returns: boolean;
       };
       "_settle_accounts": {
-        Args: { "p_now": string; "p_user_id"?: string };
+        Args: { "p_account_id"?: string; "p_now": string };
         Returns: Record<string, unknown>;
       };
       "_settle_if_due": {
@@ -1005,16 +1148,21 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "id": string;
+          "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
+          "low_balance_threshold": number | null;
+          "name": string | null;
           "next_expiry_at": string | null;
           "overdraft": number;
           "period_anchor": string;
           "period_end": string;
           "period_start": string;
+          "personal_user_id": string | null;
           "plan_id": string;
+          "seats": number;
           "settle_at": string | null;
           "updated_at": string;
-          "user_id": string;
         };
         SetofOptions: {
           from: "*";
@@ -1048,6 +1196,7 @@ export type Database = {
       "_stripe_payment_of": {
         Args: { "p_charge_id": string; "p_payment_intent": string };
         Returns: {
+          "account_id": string;
           "amount": number;
           "charge_id": string | null;
           "created_at": string;
@@ -1062,7 +1211,6 @@ export type Database = {
           "refunded_credits": number;
           "taken_back": number;
           "taken_from": NonNullable<Json>;
-          "user_id": string;
         };
         SetofOptions: {
           from: "*";
@@ -1077,11 +1225,43 @@ export type Database = {
         Args: { "p_charge_id": string; "p_payment_intent": string; "p_what": string };
         Returns: Json;
       };
-      "_sync_account_plan": { Args: { "p_now": string; "p_user_id": string }; Returns: undefined };
+      "_sync_account_plan": { Args: { "p_account_id": string; "p_now": string }; Returns: undefined };
+      "_take_member_credits": {
+        Args: {
+          "p_account": Omit<
+            Database["tollgate"]["Tables"]["accounts"]["Row"],
+            Database["tollgate"]["Tables"]["accounts"]["ComputedFields"]
+          >;
+          "p_credits": number;
+          "p_now": string;
+          "p_post_paid": boolean;
+          "p_user_id": string;
+        };
+        Returns: undefined;
+      };
       "_valid_metadata": { Args: { "p_metadata": Json }; Returns: Json };
-      "check_ledger": {
-        Args: { "p_user_id"?: string };
+      "add_account_member": {
+        Args: { "p_account_id": string; "p_role"?: string; "p_user_id": string };
         Returns: {
+          "account_id": string;
+          "cap_credits": number | null;
+          "cap_period": Database["tollgate"]["Enums"]["quota_period"] | null;
+          "created_at": string;
+          "role": Database["tollgate"]["Enums"]["member_role"];
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "account_members";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "check_ledger": {
+        Args: { "p_account_id"?: string };
+        Returns: {
+          "account_id": string;
           "balance": number;
           "last_balance_after": number;
           "ledger_rows": number;
@@ -1090,11 +1270,11 @@ export type Database = {
           "lots_remaining": number;
           "overdraft": number;
           "problem": string;
-          "user_id": string;
         }[];
       };
       "consume_credits": {
         Args: {
+          "p_account_id"?: string;
           "p_amount"?: number;
           "p_feature"?: string;
           "p_idempotency_key": string;
@@ -1103,9 +1283,10 @@ export type Database = {
         };
         Returns: Json;
       };
+      "create_team_account": { Args: { "p_name": string; "p_owner_id"?: string }; Returns: string };
       "credit_period_at": { Args: { "p_anchor": string; "p_at": string }; Returns: Record<string, unknown> };
       "get_quota_status": {
-        Args: { "p_feature"?: string; "p_user_id"?: string };
+        Args: { "p_account_id"?: string; "p_feature"?: string; "p_user_id"?: string };
         Returns: {
           "feature": string;
           "limit": number;
@@ -1116,7 +1297,7 @@ export type Database = {
         }[];
       };
       "get_usage_breakdown": {
-        Args: { "p_from": string; "p_to": string; "p_user_id"?: string };
+        Args: { "p_account_id"?: string; "p_from": string; "p_to": string; "p_user_id"?: string };
         Returns: {
           "cached_input_tokens": number;
           "calls": number;
@@ -1132,12 +1313,12 @@ export type Database = {
       };
       "grant_credits": {
         Args: {
+          "p_account_id": string;
           "p_amount": number;
           "p_expires_at"?: string;
-          "p_idempotency_key": string;
+          "p_key": string;
           "p_metadata"?: Json;
-          "p_source"?: Database["tollgate"]["Enums"]["credit_source"];
-          "p_user_id": string;
+          "p_source"?: string;
         };
         Returns: Json;
       };
@@ -1147,6 +1328,7 @@ export type Database = {
       };
       "log_ai_usage": {
         Args: {
+          "p_account_id"?: string;
           "p_cached_input_tokens"?: number;
           "p_charge_credits"?: boolean;
           "p_error_code"?: string;
@@ -1169,10 +1351,35 @@ export type Database = {
         Args: { "p_months_ahead"?: number; "p_now"?: string };
         Returns: Record<string, unknown>;
       };
+      "member_accounts": {
+        Args: { "p_roles"?: (Database["tollgate"]["Enums"]["member_role"])[] };
+        Returns: string[];
+      };
+      "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
+      "set_member_cap": {
+        Args: { "p_account_id": string; "p_credits": number; "p_period": string; "p_user_id": string };
+        Returns: {
+          "account_id": string;
+          "cap_credits": number | null;
+          "cap_period": Database["tollgate"]["Enums"]["quota_period"] | null;
+          "created_at": string;
+          "role": Database["tollgate"]["Enums"]["member_role"];
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "account_members";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
     };
     Enums: {
+      "account_kind": "personal" | "team";
       "credit_source": "plan" | "top_up" | "promo" | "refund" | "adjustment";
+      "member_role": "owner" | "admin" | "member";
       "quota_period": "day" | "month";
     };
     CompositeTypes: {
@@ -1281,7 +1488,9 @@ export type CompositeTypes<
 export const Constants = {
   "tollgate": {
     Enums: {
+      "account_kind": ["personal", "team"],
       "credit_source": ["plan", "top_up", "promo", "refund", "adjustment"],
+      "member_role": ["owner", "admin", "member"],
       "quota_period": ["day", "month"],
     },
   },

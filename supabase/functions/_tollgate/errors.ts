@@ -29,6 +29,13 @@ export const SQLSTATE_TO_HTTP: Record<string, { status: number; code: string }> 
   TG404: { status: 404, code: "not_found" },
   TG409: { status: 409, code: "idempotency_conflict" },
   TG429: { status: 429, code: "quota_exceeded" },
+  TGM01: { status: 403, code: "forbidden" }, // a personal account takes no members or caps
+  TGM02: { status: 403, code: "forbidden" }, // only owners and admins manage members
+  TGM03: { status: 403, code: "forbidden" }, // only owners grant, take or touch the owner role
+  TGM04: { status: 404, code: "not_found" }, // no such user
+  TGM05: { status: 403, code: "forbidden" }, // the last owner stays
+  TGM06: { status: 404, code: "not_found" }, // not a member of the account
+  TGM29: { status: 429, code: "member_cap_exceeded" },
   TGS02: { status: 400, code: "invalid_request" },
 };
 

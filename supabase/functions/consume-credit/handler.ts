@@ -1,11 +1,11 @@
-import { actingUser, type Authenticator, type Caller } from "../_tollgate/auth.ts";
+import { type Acting, actingFor, type Authenticator, type Caller } from "../_tollgate/auth.ts";
 import { ConsumeRequest, type ConsumeResponse, parseBody } from "../_tollgate/contract.ts";
 import { endpoint, json, readJson } from "../_tollgate/http.ts";
 
 export interface ConsumeDeps {
   authenticate: Authenticator;
   /** The one SQL call: tollgate.consume_credits, as the caller. */
-  consume: (caller: Caller, userId: string, input: ConsumeRequest) => Promise<ConsumeResponse>;
+  consume: (caller: Caller, acting: Acting, input: ConsumeRequest) => Promise<ConsumeResponse>;
 }
 
 /** consume-credit: parse, authenticate, debit once, answer. */
@@ -13,7 +13,6 @@ export function createHandler(deps: ConsumeDeps): (req: Request) => Promise<Resp
   return endpoint(async (req) => {
     const caller = await deps.authenticate(req);
     const input = parseBody(ConsumeRequest, await readJson(req));
-    const userId = actingUser(caller, input.user_id);
-    return json(await deps.consume(caller, userId, input));
+    return json(await deps.consume(caller, actingFor(caller, input), input));
   });
 }

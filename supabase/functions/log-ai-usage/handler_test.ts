@@ -1,19 +1,20 @@
 import assert from "node:assert/strict";
-import type { Caller } from "../_tollgate/auth.ts";
+import type { Acting, Caller } from "../_tollgate/auth.ts";
 import { HttpError } from "../_tollgate/errors.ts";
 import type { LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
 import { createHandler } from "./handler.ts";
 
 const USER = "6f1d7c0e-5b9a-4d8e-9f3a-2c1b0a9e8d7c";
 const OTHER = "0b8e3f9a-1c2d-4e5f-8a9b-7c6d5e4f3a2b";
+const TEAM = "7a2e8d1f-6c0b-4e9f-8a4b-3d2c1b0a9f8e";
 const USAGE_ID = "3d2c1b0a-9e8d-4c7b-8a6f-5e4d3c2b1a09";
 
 function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> = {}) {
-  const calls: { userId: string; input: LogUsageRequest }[] = [];
+  const calls: { userId?: string; accountId?: string; input: LogUsageRequest }[] = [];
   const handler = createHandler({
     authenticate: () => caller instanceof HttpError ? Promise.reject(caller) : Promise.resolve(caller),
-    logUsage: (_c: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> => {
-      calls.push({ userId, input });
+    logUsage: (_c: Caller, acting: Acting, input: LogUsageRequest): Promise<LogUsageResponse> => {
+      calls.push({ ...acting, input });
       return Promise.resolve({
         usage_id: USAGE_ID,
         cost_usd: "0.0075",
@@ -43,6 +44,7 @@ Deno.test("log-ai-usage answers 201 on a first write, filling the contract's def
   assert.equal((await res.json()).usage_id, USAGE_ID);
   assert.deepEqual(calls, [{
     userId: USER,
+    accountId: undefined,
     input: {
       ...minimal,
       feature: "default",
@@ -85,6 +87,22 @@ Deno.test("log-ai-usage lets the service key act for the named user", async () =
   const res = await handler(post({ ...minimal, user_id: OTHER }));
   assert.equal(res.status, 201);
   assert.equal(calls[0].userId, OTHER);
+});
+
+Deno.test("log-ai-usage passes the account a user token names, and the service key's account and member", async () => {
+  const { handler, calls } = fakeDeps(user);
+  assert.equal((await handler(post({ ...minimal, account_id: TEAM }))).status, 201);
+  const service = fakeDeps({ kind: "service" });
+  assert.equal((await service.handler(post({ ...minimal, account_id: TEAM }))).status, 201);
+  assert.deepEqual(
+    [calls[0].userId, calls[0].accountId, service.calls[0].userId, service.calls[0].accountId],
+    [
+      USER,
+      TEAM,
+      undefined,
+      TEAM,
+    ],
+  );
 });
 
 Deno.test("log-ai-usage answers 400 when the service key names no user, without calling the database", async () => {

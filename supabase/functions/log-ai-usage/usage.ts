@@ -1,11 +1,11 @@
 import type postgres from "postgres";
-import type { Caller } from "../_tollgate/auth.ts";
+import type { Acting, Caller } from "../_tollgate/auth.ts";
 import type { LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
 import { queryAs, type Sql } from "../_tollgate/db.ts";
 
 /** Calls tollgate.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
 export function logUsageWith(sql: Sql) {
-  return async (caller: Caller, userId: string, input: LogUsageRequest): Promise<LogUsageResponse> => {
+  return async (caller: Caller, acting: Acting, input: LogUsageRequest): Promise<LogUsageResponse> => {
     const [row] = await queryAs<{ result: LogUsageResponse }[]>(sql, caller, (tx) => {
       const metadata = input.metadata === undefined ? null : tx.json(input.metadata as postgres.JSONValue);
       return tx`
@@ -16,9 +16,12 @@ export function logUsageWith(sql: Sql) {
           p_cached_input_tokens => ${input.cached_input_tokens}, p_latency_ms => ${input.latency_ms ?? null},
           p_status => ${input.status}, p_error_code => ${input.error_code ?? null},
           p_charge_credits => ${input.charge_credits}, p_prompt => ${input.prompt ?? null},
-          p_response => ${input.response ?? null}, p_metadata => ${metadata}, p_user_id => ${userId}
+          p_response => ${input.response ?? null}, p_metadata => ${metadata}, p_user_id => ${
+        acting.userId ?? null
+      },
+          p_account_id => ${acting.accountId ?? null}
         ) as result`;
-    }, userId);
+    }, acting.userId);
     return row.result;
   };
 }
