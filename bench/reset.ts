@@ -101,7 +101,7 @@ async function consumesDuring(
         const user = ids[i++];
         if (!user) throw new Error("Ran out of due users to consume as");
         try {
-          await consume({ kind: "service" }, user, {
+          await consume({ kind: "service" }, { userId: user }, {
             idempotency_key: `during-${i}`,
             amount: 1,
             feature: "default",
