@@ -566,7 +566,8 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_count integer := coalesce(pg_catalog.jsonb_array_length(p_events), 0);
+  v_count integer := case pg_catalog.jsonb_typeof(p_events) when 'array' then pg_catalog.jsonb_array_length(p_events)
+                        else 0 end;
   v_plan jsonb;
   v_accounts uuid[];
   v_before jsonb;
@@ -583,7 +584,7 @@ declare
   v_message text;
   v_detail text;
 begin
-  if pg_catalog.jsonb_typeof(p_events) is distinct from 'array' or v_count not between 1 and 1000 then
+  if v_count not between 1 and 1000 then
     raise exception 'Invalid events: must be an array of 1 to 1000 usage events' using errcode = 'TG400';
   end if;
 
@@ -687,7 +688,7 @@ begin
     select n.*, c.entry_id, c.balance,
            pg_catalog.count(c.entry_id) over (partition by n.account_id order by n.ord) as charges_so_far
       from new n
-      left join pg_catalog.unnest(v_charged_ords, v_entry_ids, v_balances) c (ord, entry_id, balance)
+      left join unnest(v_charged_ords, v_entry_ids, v_balances) c (ord, entry_id, balance)
         on c.ord = n.ord
   ), answered as (
     select c.*, tollgate._usage_answer(
@@ -722,17 +723,17 @@ begin
     select n.account_id, 'usage', n.e ->> 'request_id', n.e ->> 'hash', n.answer, p_now from answered n
   )
   select pg_catalog.array_agg(r.answer order by r.ord) into v_results
-    from (select (e ->> 'ord')::integer as ord,
-                 case e ->> 'kind'
+    from (select (x ->> 'ord')::integer as ord,
+                 case x ->> 'kind'
                    when 'new' then a.answer
-                   when 'replay' then (e -> 'stored') || '{"replayed": true}'
+                   when 'replay' then (x -> 'stored') || '{"replayed": true}'
                    -- The answer of the key's first event, which is new.
                    when 'repeat' then pg_catalog.first_value(a.answer) over (
-                                        partition by e ->> 'account_id', e ->> 'request_id'
-                                        order by (e ->> 'ord')::integer) || '{"replayed": true}'
+                                        partition by x ->> 'account_id', x ->> 'request_id'
+                                        order by (x ->> 'ord')::integer) || '{"replayed": true}'
                  end as answer
-            from pg_catalog.jsonb_array_elements(v_plan) e
-            left join answered a on a.ord = (e ->> 'ord')::integer) r;
+            from pg_catalog.jsonb_array_elements(v_plan) x
+            left join answered a on a.ord = (x ->> 'ord')::integer) r;
 
   -- The per-event path, in the batch's order: one call each, in its own subtransaction, so an event that fails
   -- answers its own error and rolls back alone.
