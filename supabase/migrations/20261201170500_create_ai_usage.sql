@@ -268,7 +268,7 @@ create or replace function tollgate._usage_hash(
   p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean,
   p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb
 ) returns text
-language sql immutable
+language sql stable
 as $$
   select pg_catalog.md5(pg_catalog.jsonb_build_object(
     'actor', p_actor,
@@ -318,8 +318,8 @@ revoke execute on function tollgate._usage_cost(text, timestamptz, bigint, bigin
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._count_usage(
-  p_account tollgate.accounts, p_feature text, p_now timestamptz, p_input_tokens bigint, p_output_tokens bigint,
-  p_cached_input_tokens bigint, p_cost_usd numeric
+  p_now timestamptz, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[],
+  p_cached_input_tokens bigint[], p_cost_usd numeric[]
 ) returns void
 language sql
 security definer
@@ -328,25 +328,29 @@ as $$
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
   insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
                                             output_tokens, cached_input_tokens, cost_usd, updated_at)
-  select p_account.id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
-         p_cached_input_tokens, p_cost_usd, p_now
-    from unnest('{day,month}'::tollgate.quota_period[]) p (period)
-   cross join lateral tollgate._quota_window(p.period, p_now, p_account.period_start, p_account.period_end) w
+  select u.account_id, u.feature, p.period, w.window_start, w.window_end, u.input_tokens, u.output_tokens,
+         u.cached_input_tokens, u.cost_usd, p_now
+    from unnest(p_account_ids, p_features, p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cost_usd)
+           u (account_id, feature, input_tokens, output_tokens, cached_input_tokens, cost_usd)
+    join tollgate.accounts a on a.id = u.account_id
+   cross join unnest('{day,month}'::tollgate.quota_period[]) p (period)
+   cross join lateral tollgate._quota_window(p.period, p_now, a.period_start, a.period_end) w
+   order by u.account_id, u.feature, p.period
   on conflict (account_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
         cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now
 $$;
-comment on function tollgate._count_usage(tollgate.accounts, text, timestamptz, bigint, bigint, bigint, numeric) is
-  'Tollgate: adds tokens and cost to the feature''s day and month counters of a locked, settled account: once per '
-  'call, or once per (account, feature) with a batch''s sums.';
-revoke execute on function tollgate._count_usage(tollgate.accounts, text, timestamptz, bigint, bigint, bigint, numeric)
+comment on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], numeric[]) is
+  'Tollgate: adds tokens and cost to the day and month counters of each (account, feature) given (each once, the '
+  'accounts locked and settled), in one statement: one call''s, or a batch''s sums.';
+revoke execute on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], numeric[])
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._usage_answer(
   p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_unpriced boolean
 ) returns jsonb
-language sql immutable
+language sql stable
 as $$
   select pg_catalog.jsonb_build_object('usage_id', p_usage_id, 'cost_usd', pg_catalog.trim_scale(p_cost_usd)::text,
                                        'credits_charged', p_credits, 'balance', p_balance, 'unpriced', p_unpriced,
@@ -428,8 +432,8 @@ begin
     case when v_store_full_text then p_prompt end, case when v_store_full_text then p_response end,
     coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, p_now);
 
-  perform tollgate._count_usage(v_account, p_feature, p_now, p_input_tokens, p_output_tokens, p_cached_input_tokens,
-                                v_cost.cost_usd);
+  perform tollgate._count_usage(p_now, array[p_account_id], array[p_feature], array[p_input_tokens],
+                                array[p_output_tokens], array[p_cached_input_tokens], array[v_cost.cost_usd]);
 
   v_response := tollgate._usage_answer(v_usage_id, v_cost.cost_usd, v_cost.credits,
                                        coalesce(v_entry.balance_after, v_account.balance), v_cost.unpriced);
@@ -491,72 +495,83 @@ $$;
 comment on type tollgate.usage_event is
   'Tollgate: one event of a log_ai_usage_batch, as the HTTP body of log-ai-usage names its fields.';
 
-create or replace function tollgate._usage_event(p_event jsonb) returns tollgate.usage_event
-language sql immutable
+create or replace function tollgate._usage_event(p_event jsonb) returns setof tollgate.usage_event
+language sql stable rows 1
 as $$
   -- log_ai_usage's defaults for what the event leaves out.
-  select (e.request_id, e.model, e.provider, coalesce(e.feature, 'default'), e.input_tokens, e.output_tokens,
-          coalesce(e.cached_input_tokens, 0), e.latency_ms, coalesce(e.status, 'success'), e.error_code,
-          coalesce(e.charge_credits, false), e.prompt, e.response, e.metadata, e.account_id, e.user_id
-         )::tollgate.usage_event
+  select e.request_id, e.model, e.provider, coalesce(e.feature, 'default'), e.input_tokens, e.output_tokens,
+         coalesce(e.cached_input_tokens, 0), e.latency_ms, coalesce(e.status, 'success'), e.error_code,
+         coalesce(e.charge_credits, false), e.prompt, e.response, e.metadata, e.account_id, e.user_id
     from pg_catalog.jsonb_populate_record(null::tollgate.usage_event,
                                           case pg_catalog.jsonb_typeof(p_event) when 'object' then p_event
                                                                                 else '{}' end) e
 $$;
 comment on function tollgate._usage_event(jsonb) is
   'Tollgate: a batch event''s JSON as typed fields with log_ai_usage''s defaults (a value of the wrong type raises '
-  'here; anything but an object reads as an empty event, which _usage_problem refuses).';
+  'here; anything but an object reads as an empty event, which _usage_problem refuses). One row; a set-returning '
+  'SQL function so that a batch''s query inlines it.';
 revoke execute on function tollgate._usage_event(jsonb) from public, anon, authenticated, service_role;
 
+do $$
+begin
+  create type tollgate.usage_plan as (
+    ord integer, kind text, account_id uuid, actor uuid, request_id text, model text, provider text, feature text,
+    input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, latency_ms integer, status text,
+    error_code text, charge_credits boolean, prompt text, response text, metadata jsonb, prompt_sha256 text,
+    response_sha256 text, hash text, cost_usd numeric(20, 10), unpriced boolean, price_effective_from timestamptz,
+    credits bigint, usage_id uuid, stored jsonb
+  );
+exception when duplicate_object then null;
+end
+$$;
+comment on type tollgate.usage_plan is
+  'Tollgate: one event of a log_ai_usage_batch as planned: who acts for which account, its fields, replay hash, '
+  'price and credits, and how it is recorded (kind: new, replay, repeat or single; stored: the answer replayed).';
+
 create or replace function tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamptz)
-returns jsonb
+returns setof tollgate.usage_plan
 language sql
 security definer
 set search_path = ''
 as $$
   with ev as (
-    select (j.o - 1 + p_first)::integer as ord, x.*
+    select (j.o - 1 + p_first)::integer as ord, x.*, tollgate._valid_metadata(x.metadata) as valid_metadata,
+           coalesce(x.account_id::text, '-') || ' ' || coalesce(x.user_id::text, '-') as asked
       from pg_catalog.jsonb_array_elements(p_events) with ordinality j (e, o)
      cross join lateral tollgate._usage_event(j.e) x
   ), asked as (
-    select distinct account_id, user_id from ev
+    select distinct asked, account_id, user_id from ev
   ), acting as (
-    select a.account_id as asked_account, a.user_id as asked_user, m.account_id, m.user_id
+    select a.asked, m.account_id, m.user_id
       from asked a cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
   ), planned as (
     select ev.*, m.account_id as acting_account, m.user_id as actor,
            tollgate._usage_problem(ev.request_id, ev.model, ev.input_tokens, ev.output_tokens, ev.provider,
                                    ev.feature, ev.cached_input_tokens, ev.latency_ms, ev.status, ev.error_code,
-                                   ev.charge_credits, ev.prompt, ev.response,
-                                   tollgate._valid_metadata(ev.metadata)) as problem,
+                                   ev.charge_credits, ev.prompt, ev.response, ev.valid_metadata) as problem,
            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.prompt, 'UTF8')), 'hex') as prompt_sha,
            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.response, 'UTF8')), 'hex') as response_sha
       from ev
-      join acting m on m.asked_account is not distinct from ev.account_id
-                   and m.asked_user is not distinct from ev.user_id
+      -- One equality (a hash join), where a null id, unlike any uuid, reads as '-'.
+      join acting m on m.asked = ev.asked
   )
-  select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-           'ord', p.ord, 'single', p.problem is not null, 'account_id', p.acting_account, 'actor', p.actor,
-           'request_id', p.request_id, 'model', p.model, 'provider', p.provider, 'feature', p.feature,
-           'input_tokens', p.input_tokens, 'output_tokens', p.output_tokens,
-           'cached_input_tokens', p.cached_input_tokens, 'latency_ms', p.latency_ms, 'status', p.status,
-           'error_code', p.error_code, 'charge_credits', p.charge_credits, 'prompt', p.prompt,
-           'response', p.response, 'metadata', p.metadata, 'prompt_sha', p.prompt_sha,
-           'response_sha', p.response_sha,
-           'hash', tollgate._usage_hash(p.actor, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
-                                        p.cached_input_tokens, p.latency_ms, p.status, p.error_code,
-                                        p.charge_credits, p.prompt_sha, p.response_sha, p.metadata),
-           'cost_usd', c.cost_usd, 'unpriced', c.unpriced, 'price_effective_from', c.price_effective_from,
-           'credits', c.credits)), '[]'::jsonb)
+  select p.ord, case when p.problem is not null then 'single' end, p.acting_account, p.actor, p.request_id,
+         p.model, p.provider, p.feature, p.input_tokens, p.output_tokens, p.cached_input_tokens, p.latency_ms,
+         p.status, p.error_code, p.charge_credits, p.prompt, p.response, p.metadata, p.prompt_sha, p.response_sha,
+         tollgate._usage_hash(p.actor, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
+                              p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits,
+                              p.prompt_sha, p.response_sha, p.metadata),
+         c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb
     from planned p
     left join lateral tollgate._usage_cost(p.model, p_now, p.input_tokens, p.output_tokens, p.cached_input_tokens,
                                            p.charge_credits) c on p.problem is null
 $$;
 comment on function tollgate._plan_usage_events(jsonb, integer, timestamptz) is
   'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account '
-  '(_acting_member, once per distinct account and user named), whether each is valid, its replay hash, its price '
-  'and credits. Raises when an event names an account or member the caller may not act for, or holds a value of '
-  'the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
+  '(_acting_member, once per distinct account and user named), whether each is valid (kind single if not), its '
+  'replay hash, its price and credits. Raises when an event names an account or member the caller may not act '
+  'for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the '
+  'first event.';
 revoke execute on function tollgate._plan_usage_events(jsonb, integer, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -568,10 +583,11 @@ as $$
 declare
   v_count integer := case pg_catalog.jsonb_typeof(p_events) when 'array' then pg_catalog.jsonb_array_length(p_events)
                         else 0 end;
-  v_plan jsonb;
+  v_plan tollgate.usage_plan[];
+  v_unplanned tollgate.usage_plan;
   v_accounts uuid[];
   v_before jsonb;
-  v_charge record;
+  v_charge tollgate.usage_plan;
   v_entry tollgate.credit_ledger;
   v_charged_ords integer[] := '{}';
   v_entry_ids uuid[] := '{}';
@@ -589,16 +605,19 @@ begin
   end if;
 
   begin
-    v_plan := tollgate._plan_usage_events(p_events, 0, p_now);
+    v_plan := array(select p from tollgate._plan_usage_events(p_events, 0, p_now) p);
   exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
     -- Some event cannot be planned: plan each alone; those that fail take the per-event path, which raises (and
     -- answers) their own error.
-    v_plan := '[]';
+    v_plan := '{}';
     for i in 0 .. v_count - 1 loop
       begin
-        v_plan := v_plan || tollgate._plan_usage_events(pg_catalog.jsonb_build_array(p_events -> i), i, p_now);
+        v_plan := v_plan || array(select p from tollgate._plan_usage_events(pg_catalog.jsonb_build_array(p_events -> i),
+                                                                            i, p_now) p);
       exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
-        v_plan := v_plan || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('ord', i, 'single', true));
+        v_unplanned.ord := i;
+        v_unplanned.kind := 'single';
+        v_plan := v_plan || v_unplanned;
       end;
     end loop;
   end;
@@ -607,7 +626,7 @@ begin
   -- the per-event path below finds its lock already held. Then each is settled if due, as one call would be.
   select pg_catalog.array_agg(l.id order by l.id) into v_accounts
     from (select a.id from tollgate.accounts a
-           where a.id in (select (e ->> 'account_id')::uuid from pg_catalog.jsonb_array_elements(v_plan) e)
+           where a.id in (select p.account_id from unnest(v_plan) p)
            order by a.id
              for update) l;
   perform tollgate._settle_if_due(a, p_now) from tollgate.accounts a where a.id = any(v_accounts) order by a.id;
@@ -617,86 +636,68 @@ begin
   -- Under the locks, each event is new, a replay of a stored answer, a repeat of an earlier event of the batch
   -- with the same key and body, or takes the per-event path: invalid, unplannable, no such account, or a
   -- conflict (one call raises its error). A key with any per-event event takes that path for all its events.
-  with p as (
-    select e, (e ->> 'ord')::integer as ord, (e ->> 'account_id')::uuid as account_id, e ->> 'request_id' as key,
-           (e ->> 'single')::boolean or not coalesce((e ->> 'account_id')::uuid = any(v_accounts), false) as single
-      from pg_catalog.jsonb_array_elements(v_plan) e
-  ), g as (
-    select p.*, pg_catalog.first_value(p.e ->> 'hash') over w as first_hash, pg_catalog.row_number() over w as nth,
-           pg_catalog.bool_or(p.single) over (partition by p.account_id, p.key) as group_single
-      from p
-    window w as (partition by p.account_id, p.key order by p.ord)
-  )
-  select pg_catalog.jsonb_agg(g.e || pg_catalog.jsonb_build_object(
-           'kind', case when g.group_single or g.e ->> 'hash' <> g.first_hash then 'single'
-                        when k.request_hash is null then case when g.nth = 1 then 'new' else 'repeat' end
-                        when k.request_hash = g.first_hash then 'replay'
-                        else 'single' end,
-           'stored', k.response, 'usage_id', gen_random_uuid()) order by g.ord)
-    into v_plan
-    from g
-    left join tollgate.idempotency_keys k on k.account_id = g.account_id and k.scope = 'usage' and k.key = g.key;
+  v_plan := array(
+    select pg_catalog.jsonb_populate_record(g.p, pg_catalog.jsonb_build_object(
+             'kind', case when g.group_single or (g.p).hash <> g.first_hash then 'single'
+                          when k.request_hash is null then case when g.nth = 1 then 'new' else 'repeat' end
+                          when k.request_hash = g.first_hash then 'replay'
+                          else 'single' end,
+             'stored', k.response, 'usage_id', gen_random_uuid()))
+      from (select p, pg_catalog.first_value(p.hash) over w as first_hash, pg_catalog.row_number() over w as nth,
+                   pg_catalog.bool_or(p.kind = 'single' or not coalesce(p.account_id = any(v_accounts), false))
+                     over (partition by p.account_id, p.request_id) as group_single
+              from unnest(v_plan) p
+            window w as (partition by p.account_id, p.request_id order by p.ord)) g
+      left join tollgate.idempotency_keys k
+        on k.account_id = (g.p).account_id and k.scope = 'usage' and k.key = (g.p).request_id
+     order by (g.p).ord);
 
   -- The charges one by one through _debit, in the batch's order (the ledger numbers each account's rows so).
-  for v_charge in
-    select (e ->> 'ord')::integer as ord, e from pg_catalog.jsonb_array_elements(v_plan) e
-     where e ->> 'kind' = 'new' and (e ->> 'credits')::bigint > 0
-     order by 1
-  loop
-    v_entry := tollgate._debit((v_charge.e ->> 'account_id')::uuid, (v_charge.e ->> 'credits')::bigint, true,
-                               'usage', v_charge.e ->> 'request_id',
-                               pg_catalog.jsonb_build_object('feature', v_charge.e -> 'feature',
-                                                             'model', v_charge.e -> 'model',
-                                                             'usage_id', v_charge.e -> 'usage_id'),
-                               p_now, (v_charge.e ->> 'actor')::uuid);
+  for v_charge in select * from unnest(v_plan) p where p.kind = 'new' and p.credits > 0 order by p.ord loop
+    v_entry := tollgate._debit(v_charge.account_id, v_charge.credits, true, 'usage', v_charge.request_id,
+                               pg_catalog.jsonb_build_object('feature', v_charge.feature, 'model', v_charge.model,
+                                                             'usage_id', v_charge.usage_id),
+                               p_now, v_charge.actor);
     v_charged_ords := v_charged_ords || v_charge.ord;
     v_entry_ids := v_entry_ids || v_entry.id;
     v_balances := v_balances || v_entry.balance_after;
   end loop;
 
-  -- A member's credits, and the counters, once per member and per (account, feature) with the batch's sums.
+  -- A member's credits once per member, the counters once per (account, feature), with the batch's sums.
   perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
-     from (select (e ->> 'account_id')::uuid as account_id, (e ->> 'actor')::uuid as actor,
-                  pg_catalog.sum((e ->> 'credits')::bigint)::bigint as credits
-             from pg_catalog.jsonb_array_elements(v_plan) e
-            where e ->> 'kind' = 'new' and e ->> 'actor' is not null
+     from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
+             from unnest(v_plan) p
+            where p.kind = 'new' and p.actor is not null
             group by 1, 2) m
      join tollgate.accounts a on a.id = m.account_id and a.kind = 'team'
     order by m.account_id, m.actor;
-  perform tollgate._count_usage(a, f.feature, p_now, f.input_tokens, f.output_tokens, f.cached_input_tokens,
-                                f.cost_usd)
-     from (select (e ->> 'account_id')::uuid as account_id, e ->> 'feature' as feature,
-                  pg_catalog.sum((e ->> 'input_tokens')::bigint)::bigint as input_tokens,
-                  pg_catalog.sum((e ->> 'output_tokens')::bigint)::bigint as output_tokens,
-                  pg_catalog.sum((e ->> 'cached_input_tokens')::bigint)::bigint as cached_input_tokens,
-                  pg_catalog.sum((e ->> 'cost_usd')::numeric) as cost_usd
-             from pg_catalog.jsonb_array_elements(v_plan) e
-            where e ->> 'kind' = 'new'
+  perform tollgate._count_usage(p_now, pg_catalog.array_agg(f.account_id), pg_catalog.array_agg(f.feature),
+                                pg_catalog.array_agg(f.input_tokens), pg_catalog.array_agg(f.output_tokens),
+                                pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cost_usd))
+     from (select p.account_id, p.feature, pg_catalog.sum(p.input_tokens)::bigint as input_tokens,
+                  pg_catalog.sum(p.output_tokens)::bigint as output_tokens,
+                  pg_catalog.sum(p.cached_input_tokens)::bigint as cached_input_tokens,
+                  pg_catalog.sum(p.cost_usd) as cost_usd
+             from unnest(v_plan) p
+            where p.kind = 'new'
             group by 1, 2) f
-     join tollgate.accounts a on a.id = f.account_id
-    order by f.account_id, f.feature;
+   having pg_catalog.count(*) > 0;
 
   -- The rows and answers of the new events, all at once; each answer's balance is its account's after the
   -- charges up to it in the batch's order.
-  with new as (
-    select e, (e ->> 'ord')::integer as ord, (e ->> 'account_id')::uuid as account_id,
-           (e ->> 'usage_id')::uuid as usage_id, (e ->> 'credits')::bigint as credits,
-           (e ->> 'cost_usd')::numeric(20, 10) as cost_usd
-      from pg_catalog.jsonb_array_elements(v_plan) e
-     where e ->> 'kind' = 'new'
-  ), charged as (
-    select n.*, c.entry_id, c.balance,
-           pg_catalog.count(c.entry_id) over (partition by n.account_id order by n.ord) as charges_so_far
-      from new n
-      left join unnest(v_charged_ords, v_entry_ids, v_balances) c (ord, entry_id, balance)
-        on c.ord = n.ord
+  with charged as (
+    select p.*, c.entry_id, c.balance,
+           pg_catalog.count(c.entry_id) over (partition by p.account_id order by p.ord) as charges_so_far
+      from unnest(v_plan) p
+      left join unnest(v_charged_ords, v_entry_ids, v_balances) c (ord, entry_id, balance) on c.ord = p.ord
+     where p.kind = 'new'
   ), answered as (
     select c.*, tollgate._usage_answer(
              c.usage_id, c.cost_usd, c.credits,
              coalesce(pg_catalog.first_value(c.balance) over (partition by c.account_id, c.charges_so_far
                                                               order by c.ord),
                       (v_before ->> c.account_id::text)::bigint),
-             (c.e ->> 'unpriced')::boolean) as answer
+             c.unpriced) as answer
       from charged c
   ), recorded as (
     insert into tollgate.ai_usage (
@@ -704,45 +705,36 @@ begin
       cached_input_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from,
       credits_charged, prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata,
       consume_entry_id, charge_entry_id, created_at)
-    select n.usage_id, n.account_id, (n.e ->> 'actor')::uuid, n.e ->> 'request_id', n.e ->> 'model',
-           n.e ->> 'provider', n.e ->> 'feature', (n.e ->> 'input_tokens')::bigint,
-           (n.e ->> 'output_tokens')::bigint, (n.e ->> 'cached_input_tokens')::bigint,
-           (n.e ->> 'latency_ms')::integer, n.e ->> 'status', n.e ->> 'error_code', n.cost_usd,
-           (n.e ->> 'unpriced')::boolean, (n.e ->> 'price_effective_from')::timestamptz, n.credits,
-           n.e ->> 'prompt_sha', pg_catalog.length(n.e ->> 'prompt'), n.e ->> 'response_sha',
-           pg_catalog.length(n.e ->> 'response'),
-           case when s.store_full_text then n.e ->> 'prompt' end,
-           case when s.store_full_text then n.e ->> 'response' end,
-           coalesce(nullif(n.e -> 'metadata', 'null'), '{}'), l.id, n.entry_id, p_now
+    select n.usage_id, n.account_id, n.actor, n.request_id, n.model, n.provider, n.feature, n.input_tokens,
+           n.output_tokens, n.cached_input_tokens, n.latency_ms, n.status, n.error_code, n.cost_usd, n.unpriced,
+           n.price_effective_from, n.credits, n.prompt_sha256, pg_catalog.length(n.prompt), n.response_sha256,
+           pg_catalog.length(n.response), case when s.store_full_text then n.prompt end,
+           case when s.store_full_text then n.response end, coalesce(n.metadata, '{}'), l.id, n.entry_id, p_now
       from answered n
       left join tollgate.usage_settings s on s.id
       left join tollgate.credit_ledger l
-        on l.account_id = n.account_id and l.reason = 'consume' and l.idempotency_key = n.e ->> 'request_id'
+        on l.account_id = n.account_id and l.reason = 'consume' and l.idempotency_key = n.request_id
   ), keyed as (
     insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
-    select n.account_id, 'usage', n.e ->> 'request_id', n.e ->> 'hash', n.answer, p_now from answered n
+    select n.account_id, 'usage', n.request_id, n.hash, n.answer, p_now from answered n
   )
   select pg_catalog.array_agg(r.answer order by r.ord) into v_results
-    from (select (x ->> 'ord')::integer as ord,
-                 case x ->> 'kind'
+    from (select p.ord,
+                 case p.kind
                    when 'new' then a.answer
-                   when 'replay' then (x -> 'stored') || '{"replayed": true}'
+                   when 'replay' then p.stored || '{"replayed": true}'
                    -- The answer of the key's first event, which is new.
-                   when 'repeat' then pg_catalog.first_value(a.answer) over (
-                                        partition by x ->> 'account_id', x ->> 'request_id'
-                                        order by (x ->> 'ord')::integer) || '{"replayed": true}'
+                   when 'repeat' then pg_catalog.first_value(a.answer) over (partition by p.account_id, p.request_id
+                                                                             order by p.ord) || '{"replayed": true}'
                  end as answer
-            from pg_catalog.jsonb_array_elements(v_plan) x
-            left join answered a on a.ord = (x ->> 'ord')::integer) r;
+            from unnest(v_plan) p
+            left join answered a on a.ord = p.ord) r;
 
   -- The per-event path, in the batch's order: one call each, in its own subtransaction, so an event that fails
   -- answers its own error and rolls back alone.
-  for v_ord in
-    select (e ->> 'ord')::integer from pg_catalog.jsonb_array_elements(v_plan) e where e ->> 'kind' = 'single'
-     order by 1
-  loop
+  for v_ord in select p.ord from unnest(v_plan) p where p.kind = 'single' order by 1 loop
     begin
-      v_event := tollgate._usage_event(p_events -> v_ord);
+      select * into v_event from tollgate._usage_event(p_events -> v_ord);
       select tollgate._log_ai_usage(m.account_id, v_event.request_id, v_event.model, v_event.input_tokens,
                                     v_event.output_tokens, v_event.provider, v_event.feature,
                                     v_event.cached_input_tokens, v_event.latency_ms, v_event.status,

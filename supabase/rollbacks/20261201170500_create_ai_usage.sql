@@ -5,6 +5,7 @@ drop function if exists tollgate.get_usage_breakdown(timestamptz, timestamptz, u
 drop function if exists tollgate.log_ai_usage_batch(jsonb);
 drop function if exists tollgate._log_ai_usage_batch(jsonb, timestamptz);
 drop function if exists tollgate._plan_usage_events(jsonb, integer, timestamptz);
+drop type if exists tollgate.usage_plan;
 drop function if exists tollgate._usage_event(jsonb);
 drop type if exists tollgate.usage_event;
 drop function if exists tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
@@ -12,7 +13,7 @@ drop function if exists tollgate.log_ai_usage(text, text, bigint, bigint, text, 
 drop function if exists tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
   text, boolean, text, text, jsonb, timestamptz, uuid);
 drop function if exists tollgate._usage_answer(uuid, numeric, bigint, bigint, boolean);
-drop function if exists tollgate._count_usage(tollgate.accounts, text, timestamptz, bigint, bigint, bigint, numeric);
+drop function if exists tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], numeric[]);
 drop function if exists tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean);
 drop function if exists tollgate._usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text,
   boolean, text, text, jsonb);

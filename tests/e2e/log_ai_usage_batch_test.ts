@@ -52,7 +52,11 @@ Deno.test("log-ai-usage records a batch of 1,000 events for several users at onc
 
   const again = await call("log-ai-usage", { events: batch }, asService);
   assert.equal(again.status, 200);
-  assert.deepEqual(again.body.results, answers.map((a) => ({ ...a, replayed: true })), "the same answers, replayed");
+  assert.deepEqual(
+    again.body.results,
+    answers.map((a) => ({ ...a, replayed: true })),
+    "the same answers, replayed",
+  );
   assert.deepEqual(await books(users), after, "nothing recorded or charged twice");
 });
 
@@ -62,11 +66,18 @@ Deno.test("log-ai-usage answers each event of a mixed batch as it would alone: n
   const first = await call("log-ai-usage", alone[0], { token: user.token });
   assert.equal(first.status, 201);
   const res = await call("log-ai-usage", {
-    events: [alone[0], { ...alone[0], input_tokens: 1 }, alone[1], alone[1], { ...alone[1], output_tokens: 9 }],
+    events: [alone[0], { ...alone[0], input_tokens: 1 }, alone[1], alone[1], {
+      ...alone[1],
+      output_tokens: 9,
+    }],
   }, { token: user.token });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   const results = res.body.results as Record<string, unknown>[];
-  assert.deepEqual(results[0], { ...first.body, replayed: true }, "an event logged before replays its answer");
+  assert.deepEqual(
+    results[0],
+    { ...first.body, replayed: true },
+    "an event logged before replays its answer",
+  );
   assert.deepEqual(results[1], {
     error: {
       code: "idempotency_conflict",
@@ -94,7 +105,10 @@ Deno.test("a user token's batch acts for its user: an event naming another user 
   assert.equal(res.status, 200, JSON.stringify(res.body));
   const results = res.body.results as { status?: number; error?: { code: string } }[];
   assert.equal(results[0].status, undefined);
-  assert.deepEqual(results.slice(1).map((r) => [r.status, r.error?.code]), [[403, "forbidden"], [403, "forbidden"]]);
+  assert.deepEqual(results.slice(1).map((r) => [r.status, r.error?.code]), [[403, "forbidden"], [
+    403,
+    "forbidden",
+  ]]);
   assert.equal((await books([user.id])).rows, 1);
   assert.equal((await books([other.id])).rows, 0, "nothing is recorded on another user's account");
 });
@@ -108,9 +122,17 @@ Deno.test("two concurrent batches over the same accounts in opposite orders both
   const answers = await Promise.all(
     [a, b, a, b].map((batch) => call("log-ai-usage", { events: batch }, asService)),
   );
-  assert.deepEqual(answers.map((r) => r.status), [200, 200, 200, 200], JSON.stringify(answers[0].body).slice(0, 300));
+  assert.deepEqual(
+    answers.map((r) => r.status),
+    [200, 200, 200, 200],
+    JSON.stringify(answers[0].body).slice(0, 300),
+  );
   const results = answers.flatMap((r) => r.body.results as LogUsageResponse[]);
-  assert.equal(results.filter((r) => r.replayed).length, 1200, "each batch is recorded once, its twin replays");
+  assert.equal(
+    results.filter((r) => r.replayed).length,
+    1200,
+    "each batch is recorded once, its twin replays",
+  );
   const charged = results.filter((r) => !r.replayed).reduce((sum, r) => sum + r.credits_charged, 0);
   assert.equal(charged, 1200);
   const after = await books(users);

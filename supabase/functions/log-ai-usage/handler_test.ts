@@ -18,7 +18,14 @@ function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> 
       return Promise.resolve({
         results: input.events.map((e, i) =>
           i % 2 === 0
-            ? { usage_id: USAGE_ID, cost_usd: "0", credits_charged: 0, balance: i, unpriced: false, replayed: false }
+            ? {
+              usage_id: USAGE_ID,
+              cost_usd: "0",
+              credits_charged: 0,
+              balance: i,
+              unpriced: false,
+              replayed: false,
+            }
             : { error: { code: "idempotency_conflict", message: `Conflict: ${e.request_id}` }, status: 409 }
         ),
       });
@@ -185,11 +192,18 @@ Deno.test("log-ai-usage maps a database conflict to 409 with its details", async
 
 Deno.test("log-ai-usage answers a batch 200 with each event's answer in order, an event's error as its own", async () => {
   const { handler, calls, batches } = fakeDeps(user);
-  const events = [minimal, { ...minimal, request_id: "req-2", user_id: OTHER }, { ...minimal, request_id: "req-3" }];
+  const events = [minimal, { ...minimal, request_id: "req-2", user_id: OTHER }, {
+    ...minimal,
+    request_id: "req-3",
+  }];
   const res = await handler(post({ events }));
   assert.equal(res.status, 200);
   const { results } = await res.json();
-  assert.deepEqual(results.map((r: { balance?: number; status?: number }) => r.balance ?? r.status), [0, 409, 2]);
+  assert.deepEqual(results.map((r: { balance?: number; status?: number }) => r.balance ?? r.status), [
+    0,
+    409,
+    2,
+  ]);
   assert.equal(calls.length, 0, "a batch is one call of its own, not one per event");
   assert.equal(batches.length, 1);
   assert.equal(batches[0].caller, user, "each event acts for itself in the database, as the caller");
@@ -206,9 +220,13 @@ Deno.test("log-ai-usage answers a batch 200 with each event's answer in order, a
 
 const badBatches: [string, unknown, string[]][] = [
   ["no events", { events: [] }, ["events"]],
-  ["1,001 events", { events: Array.from({ length: 1001 }, (_, i) => ({ ...minimal, request_id: `r${i}` })) }, [
-    "events",
-  ]],
+  [
+    "1,001 events",
+    { events: Array.from({ length: 1001 }, (_, i) => ({ ...minimal, request_id: `r${i}` })) },
+    [
+      "events",
+    ],
+  ],
   ["one bad event", { events: [minimal, { ...minimal, model: "", input_tokens: -1 }] }, [
     "events.1.input_tokens",
     "events.1.model",
@@ -231,7 +249,9 @@ for (const [name, body, paths] of badBatches) {
 Deno.test("log-ai-usage takes a batch up to 1 MiB, one event up to 64 KiB, and answers 413 beyond", async () => {
   const { handler } = fakeDeps(user);
   const event = { ...minimal, prompt: "p".repeat(50_000) };
-  const batch = (n: number) => ({ events: Array.from({ length: n }, (_, i) => ({ ...event, request_id: `r${i}` })) });
+  const batch = (n: number) => ({
+    events: Array.from({ length: n }, (_, i) => ({ ...event, request_id: `r${i}` })),
+  });
   assert.equal((await handler(post(batch(20)))).status, 200, "a batch of about 1,000,000 bytes");
   const over = await handler(post(batch(21)));
   assert.equal(over.status, 413);

@@ -46,7 +46,8 @@ export function logUsageBatchWith(sql: Sql) {
     const [row] = await queryAs<{ results: (LogUsageResponse | SqlEventError)[] }[]>(
       sql,
       caller,
-      (tx) => tx`select tollgate.log_ai_usage_batch(${tx.json(input.events as postgres.JSONValue)}) as results`,
+      (tx) =>
+        tx`select tollgate.log_ai_usage_batch(${tx.json(input.events as postgres.JSONValue)}) as results`,
     );
     return { results: row.results.map(eventAnswer) };
   };
