@@ -637,20 +637,23 @@ begin
   -- with the same key and body, or takes the per-event path: invalid, unplannable, no such account, or a
   -- conflict (one call raises its error). A key with any per-event event takes that path for all its events.
   v_plan := array(
-    select pg_catalog.jsonb_populate_record(g.p, pg_catalog.jsonb_build_object(
-             'kind', case when g.group_single or (g.p).hash <> g.first_hash then 'single'
-                          when k.request_hash is null then case when g.nth = 1 then 'new' else 'repeat' end
-                          when k.request_hash = g.first_hash then 'replay'
-                          else 'single' end,
-             'stored', k.response, 'usage_id', gen_random_uuid()))
-      from (select p, pg_catalog.first_value(p.hash) over w as first_hash, pg_catalog.row_number() over w as nth,
+    select row(g.ord,
+               case when g.group_single or g.hash <> g.first_hash then 'single'
+                    when k.request_hash is null then case when g.nth = 1 then 'new' else 'repeat' end
+                    when k.request_hash = g.first_hash then 'replay'
+                    else 'single' end,
+               g.account_id, g.actor, g.request_id, g.model, g.provider, g.feature, g.input_tokens, g.output_tokens,
+               g.cached_input_tokens, g.latency_ms, g.status, g.error_code, g.charge_credits, g.prompt, g.response,
+               g.metadata, g.prompt_sha256, g.response_sha256, g.hash, g.cost_usd, g.unpriced,
+               g.price_effective_from, g.credits, gen_random_uuid(), k.response)::tollgate.usage_plan
+      from (select p.*, pg_catalog.first_value(p.hash) over w as first_hash, pg_catalog.row_number() over w as nth,
                    pg_catalog.bool_or(p.kind = 'single' or not coalesce(p.account_id = any(v_accounts), false))
                      over (partition by p.account_id, p.request_id) as group_single
               from unnest(v_plan) p
             window w as (partition by p.account_id, p.request_id order by p.ord)) g
       left join tollgate.idempotency_keys k
-        on k.account_id = (g.p).account_id and k.scope = 'usage' and k.key = (g.p).request_id
-     order by (g.p).ord);
+        on k.account_id = g.account_id and k.scope = 'usage' and k.key = g.request_id
+     order by g.ord);
 
   -- The charges one by one through _debit, in the batch's order (the ledger numbers each account's rows so).
   for v_charge in select * from unnest(v_plan) p where p.kind = 'new' and p.credits > 0 order by p.ord loop
