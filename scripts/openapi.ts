@@ -7,7 +7,11 @@ import { z } from "zod";
 import * as contract from "../supabase/functions/_tollgate/contract.ts";
 import { ERROR_STATUS, type ErrorCode } from "../supabase/functions/_tollgate/contract.ts";
 import { CORS_HEADERS } from "../supabase/functions/_tollgate/errors.ts";
-import { MAX_JSON_BODY, MAX_WEBHOOK_BODY } from "../supabase/functions/_tollgate/http.ts";
+import {
+  MAX_JSON_BODY,
+  MAX_USAGE_BATCH_BODY,
+  MAX_WEBHOOK_BODY,
+} from "../supabase/functions/_tollgate/http.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 export const OUTPUT = `${ROOT}docs/openapi.json`;
@@ -33,7 +37,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
     "account.",
   method_not_allowed: "Any method but POST and OPTIONS; the `Allow` header lists them.",
   idempotency_conflict: "The idempotency key (or request id) was already used with a different body.",
-  payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook).`,
+  payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook, ` +
+    `${MAX_USAGE_BATCH_BODY} for a usage batch).`,
   quota_exceeded:
     "A plan request limit for `feature` is used up; `details.feature`, `period`, `limit`, `used` and " +
     "`resets_at` describe it and `Retry-After` says when it resets.",
@@ -169,12 +174,26 @@ const FUNCTIONS: FunctionSpec[] = [
       "refuses for quota or balance (a post-paid charge may take the balance below zero). A model without a " +
       "price is recorded at cost 0 with `unpriced: true`. The same `request_id` with the same body answers " +
       "the same (200, `replayed: true`); with a different body it is 409. `account_id` and `user_id` as in " +
-      "consume-credit; a team member's charge counts toward their cap but is never refused by it.",
+      "consume-credit; a team member's charge counts toward their cap but is never refused by it. A batch " +
+      "(`events`: 1 to 1,000 bodies, up to 1 MiB) records each as if sent alone and answers 200 with each " +
+      "event's answer in order, an event that fails on its own as its error body and status.",
     security: USER_OR_SERVICE,
-    requestBody: jsonBody("LogUsageRequest", "The AI call to record."),
+    requestBody: {
+      required: true,
+      description: `The AI call to record (at most ${MAX_JSON_BODY} bytes), or a batch of them (at most ` +
+        `${MAX_USAGE_BATCH_BODY} bytes).`,
+      content: {
+        "application/json": { schema: { oneOf: [ref("LogUsageRequest"), ref("LogUsageBatchRequest")] } },
+      },
+    },
     ok: {
       "201": okJson("LogUsageResponse", "Recorded."),
-      "200": okJson("LogUsageResponse", "Already recorded: the first answer, replayed."),
+      "200": {
+        description: "Already recorded: the first answer, replayed; or a batch's answers.",
+        content: {
+          "application/json": { schema: { oneOf: [ref("LogUsageResponse"), ref("LogUsageBatchResponse")] } },
+        },
+      },
     },
     errors: [...BOTH_AUTH_ERRORS, "not_found", "idempotency_conflict", "internal", "unavailable"],
   },
@@ -295,6 +314,8 @@ export function buildDocument(): Json {
         ConsumeResponse: jsonSchema(contract.ConsumeResponse, "output"),
         LogUsageRequest: jsonSchema(contract.LogUsageRequest, "input"),
         LogUsageResponse: jsonSchema(contract.LogUsageResponse, "output"),
+        LogUsageBatchRequest: jsonSchema(contract.LogUsageBatchRequest, "input"),
+        LogUsageBatchResponse: jsonSchema(contract.LogUsageBatchResponse, "output"),
         ResetRequest: jsonSchema(contract.ResetRequest, "input"),
         ResetResponse: jsonSchema(contract.ResetResponse, "output"),
         WebhookResponse: jsonSchema(contract.WebhookResponse, "output"),
