@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { LogUsageBatchResponse, LogUsageResponse } from "../../supabase/functions/_tollgate/contract.ts";
+import {
+  LogUsageBatchResponse,
+  LogUsageResponse,
+  MAX_USAGE_EVENTS,
+} from "../../supabase/functions/_tollgate/contract.ts";
 import { call, db, newUser, SERVICE_KEY, topUp } from "./_helpers.ts";
 
 const sql = db();
@@ -137,6 +141,20 @@ Deno.test("two concurrent batches over the same accounts in opposite orders both
   assert.equal(charged, 1200);
   const after = await books(users);
   assert.deepEqual(after, { ...after, bad: 0, balance: before.balance - charged, rows: before.rows + 1200 });
+});
+
+Deno.test("the SQL function refuses a batch over the contract's MAX_USAGE_EVENTS, as zod does", async () => {
+  const user = await newUser(sql);
+  const over = JSON.stringify(events("over", [user.id], MAX_USAGE_EVENTS + 1));
+  await assert.rejects(
+    sql.begin((tx) => [
+      tx`select set_config('request.jwt.claims', '{"role": "service_role"}', true)`,
+      tx`select tollgate.log_ai_usage_batch(${over}::jsonb)`,
+    ]),
+    (e: { code?: string }) => e.code === "TG400",
+  );
+  const res = await call("log-ai-usage", { events: events("over", [user.id], MAX_USAGE_EVENTS) }, asService);
+  assert.equal(res.status, 200, "exactly MAX_USAGE_EVENTS is accepted by both");
 });
 
 Deno.test("teardown: close the database connection", async () => {
