@@ -36,7 +36,7 @@ create function pg_temp.events(p_a uuid, p_b uuid) returns jsonb language sql as
     {"request_id": "e7", "model": "gpt-4o", "input_tokens": 400000, "output_tokens": 900000, "user_id": ":B",
      "charge_credits": true, "feature": "chat"},
     {"request_id": "e8", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1,
-     "user_id": "00000000-0000-4000-8000-0000000000ff"},
+     "user_id": "ba000000-dead-4000-8000-00000000000f"},
     {"request_id": "e9", "model": "gpt-4o", "input_tokens": "many", "output_tokens": 1, "user_id": ":A"}
   ]$j$, ':A', p_a::text), ':B', p_b::text)::jsonb
 $$;
