@@ -617,9 +617,6 @@ begin
   end if;
 
   v_account := tollgate._settle_if_due(v_account, p_now);
-  if v_account.held > 0 then
-    v_account.held := v_account.held - tollgate._expire_holds(p_account_id, p_now);
-  end if;
   v_quota := tollgate._count_request(v_account, p_feature, p_now);
   if v_account.kind = 'team' and v_actor is not null then
     perform tollgate._take_member_credits(v_account, v_actor, p_amount, false, p_now);
@@ -651,7 +648,7 @@ end
 $$;
 
 -- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer) IS 'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due and expires its due holds, counts the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, then debits the credits in the member''s name, or with p_hold reserves them for p_hold_ttl_seconds (a hold, settled by log_ai_usage). Either takes at most balance - held. All or nothing, idempotent per (account, key): the first success is replayed, a different body (or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
+COMMENT ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer) IS 'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due (expiring its due holds), counts the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, then debits the credits in the member''s name, or with p_hold reserves them for p_hold_ttl_seconds (a hold, settled by log_ai_usage). Either takes at most balance - held. All or nothing, idempotent per (account, key): the first success is replayed, a different body (or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
 
 
 SET default_tablespace = '';
@@ -1115,7 +1112,8 @@ begin
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
-  if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null or p_cache_write_tokens is null
+  if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
+     or p_cache_write_tokens is null
      or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
      or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000 then
     raise exception 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
@@ -1154,9 +1152,6 @@ begin
   end if;
 
   v_account := tollgate._settle_if_due(v_account, p_now);
-  if v_account.held > 0 then
-    v_account.held := v_account.held - tollgate._expire_holds(p_account_id, p_now);
-  end if;
 
   select * into v_settings from tollgate.usage_settings where id;
   select * into v_price from tollgate.model_prices
@@ -1729,12 +1724,16 @@ begin
     perform tollgate._settle_accounts(p_now, v_account.id);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
+  -- Holds past their expiry come back now, if the sweeper has not released them yet.
+  if v_account.held > 0 and tollgate._expire_holds(v_account.id, p_now) > 0 then
+    select * into v_account from tollgate.accounts where id = v_account.id;
+  end if;
   return v_account;
 end
 $$;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) IS 'Tollgate: settles a locked account when it is due (period ended or a lot expired) and returns it as it is now, so every credit movement acts on the current period and live lots. The caller holds the account lock. Neither security definer nor SET search_path, unlike every other function: it is called on every consume from security definer functions (so it runs as their owner, with their empty search path), a SET would cost each call a configuration change (measured: 3% of a consume), every name in it is schema-qualified, and nobody but its owner may execute it.';
+COMMENT ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) IS 'Tollgate: settles a locked account when it is due (period ended or a lot expired), expires its holds past their expiry, and returns it as it is now, so every credit movement acts on the current period, live lots and live holds. The caller holds the account lock. Neither security definer nor SET search_path, unlike every other function: it is called on every consume from security definer functions (so it runs as their owner, with their empty search path), a SET would cost each call a configuration change (measured: 3% of a consume), every name in it is schema-qualified, and nobody but its owner may execute it.';
 
 -- Name: _settle_stripe_payment(text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS bigint

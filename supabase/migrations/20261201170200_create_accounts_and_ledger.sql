@@ -522,8 +522,8 @@ end
 $$;
 comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid) is
   'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) '
-  'is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account '
-  'lock and has settled the account.';
+  'is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes '
+  'overdraft. The caller holds the account lock and has settled the account.';
 revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
 

@@ -1,8 +1,8 @@
 -- Usage metering and the gate: counters per feature and quota window, what each member of a team took per window
 -- (their cap's counter), the replay records of idempotent calls, and consume_credits, which settles the account,
 -- counts the request against the plan's limits and the credits against the member's cap, and debits (or holds)
--- them in one transaction; billing_status reads it all back for a UI. _quota_window is the one definition of a quota window, for the gate, the meter, the caps and the
--- status read alike.
+-- them in one transaction; billing_status reads it all back for a UI. _quota_window is the one definition of a
+-- quota window, for the gate, the meter, the caps and the status read alike.
 
 create table if not exists tollgate.usage_counters (
   account_id uuid not null references tollgate.accounts (id) on delete cascade,
@@ -268,9 +268,6 @@ begin
   end if;
 
   v_account := tollgate._settle_if_due(v_account, p_now);
-  if v_account.held > 0 then
-    v_account.held := v_account.held - tollgate._expire_holds(p_account_id, p_now);
-  end if;
   v_quota := tollgate._count_request(v_account, p_feature, p_now);
   if v_account.kind = 'team' and v_actor is not null then
     perform tollgate._take_member_credits(v_account, v_actor, p_amount, false, p_now);
@@ -301,7 +298,7 @@ begin
 end
 $$;
 comment on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid, boolean, integer) is
-  'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due and expires its due holds, counts '
+  'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due (expiring its due holds), counts '
   'the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, '
   'then debits the credits in the member''s name, or with p_hold reserves them for p_hold_ttl_seconds (a hold, '
   'settled by log_ai_usage). Either takes at most balance - held. All or nothing, idempotent per (account, key): '

@@ -15,7 +15,8 @@ create table if not exists tollgate.model_prices (
 );
 comment on table tollgate.model_prices is
   'Tollgate: USD per million uncached input, output, cache-read and cache-write tokens per model, versioned by '
-  'effective_from; rows are never edited, so the cost frozen on every ai_usage row traces back to the price that produced it. Public catalogue.';
+  'effective_from; rows are never edited, so the cost frozen on every ai_usage row traces back to the price that '
+  'produced it. Public catalogue.';
 comment on column tollgate.model_prices.cached_input_usd_per_mtok is
   'USD per million input tokens read from the provider''s prompt cache (cached_input_tokens); null: the input price.';
 comment on column tollgate.model_prices.cache_write_usd_per_mtok is
@@ -289,7 +290,8 @@ begin
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
-  if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null or p_cache_write_tokens is null
+  if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
+     or p_cache_write_tokens is null
      or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
      or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000 then
     raise exception 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
@@ -328,9 +330,6 @@ begin
   end if;
 
   v_account := tollgate._settle_if_due(v_account, p_now);
-  if v_account.held > 0 then
-    v_account.held := v_account.held - tollgate._expire_holds(p_account_id, p_now);
-  end if;
 
   select * into v_settings from tollgate.usage_settings where id;
   select * into v_price from tollgate.model_prices
