@@ -568,9 +568,12 @@ begin
     'overdraft', v_account.overdraft,
     'period', jsonb_build_object('start', v_period.period_start, 'end', v_period.period_end),
     'quota', (select coalesce(jsonb_agg(jsonb_build_object('feature', q.feature, 'period', q.period, 'used', q.used,
-                                                           'limit', q.request_limit, 'resets_at', q.resets_at)),
+                                                           'limit', q.request_limit, 'resets_at', q.resets_at)
+                                        order by q.n),
                               '[]'::jsonb)
-                from tollgate._quota_status(p_account_id, null, p_now) q),
+                from tollgate._quota_status(p_account_id, null, p_now) with ordinality q (feature, period, used,
+                                                                                          request_limit, remaining,
+                                                                                          resets_at, n)),
     'member_cap', v_cap,
     'next_expiry', v_expiry);
 end
