@@ -3183,7 +3183,7 @@ CREATE INDEX ai_usage_account_created_idx ON ONLY tollgate.ai_usage USING btree 
 CREATE INDEX ai_usage_default_account_id_created_at_idx ON tollgate.ai_usage_default USING btree (account_id, created_at);
 
 -- Name: credit_holds_open_idx; Type: INDEX; Schema: tollgate
-CREATE INDEX credit_holds_open_idx ON tollgate.credit_holds USING btree (expires_at, account_id) WHERE (status = 'held'::text);
+CREATE INDEX credit_holds_open_idx ON tollgate.credit_holds USING btree (account_id, expires_at) WHERE (status = 'held'::text);
 
 -- Name: credit_ledger_idempotency_idx; Type: INDEX; Schema: tollgate
 CREATE UNIQUE INDEX credit_ledger_idempotency_idx ON tollgate.credit_ledger USING btree (account_id, reason, idempotency_key) WHERE (idempotency_key IS NOT NULL);

@@ -254,8 +254,9 @@ comment on column tollgate.credit_holds.settled_by is
   'The log-ai-usage request_id that settled the hold (also for an expired one logged afterwards): one request '
   'settles a hold, another request_id naming it is refused (TGH09).';
 
--- The open holds by expiry: the sweeper's scan and each account's lazy release.
-create index if not exists credit_holds_open_idx on tollgate.credit_holds (expires_at, account_id)
+-- The open holds (only the in-flight ones, so a small index) by account and expiry: each account's lazy release,
+-- and the sweeper's scan of them all.
+create index if not exists credit_holds_open_idx on tollgate.credit_holds (account_id, expires_at)
   where status = 'held';
 
 alter table tollgate.credit_holds enable row level security;
