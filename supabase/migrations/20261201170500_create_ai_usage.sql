@@ -9,14 +9,19 @@ create table if not exists tollgate.model_prices (
   input_usd_per_mtok numeric(12, 6) not null check (input_usd_per_mtok >= 0),
   output_usd_per_mtok numeric(12, 6) not null check (output_usd_per_mtok >= 0),
   cached_input_usd_per_mtok numeric(12, 6) check (cached_input_usd_per_mtok >= 0),
+  cache_write_usd_per_mtok numeric(12, 6) check (cache_write_usd_per_mtok >= 0),
   created_at timestamptz not null default now(),
   primary key (model, effective_from)
 );
 comment on table tollgate.model_prices is
-  'Tollgate: USD per million input/output/cached-input tokens per model, versioned by effective_from; rows are never '
-  'edited, so the cost frozen on every ai_usage row traces back to the price that produced it. Public catalogue.';
+  'Tollgate: USD per million uncached input, output, cache-read and cache-write tokens per model, versioned by '
+  'effective_from; rows are never edited, so the cost frozen on every ai_usage row traces back to the price that '
+  'produced it. Public catalogue.';
 comment on column tollgate.model_prices.cached_input_usd_per_mtok is
-  'USD per million cached input tokens; null: the input price.';
+  'USD per million input tokens read from the provider''s prompt cache (cached_input_tokens); null: the input price.';
+comment on column tollgate.model_prices.cache_write_usd_per_mtok is
+  'USD per million input tokens written to the provider''s prompt cache (cache_write_tokens; Anthropic charges '
+  'them above the input price, OpenAI does not charge them apart); null: the input price.';
 
 create or replace function tollgate._refuse_model_price_change() returns trigger
 language plpgsql
@@ -47,16 +52,32 @@ grant select, insert on table tollgate.model_prices to service_role;
 drop policy if exists model_prices_public_read on tollgate.model_prices;
 create policy model_prices_public_read on tollgate.model_prices for select to anon, authenticated using (true);
 
--- Example list prices of a few common models, so a fresh deployment prices calls (db push never runs seed.sql); to
--- be checked and extended by operators. On conflict do nothing keeps whatever they added.
+-- List prices of current OpenAI and Anthropic models (and one Google model), as the providers published them in
+-- August 2025 (the seed's date): USD per million uncached input, output, cache-read and cache-write tokens. OpenAI
+-- bills cache writes as plain input; Anthropic's write price here is the 5-minute cache's (1.25x input). So a
+-- fresh deployment prices calls (db push never runs seed.sql); operators check and extend them, and change a price
+-- with a new row of a later effective_from. On conflict do nothing keeps whatever they added.
 insert into tollgate.model_prices (model, provider, effective_from, input_usd_per_mtok, output_usd_per_mtok,
-                                   cached_input_usd_per_mtok) values
-  ('gpt-4o', 'openai', '2024-01-01 00:00Z', 2.50, 10.00, 1.25),
-  ('gpt-4o-mini', 'openai', '2024-01-01 00:00Z', 0.15, 0.60, 0.075),
-  ('claude-sonnet-4', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30),
-  ('claude-3-5-haiku', 'anthropic', '2024-01-01 00:00Z', 0.80, 4.00, 0.08),
-  ('gemini-2.0-flash', 'google', '2024-01-01 00:00Z', 0.10, 0.40, 0.025),
-  ('text-embedding-3-small', 'openai', '2024-01-01 00:00Z', 0.02, 0, null)
+                                   cached_input_usd_per_mtok, cache_write_usd_per_mtok) values
+  ('gpt-5', 'openai', '2024-01-01 00:00Z', 1.25, 10.00, 0.125, 1.25),
+  ('gpt-5-mini', 'openai', '2024-01-01 00:00Z', 0.25, 2.00, 0.025, 0.25),
+  ('gpt-5-nano', 'openai', '2024-01-01 00:00Z', 0.05, 0.40, 0.005, 0.05),
+  ('gpt-4.1', 'openai', '2024-01-01 00:00Z', 2.00, 8.00, 0.50, 2.00),
+  ('gpt-4.1-mini', 'openai', '2024-01-01 00:00Z', 0.40, 1.60, 0.10, 0.40),
+  ('gpt-4.1-nano', 'openai', '2024-01-01 00:00Z', 0.10, 0.40, 0.025, 0.10),
+  ('gpt-4o', 'openai', '2024-01-01 00:00Z', 2.50, 10.00, 1.25, 2.50),
+  ('gpt-4o-mini', 'openai', '2024-01-01 00:00Z', 0.15, 0.60, 0.075, 0.15),
+  ('o3', 'openai', '2024-01-01 00:00Z', 2.00, 8.00, 0.50, 2.00),
+  ('o4-mini', 'openai', '2024-01-01 00:00Z', 1.10, 4.40, 0.275, 1.10),
+  ('text-embedding-3-small', 'openai', '2024-01-01 00:00Z', 0.02, 0, null, null),
+  ('claude-opus-4-1', 'anthropic', '2024-01-01 00:00Z', 15.00, 75.00, 1.50, 18.75),
+  ('claude-opus-4', 'anthropic', '2024-01-01 00:00Z', 15.00, 75.00, 1.50, 18.75),
+  ('claude-sonnet-4-5', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30, 3.75),
+  ('claude-sonnet-4', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30, 3.75),
+  ('claude-3-7-sonnet', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30, 3.75),
+  ('claude-haiku-4-5', 'anthropic', '2024-01-01 00:00Z', 1.00, 5.00, 0.10, 1.25),
+  ('claude-3-5-haiku', 'anthropic', '2024-01-01 00:00Z', 0.80, 4.00, 0.08, 1.00),
+  ('gemini-2.0-flash', 'google', '2024-01-01 00:00Z', 0.10, 0.40, 0.025, null)
 on conflict (model, effective_from) do nothing;
 
 create table if not exists tollgate.usage_settings (
@@ -91,6 +112,7 @@ create table if not exists tollgate.ai_usage (
   input_tokens bigint not null check (input_tokens >= 0),
   output_tokens bigint not null check (output_tokens >= 0),
   cached_input_tokens bigint not null default 0 check (cached_input_tokens >= 0),
+  cache_write_tokens bigint not null default 0 check (cache_write_tokens >= 0),
   latency_ms integer check (latency_ms >= 0),
   status text not null check (status in ('success', 'error')),
   error_code text,
@@ -107,6 +129,7 @@ create table if not exists tollgate.ai_usage (
   metadata jsonb not null default '{}'::jsonb,
   consume_entry_id uuid,
   charge_entry_id uuid,
+  hold_id uuid,
   created_at timestamptz not null default now(),
   primary key (id, created_at)
 ) partition by range (created_at);
@@ -123,7 +146,13 @@ comment on column tollgate.ai_usage.prompt is 'Full text only while usage_settin
 comment on column tollgate.ai_usage.response is 'Full text only while usage_settings.store_full_text is on.';
 comment on column tollgate.ai_usage.consume_entry_id is
   'The consume ledger entry that used the same key (idempotency_key = request_id), if any.';
-comment on column tollgate.ai_usage.charge_entry_id is 'The ledger entry of this call''s post-paid charge, if any.';
+comment on column tollgate.ai_usage.charge_entry_id is
+  'The ledger entry of this call''s charge (post-paid, or settling its hold), if any.';
+comment on column tollgate.ai_usage.hold_id is 'The credit hold this call settled, if any.';
+comment on column tollgate.ai_usage.input_tokens is
+  'Uncached input tokens, priced at the input price (OpenAI: prompt_tokens minus its cached_tokens).';
+comment on column tollgate.ai_usage.cached_input_tokens is 'Input tokens read from the prompt cache.';
+comment on column tollgate.ai_usage.cache_write_tokens is 'Input tokens written to the prompt cache.';
 
 -- Covers the foreign key, the members' RLS reads and the breakdown by time range.
 create index if not exists ai_usage_account_created_idx on tollgate.ai_usage (account_id, created_at);
@@ -225,7 +254,7 @@ select * from tollgate.maintain_ai_usage_partitions();
 create or replace function tollgate._usage_problem(
   p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text,
   p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean,
-  p_prompt text, p_response text, p_metadata jsonb
+  p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint
 ) returns text
 language sql immutable
 as $$
@@ -239,9 +268,10 @@ as $$
     when p_feature is null or pg_catalog.length(p_feature) not between 1 and 64
       then 'Invalid feature: must be 1 to 64 characters'
     when p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
-         or least(p_input_tokens, p_output_tokens, p_cached_input_tokens) < 0
-         or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens) > 1000000000
-      then 'Invalid token counts: input, output and cached input tokens must be 0 to 1000000000'
+         or p_cache_write_tokens is null
+         or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
+         or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000
+      then 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
     when p_latency_ms is not null and p_latency_ms not between 0 and 86400000
       then 'Invalid latency_ms: must be 0 to 86400000'
     when p_status is null or p_status not in ('success', 'error')
@@ -257,37 +287,38 @@ as $$
   end
 $$;
 comment on function tollgate._usage_problem(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb) is
+  boolean, text, text, jsonb, bigint) is
   'Tollgate: why a usage event is refused (TG400), or null when it is valid: the one list of the meter''s limits. '
   'Plain SQL without SET search_path (every name pg_catalog-qualified), so a batch''s query inlines it.';
 revoke execute on function tollgate._usage_problem(text, text, bigint, bigint, text, text, bigint, integer, text,
-  text, boolean, text, text, jsonb) from public, anon, authenticated, service_role;
+  text, boolean, text, text, jsonb, bigint) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._usage_hash(
   p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint,
   p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean,
-  p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb
+  p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid
 ) returns text
 language sql stable
 as $$
   select pg_catalog.md5(pg_catalog.jsonb_build_object(
     'actor', p_actor,
     'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens, 'latency_ms', p_latency_ms,
+    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
+    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
     'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
     'prompt', p_prompt_sha256, 'response', p_response_sha256,
     'metadata', coalesce(p_metadata, '{}'::jsonb))::text)
 $$;
 comment on function tollgate._usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text,
-  boolean, text, text, jsonb) is
+  boolean, text, text, jsonb, bigint, uuid) is
   'Tollgate: the replay hash of a usage event: everything the caller sent, and the member, so the same request_id '
   'with another body is a conflict. Plain SQL, inlined by a batch''s query.';
 revoke execute on function tollgate._usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text,
-  boolean, text, text, jsonb) from public, anon, authenticated, service_role;
+  boolean, text, text, jsonb, bigint, uuid) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._usage_cost(
   p_model text, p_now timestamptz, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint,
-  p_charge_credits boolean
+  p_charge_credits boolean, p_cache_write_tokens bigint
 ) returns table (cost_usd numeric, unpriced boolean, price_effective_from timestamptz, credits bigint)
 language sql stable
 as $$
@@ -302,7 +333,8 @@ as $$
       -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
       select p.effective_from,
              (p_input_tokens * p.input_usd_per_mtok + p_output_tokens * p.output_usd_per_mtok
-              + p_cached_input_tokens * coalesce(p.cached_input_usd_per_mtok, p.input_usd_per_mtok)) * 0.000001
+              + p_cached_input_tokens * coalesce(p.cached_input_usd_per_mtok, p.input_usd_per_mtok)
+              + p_cache_write_tokens * coalesce(p.cache_write_usd_per_mtok, p.input_usd_per_mtok)) * 0.000001
                as exact
         from tollgate.model_prices p
        where p.model = p_model and p.effective_from <= p_now
@@ -310,16 +342,17 @@ as $$
        limit 1
     ) c on true
 $$;
-comment on function tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean) is
-  'Tollgate: the price of a usage event at p_now from the model_prices row in force (cost 0 and unpriced without '
-  'one), and the credits it charges: round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL '
+comment on function tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean, bigint) is
+  'Tollgate: the price of a usage event at p_now from the model_prices row in force (uncached input, output, cache '
+  'reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: '
+  'round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL '
   'without SET search_path, so a batch''s query inlines it; only its owner executes it.';
-revoke execute on function tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean)
+revoke execute on function tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean, bigint)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._count_usage(
   p_now timestamptz, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[],
-  p_cached_input_tokens bigint[], p_cost_usd numeric[]
+  p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]
 ) returns void
 language sql
 security definer
@@ -327,11 +360,13 @@ set search_path = ''
 as $$
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
   insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
-                                            output_tokens, cached_input_tokens, cost_usd, updated_at)
+                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
+                                            updated_at)
   select u.account_id, u.feature, p.period, w.window_start, w.window_end, u.input_tokens, u.output_tokens,
-         u.cached_input_tokens, u.cost_usd, p_now
-    from unnest(p_account_ids, p_features, p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cost_usd)
-           u (account_id, feature, input_tokens, output_tokens, cached_input_tokens, cost_usd)
+         u.cached_input_tokens, u.cache_write_tokens, u.cost_usd, p_now
+    from unnest(p_account_ids, p_features, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                p_cache_write_tokens, p_cost_usd)
+           u (account_id, feature, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, cost_usd)
     join tollgate.accounts a on a.id = u.account_id
    cross join unnest('{day,month}'::tollgate.quota_period[]) p (period)
    cross join lateral tollgate._quota_window(p.period, p_now, a.period_start, a.period_end) w
@@ -339,33 +374,38 @@ as $$
   on conflict (account_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
         cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now
 $$;
-comment on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], numeric[]) is
+comment on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], bigint[],
+  numeric[]) is
   'Tollgate: adds tokens and cost to the day and month counters of each (account, feature) given (each once, the '
   'accounts locked and settled), in one statement: one call''s, or a batch''s sums.';
-revoke execute on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], numeric[])
+revoke execute on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], bigint[],
+  numeric[])
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._usage_answer(
-  p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_unpriced boolean
+  p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint,
+  p_unpriced boolean
 ) returns jsonb
 language sql stable
 as $$
   select pg_catalog.jsonb_build_object('usage_id', p_usage_id, 'cost_usd', pg_catalog.trim_scale(p_cost_usd)::text,
-                                       'credits_charged', p_credits, 'balance', p_balance, 'unpriced', p_unpriced,
-                                       'replayed', false)
+                                       'credits_charged', p_credits, 'balance', p_balance,
+                                       'hold_released', p_hold_released, 'unpriced', p_unpriced, 'replayed', false)
 $$;
-comment on function tollgate._usage_answer(uuid, numeric, bigint, bigint, boolean) is
-  'Tollgate: the answer of a recorded usage event (the HTTP contract''s body), stored for its replays.';
-revoke execute on function tollgate._usage_answer(uuid, numeric, bigint, bigint, boolean)
+comment on function tollgate._usage_answer(uuid, numeric, bigint, bigint, bigint, boolean) is
+  'Tollgate: the answer of a recorded usage event (the HTTP contract''s body; p_balance is what is available, '
+  'balance - held), stored for its replays.';
+revoke execute on function tollgate._usage_answer(uuid, numeric, bigint, bigint, bigint, boolean)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._log_ai_usage(
   p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text,
   p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamptz,
-  p_actor_id uuid default null
+  p_actor_id uuid default null, p_cache_write_tokens bigint default 0, p_hold_id uuid default null
 ) returns jsonb
 language plpgsql
 security definer
@@ -379,13 +419,15 @@ declare
   v_response_sha text := encode(pg_catalog.sha256(convert_to(p_response, 'UTF8')), 'hex');
   v_problem text := tollgate._usage_problem(p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
                                             p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
-                                            p_charge_credits, p_prompt, p_response, p_metadata);
+                                            p_charge_credits, p_prompt, p_response, p_metadata,
+                                            p_cache_write_tokens);
   v_hash text;
   v_replay jsonb;
   v_store_full_text boolean;
   v_cost record;
   v_usage_id uuid := gen_random_uuid();
   v_consume_id uuid;
+  v_hold tollgate.credit_holds;
   v_entry tollgate.credit_ledger;
   v_response jsonb;
 begin
@@ -395,7 +437,7 @@ begin
 
   v_hash := tollgate._usage_hash(v_actor, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
                                  p_cached_input_tokens, p_latency_ms, p_status, p_error_code, p_charge_credits,
-                                 v_prompt_sha, v_response_sha, p_metadata);
+                                 v_prompt_sha, v_response_sha, p_metadata, p_cache_write_tokens, p_hold_id);
   v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
   if v_replay is not null then
     return v_replay;
@@ -406,14 +448,24 @@ begin
   select store_full_text into v_store_full_text from tollgate.usage_settings where id;
   select * into v_cost
     from tollgate._usage_cost(p_model, p_now, p_input_tokens, p_output_tokens, p_cached_input_tokens,
-                              p_charge_credits);
+                              p_charge_credits or p_hold_id is not null, p_cache_write_tokens);
+  if p_hold_id is not null then
+    -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
+    -- so what exceeds the hold is post-paid.
+    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_cost.credits, p_request_id, p_now);
+    v_account.held := v_account.held - coalesce(v_hold.charged + v_hold.released, 0);
+  end if;
   if v_account.kind = 'team' and v_actor is not null then
-    -- Post-paid: counted toward the member's cap, never refused by it.
-    perform tollgate._take_member_credits(v_account, v_actor, v_cost.credits, true, p_now);
+    -- Post-paid: counted toward the member's cap, never refused by it; what the hold covered was counted when held.
+    perform tollgate._take_member_credits(v_account, v_actor, v_cost.credits - coalesce(v_hold.charged, 0), true,
+                                          p_now);
   end if;
   if v_cost.credits > 0 then
     v_entry := tollgate._debit(p_account_id, v_cost.credits, true, 'usage', p_request_id,
-                               jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
+                               jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id)
+                               || case when v_hold.id is not null
+                                       then jsonb_build_object('hold_id', v_hold.id, 'from_hold', v_hold.charged)
+                                       else '{}'::jsonb end,
                                p_now, v_actor);
   end if;
 
@@ -422,43 +474,50 @@ begin
 
   insert into tollgate.ai_usage (
     id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
-    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
-    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
-    created_at)
+    cache_write_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged,
+    prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id,
+    charge_entry_id, hold_id, created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
-    p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost.cost_usd, v_cost.unpriced,
-    v_cost.price_effective_from, v_cost.credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
-    case when v_store_full_text then p_prompt end, case when v_store_full_text then p_response end,
-    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, p_now);
+    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost.cost_usd,
+    v_cost.unpriced, v_cost.price_effective_from, v_cost.credits, v_prompt_sha, length(p_prompt), v_response_sha,
+    length(p_response), case when v_store_full_text then p_prompt end,
+    case when v_store_full_text then p_response end, coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id,
+    v_hold.id, p_now);
 
   perform tollgate._count_usage(p_now, array[p_account_id], array[p_feature], array[p_input_tokens],
-                                array[p_output_tokens], array[p_cached_input_tokens], array[v_cost.cost_usd]);
+                                array[p_output_tokens], array[p_cached_input_tokens], array[p_cache_write_tokens],
+                                array[v_cost.cost_usd]);
 
   v_response := tollgate._usage_answer(v_usage_id, v_cost.cost_usd, v_cost.credits,
-                                       coalesce(v_entry.balance_after, v_account.balance), v_cost.unpriced);
+                                       coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+                                       coalesce(v_hold.released, 0), v_cost.unpriced);
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
   values (p_account_id, 'usage', p_request_id, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
 comment on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, timestamptz, uuid) is
+  boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid) is
   'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in '
-  'force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the '
-  'exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less '
+  'force (uncached input, output, cache reads and cache writes each at its own price), adds its tokens and cost to '
+  'the feature''s day and month counters, and with p_charge_credits or p_hold_id debits the exact cost times '
+  'credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less '
   'than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never '
   'refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward '
-  'their cap). Idempotent per (account, request_id).';
+  'their cap). With p_hold_id the charge comes from that hold first and the rest of it is released, in the same '
+  'transaction (a call that cost nothing, such as a failed one, releases it all). Idempotent per (account, '
+  'request_id).';
 revoke execute on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
-  text, boolean, text, text, jsonb, timestamptz, uuid) from public, anon, authenticated, service_role;
+  text, boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid) from public, anon, authenticated, service_role;
 
 create or replace function tollgate.log_ai_usage(
   p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text default null, p_feature text default 'default', p_cached_input_tokens bigint default 0,
   p_latency_ms integer default null, p_status text default 'success', p_error_code text default null,
   p_charge_credits boolean default false, p_prompt text default null, p_response text default null,
-  p_metadata jsonb default null, p_user_id uuid default null, p_account_id uuid default null
+  p_metadata jsonb default null, p_user_id uuid default null, p_account_id uuid default null,
+  p_cache_write_tokens bigint default 0, p_hold_id uuid default null
 ) returns jsonb
 language sql
 security definer
@@ -467,18 +526,19 @@ as $$
   select tollgate._log_ai_usage(m.account_id, p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
                                 p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
                                 p_charge_credits, p_prompt, p_response, tollgate._valid_metadata(p_metadata), now(),
-                                m.user_id)
+                                m.user_id, p_cache_write_tokens, p_hold_id)
     from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 comment on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid) is
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid) is
   'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on '
   'an account they are a member of (p_account_id); the service role names the account or the user, and the acting '
-  'member. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
+  'member; p_hold_id settles a hold of consume_credits. Returns usage_id, cost_usd, credits_charged, balance '
+  '(available: balance - held), hold_released, unpriced and replayed.';
 revoke execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid) from public, anon, authenticated, service_role;
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid) from public, anon, authenticated, service_role;
 grant execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid) to authenticated, service_role;
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid) to authenticated, service_role;
 
 -- Batch ingest: up to 1,000 events recorded as if each were sent alone, in set-based statements.
 
@@ -487,7 +547,8 @@ begin
   create type tollgate.usage_event as (
     request_id text, model text, provider text, feature text, input_tokens bigint, output_tokens bigint,
     cached_input_tokens bigint, latency_ms integer, status text, error_code text, charge_credits boolean,
-    prompt text, response text, metadata jsonb, account_id uuid, user_id uuid
+    prompt text, response text, metadata jsonb, account_id uuid, user_id uuid, cache_write_tokens bigint,
+    hold_id uuid
   );
 exception when duplicate_object then null;
 end
@@ -501,7 +562,8 @@ as $$
   -- log_ai_usage's defaults for what the event leaves out.
   select e.request_id, e.model, e.provider, coalesce(e.feature, 'default'), e.input_tokens, e.output_tokens,
          coalesce(e.cached_input_tokens, 0), e.latency_ms, coalesce(e.status, 'success'), e.error_code,
-         coalesce(e.charge_credits, false), e.prompt, e.response, e.metadata, e.account_id, e.user_id
+         coalesce(e.charge_credits, false), e.prompt, e.response, e.metadata, e.account_id, e.user_id,
+         coalesce(e.cache_write_tokens, 0), e.hold_id
     from pg_catalog.jsonb_populate_record(null::tollgate.usage_event,
                                           case pg_catalog.jsonb_typeof(p_event) when 'object' then p_event
                                                                                 else '{}' end) e
@@ -519,7 +581,7 @@ begin
     input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, latency_ms integer, status text,
     error_code text, charge_credits boolean, prompt text, response text, metadata jsonb, prompt_sha256 text,
     response_sha256 text, hash text, cost_usd numeric(20, 10), unpriced boolean, price_effective_from timestamptz,
-    credits bigint, usage_id uuid, stored jsonb
+    credits bigint, usage_id uuid, stored jsonb, cache_write_tokens bigint, hold_id uuid
   );
 exception when duplicate_object then null;
 end
@@ -548,30 +610,33 @@ as $$
     select ev.*, m.account_id as acting_account, m.user_id as actor,
            tollgate._usage_problem(ev.request_id, ev.model, ev.input_tokens, ev.output_tokens, ev.provider,
                                    ev.feature, ev.cached_input_tokens, ev.latency_ms, ev.status, ev.error_code,
-                                   ev.charge_credits, ev.prompt, ev.response, ev.valid_metadata) as problem,
+                                   ev.charge_credits, ev.prompt, ev.response, ev.valid_metadata,
+                                   ev.cache_write_tokens) as problem,
            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.prompt, 'UTF8')), 'hex') as prompt_sha,
            pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.response, 'UTF8')), 'hex') as response_sha
       from ev
       -- One equality (a hash join), where a null id, unlike any uuid, reads as '-'.
       join acting m on m.asked = ev.asked
   )
-  select p.ord, case when p.problem is not null then 'single' end, p.acting_account, p.actor, p.request_id,
-         p.model, p.provider, p.feature, p.input_tokens, p.output_tokens, p.cached_input_tokens, p.latency_ms,
-         p.status, p.error_code, p.charge_credits, p.prompt, p.response, p.metadata, p.prompt_sha, p.response_sha,
+  select p.ord, case when p.problem is not null or p.hold_id is not null then 'single' end, p.acting_account,
+         p.actor, p.request_id, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
+         p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits, p.prompt, p.response,
+         p.metadata, p.prompt_sha, p.response_sha,
          tollgate._usage_hash(p.actor, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
                               p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits,
-                              p.prompt_sha, p.response_sha, p.metadata),
-         c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb
+                              p.prompt_sha, p.response_sha, p.metadata, p.cache_write_tokens, p.hold_id),
+         c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb, p.cache_write_tokens,
+         p.hold_id
     from planned p
     left join lateral tollgate._usage_cost(p.model, p_now, p.input_tokens, p.output_tokens, p.cached_input_tokens,
-                                           p.charge_credits) c on p.problem is null
+                                           p.charge_credits, p.cache_write_tokens) c on p.problem is null
 $$;
 comment on function tollgate._plan_usage_events(jsonb, integer, timestamptz) is
   'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account '
-  '(_acting_member, once per distinct account and user named), whether each is valid (kind single if not), its '
-  'replay hash, its price and credits. Raises when an event names an account or member the caller may not act '
-  'for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the '
-  'first event.';
+  '(_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if '
+  'it settles a hold), its replay hash, its price and credits. Raises when an event names an account or member '
+  'the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first '
+  'is the ordinal of the first event.';
 revoke execute on function tollgate._plan_usage_events(jsonb, integer, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -587,6 +652,7 @@ declare
   v_unplanned tollgate.usage_plan;
   v_accounts uuid[];
   v_before jsonb;
+  v_held jsonb;
   v_charge tollgate.usage_plan;
   v_entry tollgate.credit_ledger;
   v_charged_ords integer[] := '{}';
@@ -630,7 +696,8 @@ begin
            order by a.id
              for update) l;
   perform tollgate._settle_if_due(a, p_now) from tollgate.accounts a where a.id = any(v_accounts) order by a.id;
-  select pg_catalog.jsonb_object_agg(a.id, a.balance) into v_before
+  select pg_catalog.jsonb_object_agg(a.id, a.balance), pg_catalog.jsonb_object_agg(a.id, a.held)
+    into v_before, v_held
     from tollgate.accounts a where a.id = any(v_accounts);
 
   -- Under the locks, each event is new, a replay of a stored answer, a repeat of an earlier event of the batch
@@ -645,7 +712,8 @@ begin
                g.account_id, g.actor, g.request_id, g.model, g.provider, g.feature, g.input_tokens, g.output_tokens,
                g.cached_input_tokens, g.latency_ms, g.status, g.error_code, g.charge_credits, g.prompt, g.response,
                g.metadata, g.prompt_sha256, g.response_sha256, g.hash, g.cost_usd, g.unpriced,
-               g.price_effective_from, g.credits, gen_random_uuid(), k.response)::tollgate.usage_plan
+               g.price_effective_from, g.credits, gen_random_uuid(), k.response, g.cache_write_tokens,
+               g.hold_id)::tollgate.usage_plan
       from (select p.*, pg_catalog.first_value(p.hash) over w as first_hash, pg_catalog.row_number() over w as nth,
                    pg_catalog.bool_or(p.kind = 'single' or not coalesce(p.account_id = any(v_accounts), false))
                      over (partition by p.account_id, p.request_id) as group_single
@@ -676,10 +744,12 @@ begin
     order by m.account_id, m.actor;
   perform tollgate._count_usage(p_now, pg_catalog.array_agg(f.account_id), pg_catalog.array_agg(f.feature),
                                 pg_catalog.array_agg(f.input_tokens), pg_catalog.array_agg(f.output_tokens),
-                                pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cost_usd))
+                                pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cache_write_tokens),
+                                pg_catalog.array_agg(f.cost_usd))
      from (select p.account_id, p.feature, pg_catalog.sum(p.input_tokens)::bigint as input_tokens,
                   pg_catalog.sum(p.output_tokens)::bigint as output_tokens,
                   pg_catalog.sum(p.cached_input_tokens)::bigint as cached_input_tokens,
+                  pg_catalog.sum(p.cache_write_tokens)::bigint as cache_write_tokens,
                   pg_catalog.sum(p.cost_usd) as cost_usd
              from unnest(v_plan) p
             where p.kind = 'new'
@@ -699,18 +769,19 @@ begin
              c.usage_id, c.cost_usd, c.credits,
              coalesce(pg_catalog.first_value(c.balance) over (partition by c.account_id, c.charges_so_far
                                                               order by c.ord),
-                      (v_before ->> c.account_id::text)::bigint),
-             c.unpriced) as answer
+                      (v_before ->> c.account_id::text)::bigint) - (v_held ->> c.account_id::text)::bigint,
+             0, c.unpriced) as answer
       from charged c
   ), recorded as (
     insert into tollgate.ai_usage (
       id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens,
-      cached_input_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from,
+      cached_input_tokens, cache_write_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from,
       credits_charged, prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata,
       consume_entry_id, charge_entry_id, created_at)
     select n.usage_id, n.account_id, n.actor, n.request_id, n.model, n.provider, n.feature, n.input_tokens,
-           n.output_tokens, n.cached_input_tokens, n.latency_ms, n.status, n.error_code, n.cost_usd, n.unpriced,
-           n.price_effective_from, n.credits, n.prompt_sha256, pg_catalog.length(n.prompt), n.response_sha256,
+           n.output_tokens, n.cached_input_tokens, n.cache_write_tokens, n.latency_ms, n.status, n.error_code,
+           n.cost_usd, n.unpriced, n.price_effective_from, n.credits, n.prompt_sha256, pg_catalog.length(n.prompt),
+           n.response_sha256,
            pg_catalog.length(n.response), case when s.store_full_text then n.prompt end,
            case when s.store_full_text then n.response end, coalesce(n.metadata, '{}'), l.id, n.entry_id, p_now
       from answered n
@@ -742,7 +813,8 @@ begin
                                     v_event.output_tokens, v_event.provider, v_event.feature,
                                     v_event.cached_input_tokens, v_event.latency_ms, v_event.status,
                                     v_event.error_code, v_event.charge_credits, v_event.prompt, v_event.response,
-                                    tollgate._valid_metadata(v_event.metadata), p_now, m.user_id)
+                                    tollgate._valid_metadata(v_event.metadata), p_now, m.user_id,
+                                    v_event.cache_write_tokens, v_event.hold_id)
         into v_answer
         from tollgate._acting_member(v_event.account_id, v_event.user_id) m;
     exception when others then
@@ -765,9 +837,9 @@ comment on function tollgate._log_ai_usage_batch(jsonb, timestamptz) is
   'the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned '
   'in one query, every account locked at once in id order (two batches never deadlock), counters summed per '
   'account and feature, rows and replay records inserted at once; charges go through _debit in the batch''s order. '
-  'Events that are invalid, name an account or member the caller may not act for, or conflict with an earlier use '
-  'of their request_id (and every event sharing their key) take the per-event path after the others: one '
-  '_log_ai_usage each, in its own subtransaction.';
+  'Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or '
+  'conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path '
+  'after the others: one _log_ai_usage each, in its own subtransaction.';
 revoke execute on function tollgate._log_ai_usage_batch(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 

@@ -2,11 +2,12 @@
 -- events sent one by one would (answers, ledger rows in order, counters, rows), replays, duplicate ids inside one
 -- batch, per-event errors (conflict, unknown account, another user, a bad value), limits and grants.
 begin;
-select plan(24);
+select plan(27);
 
 insert into auth.users (id, email) values
   ('ba000000-0000-4000-8000-00000000000a', 'batch-a@example.com'),
   ('ba000000-0000-4000-8000-00000000000b', 'batch-b@example.com'),
+  ('ba000000-0000-4000-8000-00000000000c', 'batch-c@example.com'),
   ('5e000000-0000-4000-8000-00000000000a', 'single-a@example.com'),
   ('5e000000-0000-4000-8000-00000000000b', 'single-b@example.com');
 select tollgate.grant_credits(id, 10, 'batch-test', 'top_up')
@@ -139,8 +140,25 @@ select is(pg_temp.books('ba000000-0000-4000-8000-00000000000a', 'ba000000-0000-4
 -- charge_credits false books nothing but the counters
 select is((tollgate._log_ai_usage_batch('[{"request_id": "f1", "model": "gpt-4o", "input_tokens": 1000000,
   "output_tokens": 0, "user_id": "ba000000-0000-4000-8000-00000000000a"}]', '2030-03-10 13:00Z') -> 0) - 'usage_id',
-  '{"cost_usd": "2.5", "credits_charged": 0, "balance": -139, "unpriced": false, "replayed": false}'::jsonb,
+  '{"cost_usd": "2.5", "credits_charged": 0, "balance": -139, "hold_released": 0, "unpriced": false,
+    "replayed": false}'::jsonb,
   'without charge_credits an event is priced and counted, never charged');
+
+-- an event that settles a hold takes the single call's path, inside the same batch
+select set_config('test.hold', tollgate.consume_credits('h1', 5, p_user_id => 'ba000000-0000-4000-8000-00000000000c',
+                                                        p_hold => true) ->> 'hold_id', true);
+create temp table settled as select tollgate._log_ai_usage_batch(format($j$[
+  {"request_id": "h1", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500,
+   "user_id": "ba000000-0000-4000-8000-00000000000c", "hold_id": "%s"},
+  {"request_id": "h2", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500, "charge_credits": true,
+   "user_id": "ba000000-0000-4000-8000-00000000000c"}]$j$, current_setting('test.hold'))::jsonb, now()) as answers;
+select is((select array[answers -> 0 ->> 'credits_charged', answers -> 0 ->> 'hold_released',
+                        answers -> 1 ->> 'credits_charged'] from settled),
+  array['1', '4', '1'], 'the hold is charged 1 credit and releases 4, beside an event charged post-paid');
+select is((select array[balance, held] from tollgate.accounts where id = 'ba000000-0000-4000-8000-00000000000c'),
+  array[11, 0]::bigint[], 'from 13 credits two are taken and nothing stays held');
+select is_empty($$ select * from tollgate.check_ledger('ba000000-0000-4000-8000-00000000000c') $$,
+  'the ledger check finds nothing for the account');
 
 -- limits
 select throws_ok($$ select tollgate._log_ai_usage_batch('[]', now()) $$, 'TG400', null, 'an empty batch is refused');
