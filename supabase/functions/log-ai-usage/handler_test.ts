@@ -23,6 +23,7 @@ function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> 
               cost_usd: "0",
               credits_charged: 0,
               balance: i,
+              hold_released: 0,
               unpriced: false,
               replayed: false,
             }
