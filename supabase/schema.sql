@@ -1277,9 +1277,9 @@ declare
   v_held jsonb;
   v_charge tollgate.usage_plan;
   v_entry tollgate.credit_ledger;
-  v_charged_ords integer[] := '{}';
-  v_entry_ids uuid[] := '{}';
-  v_balances bigint[] := '{}';
+  v_charged_ords integer[] := '{}'::integer[];
+  v_entry_ids uuid[] := '{}'::uuid[];
+  v_balances bigint[] := '{}'::bigint[];
   v_results jsonb[];
   v_ord integer;
   v_event tollgate.usage_event;
@@ -1297,7 +1297,7 @@ begin
   exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
     -- Some event cannot be planned: plan each alone; those that fail take the per-event path, which raises (and
     -- answers) their own error.
-    v_plan := '{}';
+    v_plan := '{}'::tollgate.usage_plan[];
     for i in 0 .. v_count - 1 loop
       begin
         v_plan := v_plan || array(select p from tollgate._plan_usage_events(pg_catalog.jsonb_build_array(p_events -> i),
@@ -2904,10 +2904,17 @@ COMMENT ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_inp
 
 -- Name: log_ai_usage_batch(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.log_ai_usage_batch(p_events jsonb) RETURNS jsonb
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select tollgate._log_ai_usage_batch(p_events, now())
+begin
+  -- Who acts is resolved per event (tollgate._acting_member, in _plan_usage_events and on the per-event path); a
+  -- request with neither a user nor the service role is refused before anything is read.
+  if auth.role() is distinct from 'service_role' and auth.uid() is null then
+    raise exception 'Not authenticated: no user in the request' using errcode = 'TG401';
+  end if;
+  return tollgate._log_ai_usage_batch(p_events, now());
+end
 $$;
 
 -- Name: FUNCTION log_ai_usage_batch(p_events jsonb); Type: COMMENT; Schema: tollgate

@@ -2,7 +2,7 @@
 -- events sent one by one would (answers, ledger rows in order, counters, rows), replays, duplicate ids inside one
 -- batch, per-event errors (conflict, unknown account, another user, a bad value), limits and grants.
 begin;
-select plan(27);
+select plan(28);
 
 insert into auth.users (id, email) values
   ('ba000000-0000-4000-8000-00000000000a', 'batch-a@example.com'),
@@ -178,6 +178,9 @@ create temp table mine as select tollgate.log_ai_usage_batch('[
 select is((select answers -> 0 ->> 'replayed' from mine), 'false', 'a user''s event is recorded on their account');
 select is((select array[answers -> 1 -> 'error' ->> 'sqlstate', answers -> 2 -> 'error' ->> 'sqlstate'] from mine),
   array['TG403', 'TG403'], 'an event naming another user, or an account not theirs, answers TG403 alone');
+select pg_temp.act_as('authenticated');
+select throws_ok($$ select tollgate.log_ai_usage_batch('[{"request_id": "n1", "model": "gpt-4o", "input_tokens": 1,
+  "output_tokens": 1}]') $$, 'TG401', null, 'a request with neither a user nor the service role is refused whole');
 reset role;
 select is((select array_agg(request_id order by request_id) from tollgate.ai_usage
             where request_id in ('u1', 'u2', 'u3')), array['u1'], 'and only the user''s own event is recorded');
