@@ -1375,10 +1375,13 @@ $$;
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed.';
 
--- Name: _settle_accounts(timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid DEFAULT NULL::uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+-- Name: _settle_accounts(timestamp with time zone, uuid[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
     AS $$
 begin
   -- Linear whatever the planner believes (a whole cohort can be due at once, e.g. every user backfilled at
@@ -1391,7 +1394,7 @@ begin
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
-     where a.settle_at <= p_now and (p_account_id is null or a.id = p_account_id)
+     where a.id = any (p_account_ids) and a.settle_at <= p_now
        for update of a skip locked
   ), settled as materialized (
     -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
@@ -1460,8 +1463,8 @@ begin
 end
 $$;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles the accounts p_account_ids that are due: expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based. The caller holds every one of their locks, taken in an earlier statement: this statement''s snapshot is then newer than every change to their lots (lots change only under the account lock). A lock taken in this statement would see a consume that committed after its snapshot while the lots it reads would not, and expire spent credits again.';
 
 -- Name: _settle_if_due(tollgate.accounts, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) RETURNS tollgate.accounts
@@ -1471,7 +1474,7 @@ declare
   v_account tollgate.accounts := p_account;
 begin
   if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_account.id);
+    perform tollgate._settle_accounts(p_now, array[v_account.id]);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
   return v_account;
@@ -2313,14 +2316,85 @@ COMMENT ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id 
 
 -- Name: reset_monthly_quotas(timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone DEFAULT now(), OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select s.accounts_rolled, s.credits_granted, s.credits_expired from tollgate._settle_accounts(p_now) s
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch from tollgate.reset_monthly_quotas_batch(p_now);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
 $$;
 
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas, or the reset-monthly-quotas function): rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once. Re-running it at the same p_now changes nothing. Service role only.';
+COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the whole reset in the caller''s transaction: rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once, batch by batch (reset_monthly_quotas_batch), answering the totals. A function cannot commit, so it holds every account it settled locked until the caller commits: fine for a few thousand due accounts; the schedule calls reset_monthly_quotas_in_batches, which commits per batch. Re-running it at the same p_now changes nothing. Service role only.';
+
+-- Name: reset_monthly_quotas_batch(timestamp with time zone, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone DEFAULT now(), p_batch_size integer DEFAULT 2000, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+declare
+  v_ids uuid[];
+begin
+  if p_batch_size is null or p_batch_size < 1 then
+    raise exception 'Invalid batch size: % (a reset settles at least one account per batch)', p_batch_size
+      using errcode = 'TG400';
+  end if;
+  -- The batch's locks, earliest due first; nobody waits: accounts locked elsewhere (a consume, another runner) are
+  -- skipped, so two runners take different accounts.
+  select coalesce(array_agg(d.id), '{}') into v_ids
+    from (select a.id from tollgate.accounts a
+           where a.settle_at <= p_now
+           order by a.settle_at
+           limit p_batch_size
+             for update of a skip locked) d;
+  accounts_settled := cardinality(v_ids);
+  -- A later statement, so a newer snapshot: it sees every committed change to the lots of the accounts now locked.
+  select s.accounts_rolled, s.credits_granted, s.credits_expired
+    into accounts_rolled, credits_granted, credits_expired
+    from tollgate._settle_accounts(p_now, v_ids) s;
+end
+$$;
+
+-- Name: FUNCTION reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: one batch of the reset: locks up to p_batch_size accounts due at p_now (earliest first, skipping accounts locked elsewhere) and settles them, in the caller''s transaction. accounts_settled 0: nothing was left to take. The reset-monthly-quotas function calls it in a loop, one transaction per batch; reset_monthly_quotas_in_batches does the same in SQL. Service role only.';
+
+-- Name: reset_monthly_quotas_in_batches(timestamp with time zone, integer, bigint, bigint, bigint); Type: PROCEDURE; Schema: tollgate
+CREATE PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, IN p_batch_size integer DEFAULT 2000, INOUT accounts_rolled bigint DEFAULT 0, INOUT credits_granted bigint DEFAULT 0, INOUT credits_expired bigint DEFAULT 0)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch
+      from tollgate.reset_monthly_quotas_batch(coalesce(p_now, pg_catalog.now()), p_batch_size);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    commit;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
+$$;
+
+-- Name: PROCEDURE reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas: call it on its own, not inside a transaction): reset_monthly_quotas_batch until a batch finds nothing due, committing after each, so no transaction holds more than p_batch_size account locks and a consume waits for one batch at most. Stopped midway, the batches done stay done and the next run takes the rest; two runs at once take different accounts. p_now null: each batch at its own now(). Answers the totals of all batches. Neither security definer nor SET: PostgreSQL refuses COMMIT in procedures with either, so it runs as its caller, names everything schema-qualified and does nothing but call the batch function, which is both. Service role only.';
 
 -- Name: set_member_cap(uuid, uuid, bigint, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) RETURNS tollgate.account_members
@@ -3198,8 +3272,8 @@ REVOKE ALL ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) FRO
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) FROM PUBLIC;
@@ -3319,6 +3393,14 @@ GRANT ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_i
 REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
 
+-- Name: FUNCTION reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
+
+-- Name: PROCEDURE reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) FROM PUBLIC;
+GRANT ALL ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) TO service_role;
+
 -- Name: FUNCTION set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) TO authenticated;
@@ -3385,4 +3467,4 @@ GRANT SELECT,UPDATE ON TABLE tollgate.usage_settings TO service_role;
 -- Outside schema tollgate: triggers that call its functions, and its pg_cron jobs
 CREATE TRIGGER tollgate_on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION tollgate._on_auth_user_created();
 SELECT cron.schedule('tollgate-ai-usage-partitions', '17 3 * * *', 'select tollgate.maintain_ai_usage_partitions()');
-SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'select tollgate.reset_monthly_quotas()');
+SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'call tollgate.reset_monthly_quotas_in_batches()');

@@ -1,7 +1,9 @@
--- Runs tollgate.reset_monthly_quotas every hour at minute 0 with pg_cron, where pg_cron is available (it is on
--- Supabase; enable it under Database > Extensions if this migration only printed a notice). Scheduling by name
--- replaces the job of the same name, so this file re-runs cleanly. Without pg_cron, call the reset-monthly-quotas
--- Edge Function (or `select tollgate.reset_monthly_quotas()`) from any scheduler instead.
+-- Runs the reset every hour at minute 0 with pg_cron, where pg_cron is available (it is on Supabase; enable it
+-- under Database > Extensions if this migration only printed a notice): a procedure that commits batch by batch, so
+-- no consume waits for the whole reset (the job's command is the CALL alone: pg_cron runs it outside a transaction
+-- block only then). Scheduling by name replaces the job of the same name, so this file re-runs cleanly. Without
+-- pg_cron, call the reset-monthly-quotas Edge Function (or `call tollgate.reset_monthly_quotas_in_batches()`) from
+-- any scheduler instead.
 -- pg_cron goes into pg_catalog, as Supabase enables it, so nothing of it lands in public.
 do $$
 begin
@@ -15,6 +17,7 @@ begin
     raise notice 'pg_cron could not be enabled (%): reset_monthly_quotas is not scheduled', sqlerrm;
     return;
   end;
-  perform cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'select tollgate.reset_monthly_quotas()');
+  perform cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *',
+                        'call tollgate.reset_monthly_quotas_in_batches()');
 end
 $$;

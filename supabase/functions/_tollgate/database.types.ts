@@ -1134,7 +1134,7 @@ export type Database = {
         Returns: boolean;
       };
       "_settle_accounts": {
-        Args: { "p_account_id"?: string; "p_now": string };
+        Args: { "p_account_ids": (string)[]; "p_now": string };
         Returns: Record<string, unknown>;
       };
       "_settle_if_due": {
@@ -1357,6 +1357,10 @@ export type Database = {
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
+      "reset_monthly_quotas_batch": {
+        Args: { "p_batch_size"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
+      };
       "set_member_cap": {
         Args: { "p_account_id": string; "p_credits": number; "p_period": string; "p_user_id": string };
         Returns: {
