@@ -11,7 +11,7 @@ import { db, FUNCTION_ENV, FUNCTIONS_DB_URL, newUser } from "./_helpers.ts";
 import { deliver, mapFixturePrices, subscription, subscriptionEvent } from "./stripe_support.ts";
 import { startFakeStripe } from "../../scripts/lib/fake_stripe.ts";
 import { ROOT } from "../../scripts/lib/stack.ts";
-import { freshIds, type Ids, PRICES } from "../fixtures/stripe/fixtures.ts";
+import { freshIds, type Ids, PRICES, stripeEvent } from "../fixtures/stripe/fixtures.ts";
 
 const TOLLGATE = `${ROOT}/node_modules/.bin/tollgate`;
 const NOW = () => Math.floor(Date.now() / 1000);
@@ -234,6 +234,43 @@ Deno.test("stripe-import links, mirrors and plans through the webhook's SQL, twi
     );
   } finally {
     await sql.unsafe(`drop table if exists ${profiles}`);
+    await fake.stop();
+    await sql.end();
+  }
+});
+
+Deno.test("stripe-import settles a subscription listed within a minute of a webhook event with its current state", async () => {
+  const sql = db();
+  const fake = startFakeStripe();
+  try {
+    await mapFixturePrices(sql);
+    const user = await newUser(sql);
+    const ids = freshIds(user.id);
+    const t = NOW();
+    // Linked by a checkout, on pro by an event created now.
+    const link = stripeEvent("checkout.session.completed.subscription", ids);
+    const created = subscriptionEvent(
+      "created",
+      ids,
+      subscription(ids, { price: PRICES.pro, anchor: t - 60 }),
+      t,
+    );
+    for (const e of [link, created]) assert.equal((await deliver(e)).status, 200);
+    // Moments later the Stripe API lists it on business: which state is newer cannot be told from the times.
+    const customer = { id: ids.customer, object: "customer", created: t, metadata: { account_id: user.id } };
+    await fake.put(customer);
+    await fake.put(subscription(ids, { price: PRICES.business, anchor: t - 60 }));
+
+    const result = await stripeImport([], fake.url);
+    assert.equal(result.code, 0, result.out);
+    const retrievals = await fake.requests(`/v1/subscriptions/${ids.subscription}`);
+    assert.equal(retrievals.length, 1, "the command retrieved the subscription's current state");
+    const [mirror] = await sql`select plan_id, last_event_id, retrieved_at is not null as retrieved
+                                 from tollgate.stripe_subscriptions where subscription_id = ${ids.subscription}`;
+    assert.deepEqual({ ...mirror }, { plan_id: "business", last_event_id: "stripe-import", retrieved: true });
+    const [account] = await sql`select plan_id from tollgate.accounts where id = ${user.id}`;
+    assert.equal(account.plan_id, "business");
+  } finally {
     await fake.stop();
     await sql.end();
   }
