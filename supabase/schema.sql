@@ -1969,7 +1969,7 @@ COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscription
 COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
 
 -- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event last_event_id).';
+COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie, or listed by stripe-import (last_event_id ''stripe-import''); null: it came from event last_event_id.';
 
 -- Name: COLUMN stripe_subscriptions.quantity; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.stripe_subscriptions.quantity IS 'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';

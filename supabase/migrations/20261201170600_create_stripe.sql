@@ -45,8 +45,8 @@ comment on column tollgate.stripe_subscriptions.billing_cycle_anchor is
 comment on column tollgate.stripe_subscriptions.quantity is
   'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
 comment on column tollgate.stripe_subscriptions.retrieved_at is
-  'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event '
-  'last_event_id).';
+  'When the mirrored state was retrieved from the Stripe API to settle a tie, or listed by stripe-import '
+  '(last_event_id ''stripe-import''); null: it came from event last_event_id.';
 create index if not exists stripe_subscriptions_account_idx on tollgate.stripe_subscriptions (account_id);
 create index if not exists stripe_subscriptions_customer_idx on tollgate.stripe_subscriptions (customer_id);
 create index if not exists stripe_subscriptions_plan_idx on tollgate.stripe_subscriptions (plan_id);

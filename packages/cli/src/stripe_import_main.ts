@@ -84,9 +84,14 @@ export async function stripeImport(args: string[], io: ImportIo): Promise<number
         map: { type: "string" },
         "metadata-key": { type: "string", multiple: true },
         "dry-run": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
       allowPositionals: false,
     });
+    if (values.help) {
+      io.out(`Usage:\n${STRIPE_IMPORT_USAGE}\nDocs: docs/adoption.md`);
+      return 0;
+    }
     const secretKey = io.env("STRIPE_SECRET_KEY");
     if (!secretKey) {
       throw new Usage("STRIPE_SECRET_KEY is not set: export the key of the Stripe account to import");
@@ -162,7 +167,7 @@ export async function stripeImport(args: string[], io: ImportIo): Promise<number
       }`,
     );
     io.err(
-      "Nothing of the customer being imported was kept; running the command again continues where it stopped.",
+      "Customers imported before the failure stay imported, the one it was on kept nothing: run it again.",
     );
     return 1;
   } finally {

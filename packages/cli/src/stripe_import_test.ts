@@ -162,6 +162,17 @@ Deno.test("runImport settles a tie by retrieving the subscription and calling ag
   assert.equal(exitCode(summary), 0, "unmapped or not, a run that imported what it could exits 0");
 });
 
+Deno.test("stripe-import --help prints its usage and exits 0", async () => {
+  const out: string[] = [];
+  const code = await stripeImport(["--help"], {
+    out: (l) => out.push(l),
+    err: () => {},
+    env: () => undefined,
+  });
+  assert.equal(code, 0);
+  assert.match(out.join("\n"), /tollgate stripe-import \[--db-url <url>\] \[--map <sql>\]/);
+});
+
 Deno.test("stripe-import refuses, exiting 2 before any request, without a Stripe key or a database", async () => {
   const run = async (args: string[], env: Record<string, string>) => {
     const err: string[] = [];

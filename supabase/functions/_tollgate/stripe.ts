@@ -5,7 +5,7 @@ export interface StripeConfig {
   secretKey: string;
   /** `STRIPE_API_BASE`, e.g. `http://127.0.0.1:43210` for the tests' local fake; unset on hosted projects. */
   apiBase?: string;
-  /** Retries of a failed request (connection errors, 429, 5xx): 1 unless given. */
+  /** Retries of a failed request (connection errors, 409 and 5xx answers): 1 unless given. */
   maxNetworkRetries?: number;
 }
 
