@@ -130,6 +130,8 @@ export async function runImport(deps: ImportDeps, mapping: Mapping): Promise<Imp
             listedAt,
           }, current),
         (id) => deps.retrieveSubscription(id),
+        // Each listed subscription may tie with the webhook's latest state once, and so may waiting events.
+        subscriptions.length + 5,
       );
       if (outcome.status === "unmapped") {
         outcome.reason = `no ${orList(sources) || "mapping"} names an account, and it is not linked to one`;

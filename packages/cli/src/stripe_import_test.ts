@@ -162,6 +162,23 @@ Deno.test("runImport settles a tie by retrieving the subscription and calling ag
   assert.equal(exitCode(summary), 0, "unmapped or not, a run that imported what it could exits 0");
 });
 
+Deno.test("runImport retrieves as many subscriptions as a customer has before calling it a loop", async () => {
+  const ties = Array.from({ length: 8 }, (_, i) => ({ status: "retrieve", subscription_id: `sub_${i}` }));
+  const f = fakes([{ id: "cus_many", metadata: { account_id: A } }], {
+    cus_many: [...ties, { status: "imported", account_id: A, subscriptions: [] }],
+  } as Record<string, Partial<CustomerOutcome>[]>);
+  const listed = Array.from({ length: 8 }, (_, i) => ({ id: `sub_${i}` }));
+  f.deps.subscriptions = () => Promise.resolve({ listedAt: new Date(), subscriptions: listed });
+  assert.equal((await runImport(f.deps, KEYS)).customers.imported, 1);
+  assert.equal(f.retrieved.length, 8);
+
+  const endless = fakes([{ id: "cus_loop", metadata: { account_id: A } }], {
+    cus_loop: Array(20).fill({ status: "retrieve", subscription_id: "sub_0" }),
+  });
+  await assert.rejects(runImport(endless.deps, KEYS), /keeps asking/);
+  assert.equal(endless.retrieved.length, 6, "one listed subscription: 1 + 5 retrievals at most");
+});
+
 Deno.test("stripe-import --help prints its usage and exits 0", async () => {
   const out: string[] = [];
   const code = await stripeImport(["--help"], {

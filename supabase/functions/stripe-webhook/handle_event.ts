@@ -16,17 +16,19 @@ const MAX_RETRIEVALS = 5;
 /**
  * Calls the database until it stops answering `retrieve` (two subscription states it cannot order): each time
  * retrieves that subscription's current state and calls again with every state retrieved so far, so the call and
- * its effects still commit in one transaction. The webhook and stripe-import both settle ties this way.
+ * its effects still commit in one transaction. The webhook and stripe-import both settle ties this way; more than
+ * `maxRetrievals` is an error, not a loop.
  */
 export async function withCurrentSubscriptions<T extends { status: string; subscription_id?: string }>(
   apply: (subscriptions: unknown[]) => Promise<T>,
   retrieveSubscription: RetrieveSubscription,
+  maxRetrievals = MAX_RETRIEVALS,
 ): Promise<T> {
   const subscriptions: unknown[] = [];
   for (let round = 0;; round++) {
     const outcome = await apply(subscriptions);
     if (outcome.status !== "retrieve") return outcome;
-    if (!outcome.subscription_id || round >= MAX_RETRIEVALS) {
+    if (!outcome.subscription_id || round >= maxRetrievals) {
       throw new Error(`The database keeps asking for subscriptions: ${JSON.stringify(outcome)}`);
     }
     subscriptions.push(await retrieveSubscription(outcome.subscription_id));
