@@ -49,6 +49,7 @@ export type Database = {
         Row: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -69,6 +70,7 @@ export type Database = {
         Insert: {
           "balance"?: number;
           "created_at"?: string;
+          "held"?: number;
           "id"?: string;
           "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
@@ -88,6 +90,7 @@ export type Database = {
         Update: {
           "balance"?: number;
           "created_at"?: string;
+          "held"?: number;
           "id"?: string;
           "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
@@ -117,6 +120,7 @@ export type Database = {
       "ai_usage": {
         Row: {
           "account_id": string;
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "charge_entry_id": string | null;
           "consume_entry_id": string | null;
@@ -125,6 +129,7 @@ export type Database = {
           "credits_charged": number;
           "error_code": string | null;
           "feature": string;
+          "hold_id": string | null;
           "id": string;
           "input_tokens": number;
           "latency_ms": number | null;
@@ -147,6 +152,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "account_id": string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -155,6 +161,7 @@ export type Database = {
           "credits_charged"?: number;
           "error_code"?: string | null;
           "feature": string;
+          "hold_id"?: string | null;
           "id"?: string;
           "input_tokens": number;
           "latency_ms"?: number | null;
@@ -176,6 +183,7 @@ export type Database = {
         };
         Update: {
           "account_id"?: string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -184,6 +192,7 @@ export type Database = {
           "credits_charged"?: number;
           "error_code"?: string | null;
           "feature"?: string;
+          "hold_id"?: string | null;
           "id"?: string;
           "input_tokens"?: number;
           "latency_ms"?: number | null;
@@ -206,6 +215,66 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "ai_usage_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "credit_holds": {
+        Row: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": string;
+          "amount": number;
+          "charged"?: number | null;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "expires_at": string;
+          "feature": string;
+          "id"?: string;
+          "idempotency_key": string;
+          "metadata"?: NonNullable<Json>;
+          "released"?: number | null;
+          "settled_by"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "account_id"?: string;
+          "amount"?: number;
+          "charged"?: number | null;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "expires_at"?: string;
+          "feature"?: string;
+          "id"?: string;
+          "idempotency_key"?: string;
+          "metadata"?: NonNullable<Json>;
+          "released"?: number | null;
+          "settled_by"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "credit_holds_account_id_fkey";
             columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
@@ -381,6 +450,7 @@ export type Database = {
       };
       "model_prices": {
         Row: {
+          "cache_write_usd_per_mtok": number | null;
           "cached_input_usd_per_mtok": number | null;
           "created_at": string;
           "effective_from": string;
@@ -391,6 +461,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "cache_write_usd_per_mtok"?: number | null;
           "cached_input_usd_per_mtok"?: number | null;
           "created_at"?: string;
           "effective_from": string;
@@ -400,6 +471,7 @@ export type Database = {
           "provider"?: string | null;
         };
         Update: {
+          "cache_write_usd_per_mtok"?: number | null;
           "cached_input_usd_per_mtok"?: number | null;
           "created_at"?: string;
           "effective_from"?: string;
@@ -809,6 +881,7 @@ export type Database = {
       "usage_counters": {
         Row: {
           "account_id": string;
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "cost_usd": number;
           "feature": string;
@@ -823,6 +896,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "account_id": string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature": string;
@@ -836,6 +910,7 @@ export type Database = {
         };
         Update: {
           "account_id"?: string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature"?: string;
@@ -901,12 +976,18 @@ export type Database = {
         Args: { "p_current": Json; "p_keys": (string)[]; "p_now": string };
         Returns: number;
       };
+      "_billing_status": {
+        Args: { "p_account_id": string; "p_now": string; "p_user_id": string };
+        Returns: Json;
+      };
       "_consume_credits": {
         Args: {
           "p_account_id": string;
           "p_actor_id"?: string;
           "p_amount": number;
           "p_feature": string;
+          "p_hold"?: boolean;
+          "p_hold_ttl_seconds"?: number;
           "p_idempotency_key": string;
           "p_metadata": Json;
           "p_now": string;
@@ -959,6 +1040,7 @@ export type Database = {
         Args: { "p_account_id": string; "p_amount": number; "p_now": string };
         Returns: number;
       };
+      "_expire_holds": { Args: { "p_account_id": string; "p_now": string }; Returns: number };
       "_grant_lot": {
         Args: {
           "p_account_id": string;
@@ -975,6 +1057,40 @@ export type Database = {
       "_handle_stripe_event": {
         Args: { "p_current": Json; "p_event": Json; "p_livemode": boolean; "p_now": string };
         Returns: Json;
+      };
+      "_hold_credits": {
+        Args: {
+          "p_account_id": string;
+          "p_actor_id": string;
+          "p_amount": number;
+          "p_feature": string;
+          "p_key": string;
+          "p_metadata": Json;
+          "p_now": string;
+          "p_ttl_seconds": number;
+        };
+        Returns: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "credit_holds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "_import_stripe_customer": {
         Args: {
@@ -1007,6 +1123,7 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -1035,10 +1152,12 @@ export type Database = {
         Args: {
           "p_account_id": string;
           "p_actor_id"?: string;
+          "p_cache_write_tokens"?: number;
           "p_cached_input_tokens": number;
           "p_charge_credits": boolean;
           "p_error_code": string;
           "p_feature": string;
+          "p_hold_id"?: string;
           "p_input_tokens": number;
           "p_latency_ms": number;
           "p_metadata": Json;
@@ -1158,6 +1277,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_require_available": { Args: { "p_account_id": string; "p_amount": number }; Returns: undefined };
       "_schedule": { Args: { "p_command": string; "p_job": string; "p_schedule": string }; Returns: boolean };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_set_account_plan": {
@@ -1174,6 +1294,37 @@ export type Database = {
         Args: { "p_account_id"?: string; "p_now": string };
         Returns: Record<string, unknown>;
       };
+      "_settle_hold": {
+        Args: {
+          "p_account_id": string;
+          "p_credits": number;
+          "p_hold_id": string;
+          "p_now": string;
+          "p_request_id": string;
+        };
+        Returns: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "credit_holds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "_settle_if_due": {
         Args: {
           "p_account": Omit<
@@ -1185,6 +1336,7 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -1311,11 +1463,14 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "billing_status": { Args: { "p_account_id"?: string; "p_user_id"?: string }; Returns: Json };
       "check_ledger": {
         Args: { "p_account_id"?: string };
         Returns: {
           "account_id": string;
           "balance": number;
+          "held": number;
+          "holds_open": number;
           "last_balance_after": number;
           "ledger_rows": number;
           "ledger_seq": number;
@@ -1330,6 +1485,8 @@ export type Database = {
           "p_account_id"?: string;
           "p_amount"?: number;
           "p_feature"?: string;
+          "p_hold"?: boolean;
+          "p_hold_ttl_seconds"?: number;
           "p_idempotency_key": string;
           "p_metadata"?: Json;
           "p_user_id"?: string;
@@ -1392,10 +1549,12 @@ export type Database = {
       "log_ai_usage": {
         Args: {
           "p_account_id"?: string;
+          "p_cache_write_tokens"?: number;
           "p_cached_input_tokens"?: number;
           "p_charge_credits"?: boolean;
           "p_error_code"?: string;
           "p_feature"?: string;
+          "p_hold_id"?: string;
           "p_input_tokens": number;
           "p_latency_ms"?: number;
           "p_metadata"?: Json;
@@ -1417,6 +1576,10 @@ export type Database = {
       "member_accounts": {
         Args: { "p_roles"?: (Database["tollgate"]["Enums"]["member_role"])[] };
         Returns: string[];
+      };
+      "release_expired_holds": {
+        Args: { "p_batch_size"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
