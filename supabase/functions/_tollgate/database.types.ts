@@ -1005,6 +1005,19 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_count_usage": {
+        Args: {
+          "p_account_ids": (string)[];
+          "p_cache_write_tokens": (number)[];
+          "p_cached_input_tokens": (number)[];
+          "p_cost_usd": (number)[];
+          "p_features": (string)[];
+          "p_input_tokens": (number)[];
+          "p_now": string;
+          "p_output_tokens": (number)[];
+        };
+        Returns: undefined;
+      };
       "_debit": {
         Args: {
           "p_account_id": string;
@@ -1172,6 +1185,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_log_ai_usage_batch": { Args: { "p_events": Json; "p_now": string }; Returns: Json };
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
@@ -1207,6 +1221,16 @@ export type Database = {
           "p_quantity": number;
         };
         Returns: number;
+      };
+      "_plan_usage_events": {
+        Args: { "p_events": Json; "p_first": number; "p_now": string };
+        Returns: Database["tollgate"]["CompositeTypes"]["usage_plan"][];
+        SetofOptions: {
+          from: "*";
+          to: "usage_plan";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
       };
       "_post_ledger": {
         Args: {
@@ -1444,6 +1468,85 @@ export type Database = {
         Returns: undefined;
       };
       "_unschedule": { Args: { "p_job": string }; Returns: undefined };
+      "_usage_answer": {
+        Args: {
+          "p_balance": number;
+          "p_cost_usd": number;
+          "p_credits": number;
+          "p_hold_released": number;
+          "p_unpriced": boolean;
+          "p_usage_id": string;
+        };
+        Returns: Json;
+      };
+      "_usage_cost": {
+        Args: {
+          "p_cache_write_tokens": number;
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_input_tokens": number;
+          "p_model": string;
+          "p_now": string;
+          "p_output_tokens": number;
+        };
+        Returns: {
+          "cost_usd": number;
+          "credits": number;
+          "price_effective_from": string;
+          "unpriced": boolean;
+        }[];
+      };
+      "_usage_event": {
+        Args: { "p_event": Json };
+        Returns: Database["tollgate"]["CompositeTypes"]["usage_event"];
+        SetofOptions: {
+          from: "*";
+          to: "usage_event";
+          isOneToOne: true;
+          isSetofReturn: true;
+        };
+      };
+      "_usage_hash": {
+        Args: {
+          "p_actor": string;
+          "p_cache_write_tokens": number;
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_error_code": string;
+          "p_feature": string;
+          "p_hold_id": string;
+          "p_input_tokens": number;
+          "p_latency_ms": number;
+          "p_metadata": Json;
+          "p_model": string;
+          "p_output_tokens": number;
+          "p_prompt_sha256": string;
+          "p_provider": string;
+          "p_response_sha256": string;
+          "p_status": string;
+        };
+        Returns: string;
+      };
+      "_usage_problem": {
+        Args: {
+          "p_cache_write_tokens": number;
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_error_code": string;
+          "p_feature": string;
+          "p_input_tokens": number;
+          "p_latency_ms": number;
+          "p_metadata": Json;
+          "p_model": string;
+          "p_output_tokens": number;
+          "p_prompt": string;
+          "p_provider": string;
+          "p_request_id": string;
+          "p_response": string;
+          "p_status": string;
+        };
+        Returns: string;
+      };
       "_valid_metadata": { Args: { "p_metadata": Json }; Returns: Json };
       "add_account_member": {
         Args: { "p_account_id": string; "p_role"?: string; "p_user_id": string };
@@ -1569,6 +1672,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "log_ai_usage_batch": { Args: { "p_events": Json }; Returns: Json };
       "maintain_ai_usage_partitions": {
         Args: { "p_months_ahead"?: number; "p_now"?: string };
         Returns: Record<string, unknown>;
@@ -1613,7 +1717,57 @@ export type Database = {
       "quota_period": "day" | "month";
     };
     CompositeTypes: {
-      [_ in never]: never;
+      "usage_event": {
+        "request_id": string | null;
+        "model": string | null;
+        "provider": string | null;
+        "feature": string | null;
+        "input_tokens": number | null;
+        "output_tokens": number | null;
+        "cached_input_tokens": number | null;
+        "latency_ms": number | null;
+        "status": string | null;
+        "error_code": string | null;
+        "charge_credits": boolean | null;
+        "prompt": string | null;
+        "response": string | null;
+        "metadata": Json | null;
+        "account_id": string | null;
+        "user_id": string | null;
+        "cache_write_tokens": number | null;
+        "hold_id": string | null;
+      };
+      "usage_plan": {
+        "ord": number | null;
+        "kind": string | null;
+        "account_id": string | null;
+        "actor": string | null;
+        "request_id": string | null;
+        "model": string | null;
+        "provider": string | null;
+        "feature": string | null;
+        "input_tokens": number | null;
+        "output_tokens": number | null;
+        "cached_input_tokens": number | null;
+        "latency_ms": number | null;
+        "status": string | null;
+        "error_code": string | null;
+        "charge_credits": boolean | null;
+        "prompt": string | null;
+        "response": string | null;
+        "metadata": Json | null;
+        "prompt_sha256": string | null;
+        "response_sha256": string | null;
+        "hash": string | null;
+        "cost_usd": number | null;
+        "unpriced": boolean | null;
+        "price_effective_from": string | null;
+        "credits": number | null;
+        "usage_id": string | null;
+        "stored": Json | null;
+        "cache_write_tokens": number | null;
+        "hold_id": string | null;
+      };
     };
   };
 };
