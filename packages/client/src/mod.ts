@@ -10,8 +10,12 @@ export type { RetryOptions } from "./retry.ts";
 export type {
   ConsumeCreditInput,
   ConsumeCreditResult,
+  CreateCheckoutInput,
+  CreateCheckoutResult,
   LogAiUsageInput,
   LogAiUsageResult,
+  OpenPortalInput,
+  OpenPortalResult,
   ResetMonthlyQuotasResult,
   TollgateErrorCode,
 } from "./types.ts";
