@@ -2254,6 +2254,7 @@ declare
   v_pack tollgate.credit_packs;
   v_price_id text;
   v_price tollgate.stripe_prices;
+  v_live record;
   v_trial_days integer;
 begin
   if (p_plan_id is null) = (p_pack_id is null) then
@@ -2270,6 +2271,15 @@ begin
         using errcode = 'TGC02', detail = jsonb_build_object('plan_id', p_plan_id)::text;
     end if;
     v_price_id := coalesce(p_price_id, v_plan.stripe_price_ids[1]);
+    -- A second live subscription would bill twice: plans change in the customer portal.
+    select s.subscription_id, s.status into v_live from tollgate.stripe_subscriptions s
+     where s.account_id = v_account_id and s.status in ('active', 'trialing', 'past_due')
+     order by s.subscription_id limit 1;
+    if found then
+      raise exception 'Cannot start a subscription checkout: account % already has subscription % (%); change '
+        'plans in the customer portal', v_account_id, v_live.subscription_id, v_live.status
+        using errcode = 'TGC05', detail = jsonb_build_object('subscription_id', v_live.subscription_id)::text;
+    end if;
     -- A trial only for an account that never had one: trial credits are once per account, ever, and so is the
     -- free period.
     if v_plan.trial_days > 0
@@ -2312,7 +2322,7 @@ end
 $$;
 
 -- Name: FUNCTION checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) IS 'Tollgate: what create-checkout-session needs to start a session, after checking the acting member may (_billing_manager): the account, its Stripe customer (null: none yet), the price (p_price_id must be one of the plan''s, default its first), the mode, and the plan''s trial days when the account never had a trial. TGC01 no such plan or active pack, TGC02 no price or one Stripe reports inactive. Service role only.';
+COMMENT ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) IS 'Tollgate: what create-checkout-session needs to start a session, after checking the acting member may (_billing_manager): the account, its Stripe customer (null: none yet), the price (p_price_id must be one of the plan''s, default its first), the mode, and the plan''s trial days when the account never had a trial. TGC01 no such plan or active pack, TGC02 no price or one Stripe reports inactive, TGC05 a subscription checkout for an account that already has a live subscription. Service role only.';
 
 -- Name: consume_credits(text, integer, text, jsonb, uuid, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS jsonb

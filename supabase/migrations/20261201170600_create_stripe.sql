@@ -9,7 +9,7 @@
 -- unknown pack (TGS02 is refused, nothing stored; the others mark the event failed, nothing applied). TGS06
 -- (internal): the current state of a subscription is needed; the webhook retrieves it and calls again.
 -- Checkout and portal (the functions that start them): TGC01 unknown plan or pack, TGC02 nothing to buy (no or an
--- inactive price), TGC03 not an owner or admin, TGC04 no Stripe customer yet.
+-- inactive price), TGC03 not an owner or admin, TGC04 no Stripe customer yet, TGC05 already subscribed.
 
 create table if not exists tollgate.stripe_customers (
   customer_id text primary key check (customer_id ~ '^cus_'),
@@ -1498,6 +1498,7 @@ declare
   v_pack tollgate.credit_packs;
   v_price_id text;
   v_price tollgate.stripe_prices;
+  v_live record;
   v_trial_days integer;
 begin
   if (p_plan_id is null) = (p_pack_id is null) then
@@ -1514,6 +1515,15 @@ begin
         using errcode = 'TGC02', detail = jsonb_build_object('plan_id', p_plan_id)::text;
     end if;
     v_price_id := coalesce(p_price_id, v_plan.stripe_price_ids[1]);
+    -- A second live subscription would bill twice: plans change in the customer portal.
+    select s.subscription_id, s.status into v_live from tollgate.stripe_subscriptions s
+     where s.account_id = v_account_id and s.status in ('active', 'trialing', 'past_due')
+     order by s.subscription_id limit 1;
+    if found then
+      raise exception 'Cannot start a subscription checkout: account % already has subscription % (%); change '
+        'plans in the customer portal', v_account_id, v_live.subscription_id, v_live.status
+        using errcode = 'TGC05', detail = jsonb_build_object('subscription_id', v_live.subscription_id)::text;
+    end if;
     -- A trial only for an account that never had one: trial credits are once per account, ever, and so is the
     -- free period.
     if v_plan.trial_days > 0
@@ -1558,7 +1568,8 @@ comment on function tollgate.checkout_target(uuid, uuid, text, text, text) is
   'Tollgate: what create-checkout-session needs to start a session, after checking the acting member may '
   '(_billing_manager): the account, its Stripe customer (null: none yet), the price (p_price_id must be one of the '
   'plan''s, default its first), the mode, and the plan''s trial days when the account never had a trial. TGC01 no '
-  'such plan or active pack, TGC02 no price or one Stripe reports inactive. Service role only.';
+  'such plan or active pack, TGC02 no price or one Stripe reports inactive, TGC05 a subscription checkout for an '
+  'account that already has a live subscription. Service role only.';
 revoke execute on function tollgate.checkout_target(uuid, uuid, text, text, text) from public, anon, authenticated;
 grant execute on function tollgate.checkout_target(uuid, uuid, text, text, text) to service_role;
 

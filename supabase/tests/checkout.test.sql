@@ -2,7 +2,7 @@
 -- service role for anyone), what is bought (plans with a price, active packs, prices Stripe reports active), the
 -- trial offered once per account, the customer reused or linked once, and the portal's customer.
 begin;
-select plan(34);
+select plan(36);
 
 create function pg_temp.act_as(p_role text, p_sub uuid default null) returns void language sql as $$
   select set_config('role', p_role, true),
@@ -133,6 +133,17 @@ values ('sub_team1', current_setting('test.team')::uuid, 'cus_team1', 'canceled'
 select pg_temp.act_as('service_role');
 select is(tollgate.checkout_target(current_setting('test.team')::uuid, null, 'pro') -> 'trial_days', 'null',
   'nor one whose earlier subscription trialed');
+
+-- one live subscription at a time: plans change in the portal
+select pg_temp.act_as('none');
+update tollgate.stripe_subscriptions set status = 'past_due' where subscription_id = 'sub_team1';
+select pg_temp.act_as('service_role');
+select throws_ok($$ select tollgate.checkout_target(current_setting('test.team')::uuid, null, 'pro') $$,
+  'TGC05', format('Cannot start a subscription checkout: account %s already has subscription sub_team1 (past_due); '
+                  'change plans in the customer portal', current_setting('test.team')),
+  'an account with a live subscription cannot start a second one (TGC05)');
+select is(tollgate.checkout_target(current_setting('test.team')::uuid, null, p_pack_id => 'small') ->> 'mode',
+  'payment', 'but buys packs');
 
 -- as a signed-in user over PostgREST: none of it is callable
 select pg_temp.act_as('authenticated', 'f4000000-0000-4000-8000-00000000000f');

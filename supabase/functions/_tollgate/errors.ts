@@ -41,6 +41,7 @@ export const SQLSTATE_TO_HTTP: Record<string, { status: number; code: string }> 
   TGC02: { status: 400, code: "invalid_request" }, // nothing to buy: no price, or one Stripe reports inactive
   TGC03: { status: 403, code: "forbidden" }, // only owners and admins start checkouts and open the portal
   TGC04: { status: 404, code: "not_found" }, // no Stripe customer yet: no portal
+  TGC05: { status: 400, code: "invalid_request" }, // already subscribed: plans change in the portal
 };
 
 /**
