@@ -2634,7 +2634,7 @@ CREATE TABLE tollgate.stripe_prices (
 );
 
 -- Name: TABLE stripe_prices; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_prices IS 'Tollgate: public. Stripe prices (amount in the currency''s smallest unit, currency, interval, active) from price.* events and checkout-time retrievals, what a pricing page shows beside plans and packs; the newest state wins as in stripe_products. An inactive price cannot start a checkout.';
+COMMENT ON TABLE tollgate.stripe_prices IS 'Tollgate: Stripe prices (amount in the currency''s smallest unit, currency, interval, active) from price.* events and checkout-time retrievals, what a pricing page shows beside plans and packs; anyone reads the prices a plan or an active pack lists. The newest state wins as in stripe_products. An inactive price cannot start a checkout.';
 
 -- Name: record_stripe_price(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.record_stripe_price(p_price jsonb) RETURNS tollgate.stripe_prices
@@ -3015,7 +3015,7 @@ CREATE TABLE tollgate.stripe_products (
 );
 
 -- Name: TABLE stripe_products; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_products IS 'Tollgate: public. Stripe products of the prices plans and packs list (name, active), from product.* events and retrievals; the newest (synced_at, synced_rank: created 0, updated or retrieved 1, deleted 2, synced_from: the event id or api) wins.';
+COMMENT ON TABLE tollgate.stripe_products IS 'Tollgate: Stripe products (name, active), from product.* events and retrievals; anyone reads those of the prices the catalogue lists. The newest (synced_at, synced_rank: created 0, updated or retrieved 1, deleted 2, synced_from: the event id or api) wins.';
 
 -- Name: pricing; Type: VIEW; Schema: tollgate
 CREATE VIEW tollgate.pricing WITH (security_invoker='true') AS
@@ -3570,13 +3570,19 @@ CREATE POLICY stripe_payments_select_managed ON tollgate.stripe_payments FOR SEL
 ALTER TABLE tollgate.stripe_prices ENABLE ROW LEVEL SECURITY;
 
 -- Name: stripe_prices stripe_prices_public_read; Type: POLICY; Schema: tollgate
-CREATE POLICY stripe_prices_public_read ON tollgate.stripe_prices FOR SELECT TO anon, authenticated USING (true);
+CREATE POLICY stripe_prices_public_read ON tollgate.stripe_prices FOR SELECT TO anon, authenticated USING ((price_id IN ( SELECT unnest(p.stripe_price_ids) AS unnest
+   FROM tollgate.plans p
+UNION ALL
+ SELECT k.stripe_price_id
+   FROM tollgate.credit_packs k
+  WHERE k.active)));
 
 -- Name: stripe_products; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_products ENABLE ROW LEVEL SECURITY;
 
 -- Name: stripe_products stripe_products_public_read; Type: POLICY; Schema: tollgate
-CREATE POLICY stripe_products_public_read ON tollgate.stripe_products FOR SELECT TO anon, authenticated USING (true);
+CREATE POLICY stripe_products_public_read ON tollgate.stripe_products FOR SELECT TO anon, authenticated USING ((product_id IN ( SELECT pr.product_id
+   FROM tollgate.stripe_prices pr)));
 
 -- Name: stripe_subscriptions; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_subscriptions ENABLE ROW LEVEL SECURITY;

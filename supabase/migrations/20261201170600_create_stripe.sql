@@ -142,7 +142,7 @@ create index if not exists stripe_payment_failures_account_idx on tollgate.strip
 
 -- The Stripe side of the catalogue, for pricing pages: prices and products as their events (price.*, product.*)
 -- or a retrieval at checkout last told them. Each row keeps the newest state by (synced_at, synced_rank,
--- synced_from), so every delivery order ends the same; public, like the plans and packs they price.
+-- synced_from), so every delivery order ends the same; public where the catalogue lists them.
 create table if not exists tollgate.stripe_products (
   product_id text primary key check (product_id ~ '^prod_'),
   name text,
@@ -153,9 +153,10 @@ create table if not exists tollgate.stripe_products (
   updated_at timestamptz not null default now()
 );
 comment on table tollgate.stripe_products is
-  'Tollgate: public. Stripe products of the prices plans and packs list (name, active), from product.* events and '
-  'retrievals; the newest (synced_at, synced_rank: created 0, updated or retrieved 1, deleted 2, synced_from: the '
-  'event id or api) wins.';
+  'Tollgate: Stripe products (name, active), from product.* events and retrievals; anyone reads those of the '
+  'prices the catalogue lists. '
+  'The newest (synced_at, synced_rank: created 0, updated or retrieved 1, deleted 2, synced_from: the event id or '
+  'api) wins.';
 
 create table if not exists tollgate.stripe_prices (
   price_id text primary key check (price_id ~ '^price_'),
@@ -172,9 +173,10 @@ create table if not exists tollgate.stripe_prices (
   updated_at timestamptz not null default now()
 );
 comment on table tollgate.stripe_prices is
-  'Tollgate: public. Stripe prices (amount in the currency''s smallest unit, currency, interval, active) from '
-  'price.* events and checkout-time retrievals, what a pricing page shows beside plans and packs; the newest state '
-  'wins as in stripe_products. An inactive price cannot start a checkout.';
+  'Tollgate: Stripe prices (amount in the currency''s smallest unit, currency, interval, active) from price.* '
+  'events and checkout-time retrievals, what a pricing page shows beside plans and packs; anyone reads the prices a '
+  'plan or an active pack lists. The newest state wins as in stripe_products. An inactive price cannot start a '
+  'checkout.';
 create index if not exists stripe_prices_product_idx on tollgate.stripe_prices (product_id);
 
 alter table tollgate.stripe_customers enable row level security;
@@ -210,10 +212,16 @@ alter table tollgate.stripe_products enable row level security;
 alter table tollgate.stripe_prices enable row level security;
 revoke all on table tollgate.stripe_products, tollgate.stripe_prices from anon, authenticated, service_role;
 grant select on table tollgate.stripe_products, tollgate.stripe_prices to anon, authenticated, service_role;
-drop policy if exists stripe_products_public_read on tollgate.stripe_products;
-create policy stripe_products_public_read on tollgate.stripe_products for select to anon, authenticated using (true);
+-- Public, but only what the catalogue sells: a price no plan or active pack lists (a custom deal, an old tier) and
+-- its product stay the service role's.
 drop policy if exists stripe_prices_public_read on tollgate.stripe_prices;
-create policy stripe_prices_public_read on tollgate.stripe_prices for select to anon, authenticated using (true);
+create policy stripe_prices_public_read on tollgate.stripe_prices for select to anon, authenticated
+  using (price_id in (select unnest(p.stripe_price_ids) from tollgate.plans p
+                      union all
+                      select k.stripe_price_id from tollgate.credit_packs k where k.active));
+drop policy if exists stripe_products_public_read on tollgate.stripe_products;
+create policy stripe_products_public_read on tollgate.stripe_products for select to anon, authenticated
+  using (product_id in (select pr.product_id from tollgate.stripe_prices pr));
 
 -- What a pricing page lists: every plan (one row per Stripe price it lists, or one without a price, like a free
 -- tier) and every active pack, with the amounts the mirror knows (null until a price event or a checkout told

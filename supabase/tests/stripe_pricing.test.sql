@@ -1,7 +1,8 @@
 -- The pricing mirror: price.* and product.* events (and a retrieval at checkout) keep the newest state whatever
--- order they arrive in; tollgate.pricing lists plans and active packs with their amounts, and anon reads it.
+-- order they arrive in; tollgate.pricing lists plans and active packs with their amounts, and anon reads it, but no
+-- price the catalogue does not list.
 begin;
-select plan(14);
+select plan(16);
 
 create function pg_temp.evt(p_id text, p_type text, p_created timestamptz, p_object jsonb) returns jsonb
 language sql as $$
@@ -53,6 +54,9 @@ select is(pg_temp.handle(pg_temp.evt('evt_pr5', 'price.updated', '2026-01-01 10:
             pg_temp.price('price_pricing_yearly', 1, true, 'year'))), 'ignored', 'an older event after it is ignored');
 select is(pg_temp.handle(pg_temp.evt('evt_pr6', 'price.updated', '2027-03-10 10:00:00Z',
             pg_temp.price('price_pricing_pack', 900, true))), 'processed', 'the pack''s price');
+select is(pg_temp.handle(pg_temp.evt('evt_pr8', 'price.created', '2027-03-10 10:00:00Z',
+            pg_temp.price('price_pricing_custom', 5000000, true, 'year'))), 'processed',
+  'a custom price no plan lists is mirrored too');
 select is(pg_temp.handle(pg_temp.evt('evt_pr7', 'price.updated', '2027-03-10 10:00:00Z',
             '{"id": "not_a_price", "object": "price"}')), 'failed', 'a malformed price fails its event');
 
@@ -68,6 +72,9 @@ select results_eq($$ select kind, id, credits, price_id, unit_amount, currency, 
   'active pack with its amount; not the inactive pack');
 select is((select count(*)::int from tollgate.credit_packs where id like 'pricing-%'), 1,
   'anon reads only active packs from the catalogue');
+select results_eq($$ select price_id from tollgate.stripe_prices where price_id like 'price_pricing_%' order by 1 $$,
+  $$ values ('price_pricing_monthly'), ('price_pricing_pack'), ('price_pricing_yearly') $$,
+  'and only the prices the catalogue lists: not price_pricing_custom, a price no plan or active pack names');
 reset role;
 select pg_temp.handle(pg_temp.evt('evt_pd1', 'product.deleted', '2030-01-01 11:00Z',
                                   '{"id": "prod_pricing", "object": "product", "name": "Pro", "active": false}'));
