@@ -35,8 +35,8 @@ drop function if exists tollgate._stripe_subscription_fields(jsonb);
 drop function if exists tollgate._stripe_time(jsonb);
 drop function if exists tollgate._stripe_id(jsonb);
 drop view if exists tollgate.pricing;
+drop table if exists tollgate.stripe_products; -- its policy reads stripe_prices
 drop table if exists tollgate.stripe_prices;
-drop table if exists tollgate.stripe_products;
 drop table if exists tollgate.stripe_payment_failures;
 drop table if exists tollgate.stripe_disputes;
 drop table if exists tollgate.stripe_payments;
