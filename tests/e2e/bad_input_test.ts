@@ -114,6 +114,17 @@ const CHECKOUT = {
   cancel_url: "http://localhost:3000/no",
 };
 const PORTAL = { return_url: "http://localhost:3000/billing" };
+/** Bad bodies of a function whose body names no more than whom it is for: every field is refused somehow. */
+const UNKNOWN_FIELDS: Case[] = [
+  { name: "a field with U+0000", body: { note: NUL }, field: "note" },
+  { name: "a key with U+0000", body: { [NUL]: 1 } },
+  { name: "a lone surrogate", body: { note: HIGH }, field: "note" },
+  { name: "nested 33 deep", body: nest(33) },
+  { name: "nested 20,000 deep", body: raw(deepText(20_000)) },
+  { name: "a body that is not UTF-8", body: notUtf8('{"note": "~"}') },
+  { name: "a body that is an array", body: [] },
+  { name: "a number of 1e400", body: raw('{"n": 1e400}'), field: "n" },
+];
 
 const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
   "create-checkout-session": {
@@ -151,13 +162,24 @@ const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
   },
   "consume-credit": {
     token: "user",
-    cases: [...badFields(CONSUME, ["idempotency_key", "feature"]), ...numbers(CONSUME, ["amount"])],
+    cases: [
+      ...badFields(CONSUME, ["idempotency_key", "feature"]),
+      ...numbers(CONSUME, ["amount", "hold_ttl_seconds"]),
+      { name: "hold as a string", body: { ...CONSUME, hold: "yes" }, field: "hold" },
+    ],
   },
   "log-ai-usage": {
     token: "user",
     cases: [
       ...badFields(USAGE, ["request_id", "model", "provider", "feature", "error_code", "prompt", "response"]),
-      ...numbers(USAGE, ["input_tokens", "output_tokens", "cached_input_tokens", "latency_ms"]),
+      ...numbers(USAGE, [
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "latency_ms",
+      ]),
+      { name: "hold_id that is not a uuid", body: { ...USAGE, hold_id: "h1" }, field: "hold_id" },
       { name: "status outside its values", body: { ...USAGE, status: NUL }, field: "status" },
       {
         name: "charge_credits as a string",
@@ -166,18 +188,10 @@ const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
       },
     ],
   },
-  "reset-monthly-quotas": {
-    token: "service",
-    cases: [
-      { name: "a field with U+0000", body: { note: NUL }, field: "note" },
-      { name: "a key with U+0000", body: { [NUL]: 1 } },
-      { name: "a lone surrogate", body: { note: HIGH }, field: "note" },
-      { name: "nested 33 deep", body: nest(33) },
-      { name: "nested 20,000 deep", body: raw(deepText(20_000)) },
-      { name: "a body that is not UTF-8", body: notUtf8('{"note": "~"}') },
-      { name: "a body that is an array", body: [] },
-      { name: "a number of 1e400", body: raw('{"n": 1e400}'), field: "n" },
-    ],
+  "reset-monthly-quotas": { token: "service", cases: UNKNOWN_FIELDS },
+  "billing-status": {
+    token: "user",
+    cases: [...UNKNOWN_FIELDS, ...badFields({}, ["account_id", "user_id"])],
   },
 };
 

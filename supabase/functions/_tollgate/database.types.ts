@@ -49,6 +49,7 @@ export type Database = {
         Row: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -69,6 +70,7 @@ export type Database = {
         Insert: {
           "balance"?: number;
           "created_at"?: string;
+          "held"?: number;
           "id"?: string;
           "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
@@ -88,6 +90,7 @@ export type Database = {
         Update: {
           "balance"?: number;
           "created_at"?: string;
+          "held"?: number;
           "id"?: string;
           "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
@@ -117,6 +120,7 @@ export type Database = {
       "ai_usage": {
         Row: {
           "account_id": string;
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "charge_entry_id": string | null;
           "consume_entry_id": string | null;
@@ -125,6 +129,7 @@ export type Database = {
           "credits_charged": number;
           "error_code": string | null;
           "feature": string;
+          "hold_id": string | null;
           "id": string;
           "input_tokens": number;
           "latency_ms": number | null;
@@ -147,6 +152,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "account_id": string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -155,6 +161,7 @@ export type Database = {
           "credits_charged"?: number;
           "error_code"?: string | null;
           "feature": string;
+          "hold_id"?: string | null;
           "id"?: string;
           "input_tokens": number;
           "latency_ms"?: number | null;
@@ -176,6 +183,7 @@ export type Database = {
         };
         Update: {
           "account_id"?: string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -184,6 +192,7 @@ export type Database = {
           "credits_charged"?: number;
           "error_code"?: string | null;
           "feature"?: string;
+          "hold_id"?: string | null;
           "id"?: string;
           "input_tokens"?: number;
           "latency_ms"?: number | null;
@@ -206,6 +215,66 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "ai_usage_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "credit_holds": {
+        Row: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": string;
+          "amount": number;
+          "charged"?: number | null;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "expires_at": string;
+          "feature": string;
+          "id"?: string;
+          "idempotency_key": string;
+          "metadata"?: NonNullable<Json>;
+          "released"?: number | null;
+          "settled_by"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "account_id"?: string;
+          "amount"?: number;
+          "charged"?: number | null;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "expires_at"?: string;
+          "feature"?: string;
+          "id"?: string;
+          "idempotency_key"?: string;
+          "metadata"?: NonNullable<Json>;
+          "released"?: number | null;
+          "settled_by"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "credit_holds_account_id_fkey";
             columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
@@ -418,6 +487,7 @@ export type Database = {
       };
       "model_prices": {
         Row: {
+          "cache_write_usd_per_mtok": number | null;
           "cached_input_usd_per_mtok": number | null;
           "created_at": string;
           "effective_from": string;
@@ -428,6 +498,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "cache_write_usd_per_mtok"?: number | null;
           "cached_input_usd_per_mtok"?: number | null;
           "created_at"?: string;
           "effective_from": string;
@@ -437,6 +508,7 @@ export type Database = {
           "provider"?: string | null;
         };
         Update: {
+          "cache_write_usd_per_mtok"?: number | null;
           "cached_input_usd_per_mtok"?: number | null;
           "created_at"?: string;
           "effective_from"?: string;
@@ -926,6 +998,7 @@ export type Database = {
       "usage_counters": {
         Row: {
           "account_id": string;
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "cost_usd": number;
           "feature": string;
@@ -940,6 +1013,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "account_id": string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature": string;
@@ -953,6 +1027,7 @@ export type Database = {
         };
         Update: {
           "account_id"?: string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature"?: string;
@@ -1042,12 +1117,18 @@ export type Database = {
         Args: { "p_account_id": string; "p_action": string; "p_user_id": string };
         Returns: string;
       };
+      "_billing_status": {
+        Args: { "p_account_id": string; "p_now": string; "p_user_id": string };
+        Returns: Json;
+      };
       "_consume_credits": {
         Args: {
           "p_account_id": string;
           "p_actor_id"?: string;
           "p_amount": number;
           "p_feature": string;
+          "p_hold"?: boolean;
+          "p_hold_ttl_seconds"?: number;
           "p_idempotency_key": string;
           "p_metadata": Json;
           "p_now": string;
@@ -1100,6 +1181,7 @@ export type Database = {
         Args: { "p_account_id": string; "p_amount": number; "p_now": string };
         Returns: number;
       };
+      "_expire_holds": { Args: { "p_account_id": string; "p_now": string }; Returns: number };
       "_grant_lot": {
         Args: {
           "p_account_id": string;
@@ -1117,6 +1199,40 @@ export type Database = {
         Args: { "p_current": Json; "p_event": Json; "p_livemode": boolean; "p_now": string };
         Returns: Json;
       };
+      "_hold_credits": {
+        Args: {
+          "p_account_id": string;
+          "p_actor_id": string;
+          "p_amount": number;
+          "p_feature": string;
+          "p_key": string;
+          "p_metadata": Json;
+          "p_now": string;
+          "p_ttl_seconds": number;
+        };
+        Returns: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "credit_holds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "_link_stripe_customer": {
         Args: { "p_account_id": string; "p_customer_id": string; "p_now": string };
         Returns: undefined;
@@ -1126,6 +1242,7 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -1153,10 +1270,12 @@ export type Database = {
         Args: {
           "p_account_id": string;
           "p_actor_id"?: string;
+          "p_cache_write_tokens"?: number;
           "p_cached_input_tokens": number;
           "p_charge_credits": boolean;
           "p_error_code": string;
           "p_feature": string;
+          "p_hold_id"?: string;
           "p_input_tokens": number;
           "p_latency_ms": number;
           "p_metadata": Json;
@@ -1271,6 +1390,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_require_available": { Args: { "p_account_id": string; "p_amount": number }; Returns: undefined };
       "_schedule": { Args: { "p_command": string; "p_job": string; "p_schedule": string }; Returns: boolean };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_set_account_plan": {
@@ -1287,6 +1407,37 @@ export type Database = {
         Args: { "p_account_id"?: string; "p_now": string };
         Returns: Record<string, unknown>;
       };
+      "_settle_hold": {
+        Args: {
+          "p_account_id": string;
+          "p_credits": number;
+          "p_hold_id": string;
+          "p_now": string;
+          "p_request_id": string;
+        };
+        Returns: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "credit_holds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "_settle_if_due": {
         Args: {
           "p_account": Omit<
@@ -1298,6 +1449,7 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -1409,11 +1561,14 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "billing_status": { Args: { "p_account_id"?: string; "p_user_id"?: string }; Returns: Json };
       "check_ledger": {
         Args: { "p_account_id"?: string };
         Returns: {
           "account_id": string;
           "balance": number;
+          "held": number;
+          "holds_open": number;
           "last_balance_after": number;
           "ledger_rows": number;
           "ledger_seq": number;
@@ -1438,6 +1593,8 @@ export type Database = {
           "p_account_id"?: string;
           "p_amount"?: number;
           "p_feature"?: string;
+          "p_hold"?: boolean;
+          "p_hold_ttl_seconds"?: number;
           "p_idempotency_key": string;
           "p_metadata"?: Json;
           "p_user_id"?: string;
@@ -1494,10 +1651,12 @@ export type Database = {
       "log_ai_usage": {
         Args: {
           "p_account_id"?: string;
+          "p_cache_write_tokens"?: number;
           "p_cached_input_tokens"?: number;
           "p_charge_credits"?: boolean;
           "p_error_code"?: string;
           "p_feature"?: string;
+          "p_hold_id"?: string;
           "p_input_tokens": number;
           "p_latency_ms"?: number;
           "p_metadata"?: Json;
@@ -1543,6 +1702,10 @@ export type Database = {
           isOneToOne: true;
           isSetofReturn: false;
         };
+      };
+      "release_expired_holds": {
+        Args: { "p_batch_size"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
