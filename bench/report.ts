@@ -358,7 +358,7 @@ function resetSection(r: BenchResults): string {
     ];
   });
   return [
-    "### Reset (`reset_monthly_quotas`, one call)",
+    "### Reset (`call reset_monthly_quotas_in_batches`, batches of 2,000 that commit)",
     "",
     table([
       "due accounts",

@@ -327,8 +327,7 @@ CREATE FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_current jsonb, p_n
     SET search_path TO ''
     AS $$
 begin
-  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0))
-     from unnest(tollgate._stripe_event_keys(p_event)) k order by k;
+  perform tollgate._lock_stripe_keys(tollgate._stripe_event_keys(p_event));
   return case
     when p_event ->> 'type' in ('checkout.session.completed', 'checkout.session.async_payment_succeeded')
       then tollgate._apply_stripe_checkout(p_event, p_now)
@@ -450,14 +449,12 @@ declare
   v_subscription_id text := v_object ->> 'id';
   v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
   v_customer text := tollgate._stripe_id(v_object -> 'customer');
-  v_fields record;
   v_account_id uuid;
   v_existing tollgate.stripe_subscriptions;
-  v_plan_id text;
   v_last_type text;
   v_order constant text[] := array['customer.subscription.created', 'customer.subscription.updated',
                                    'customer.subscription.deleted'];
-  v_skew constant interval := interval '1 minute';
+  v_skew constant interval := tollgate._stripe_clock_skew();
   v_tie boolean := false;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
@@ -469,7 +466,6 @@ begin
   if v_subscription_id is null or v_subscription_id !~ '^sub_' then
     raise exception 'Cannot apply subscription event %: no subscription id', p_event ->> 'id' using errcode = 'TGS05';
   end if;
-  select * into v_fields from tollgate._stripe_subscription_fields(v_object);
 
   select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id for update;
   if found then
@@ -490,12 +486,7 @@ begin
                                                       v_existing.last_event_id, v_subscription_id));
     elsif v_created = v_existing.last_event_created
           and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
-      if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
-          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor, v_fields.quantity)
-         is not distinct from
-         (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
-          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor,
-          v_existing.quantity) then
+      if tollgate._stripe_subscription_unchanged(v_object, v_existing) then
         return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
                                                         v_existing.last_event_id));
       end if;
@@ -503,56 +494,18 @@ begin
     end if;
   end if;
   if v_tie then
-    select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
-     where s ->> 'id' = v_subscription_id;
-    if v_object is null then
-      raise exception 'Subscription % needs its current state from the Stripe API', v_subscription_id
-        using errcode = 'TGS06', detail = v_subscription_id;
-    end if;
-    select * into v_fields from tollgate._stripe_subscription_fields(v_object);
-  elsif v_existing.status in ('canceled', 'incomplete_expired')
-        and v_fields.status not in ('canceled', 'incomplete_expired') then
-    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
-                                                    v_subscription_id, v_existing.status, v_fields.status));
+    return tollgate._mirror_stripe_subscription(
+      v_account_id, v_customer, tollgate._stripe_current_subscription(p_current, v_subscription_id), p_now,
+      p_event ->> 'id', true, format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now),
+      p_now);
   end if;
-  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
-                                                         'past_due', 'canceled', 'unpaid', 'paused') then
-    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
-      v_fields.status using errcode = 'TGS05';
-  end if;
-
-  select p.id into v_plan_id from tollgate.plans p
-   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
-  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
-    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
-      array_to_string(v_fields.price_ids, ', '), v_subscription_id
-      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
-  end if;
-
-  insert into tollgate.stripe_subscriptions as s (
-    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
-    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
-    quantity, updated_at)
-  values (v_subscription_id, v_account_id, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
-          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
-          v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
-          p_event ->> 'id', case when v_tie then p_now end, v_fields.quantity, p_now)
-  on conflict (subscription_id) do update
-    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
-        plan_id = excluded.plan_id, price_id = excluded.price_id,
-        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
-        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
-        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
-        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
-        updated_at = excluded.updated_at;
-  perform tollgate._sync_account_plan(v_account_id, p_now);
-  return tollgate._stripe_outcome('processed', case when v_tie
-    then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
+  return tollgate._mirror_stripe_subscription(v_account_id, v_customer, v_object, v_created, p_event ->> 'id', false,
+                                              null, p_now);
 end
 $$;
 
 -- Name: FUNCTION _apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: customer.subscription.created / updated / deleted: mirrors the subscription unless the event is older than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps events in whole seconds: within one second created < updated < deleted, and two updates carrying different states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the webhook when this raises TGS06) is applied instead. A state retrieved at time r settles every event created up to a minute around r the same way (clocks differ by less than that). An ended subscription (canceled, incomplete_expired) is never revived by a late event.';
+COMMENT ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: customer.subscription.created / updated / deleted: mirrors the subscription unless the event is older than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps events in whole seconds: within one second created < updated < deleted, and two updates carrying different states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the webhook when this raises TGS06) is applied instead. A state retrieved (or listed by stripe-import) at time r settles every event created up to a minute around r the same way (clocks differ by less than that, _stripe_clock_skew). An ended subscription (canceled, incomplete_expired) is never revived by a late event.';
 
 -- Name: _apply_waiting_stripe_events(text[], jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) RETURNS integer
@@ -1150,6 +1103,118 @@ $$;
 -- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the member''s cap.';
 
+-- Name: _import_stripe_customer(text, uuid, jsonb, timestamp with time zone, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_linked uuid;
+  v_account_id uuid;
+  v_subscription jsonb;
+  v_outcome jsonb;
+  v_results jsonb := '[]'::jsonb;
+  v_applied integer;
+  v_retrieve text;
+begin
+  if p_customer_id is null or p_customer_id !~ '^cus_' or p_listed_at is null
+     or jsonb_typeof(p_subscriptions) is distinct from 'array'
+     or exists (select 1 from jsonb_array_elements(p_subscriptions) s where jsonb_typeof(s) <> 'object') then
+    raise exception 'Invalid Stripe import: a customer id (cus_...), p_listed_at and an array of subscriptions '
+      'are required' using errcode = 'TGS02';
+  end if;
+  begin
+    perform tollgate._lock_stripe_keys(array['customer:' || p_customer_id]);
+    select c.account_id into v_linked from tollgate.stripe_customers c where c.customer_id = p_customer_id;
+    v_account_id := coalesce(v_linked, p_account_id);
+    if v_account_id is null then
+      return jsonb_build_object('status', 'unmapped', 'customer_id', p_customer_id,
+                                'reason', 'No account named for it, and it is not linked to one');
+    elsif v_linked <> p_account_id then
+      return jsonb_build_object('status', 'conflict', 'customer_id', p_customer_id, 'account_id', v_linked,
+                                'reason', format('Customer %s is linked to account %s, not %s: nothing imported',
+                                                 p_customer_id, v_linked, p_account_id));
+    elsif v_linked is null then
+      if not exists (select 1 from tollgate.accounts a where a.id = p_account_id) then
+        return jsonb_build_object('status', 'failed', 'customer_id', p_customer_id, 'account_id', p_account_id,
+                                  'reason', format('No Tollgate account %s: nothing imported', p_account_id));
+      end if;
+      perform tollgate._link_stripe_customer(p_customer_id, p_account_id, p_now);
+    end if;
+
+    for v_subscription in
+      select s from jsonb_array_elements(p_subscriptions) s order by s ->> 'id'
+    loop
+      begin
+        v_outcome := tollgate._import_stripe_subscription(v_account_id, p_customer_id, v_subscription, p_listed_at,
+                                                          p_current, p_now);
+      exception when sqlstate 'TGS01' or sqlstate 'TGS05' then
+        v_outcome := tollgate._stripe_outcome('failed', sqlerrm);
+      end;
+      v_results := v_results || jsonb_build_array(jsonb_build_object('subscription_id', v_subscription ->> 'id')
+                                                     || v_outcome);
+    end loop;
+    v_applied := tollgate._apply_waiting_stripe_events(array['customer:' || p_customer_id], p_current, p_now);
+    return jsonb_build_object(
+      'status', case when v_linked is null or v_applied > 0
+                       or exists (select 1 from jsonb_array_elements(v_results) r where r ->> 'status' = 'processed')
+                     then 'imported' else 'unchanged' end,
+      'customer_id', p_customer_id, 'account_id', v_account_id, 'linked', v_linked is null,
+      'subscriptions', v_results, 'pending_applied', v_applied);
+  exception when sqlstate 'TGS06' then
+    get stacked diagnostics v_retrieve = pg_exception_detail;
+    return jsonb_build_object('status', 'retrieve', 'customer_id', p_customer_id, 'subscription_id', v_retrieve);
+  end;
+end
+$$;
+
+-- Name: FUNCTION _import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: the implementation of import_stripe_customer at a given time (pgTAP pins it). Under the customer''s lock (the one its webhook events take): a customer linked to another account than p_account_id is a conflict and one linked to none with no p_account_id is unmapped (nothing applied); otherwise it is linked, each listed subscription mirrored (_import_stripe_subscription; one with an unknown price or a malformed field is reported failed, the others applied), and the events that waited for the link applied. When a subscription''s current state is needed nothing is kept and the answer is {"status": "retrieve", "subscription_id": ...}.';
+
+-- Name: _import_stripe_subscription(uuid, text, jsonb, timestamp with time zone, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_id text := p_subscription ->> 'id';
+  v_existing tollgate.stripe_subscriptions;
+  v_skew constant interval := tollgate._stripe_clock_skew();
+begin
+  if v_id is null or v_id !~ '^sub_' then
+    raise exception 'Cannot import a subscription of customer %: no subscription id', p_customer_id
+      using errcode = 'TGS05';
+  end if;
+  if tollgate._stripe_id(p_subscription -> 'customer') is distinct from p_customer_id then
+    raise exception 'Cannot import subscription %: it belongs to customer %, not %', v_id,
+      coalesce(tollgate._stripe_id(p_subscription -> 'customer'), '(none)'), p_customer_id using errcode = 'TGS05';
+  end if;
+  select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_id for update;
+  if found then
+    if tollgate._stripe_subscription_unchanged(p_subscription, v_existing) then
+      return tollgate._stripe_outcome('unchanged');
+    end if;
+    if p_listed_at < v_existing.last_event_created - v_skew then
+      return tollgate._stripe_outcome('ignored', format('Listed at %s, before the state mirrored at %s (%s)',
+                                                      p_listed_at, v_existing.last_event_created,
+                                                      v_existing.last_event_id));
+    end if;
+    if p_listed_at <= v_existing.last_event_created + v_skew then
+      -- Too close to the mirrored state to tell which is newer: the current state decides.
+      return tollgate._mirror_stripe_subscription(
+        p_account_id, p_customer_id, tollgate._stripe_current_subscription(p_current, v_id), p_now, 'stripe-import',
+        true, format('Listed within a minute of the state mirrored at %s: applied the state retrieved at %s',
+                     v_existing.last_event_created, p_now), p_now);
+    end if;
+  end if;
+  return tollgate._mirror_stripe_subscription(p_account_id, p_customer_id, p_subscription, p_listed_at,
+                                              'stripe-import', true, null, p_now);
+end
+$$;
+
+-- Name: FUNCTION _import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: mirrors a subscription as listed from the Stripe API at p_listed_at, like a state retrieved then: unchanged when the mirror already holds it; ignored when the mirror holds a state from more than a minute later (a newer event); within a minute either way the current state (p_current, TGS06 to retrieve it) is applied instead.';
+
 -- Name: _link_stripe_customer(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -1182,6 +1247,19 @@ $$;
 
 -- Name: FUNCTION _lock_account(p_account_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._lock_account(p_account_id uuid) IS 'Tollgate: locks the account row and returns it (TG404 when there is none). Always the first lock a credit movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
+
+-- Name: _lock_stripe_keys(text[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._lock_stripe_keys(p_keys text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0)) from unnest(p_keys) k order by k;
+end
+$$;
+
+-- Name: FUNCTION _lock_stripe_keys(p_keys text[]); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._lock_stripe_keys(p_keys text[]) IS 'Tollgate: holds, until the transaction ends, the locks of the Stripe objects named by p_keys (customer:<id>, payment:<id>), taken in a fixed order: webhook events and stripe-import about the same customer or payment run one after the other.';
 
 -- Name: _log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, timestamp with time zone, uuid, bigint, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid, p_cache_write_tokens bigint DEFAULT 0, p_hold_id uuid DEFAULT NULL::uuid) RETURNS jsonb
@@ -1439,6 +1517,61 @@ $$;
 
 -- Name: FUNCTION _mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) IS 'Tollgate: stores a Stripe product''s name and active flag unless a newer state (synced_at, rank: 0 created, 1 updated or retrieved, 2 deleted, then synced_from) is stored. Returns whether it changed the row.';
+
+-- Name: _mirror_stripe_subscription(uuid, text, jsonb, timestamp with time zone, text, boolean, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_subscription_id text := p_subscription ->> 'id';
+  v_fields record;
+  v_status text;
+  v_plan_id text;
+begin
+  select * into v_fields from tollgate._stripe_subscription_fields(p_subscription);
+  select s.status into v_status from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id;
+  if v_status in ('canceled', 'incomplete_expired') and v_fields.status not in ('canceled', 'incomplete_expired') then
+    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
+                                                    v_subscription_id, v_status, v_fields.status));
+  end if;
+  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
+                                                         'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
+      v_fields.status using errcode = 'TGS05';
+  end if;
+
+  select p.id into v_plan_id from tollgate.plans p
+   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
+  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
+    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
+      array_to_string(v_fields.price_ids, ', '), v_subscription_id
+      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
+  end if;
+
+  insert into tollgate.stripe_subscriptions as s (
+    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
+    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
+    quantity, updated_at)
+  values (v_subscription_id, p_account_id, p_customer_id, v_fields.status, v_plan_id, v_fields.price_ids[1],
+          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
+          v_fields.trial_end, v_fields.billing_cycle_anchor, p_stamped_at, p_source_id,
+          case when p_retrieved then p_stamped_at end, v_fields.quantity, p_now)
+  on conflict (subscription_id) do update
+    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
+        plan_id = excluded.plan_id, price_id = excluded.price_id,
+        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
+        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
+        updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(p_account_id, p_now);
+  return tollgate._stripe_outcome('processed', p_note);
+end
+$$;
+
+-- Name: FUNCTION _mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) IS 'Tollgate: writes a subscription''s state into its mirror row, stamped with the time it holds for (p_stamped_at: its event''s created, or when it was retrieved or listed from the Stripe API, then also retrieved_at) and where it came from (p_source_id), then the account follows its subscriptions (_sync_account_plan). The one writer of stripe_subscriptions, for the webhook and stripe-import. An ended subscription (canceled, incomplete_expired) is never revived; an unknown price of a live one is TGS01.';
 
 -- Name: _on_auth_user_created(); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._on_auth_user_created() RETURNS trigger
@@ -1791,10 +1924,13 @@ $$;
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed.';
 
--- Name: _settle_accounts(timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid DEFAULT NULL::uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+-- Name: _settle_accounts(timestamp with time zone, uuid[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
     AS $$
 begin
   -- Linear whatever the planner believes (a whole cohort can be due at once, e.g. every user backfilled at
@@ -1807,7 +1943,7 @@ begin
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
-     where a.settle_at <= p_now and (p_account_id is null or a.id = p_account_id)
+     where a.id = any (p_account_ids) and a.settle_at <= p_now
        for update of a skip locked
   ), settled as materialized (
     -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
@@ -1876,8 +2012,8 @@ begin
 end
 $$;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles the accounts p_account_ids that are due: expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based. The caller holds every one of their locks, taken in an earlier statement: this statement''s snapshot is then newer than every change to their lots (lots change only under the account lock). A lock taken in this statement would see a consume that committed after its snapshot while the lots it reads would not, and expire spent credits again.';
 
 -- Name: _settle_hold(uuid, uuid, bigint, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) RETURNS tollgate.credit_holds
@@ -1927,7 +2063,7 @@ declare
   v_account tollgate.accounts := p_account;
 begin
   if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_account.id);
+    perform tollgate._settle_accounts(p_now, array[v_account.id]);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
   -- Holds past their expiry come back now, if the sweeper has not released them yet.
@@ -2072,6 +2208,36 @@ $$;
 
 -- Name: FUNCTION _settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: keeps what payment p_payment_id takes back equal to what its refunds (refunded_credits) and disputes whose funds are withdrawn cover, capped by what its grant still holds after expiry, whatever order they came in. Taking back draws the payment''s own lot first, then the account''s other live lots in draw order; what was spent becomes overdraft. Giving back (a won dispute) returns credits where they were taken from, repaying overdraft first; credits taken from a lot that has expired since stay gone (they would have expired). One ledger entry per change (p_reason, p_key). Returns the credits moved: negative when taken back.';
+
+-- Name: _stripe_clock_skew(); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_clock_skew() RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$ select interval '1 minute' $$;
+
+-- Name: FUNCTION _stripe_clock_skew(); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_clock_skew() IS 'Tollgate: how far Stripe''s clock (event created, listing times) and the database''s (retrievals) may differ: two subscription states stamped closer than this cannot be ordered, so the current state decides.';
+
+-- Name: _stripe_current_subscription(jsonb, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_object jsonb;
+begin
+  select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
+   where s ->> 'id' = p_subscription_id;
+  if v_object is null then
+    raise exception 'Subscription % needs its current state from the Stripe API', p_subscription_id
+      using errcode = 'TGS06', detail = p_subscription_id;
+  end if;
+  return v_object;
+end
+$$;
+
+-- Name: FUNCTION _stripe_current_subscription(p_current jsonb, p_subscription_id text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text) IS 'Tollgate: the current state of a subscription among those the caller retrieved from the Stripe API (p_current); TGS06 asks the caller to retrieve it and call again.';
 
 -- Name: _stripe_event_keys(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_event_keys(p_event jsonb) RETURNS text[]
@@ -2235,6 +2401,57 @@ $$;
 
 -- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) IS 'Tollgate: the fields Tollgate mirrors from a Subscription. Periods and quantity (the seats of a per-seat plan) come from the first item (where recent API versions put them), else from the subscription (older versions; a quantity that is not a whole number from 0 to 1000000 counts as 1); price_ids lists every item''s price.';
+
+-- Name: stripe_subscriptions; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.stripe_subscriptions (
+    subscription_id text NOT NULL,
+    account_id uuid NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    plan_id text,
+    price_id text,
+    current_period_start timestamp with time zone,
+    current_period_end timestamp with time zone,
+    cancel_at_period_end boolean DEFAULT false NOT NULL,
+    trial_end timestamp with time zone,
+    billing_cycle_anchor timestamp with time zone,
+    last_event_created timestamp with time zone NOT NULL,
+    last_event_id text NOT NULL,
+    retrieved_at timestamp with time zone,
+    quantity integer DEFAULT 1 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_subscriptions_quantity_check CHECK ((quantity >= 0)),
+    CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))),
+    CONSTRAINT stripe_subscriptions_subscription_id_check CHECK ((subscription_id ~ '^sub_'::text))
+);
+
+-- Name: TABLE stripe_subscriptions; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscriptions of accounts; members read their accounts''.';
+
+-- Name: COLUMN stripe_subscriptions.billing_cycle_anchor; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
+
+-- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie, or listed by stripe-import (last_event_id ''stripe-import''); null: it came from event last_event_id.';
+
+-- Name: COLUMN stripe_subscriptions.quantity; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.quantity IS 'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
+
+-- Name: _stripe_subscription_unchanged(jsonb, tollgate.stripe_subscriptions); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select (f.status, f.price_ids[1], f.current_period_start, f.current_period_end, f.cancel_at_period_end,
+          f.trial_end, f.billing_cycle_anchor, f.quantity)
+         is not distinct from
+         (p_mirror.status, p_mirror.price_id, p_mirror.current_period_start, p_mirror.current_period_end,
+          p_mirror.cancel_at_period_end, p_mirror.trial_end, p_mirror.billing_cycle_anchor, p_mirror.quantity)
+    from tollgate._stripe_subscription_fields(p_subscription) f
+$$;
+
+-- Name: FUNCTION _stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions) IS 'Tollgate: whether a Subscription carries exactly the state its mirror row holds (nothing to apply).';
 
 -- Name: _stripe_time(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_time(p_value jsonb) RETURNS timestamp with time zone
@@ -2773,6 +2990,16 @@ CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, 
 -- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) IS 'Tollgate: the webhook''s one SQL call: service role only, since it moves money. p_livemode is the mode of the configured STRIPE_SECRET_KEY; p_subscriptions the current states the webhook retrieved after a "retrieve" answer.';
 
+-- Name: import_stripe_customer(text, uuid, jsonb, timestamp with time zone, jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$ select tollgate._import_stripe_customer(p_customer_id, p_account_id, p_subscriptions, p_listed_at, p_current,
+                                               now()) $$;
+
+-- Name: FUNCTION import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) IS 'Tollgate: stripe-import''s one SQL call per customer, service role only since it moves money: links p_customer_id to p_account_id (null: only if already linked), mirrors its subscriptions as listed from the Stripe API at p_listed_at (the listing''s Date), applies the webhook events waiting for it. Answers status imported, unchanged, unmapped, conflict, failed, or retrieve (call again with that subscription''s current state in p_current).';
+
 -- Name: link_stripe_customer(uuid, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2999,14 +3226,85 @@ COMMENT ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id 
 
 -- Name: reset_monthly_quotas(timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone DEFAULT now(), OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select s.accounts_rolled, s.credits_granted, s.credits_expired from tollgate._settle_accounts(p_now) s
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch from tollgate.reset_monthly_quotas_batch(p_now);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
 $$;
 
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas, or the reset-monthly-quotas function): rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once. Re-running it at the same p_now changes nothing. Service role only.';
+COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the whole reset in the caller''s transaction: rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once, batch by batch (reset_monthly_quotas_batch), answering the totals. A function cannot commit, so it holds every account it settled locked until the caller commits: fine for a few thousand due accounts; the schedule calls reset_monthly_quotas_in_batches, which commits per batch. Re-running it at the same p_now changes nothing. Service role only.';
+
+-- Name: reset_monthly_quotas_batch(timestamp with time zone, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone DEFAULT now(), p_batch_size integer DEFAULT 2000, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+declare
+  v_ids uuid[];
+begin
+  if p_batch_size is null or p_batch_size < 1 then
+    raise exception 'Invalid batch size: % (a reset settles at least one account per batch)', p_batch_size
+      using errcode = 'TG400';
+  end if;
+  -- The batch's locks, earliest due first; nobody waits: accounts locked elsewhere (a consume, another runner) are
+  -- skipped, so two runners take different accounts.
+  select coalesce(array_agg(d.id), '{}') into v_ids
+    from (select a.id from tollgate.accounts a
+           where a.settle_at <= p_now
+           order by a.settle_at
+           limit p_batch_size
+             for update of a skip locked) d;
+  accounts_settled := cardinality(v_ids);
+  -- A later statement, so a newer snapshot: it sees every committed change to the lots of the accounts now locked.
+  select s.accounts_rolled, s.credits_granted, s.credits_expired
+    into accounts_rolled, credits_granted, credits_expired
+    from tollgate._settle_accounts(p_now, v_ids) s;
+end
+$$;
+
+-- Name: FUNCTION reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: one batch of the reset: locks up to p_batch_size accounts due at p_now (earliest first, skipping accounts locked elsewhere) and settles them, in the caller''s transaction. accounts_settled 0: nothing was left to take. The reset-monthly-quotas function calls it in a loop, one transaction per batch; reset_monthly_quotas_in_batches does the same in SQL. Service role only.';
+
+-- Name: reset_monthly_quotas_in_batches(timestamp with time zone, integer, bigint, bigint, bigint); Type: PROCEDURE; Schema: tollgate
+CREATE PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, IN p_batch_size integer DEFAULT 2000, INOUT accounts_rolled bigint DEFAULT 0, INOUT credits_granted bigint DEFAULT 0, INOUT credits_expired bigint DEFAULT 0)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch
+      from tollgate.reset_monthly_quotas_batch(coalesce(p_now, pg_catalog.now()), p_batch_size);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    commit;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
+$$;
+
+-- Name: PROCEDURE reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas: call it on its own, not inside a transaction): reset_monthly_quotas_batch until a batch finds nothing due, committing after each, so no transaction holds more than p_batch_size account locks and a consume waits for one batch at most. Stopped midway, the batches done stay done and the next run takes the rest; two runs at once take different accounts. p_now null: each batch at its own now(). Answers the totals of all batches. Neither security definer nor SET: PostgreSQL refuses COMMIT in procedures with either, so it runs as its caller, names everything schema-qualified and does nothing but call the batch function, which is both. Service role only.';
 
 -- Name: set_member_cap(uuid, uuid, bigint, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) RETURNS tollgate.account_members
@@ -3459,41 +3757,6 @@ CREATE TABLE tollgate.stripe_payment_failures (
 
 -- Name: TABLE stripe_payment_failures; Type: COMMENT; Schema: tollgate
 COMMENT ON TABLE tollgate.stripe_payment_failures IS 'Tollgate: failed invoice payments; owners and admins read their accounts''.';
-
--- Name: stripe_subscriptions; Type: TABLE; Schema: tollgate
-CREATE TABLE tollgate.stripe_subscriptions (
-    subscription_id text NOT NULL,
-    account_id uuid NOT NULL,
-    customer_id text NOT NULL,
-    status text NOT NULL,
-    plan_id text,
-    price_id text,
-    current_period_start timestamp with time zone,
-    current_period_end timestamp with time zone,
-    cancel_at_period_end boolean DEFAULT false NOT NULL,
-    trial_end timestamp with time zone,
-    billing_cycle_anchor timestamp with time zone,
-    last_event_created timestamp with time zone NOT NULL,
-    last_event_id text NOT NULL,
-    retrieved_at timestamp with time zone,
-    quantity integer DEFAULT 1 NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT stripe_subscriptions_quantity_check CHECK ((quantity >= 0)),
-    CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))),
-    CONSTRAINT stripe_subscriptions_subscription_id_check CHECK ((subscription_id ~ '^sub_'::text))
-);
-
--- Name: TABLE stripe_subscriptions; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscriptions of accounts; members read their accounts''.';
-
--- Name: COLUMN stripe_subscriptions.billing_cycle_anchor; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
-
--- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event last_event_id).';
-
--- Name: COLUMN stripe_subscriptions.quantity; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.quantity IS 'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
 
 -- Name: usage_counters; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.usage_counters (
@@ -4026,11 +4289,20 @@ GRANT SELECT ON TABLE tollgate.credit_holds TO service_role;
 -- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
+-- Name: FUNCTION _import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
 -- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _lock_account(p_account_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._lock_account(p_account_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _lock_stripe_keys(p_keys text[]); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._lock_stripe_keys(p_keys text[]) FROM PUBLIC;
 
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
@@ -4043,6 +4315,9 @@ REVOKE ALL ON FUNCTION tollgate._mirror_stripe_price(p_price jsonb, p_at timesta
 
 -- Name: FUNCTION _mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) FROM PUBLIC;
+
+-- Name: FUNCTION _mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _on_auth_user_created(); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._on_auth_user_created() FROM PUBLIC;
@@ -4089,8 +4364,8 @@ REVOKE ALL ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) FRO
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) FROM PUBLIC;
@@ -4100,6 +4375,12 @@ REVOKE ALL ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_no
 
 -- Name: FUNCTION _settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _stripe_clock_skew(); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_clock_skew() FROM PUBLIC;
+
+-- Name: FUNCTION _stripe_current_subscription(p_current jsonb, p_subscription_id text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text) FROM PUBLIC;
 
 -- Name: FUNCTION _stripe_event_keys(p_event jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_event_keys(p_event jsonb) FROM PUBLIC;
@@ -4128,6 +4409,13 @@ REVOKE ALL ON FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_char
 
 -- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) FROM PUBLIC;
+
+-- Name: TABLE stripe_subscriptions; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO service_role;
+GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO authenticated;
+
+-- Name: FUNCTION _stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions) FROM PUBLIC;
 
 -- Name: FUNCTION _stripe_time(p_value jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_time(p_value jsonb) FROM PUBLIC;
@@ -4202,6 +4490,10 @@ GRANT ALL ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint,
 REVOKE ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) TO service_role;
 
+-- Name: FUNCTION import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) TO service_role;
+
 -- Name: FUNCTION link_stripe_customer(p_account_id uuid, p_customer_id text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) TO service_role;
@@ -4245,6 +4537,14 @@ GRANT ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_i
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
+
+-- Name: FUNCTION reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
+
+-- Name: PROCEDURE reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) FROM PUBLIC;
+GRANT ALL ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) TO service_role;
 
 -- Name: FUNCTION set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) FROM PUBLIC;
@@ -4313,10 +4613,6 @@ GRANT SELECT ON TABLE tollgate.stripe_events TO service_role;
 GRANT SELECT ON TABLE tollgate.stripe_payment_failures TO service_role;
 GRANT SELECT ON TABLE tollgate.stripe_payment_failures TO authenticated;
 
--- Name: TABLE stripe_subscriptions; Type: ACL; Schema: tollgate
-GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO service_role;
-GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO authenticated;
-
 -- Name: TABLE usage_counters; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.usage_counters TO authenticated;
 GRANT SELECT ON TABLE tollgate.usage_counters TO service_role;
@@ -4328,4 +4624,4 @@ GRANT SELECT,UPDATE ON TABLE tollgate.usage_settings TO service_role;
 CREATE TRIGGER tollgate_on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION tollgate._on_auth_user_created();
 SELECT cron.schedule('tollgate-ai-usage-partitions', '17 3 * * *', 'select tollgate.maintain_ai_usage_partitions()');
 SELECT cron.schedule('tollgate-release-expired-holds', '* * * * *', 'select tollgate.release_expired_holds()');
-SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'select tollgate.reset_monthly_quotas()');
+SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'call tollgate.reset_monthly_quotas_in_batches()');

@@ -1233,6 +1233,28 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_import_stripe_customer": {
+        Args: {
+          "p_account_id": string;
+          "p_current": Json;
+          "p_customer_id": string;
+          "p_listed_at": string;
+          "p_now": string;
+          "p_subscriptions": Json;
+        };
+        Returns: Json;
+      };
+      "_import_stripe_subscription": {
+        Args: {
+          "p_account_id": string;
+          "p_current": Json;
+          "p_customer_id": string;
+          "p_listed_at": string;
+          "p_now": string;
+          "p_subscription": Json;
+        };
+        Returns: Json;
+      };
       "_link_stripe_customer": {
         Args: { "p_account_id": string; "p_customer_id": string; "p_now": string };
         Returns: undefined;
@@ -1266,6 +1288,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_lock_stripe_keys": { Args: { "p_keys": (string)[] }; Returns: undefined };
       "_log_ai_usage": {
         Args: {
           "p_account_id": string;
@@ -1301,6 +1324,19 @@ export type Database = {
       "_mirror_stripe_product": {
         Args: { "p_at": string; "p_from": string; "p_product": Json; "p_rank": number };
         Returns: boolean;
+      };
+      "_mirror_stripe_subscription": {
+        Args: {
+          "p_account_id": string;
+          "p_customer_id": string;
+          "p_note": string;
+          "p_now": string;
+          "p_retrieved": boolean;
+          "p_source_id": string;
+          "p_stamped_at": string;
+          "p_subscription": Json;
+        };
+        Returns: Json;
       };
       "_open_account": {
         Args: {
@@ -1404,7 +1440,7 @@ export type Database = {
         Returns: boolean;
       };
       "_settle_accounts": {
-        Args: { "p_account_id"?: string; "p_now": string };
+        Args: { "p_account_ids": (string)[]; "p_now": string };
         Returns: Record<string, unknown>;
       };
       "_settle_hold": {
@@ -1483,6 +1519,11 @@ export type Database = {
         };
         Returns: number;
       };
+      "_stripe_clock_skew": { Args: Record<PropertyKey, never>; Returns: string };
+      "_stripe_current_subscription": {
+        Args: { "p_current": Json; "p_subscription_id": string };
+        Returns: Json;
+      };
       "_stripe_event_keys": { Args: { "p_event": Json }; Returns: (string)[] };
       "_stripe_id": { Args: { "p_value": Json }; Returns: string };
       "_stripe_invoice_payment_intent": { Args: { "p_invoice": Json }; Returns: string };
@@ -1522,6 +1563,16 @@ export type Database = {
         };
       };
       "_stripe_subscription_fields": { Args: { "p_subscription": Json }; Returns: Record<string, unknown> };
+      "_stripe_subscription_unchanged": {
+        Args: {
+          "p_mirror": Omit<
+            Database["tollgate"]["Tables"]["stripe_subscriptions"]["Row"],
+            Database["tollgate"]["Tables"]["stripe_subscriptions"]["ComputedFields"]
+          >;
+          "p_subscription": Json;
+        };
+        Returns: boolean;
+      };
       "_stripe_time": { Args: { "p_value": Json }; Returns: string };
       "_stripe_wait_for_payment": {
         Args: { "p_charge_id": string; "p_payment_intent": string; "p_what": string };
@@ -1644,6 +1695,16 @@ export type Database = {
         Args: { "p_event": Json; "p_livemode": boolean; "p_subscriptions"?: Json };
         Returns: Json;
       };
+      "import_stripe_customer": {
+        Args: {
+          "p_account_id": string;
+          "p_current"?: Json;
+          "p_customer_id": string;
+          "p_listed_at": string;
+          "p_subscriptions": Json;
+        };
+        Returns: Json;
+      };
       "link_stripe_customer": {
         Args: { "p_account_id": string; "p_customer_id": string };
         Returns: undefined;
@@ -1709,6 +1770,10 @@ export type Database = {
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
+      "reset_monthly_quotas_batch": {
+        Args: { "p_batch_size"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
+      };
       "set_member_cap": {
         Args: { "p_account_id": string; "p_credits": number; "p_period": string; "p_user_id": string };
         Returns: {
