@@ -207,6 +207,38 @@ const FUNCTIONS: FunctionSpec[] = [
     errors: [...BOTH_AUTH_ERRORS, "not_found", "idempotency_conflict", "internal", "unavailable"],
   },
   {
+    name: "create-checkout-session",
+    operationId: "createCheckoutSession",
+    summary: "Start a Stripe Checkout for a plan (subscription) or a credit pack",
+    description: "Owners and admins of a team account only (a member is 403); a user's personal account " +
+      "otherwise. `success_url` and `cancel_url` must be on an origin in `TOLLGATE_ALLOWED_REDIRECTS` (400). " +
+      "The account's Stripe customer is reused, or a new one is created and linked before the session, so the " +
+      "webhook never waits for the link. What a pack buys is the catalogue's (`tollgate.credit_packs`), never " +
+      "the request's; a plan's `trial_days` are offered to an account that never had a trial. The same request " +
+      "(or `idempotency_key`) answers the same session (Stripe's idempotency key, from the account and the " +
+      "request). 404 for an unknown plan or pack, 400 for a plan without a price or a price Stripe reports " +
+      "inactive, 503 when Stripe cannot be reached.",
+    security: USER_OR_SERVICE,
+    requestBody: jsonBody(
+      "CheckoutRequest",
+      "What to buy, for which account, and where Stripe sends the customer back.",
+    ),
+    ok: { "200": okJson("CheckoutResponse", "The session: send the customer to `url`.") },
+    errors: [...BOTH_AUTH_ERRORS, "not_found", "idempotency_conflict", "internal", "unavailable"],
+  },
+  {
+    name: "create-portal-session",
+    operationId: "createPortalSession",
+    summary: "Open the Stripe customer portal of an account",
+    description: "Owners and admins of a team account only; `return_url` on an origin in " +
+      "`TOLLGATE_ALLOWED_REDIRECTS`. 404 when the account has no Stripe customer yet (before its first " +
+      "checkout); 503 when Stripe cannot be reached.",
+    security: USER_OR_SERVICE,
+    requestBody: jsonBody("PortalRequest", "The account and where the portal sends the customer back."),
+    ok: { "200": okJson("PortalResponse", "The portal session: send the customer to `url`.") },
+    errors: [...BOTH_AUTH_ERRORS, "not_found", "internal", "unavailable"],
+  },
+  {
     name: "billing-status",
     operationId: "billingStatus",
     summary:
@@ -340,6 +372,10 @@ export function buildDocument(): Json {
         LogUsageResponse: jsonSchema(contract.LogUsageResponse, "output"),
         LogUsageBatchRequest: jsonSchema(contract.LogUsageBatchRequest, "input"),
         LogUsageBatchResponse: jsonSchema(contract.LogUsageBatchResponse, "output"),
+        CheckoutRequest: jsonSchema(contract.CheckoutRequest, "input"),
+        CheckoutResponse: jsonSchema(contract.CheckoutResponse, "output"),
+        PortalRequest: jsonSchema(contract.PortalRequest, "input"),
+        PortalResponse: jsonSchema(contract.PortalResponse, "output"),
         BillingStatusRequest: jsonSchema(contract.BillingStatusRequest, "input"),
         BillingStatusResponse: jsonSchema(contract.BillingStatusResponse, "output"),
         ResetRequest: jsonSchema(contract.ResetRequest, "input"),

@@ -109,6 +109,22 @@ CREATE TYPE tollgate.usage_plan AS (
 -- Name: TYPE usage_plan; Type: COMMENT; Schema: tollgate
 COMMENT ON TYPE tollgate.usage_plan IS 'Tollgate: one event of a log_ai_usage_batch as planned: who acts for which account, its fields, replay hash, price and credits, and how it is recorded (kind: new, replay, repeat or single; stored: the answer replayed).';
 
+-- Name: _account_customer(uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._account_customer(p_account_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select c.customer_id from tollgate.stripe_customers c
+   where c.account_id = p_account_id
+   order by exists (select 1 from tollgate.stripe_subscriptions s
+                     where s.customer_id = c.customer_id and s.status in ('active', 'trialing', 'past_due')) desc,
+            c.created_at desc, c.customer_id
+   limit 1
+$$;
+
+-- Name: FUNCTION _account_customer(p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._account_customer(p_account_id uuid) IS 'Tollgate: the Stripe customer an account pays with: the one with a live subscription, else the newest linked.';
+
 -- Name: _acting_member(uuid, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) RETURNS record
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -178,6 +194,31 @@ $$;
 -- Name: FUNCTION _acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) IS 'Tollgate: who a call acts for, the one answer: the account (p_account_id, default the personal account) and the member acting with their role. The service role names any account (TG404 if none) and any member of it (TG403 if not one; for a team it may name none), or only a user (their personal account); a user acts only as auth.uid() (TG403) in an account they are a member of (TG403, the same whether or not it exists).';
 
+-- Name: _apply_stripe_catalogue(jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._apply_stripe_catalogue(p_event jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_type text := p_event ->> 'type';
+  v_object jsonb := p_event #> '{data,object}';
+  v_rank smallint := case split_part(v_type, '.', 2) when 'created' then 0 when 'updated' then 1 else 2 end;
+  v_changed boolean;
+begin
+  v_changed := case when v_type like 'price.%'
+    then tollgate._mirror_stripe_price(v_object, tollgate._stripe_time(p_event -> 'created'), v_rank, p_event ->> 'id')
+    else tollgate._mirror_stripe_product(v_object, tollgate._stripe_time(p_event -> 'created'), v_rank,
+                                         p_event ->> 'id') end;
+  if not v_changed then
+    return tollgate._stripe_outcome('ignored', format('Older than the state of %s already stored', v_object ->> 'id'));
+  end if;
+  return tollgate._stripe_outcome('processed');
+end
+$$;
+
+-- Name: FUNCTION _apply_stripe_catalogue(p_event jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._apply_stripe_catalogue(p_event jsonb) IS 'Tollgate: price.created / updated / deleted and product.created / updated / deleted: the pricing mirror takes the event''s state when it is newer than what it holds (a deleted one is inactive).';
+
 -- Name: _apply_stripe_checkout(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -192,6 +233,8 @@ declare
   v_account_id uuid;
   v_owner uuid;
   v_note text;
+  v_pack_id text := v_metadata ->> 'tollgate_pack_id';
+  v_pack record;
   v_credits bigint;
   v_days bigint;
   v_grant jsonb;
@@ -216,18 +259,47 @@ begin
       return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet', v_customer),
                                     'customer:' || v_customer);
     end if;
-  elsif v_metadata ? 'credits' then
+  elsif v_metadata ?| array['credits', 'tollgate_pack_id'] then
     raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the account to credit',
       v_session_id using errcode = 'TGS03';
   else
     return tollgate._stripe_outcome('ignored', 'No client_reference_id and no customer: nothing to link');
   end if;
 
-  if v_session ->> 'mode' is distinct from 'payment' or not v_metadata ? 'credits' then
+  if v_session ->> 'mode' is distinct from 'payment' then
     return tollgate._stripe_outcome('processed', v_note);
   end if;
-  v_credits := tollgate._stripe_metadata_count(v_metadata, 'credits', 1000000000);
-  v_days := tollgate._stripe_metadata_count(v_metadata, 'credits_expire_days', 36500);
+  -- What the payment buys is the catalogue's: the pack Tollgate named when it created the session, else the packs
+  -- whose prices the session's line items list (when the payload carries them, e.g. retrieved with expand).
+  if v_pack_id is not null then
+    select k.id, k.credits, k.expires_after_days::bigint as days into v_pack
+      from tollgate.credit_packs k where k.id = v_pack_id;
+    if not found then
+      raise exception 'Cannot apply checkout %: pack % is not in tollgate.credit_packs', v_session_id, v_pack_id
+        using errcode = 'TGS07', detail = jsonb_build_object('pack_id', v_pack_id)::text;
+    end if;
+  else
+    select string_agg(k.id, ',' order by k.id) as id, sum(k.credits * q.n)::bigint as credits,
+           min(k.expires_after_days)::bigint as days
+      into v_pack
+      from jsonb_array_elements(case jsonb_typeof(v_session #> '{line_items,data}')
+                                  when 'array' then v_session #> '{line_items,data}' else '[]'::jsonb end) i
+      join tollgate.credit_packs k on k.stripe_price_id = tollgate._stripe_id(i -> 'price')
+     cross join lateral (select case when jsonb_typeof(i -> 'quantity') = 'number'
+                                     then (i ->> 'quantity')::numeric else 1 end as n) q
+     where q.n between 1 and 1000 and q.n = trunc(q.n);
+  end if;
+  if v_pack.id is not null then
+    v_credits := v_pack.credits;
+    v_days := v_pack.days;
+  elsif v_metadata ? 'credits' then
+    -- Sessions an app created itself before packs were data: their metadata.credits is honoured only when no pack
+    -- matches (docs/stripe.md, "Credit packs").
+    v_credits := tollgate._stripe_metadata_count(v_metadata, 'credits', 1000000000);
+    v_days := tollgate._stripe_metadata_count(v_metadata, 'credits_expire_days', 36500);
+  else
+    return tollgate._stripe_outcome('processed', v_note);
+  end if;
   if coalesce(v_session ->> 'payment_status', '') not in ('paid', 'no_payment_required') then
     return tollgate._stripe_outcome('ignored', format(
       'Payment status is %s: the credits are granted when checkout.session.async_payment_succeeded arrives',
@@ -237,8 +309,8 @@ begin
     v_account_id, 'top_up', v_credits,
     tollgate._stripe_time(p_event -> 'created') + make_interval(days => v_days::int), 50,
     'top_up:stripe:' || v_session_id,
-    jsonb_build_object('checkout_session_id', v_session_id,
-                       'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent')),
+    jsonb_strip_nulls(jsonb_build_object('checkout_session_id', v_session_id, 'pack_id', v_pack.id,
+                                         'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent'))),
     p_now);
   insert into tollgate.stripe_payments (id, account_id, kind, amount, currency, lot_id, credits, payment_intent_id,
                                       event_id, created_at)
@@ -251,7 +323,7 @@ end
 $_$;
 
 -- Name: FUNCTION _apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. Without client_reference_id the customer''s link names the account; before it exists the event waits for it.';
+COMMENT ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, for a payment-mode session that is paid (or needed no payment), grants once per session a top-up lot of what the catalogue says its pack buys (metadata.tollgate_pack_id, else its line items'' prices; TGS07 for a pack not in the catalogue) and records the payment; metadata.credits only when no pack matches (sessions apps created before packs were data). The lot''s expiry counts from the event, so it is the same in every order. Without client_reference_id the customer''s link names the account; before it exists the event waits for it.';
 
 -- Name: _apply_stripe_dispute(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_dispute(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -324,6 +396,9 @@ begin
                                 'customer.subscription.deleted')
       then tollgate._apply_stripe_subscription(p_event, p_current, p_now)
     when p_event ->> 'type' in ('invoice.paid', 'invoice.payment_failed') then tollgate._apply_stripe_invoice(p_event, p_now)
+    when p_event ->> 'type' in ('price.created', 'price.updated', 'price.deleted', 'product.created',
+                                'product.updated', 'product.deleted')
+      then tollgate._apply_stripe_catalogue(p_event)
     when p_event ->> 'type' = 'charge.refunded' then tollgate._apply_stripe_refund(p_event, p_now)
     when p_event ->> 'type' in ('charge.dispute.created', 'charge.dispute.funds_withdrawn',
                                 'charge.dispute.funds_reinstated', 'charge.dispute.closed')
@@ -331,7 +406,7 @@ begin
     else tollgate._stripe_outcome('ignored', format('Event type %s is not handled', p_event ->> 'type'))
   end;
 exception
-  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS05' or sqlstate 'TG404' then
+  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS05' or sqlstate 'TGS07' or sqlstate 'TG404' then
     return tollgate._stripe_outcome('failed', sqlerrm);
 end
 $$;
@@ -525,6 +600,36 @@ $$;
 
 -- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: applies, oldest first, the pending events waiting for any of p_keys, and then those waiting for what the applied ones bring (a checkout that waited for its customer brings its payment''s refunds). Returns how many were applied.';
+
+-- Name: _billing_manager(uuid, uuid, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._billing_manager(p_account_id uuid, p_user_id uuid, p_action text) RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_acting record;
+begin
+  -- A named user who is not a member gets the same answer whether or not the account exists.
+  if p_user_id is not null and p_account_id is not null
+     and not exists (select 1 from tollgate.account_members m
+                      where m.account_id = p_account_id and m.user_id = p_user_id) then
+    raise exception 'Forbidden: you are not a member of account %', p_account_id using errcode = 'TG403';
+  end if;
+  select * into v_acting from tollgate._acting_member(p_account_id, p_user_id);
+  if v_acting.role is not null and v_acting.role not in ('owner', 'admin') then
+    raise exception 'Cannot %: only owners and admins of account % may', p_action, v_acting.account_id
+      using errcode = 'TGC03';
+  end if;
+  if not exists (select 1 from tollgate.accounts a where a.id = v_acting.account_id) then
+    raise exception 'No account %', v_acting.account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', v_acting.account_id)::text;
+  end if;
+  return v_acting.account_id;
+end
+$$;
+
+-- Name: FUNCTION _billing_manager(p_account_id uuid, p_user_id uuid, p_action text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._billing_manager(p_account_id uuid, p_user_id uuid, p_action text) IS 'Tollgate: the account a checkout or portal session is for (_acting_member: default the user''s personal account), refused unless the acting member is its owner or admin (TGC03; the service role naming no member of a team acts for it); TG403 for a user who is not a member, TG404 for no such account.';
 
 -- Name: _billing_status(uuid, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone) RETURNS jsonb
@@ -1559,6 +1664,77 @@ $$;
 
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) IS 'Tollgate: the caller''s role in p_account_id (the service role counts as an owner), refused with TGM02 unless owner or admin when p_action names a change to members; TG403 for a user who is not a member, TG404 for the service role naming no account.';
+
+-- Name: _mirror_stripe_price(jsonb, timestamp with time zone, smallint, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._mirror_stripe_price(p_price jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_interval text := p_price #>> '{recurring,interval}';
+begin
+  if p_price ->> 'id' is null or p_price ->> 'id' !~ '^price_' then
+    raise exception 'Cannot mirror price: id % is not a Stripe price id', coalesce(p_price ->> 'id', '(none)')
+      using errcode = 'TGS05';
+  end if;
+  if v_interval is not null and v_interval not in ('day', 'week', 'month', 'year') then
+    raise exception 'Cannot mirror price %: interval % is not one Stripe has', p_price ->> 'id', v_interval
+      using errcode = 'TGS05';
+  end if;
+  if jsonb_typeof(p_price -> 'product') = 'object' then
+    -- Expanded (a retrieval with expand=product): its product is as new as the price.
+    perform tollgate._mirror_stripe_product(p_price -> 'product', p_at, p_rank, p_from);
+  end if;
+  insert into tollgate.stripe_prices as d (price_id, product_id, active, currency, unit_amount, recurring_interval,
+                                          recurring_interval_count, nickname, synced_at, synced_rank, synced_from,
+                                          updated_at)
+  values (p_price ->> 'id', tollgate._stripe_id(p_price -> 'product'),
+          jsonb_typeof(p_price -> 'active') = 'boolean' and (p_price ->> 'active')::boolean and p_rank < 2,
+          coalesce(lower(p_price ->> 'currency'), ''),
+          case when jsonb_typeof(p_price -> 'unit_amount') = 'number'
+               then trunc((p_price ->> 'unit_amount')::numeric)::bigint end,
+          v_interval,
+          case when v_interval is not null and jsonb_typeof(p_price #> '{recurring,interval_count}') = 'number'
+               then least(trunc((p_price #>> '{recurring,interval_count}')::numeric), 1000)::integer end,
+          left(p_price ->> 'nickname', 250), p_at, p_rank, p_from, now())
+  on conflict (price_id) do update
+    set product_id = excluded.product_id, active = excluded.active, currency = excluded.currency,
+        unit_amount = excluded.unit_amount, recurring_interval = excluded.recurring_interval,
+        recurring_interval_count = excluded.recurring_interval_count, nickname = excluded.nickname,
+        synced_at = excluded.synced_at, synced_rank = excluded.synced_rank, synced_from = excluded.synced_from,
+        updated_at = excluded.updated_at
+    where (excluded.synced_at, excluded.synced_rank, excluded.synced_from) > (d.synced_at, d.synced_rank, d.synced_from);
+  return found;
+end
+$$;
+
+-- Name: FUNCTION _mirror_stripe_price(p_price jsonb, p_at timestamp with time zone, p_rank smallint, p_from text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._mirror_stripe_price(p_price jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) IS 'Tollgate: stores a Stripe price''s amount, currency, interval and active flag (and its product, when expanded) unless a newer state is stored, as _mirror_stripe_product. Returns whether it changed the row.';
+
+-- Name: _mirror_stripe_product(jsonb, timestamp with time zone, smallint, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_product ->> 'id' is null or p_product ->> 'id' !~ '^prod_' then
+    raise exception 'Cannot mirror product: id % is not a Stripe product id', coalesce(p_product ->> 'id', '(none)')
+      using errcode = 'TGS05';
+  end if;
+  insert into tollgate.stripe_products as d (product_id, name, active, synced_at, synced_rank, synced_from, updated_at)
+  values (p_product ->> 'id', left(p_product ->> 'name', 250),
+          jsonb_typeof(p_product -> 'active') = 'boolean' and (p_product ->> 'active')::boolean and p_rank < 2,
+          p_at, p_rank, p_from, now())
+  on conflict (product_id) do update
+    set name = excluded.name, active = excluded.active, synced_at = excluded.synced_at,
+        synced_rank = excluded.synced_rank, synced_from = excluded.synced_from, updated_at = excluded.updated_at
+    where (excluded.synced_at, excluded.synced_rank, excluded.synced_from) > (d.synced_at, d.synced_rank, d.synced_from);
+  return found;
+end
+$$;
+
+-- Name: FUNCTION _mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) IS 'Tollgate: stores a Stripe product''s name and active flag unless a newer state (synced_at, rank: 0 created, 1 updated or retrieved, 2 deleted, then synced_from) is stored. Returns whether it changed the row.';
 
 -- Name: _mirror_stripe_subscription(uuid, text, jsonb, timestamp with time zone, text, boolean, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) RETURNS jsonb
@@ -2973,6 +3149,88 @@ $$;
 -- Name: FUNCTION check_ledger(p_account_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.check_ledger(p_account_id uuid) IS 'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, or whose held credits differ from its open holds, with the problem named. Empty means the books balance. Holds are reservations, not movements: the ledger moves when one settles. Service role only.';
 
+-- Name: checkout_target(uuid, uuid, text, text, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text DEFAULT NULL::text, p_pack_id text DEFAULT NULL::text, p_price_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_account_id uuid := tollgate._billing_manager(p_account_id, p_user_id, 'start a checkout');
+  v_account tollgate.accounts;
+  v_plan tollgate.plans;
+  v_pack tollgate.credit_packs;
+  v_price_id text;
+  v_price tollgate.stripe_prices;
+  v_live record;
+  v_trial_days integer;
+begin
+  if (p_plan_id is null) = (p_pack_id is null) then
+    raise exception 'Cannot start a checkout: name either a plan_id or a pack_id' using errcode = 'TG400';
+  end if;
+  if p_plan_id is not null then
+    select * into v_plan from tollgate.plans where id = p_plan_id;
+    if not found then
+      raise exception 'Cannot start a checkout: no plan %', p_plan_id
+        using errcode = 'TGC01', detail = jsonb_build_object('plan_id', p_plan_id)::text;
+    end if;
+    if cardinality(v_plan.stripe_price_ids) = 0 then
+      raise exception 'Cannot start a checkout: plan % has no Stripe price (plans.stripe_price_ids)', p_plan_id
+        using errcode = 'TGC02', detail = jsonb_build_object('plan_id', p_plan_id)::text;
+    end if;
+    v_price_id := coalesce(p_price_id, v_plan.stripe_price_ids[1]);
+    -- A second live subscription would bill twice: plans change in the customer portal.
+    select s.subscription_id, s.status into v_live from tollgate.stripe_subscriptions s
+     where s.account_id = v_account_id and s.status in ('active', 'trialing', 'past_due')
+     order by s.subscription_id limit 1;
+    if found then
+      raise exception 'Cannot start a subscription checkout: account % already has subscription % (%); change '
+        'plans in the customer portal', v_account_id, v_live.subscription_id, v_live.status
+        using errcode = 'TGC05', detail = jsonb_build_object('subscription_id', v_live.subscription_id)::text;
+    end if;
+    -- A trial only for an account that never had one: trial credits are once per account, ever, and so is the
+    -- free period.
+    if v_plan.trial_days > 0
+       and not exists (select 1 from tollgate.credit_lots l where l.account_id = v_account_id and l.grant_key = 'trial')
+       and not exists (select 1 from tollgate.stripe_subscriptions s
+                        where s.account_id = v_account_id and s.trial_end is not null) then
+      v_trial_days := v_plan.trial_days;
+    end if;
+  else
+    select * into v_pack from tollgate.credit_packs where id = p_pack_id and active;
+    if not found then
+      raise exception 'Cannot start a checkout: no active pack %', p_pack_id
+        using errcode = 'TGC01', detail = jsonb_build_object('pack_id', p_pack_id)::text;
+    end if;
+    v_price_id := coalesce(p_price_id, v_pack.stripe_price_id);
+  end if;
+  if v_price_id <> all(coalesce(v_plan.stripe_price_ids, array[v_pack.stripe_price_id])) then
+    raise exception 'Cannot start a checkout: price % is not one of %''s', v_price_id, coalesce(p_plan_id, p_pack_id)
+      using errcode = 'TG400';
+  end if;
+  select * into v_price from tollgate.stripe_prices where price_id = v_price_id;
+  if not v_price.active
+     or exists (select 1 from tollgate.stripe_products d where d.product_id = v_price.product_id and not d.active) then
+    raise exception 'Cannot start a checkout: price % is not active in Stripe', v_price_id
+      using errcode = 'TGC02', detail = jsonb_build_object('price_id', v_price_id)::text;
+  end if;
+  select * into strict v_account from tollgate.accounts where id = v_account_id;
+  return jsonb_build_object(
+    'account_id', v_account_id,
+    'customer_id', tollgate._account_customer(v_account_id),
+    'email', (select u.email from auth.users u where u.id = v_account.personal_user_id),
+    'name', v_account.name,
+    'mode', case when p_plan_id is not null then 'subscription' else 'payment' end,
+    'plan_id', p_plan_id,
+    'pack_id', p_pack_id,
+    'price_id', v_price_id,
+    'price_known', v_price.price_id is not null,
+    'trial_days', v_trial_days);
+end
+$$;
+
+-- Name: FUNCTION checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) IS 'Tollgate: what create-checkout-session needs to start a session, after checking the acting member may (_billing_manager): the account, its Stripe customer (null: none yet), the price (p_price_id must be one of the plan''s, default its first), the mode, and the plan''s trial days when the account never had a trial. TGC01 no such plan or active pack, TGC02 no price or one Stripe reports inactive, TGC05 a subscription checkout for an account that already has a live subscription. Service role only.';
+
 -- Name: consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_hold boolean DEFAULT false, p_hold_ttl_seconds integer DEFAULT 600) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
@@ -3114,6 +3372,26 @@ CREATE FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id
 -- Name: FUNCTION import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) IS 'Tollgate: stripe-import''s one SQL call per customer, service role only since it moves money: links p_customer_id to p_account_id (null: only if already linked), mirrors its subscriptions as listed from the Stripe API at p_listed_at (the listing''s Date), applies the webhook events waiting for it. Answers status imported, unchanged, unmapped, conflict, failed, or retrieve (call again with that subscription''s current state in p_current).';
 
+-- Name: link_stripe_customer(uuid, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_customer_id is null or p_customer_id !~ '^cus_' then
+    raise exception 'Cannot link customer %: not a Stripe customer id', p_customer_id using errcode = 'TG400';
+  end if;
+  perform tollgate._lock_account(p_account_id);
+  perform tollgate._link_stripe_customer(p_customer_id, p_account_id, now());
+  if (select c.account_id from tollgate.stripe_customers c where c.customer_id = p_customer_id) <> p_account_id then
+    raise exception 'Cannot link customer %: it belongs to another account', p_customer_id using errcode = 'TG409';
+  end if;
+end
+$$;
+
+-- Name: FUNCTION link_stripe_customer(p_account_id uuid, p_customer_id text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) IS 'Tollgate: links the Stripe customer create-checkout-session created for an account before its first session, so the webhook never waits for the link; again is a no-op, a customer of another account TG409. Service role only.';
+
 -- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid, bigint, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_cache_write_tokens bigint DEFAULT 0, p_hold_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
@@ -3206,6 +3484,64 @@ $$;
 
 -- Name: FUNCTION member_accounts(p_roles tollgate.member_role[]); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) IS 'Tollgate: the accounts the signed-in user (auth.uid()) is a member of with one of p_roles: what every policy on billing data asks (account_id in (select tollgate.member_accounts())), once per statement. Security definer, so account_members'' own policy can ask it without recursing.';
+
+-- Name: portal_customer(uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_account_id uuid := tollgate._billing_manager(p_account_id, p_user_id, 'open the billing portal');
+  v_customer text := tollgate._account_customer(v_account_id);
+begin
+  if v_customer is null then
+    raise exception 'Cannot open the billing portal: account % has no Stripe customer yet', v_account_id
+      using errcode = 'TGC04', detail = jsonb_build_object('account_id', v_account_id)::text;
+  end if;
+  return v_customer;
+end
+$$;
+
+-- Name: FUNCTION portal_customer(p_account_id uuid, p_user_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) IS 'Tollgate: the Stripe customer create-portal-session opens the portal for, after checking the acting member may (_billing_manager); TGC04 when the account has none. Service role only.';
+
+-- Name: stripe_prices; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.stripe_prices (
+    price_id text NOT NULL,
+    product_id text,
+    active boolean NOT NULL,
+    currency text NOT NULL,
+    unit_amount bigint,
+    recurring_interval text,
+    recurring_interval_count integer,
+    nickname text,
+    synced_at timestamp with time zone NOT NULL,
+    synced_rank smallint NOT NULL,
+    synced_from text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_prices_price_id_check CHECK ((price_id ~ '^price_'::text)),
+    CONSTRAINT stripe_prices_recurring_interval_check CHECK ((recurring_interval = ANY (ARRAY['day'::text, 'week'::text, 'month'::text, 'year'::text])))
+);
+
+-- Name: TABLE stripe_prices; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.stripe_prices IS 'Tollgate: Stripe prices (amount in the currency''s smallest unit, currency, interval, active) from price.* events and checkout-time retrievals, what a pricing page shows beside plans and packs; anyone reads the prices a plan or an active pack lists. The newest state wins as in stripe_products. An inactive price cannot start a checkout.';
+
+-- Name: record_stripe_price(jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.record_stripe_price(p_price jsonb) RETURNS tollgate.stripe_prices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_row tollgate.stripe_prices;
+begin
+  perform tollgate._mirror_stripe_price(p_price, now(), 1::smallint, 'api');
+  select * into strict v_row from tollgate.stripe_prices where price_id = p_price ->> 'id';
+  return v_row;
+end
+$$;
+
+-- Name: FUNCTION record_stripe_price(p_price jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.record_stripe_price(p_price jsonb) IS 'Tollgate: stores a price retrieved from the Stripe API (create-checkout-session fills the pricing mirror when it has not seen the price yet) as of now, and returns what the mirror holds. Service role only.';
 
 -- Name: release_expired_holds(timestamp with time zone, integer); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.release_expired_holds(p_now timestamp with time zone DEFAULT now(), p_batch_size integer DEFAULT 1000, OUT accounts_released bigint, OUT credits_released bigint) RETURNS record
@@ -3553,6 +3889,27 @@ COMMENT ON COLUMN tollgate.credit_lots.priority IS 'Among lots expiring at the s
 -- Name: COLUMN credit_lots.grant_key; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.credit_lots.grant_key IS 'The grant''s idempotency key: one lot per key and account, whatever the retries.';
 
+-- Name: credit_packs; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.credit_packs (
+    id text NOT NULL,
+    name text NOT NULL,
+    credits bigint NOT NULL,
+    stripe_price_id text NOT NULL,
+    expires_after_days integer,
+    active boolean DEFAULT true NOT NULL,
+    sort_order integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_packs_credits_check CHECK (((credits >= 1) AND (credits <= 1000000000))),
+    CONSTRAINT credit_packs_expires_after_days_check CHECK (((expires_after_days >= 1) AND (expires_after_days <= 36500))),
+    CONSTRAINT credit_packs_id_check CHECK ((id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'::text)),
+    CONSTRAINT credit_packs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT credit_packs_stripe_price_id_check CHECK ((stripe_price_id ~ '^price_'::text))
+);
+
+-- Name: TABLE credit_packs; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.credit_packs IS 'Tollgate: credit pack catalogue. A paid one-time checkout of stripe_price_id grants credits (a top-up lot, expiring expires_after_days after the payment; null: never). Anyone reads the active packs; only active ones can be bought; a session paid after its pack was deactivated still grants it.';
+
 -- Name: idempotency_keys; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.idempotency_keys (
     account_id uuid NOT NULL,
@@ -3633,12 +3990,14 @@ CREATE TABLE tollgate.plans (
     is_default boolean DEFAULT false NOT NULL,
     sort_order integer DEFAULT 0 NOT NULL,
     trial_credits bigint DEFAULT 0 NOT NULL,
+    trial_days integer DEFAULT 0 NOT NULL,
     credits_per_seat boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT plans_id_check CHECK ((id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'::text)),
     CONSTRAINT plans_monthly_credits_check CHECK ((monthly_credits >= 0)),
-    CONSTRAINT plans_trial_credits_check CHECK ((trial_credits >= 0))
+    CONSTRAINT plans_trial_credits_check CHECK ((trial_credits >= 0)),
+    CONSTRAINT plans_trial_days_check CHECK (((trial_days >= 0) AND (trial_days <= 730)))
 );
 
 -- Name: TABLE plans; Type: COMMENT; Schema: tollgate
@@ -3653,8 +4012,68 @@ COMMENT ON COLUMN tollgate.plans.stripe_price_ids IS 'Stripe prices that put a s
 -- Name: COLUMN plans.trial_credits; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.plans.trial_credits IS 'Credits a trialing subscription of this plan grants, once per account ever (a trial grants no allowance); they end with the trial.';
 
+-- Name: COLUMN plans.trial_days; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.plans.trial_days IS 'Days of free trial a subscription checkout of this plan offers (subscription_data.trial_period_days), only to an account that never had a trial; 0: none.';
+
 -- Name: COLUMN plans.credits_per_seat; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.plans.credits_per_seat IS 'On: the allowance is monthly_credits per seat, times the quantity of the subscription that puts an account on the plan. A quantity change takes effect at the next grant (docs/stripe.md, "Seats").';
+
+-- Name: stripe_products; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.stripe_products (
+    product_id text NOT NULL,
+    name text,
+    active boolean NOT NULL,
+    synced_at timestamp with time zone NOT NULL,
+    synced_rank smallint NOT NULL,
+    synced_from text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_products_product_id_check CHECK ((product_id ~ '^prod_'::text))
+);
+
+-- Name: TABLE stripe_products; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.stripe_products IS 'Tollgate: Stripe products (name, active), from product.* events and retrievals; anyone reads those of the prices the catalogue lists. The newest (synced_at, synced_rank: created 0, updated or retrieved 1, deleted 2, synced_from: the event id or api) wins.';
+
+-- Name: pricing; Type: VIEW; Schema: tollgate
+CREATE VIEW tollgate.pricing WITH (security_invoker='true') AS
+ SELECT 'plan'::text AS kind,
+    p.id,
+    p.name,
+    p.monthly_credits AS credits,
+    p.credits_per_seat,
+    p.trial_days,
+    NULL::integer AS expires_after_days,
+    u.price_id,
+    pr.unit_amount,
+    pr.currency,
+    pr.recurring_interval,
+    pr.recurring_interval_count,
+    p.sort_order
+   FROM (((tollgate.plans p
+     LEFT JOIN LATERAL unnest(p.stripe_price_ids) u(price_id) ON (true))
+     LEFT JOIN tollgate.stripe_prices pr ON ((pr.price_id = u.price_id)))
+     LEFT JOIN tollgate.stripe_products pd ON ((pd.product_id = pr.product_id)))
+  WHERE (COALESCE(pr.active, true) AND COALESCE(pd.active, true))
+UNION ALL
+ SELECT 'pack'::text AS kind,
+    k.id,
+    k.name,
+    k.credits,
+    false AS credits_per_seat,
+    0 AS trial_days,
+    k.expires_after_days,
+    k.stripe_price_id AS price_id,
+    pr.unit_amount,
+    pr.currency,
+    NULL::text AS recurring_interval,
+    NULL::integer AS recurring_interval_count,
+    k.sort_order
+   FROM ((tollgate.credit_packs k
+     LEFT JOIN tollgate.stripe_prices pr ON ((pr.price_id = k.stripe_price_id)))
+     LEFT JOIN tollgate.stripe_products pd ON ((pd.product_id = pr.product_id)))
+  WHERE (k.active AND COALESCE(pr.active, true) AND COALESCE(pd.active, true));
+
+-- Name: VIEW pricing; Type: COMMENT; Schema: tollgate
+COMMENT ON VIEW tollgate.pricing IS 'Tollgate: the public pricing catalogue: plans (per price, monthly_credits as credits, trial days) and active packs (credits, expiry), with the Stripe amount (smallest currency unit), currency and interval when known.';
 
 -- Name: stripe_customers; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_customers (
@@ -3810,6 +4229,14 @@ ALTER TABLE ONLY tollgate.credit_lots
 ALTER TABLE ONLY tollgate.credit_lots
     ADD CONSTRAINT credit_lots_pkey PRIMARY KEY (id);
 
+-- Name: credit_packs credit_packs_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_packs
+    ADD CONSTRAINT credit_packs_pkey PRIMARY KEY (id);
+
+-- Name: credit_packs credit_packs_stripe_price_id_key; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_packs
+    ADD CONSTRAINT credit_packs_stripe_price_id_key UNIQUE (stripe_price_id);
+
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (account_id, scope, key);
@@ -3849,6 +4276,14 @@ ALTER TABLE ONLY tollgate.stripe_payment_failures
 -- Name: stripe_payments stripe_payments_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_payments
     ADD CONSTRAINT stripe_payments_pkey PRIMARY KEY (id);
+
+-- Name: stripe_prices stripe_prices_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_prices
+    ADD CONSTRAINT stripe_prices_pkey PRIMARY KEY (price_id);
+
+-- Name: stripe_products stripe_products_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.stripe_products
+    ADD CONSTRAINT stripe_products_pkey PRIMARY KEY (product_id);
 
 -- Name: stripe_subscriptions stripe_subscriptions_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.stripe_subscriptions
@@ -3921,6 +4356,9 @@ CREATE INDEX stripe_payments_lot_idx ON tollgate.stripe_payments USING btree (lo
 
 -- Name: stripe_payments_payment_intent_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_payments_payment_intent_idx ON tollgate.stripe_payments USING btree (payment_intent_id);
+
+-- Name: stripe_prices_product_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX stripe_prices_product_idx ON tollgate.stripe_prices USING btree (product_id);
 
 -- Name: stripe_subscriptions_account_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX stripe_subscriptions_account_idx ON tollgate.stripe_subscriptions USING btree (account_id);
@@ -4071,6 +4509,12 @@ ALTER TABLE tollgate.credit_lots ENABLE ROW LEVEL SECURITY;
 -- Name: credit_lots credit_lots_select_member; Type: POLICY; Schema: tollgate
 CREATE POLICY credit_lots_select_member ON tollgate.credit_lots FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
+-- Name: credit_packs; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.credit_packs ENABLE ROW LEVEL SECURITY;
+
+-- Name: credit_packs credit_packs_public_read; Type: POLICY; Schema: tollgate
+CREATE POLICY credit_packs_public_read ON tollgate.credit_packs FOR SELECT TO anon, authenticated USING (active);
+
 -- Name: idempotency_keys; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
@@ -4125,6 +4569,24 @@ ALTER TABLE tollgate.stripe_payments ENABLE ROW LEVEL SECURITY;
 -- Name: stripe_payments stripe_payments_select_managed; Type: POLICY; Schema: tollgate
 CREATE POLICY stripe_payments_select_managed ON tollgate.stripe_payments FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts('{owner,admin}'::tollgate.member_role[]) AS member_accounts)));
 
+-- Name: stripe_prices; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.stripe_prices ENABLE ROW LEVEL SECURITY;
+
+-- Name: stripe_prices stripe_prices_public_read; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_prices_public_read ON tollgate.stripe_prices FOR SELECT TO anon, authenticated USING ((price_id IN ( SELECT unnest(p.stripe_price_ids) AS unnest
+   FROM tollgate.plans p
+UNION ALL
+ SELECT k.stripe_price_id
+   FROM tollgate.credit_packs k
+  WHERE k.active)));
+
+-- Name: stripe_products; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.stripe_products ENABLE ROW LEVEL SECURITY;
+
+-- Name: stripe_products stripe_products_public_read; Type: POLICY; Schema: tollgate
+CREATE POLICY stripe_products_public_read ON tollgate.stripe_products FOR SELECT TO anon, authenticated USING ((product_id IN ( SELECT pr.product_id
+   FROM tollgate.stripe_prices pr)));
+
 -- Name: stripe_subscriptions; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.stripe_subscriptions ENABLE ROW LEVEL SECURITY;
 
@@ -4145,8 +4607,14 @@ GRANT USAGE ON SCHEMA tollgate TO anon;
 GRANT USAGE ON SCHEMA tollgate TO authenticated;
 GRANT USAGE ON SCHEMA tollgate TO service_role;
 
+-- Name: FUNCTION _account_customer(p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._account_customer(p_account_id uuid) FROM PUBLIC;
+
 -- Name: FUNCTION _acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) FROM PUBLIC;
+
+-- Name: FUNCTION _apply_stripe_catalogue(p_event jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._apply_stripe_catalogue(p_event jsonb) FROM PUBLIC;
 
 -- Name: FUNCTION _apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_stripe_checkout(p_event jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -4168,6 +4636,9 @@ REVOKE ALL ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_curr
 
 -- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _billing_manager(p_account_id uuid, p_user_id uuid, p_action text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._billing_manager(p_account_id uuid, p_user_id uuid, p_action text) FROM PUBLIC;
 
 -- Name: FUNCTION _billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
@@ -4234,6 +4705,12 @@ REVOKE ALL ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timest
 
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;
+
+-- Name: FUNCTION _mirror_stripe_price(p_price jsonb, p_at timestamp with time zone, p_rank smallint, p_from text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._mirror_stripe_price(p_price jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) FROM PUBLIC;
+
+-- Name: FUNCTION _mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._mirror_stripe_product(p_product jsonb, p_at timestamp with time zone, p_rank smallint, p_from text) FROM PUBLIC;
 
 -- Name: FUNCTION _mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) FROM PUBLIC;
@@ -4390,6 +4867,10 @@ GRANT ALL ON FUNCTION tollgate.billing_status(p_account_id uuid, p_user_id uuid)
 REVOKE ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) TO service_role;
 
+-- Name: FUNCTION checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) TO service_role;
+
 -- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) TO authenticated;
@@ -4427,6 +4908,10 @@ GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boo
 REVOKE ALL ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) TO service_role;
 
+-- Name: FUNCTION link_stripe_customer(p_account_id uuid, p_customer_id text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) TO service_role;
+
 -- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) TO authenticated;
@@ -4445,6 +4930,19 @@ GRANT ALL ON FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integ
 REVOKE ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) TO authenticated;
 GRANT ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) TO service_role;
+
+-- Name: FUNCTION portal_customer(p_account_id uuid, p_user_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) TO service_role;
+
+-- Name: TABLE stripe_prices; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.stripe_prices TO anon;
+GRANT SELECT ON TABLE tollgate.stripe_prices TO authenticated;
+GRANT SELECT ON TABLE tollgate.stripe_prices TO service_role;
+
+-- Name: FUNCTION record_stripe_price(p_price jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.record_stripe_price(p_price jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.record_stripe_price(p_price jsonb) TO service_role;
 
 -- Name: FUNCTION release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint) FROM PUBLIC;
@@ -4483,6 +4981,11 @@ GRANT SELECT ON TABLE tollgate.ai_usage_default TO service_role;
 GRANT SELECT ON TABLE tollgate.credit_lots TO authenticated;
 GRANT SELECT ON TABLE tollgate.credit_lots TO service_role;
 
+-- Name: TABLE credit_packs; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.credit_packs TO anon;
+GRANT SELECT ON TABLE tollgate.credit_packs TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE tollgate.credit_packs TO service_role;
+
 -- Name: TABLE idempotency_keys; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.idempotency_keys TO service_role;
 
@@ -4504,6 +5007,16 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE tollgate.plan_limits TO service_role;
 GRANT SELECT ON TABLE tollgate.plans TO anon;
 GRANT SELECT ON TABLE tollgate.plans TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE tollgate.plans TO service_role;
+
+-- Name: TABLE stripe_products; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.stripe_products TO anon;
+GRANT SELECT ON TABLE tollgate.stripe_products TO authenticated;
+GRANT SELECT ON TABLE tollgate.stripe_products TO service_role;
+
+-- Name: TABLE pricing; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.pricing TO anon;
+GRANT SELECT ON TABLE tollgate.pricing TO authenticated;
+GRANT SELECT ON TABLE tollgate.pricing TO service_role;
 
 -- Name: TABLE stripe_customers; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.stripe_customers TO service_role;

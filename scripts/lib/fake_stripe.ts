@@ -1,7 +1,10 @@
+import { type CompleteOptions, createCheckoutFake, type Delivered } from "./fake_stripe_checkout.ts";
+
 /**
  * An in-memory Stripe API on a local port, for tests: the official SDK talks to it through `STRIPE_API_BASE`, so
- * nothing ever reaches the network. It serves what Tollgate calls (retrieve and list of any object type it holds),
- * records every request, and can be told to fail. Tests in another process drive it over its `/_fake/*` routes
+ * nothing ever reaches the network. It serves what Tollgate calls (retrieve and list of any object type it holds,
+ * a price's product expanded; the creates of Checkout and the portal, fake_stripe_checkout.ts), records every
+ * request, and can be told to fail. Tests in another process drive it over its `/_fake/*` routes
  * with FakeStripeControl; the harness that started it can use the same methods in-process.
  */
 
@@ -95,6 +98,7 @@ function list(objects: StripeObject[], collection: string, query: URLSearchParam
 /** Starts the fake on `port` (default: any free port) on loopback. `secretKey`, when given, is the only key accepted. */
 export function startFakeStripe(opts: { port?: number; secretKey?: string } = {}): FakeStripe {
   const store = new Map<string, Map<string, StripeObject>>();
+  const checkout = createCheckoutFake(store);
   let recorded: RecordedRequest[] = [];
   let failures: (FailureRule & { left: number })[] = [];
 
@@ -142,10 +146,12 @@ export function startFakeStripe(opts: { port?: number; secretKey?: string } = {}
       await api.reset();
       return Response.json({ ok: true });
     }
+    const answered = await checkout.control(req, path);
+    if (answered) return answered;
     return Response.json({ error: `No fake control route ${req.method} ${path}` }, { status: 404 });
   }
 
-  function answer(req: Request, url: URL, apiKey: string | null): Response {
+  async function answer(req: Request, url: URL, apiKey: string | null, body: string): Promise<Response> {
     if (!apiKey || (opts.secretKey ? apiKey !== opts.secretKey : !/^(sk|rk)_(test|live)_/.test(apiKey))) {
       return stripeError(401, "invalid_request_error", "Invalid API Key provided");
     }
@@ -159,6 +165,10 @@ export function startFakeStripe(opts: { port?: number; secretKey?: string } = {}
         "api_error",
         failure.message ?? "Simulated failure of the fake Stripe API",
       );
+    }
+    if (req.method === "POST") {
+      const created = await checkout.post(url.pathname, body, req.headers.get("idempotency-key"));
+      if (created) return created;
     }
     if (req.method !== "GET") {
       return stripeError(
@@ -181,6 +191,10 @@ export function startFakeStripe(opts: { port?: number; secretKey?: string } = {}
         param: "id",
       });
     }
+    const expand = [...url.searchParams].filter(([k]) => k.startsWith("expand")).map(([, v]) => v);
+    if (collection === "prices" && expand.includes("product") && typeof found.product === "string") {
+      return Response.json({ ...found, product: store.get("products")?.get(found.product) ?? found.product });
+    }
     return Response.json(found);
   }
 
@@ -191,7 +205,7 @@ export function startFakeStripe(opts: { port?: number; secretKey?: string } = {}
       if (url.pathname.startsWith("/_fake/")) return control(req, url.pathname);
       const body = await req.text();
       const apiKey = req.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? null;
-      const res = answer(req, url, apiKey);
+      const res = await answer(req, url, apiKey, body);
       recorded.push({
         method: req.method,
         path: url.pathname,
@@ -242,5 +256,15 @@ export class FakeStripeControl implements FakeStripeApi {
 
   async reset(): Promise<void> {
     await this.send("POST", "/_fake/reset");
+  }
+
+  /** Completes an open checkout session: the fake delivers the signed events Stripe would to the webhook. */
+  async completeSession(id: string, opts: CompleteOptions): Promise<Delivered> {
+    return await this.send("POST", `/_fake/checkout/sessions/${id}/complete`, opts) as Delivered;
+  }
+
+  /** Ends a subscription's trial now: customer.subscription.updated (active) and invoice.paid. */
+  async endTrial(id: string, opts: CompleteOptions): Promise<Delivered> {
+    return await this.send("POST", `/_fake/subscriptions/${id}/end_trial`, opts) as Delivered;
   }
 }

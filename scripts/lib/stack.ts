@@ -401,14 +401,16 @@ export async function ensureSigningKey(dir: string): Promise<{ privateJwk: jose.
 }
 
 /**
- * Reads KEY=VALUE lines, creating the file from its `.example` when it is missing. Names starting `SUPABASE_`
+ * Reads KEY=VALUE lines, creating the file from its `.example` when it is missing (names the .env lacks take the
+ * example's value). Names starting `SUPABASE_`
  * are refused, as `supabase secrets set` refuses them: the platform owns them.
  */
 export function loadFunctionsEnv(): Record<string, string> {
   const file = `${ROOT}/supabase/functions/.env`;
   if (!exists(file)) Deno.copyFileSync(`${file}.example`, file);
   const env: Record<string, string> = {};
-  for (const line of Deno.readTextFileSync(file).split("\n")) {
+  // A name added to the example since the .env was made gets its example value (the .env's own win).
+  for (const line of [`${file}.example`, file].flatMap((f) => Deno.readTextFileSync(f).split("\n"))) {
     const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/);
     if (!m) continue;
     if (m[1].startsWith("SUPABASE_")) {

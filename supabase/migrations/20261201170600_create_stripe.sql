@@ -5,9 +5,11 @@
 -- Stripe API; several customers per account; trials, livemode, no_payment_required, refunds and disputes.
 -- Written only by handle_stripe_event (service role); members read their accounts' subscriptions, owners and
 -- admins also the payments, failures and disputes.
--- Business errors: TGS01 unknown price, TGS02 malformed event, TGS03 no such account, TGS05 malformed field (TGS02 is
--- refused, nothing stored; the others mark the event failed, nothing applied). TGS06 (internal): the current
--- state of a subscription is needed; the webhook retrieves it and calls again.
+-- Business errors: TGS01 unknown price, TGS02 malformed event, TGS03 no such account, TGS05 malformed field, TGS07
+-- unknown pack (TGS02 is refused, nothing stored; the others mark the event failed, nothing applied). TGS06
+-- (internal): the current state of a subscription is needed; the webhook retrieves it and calls again.
+-- Checkout and portal (the functions that start them): TGC01 unknown plan or pack, TGC02 nothing to buy (no or an
+-- inactive price), TGC03 not an owner or admin, TGC04 no Stripe customer yet, TGC05 already subscribed.
 
 create table if not exists tollgate.stripe_customers (
   customer_id text primary key check (customer_id ~ '^cus_'),
@@ -138,6 +140,45 @@ create table if not exists tollgate.stripe_payment_failures (
 comment on table tollgate.stripe_payment_failures is 'Tollgate: failed invoice payments; owners and admins read their accounts''.';
 create index if not exists stripe_payment_failures_account_idx on tollgate.stripe_payment_failures (account_id);
 
+-- The Stripe side of the catalogue, for pricing pages: prices and products as their events (price.*, product.*)
+-- or a retrieval at checkout last told them. Each row keeps the newest state by (synced_at, synced_rank,
+-- synced_from), so every delivery order ends the same; public where the catalogue lists them.
+create table if not exists tollgate.stripe_products (
+  product_id text primary key check (product_id ~ '^prod_'),
+  name text,
+  active boolean not null,
+  synced_at timestamptz not null,
+  synced_rank smallint not null,
+  synced_from text not null,
+  updated_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_products is
+  'Tollgate: Stripe products (name, active), from product.* events and retrievals; anyone reads those of the '
+  'prices the catalogue lists. '
+  'The newest (synced_at, synced_rank: created 0, updated or retrieved 1, deleted 2, synced_from: the event id or '
+  'api) wins.';
+
+create table if not exists tollgate.stripe_prices (
+  price_id text primary key check (price_id ~ '^price_'),
+  product_id text,
+  active boolean not null,
+  currency text not null,
+  unit_amount bigint,
+  recurring_interval text check (recurring_interval in ('day', 'week', 'month', 'year')),
+  recurring_interval_count integer,
+  nickname text,
+  synced_at timestamptz not null,
+  synced_rank smallint not null,
+  synced_from text not null,
+  updated_at timestamptz not null default now()
+);
+comment on table tollgate.stripe_prices is
+  'Tollgate: Stripe prices (amount in the currency''s smallest unit, currency, interval, active) from price.* '
+  'events and checkout-time retrievals, what a pricing page shows beside plans and packs; anyone reads the prices a '
+  'plan or an active pack lists. The newest state wins as in stripe_products. An inactive price cannot start a '
+  'checkout.';
+create index if not exists stripe_prices_product_idx on tollgate.stripe_prices (product_id);
+
 alter table tollgate.stripe_customers enable row level security;
 alter table tollgate.stripe_subscriptions enable row level security;
 alter table tollgate.stripe_events enable row level security;
@@ -166,6 +207,46 @@ create policy stripe_disputes_select_managed on tollgate.stripe_disputes for sel
 drop policy if exists stripe_payment_failures_select_managed on tollgate.stripe_payment_failures;
 create policy stripe_payment_failures_select_managed on tollgate.stripe_payment_failures for select to authenticated
   using (account_id in (select tollgate.member_accounts('{owner,admin}')));
+
+alter table tollgate.stripe_products enable row level security;
+alter table tollgate.stripe_prices enable row level security;
+revoke all on table tollgate.stripe_products, tollgate.stripe_prices from anon, authenticated, service_role;
+grant select on table tollgate.stripe_products, tollgate.stripe_prices to anon, authenticated, service_role;
+-- Public, but only what the catalogue sells: a price no plan or active pack lists (a custom deal, an old tier) and
+-- its product stay the service role's.
+drop policy if exists stripe_prices_public_read on tollgate.stripe_prices;
+create policy stripe_prices_public_read on tollgate.stripe_prices for select to anon, authenticated
+  using (price_id in (select unnest(p.stripe_price_ids) from tollgate.plans p
+                      union all
+                      select k.stripe_price_id from tollgate.credit_packs k where k.active));
+drop policy if exists stripe_products_public_read on tollgate.stripe_products;
+create policy stripe_products_public_read on tollgate.stripe_products for select to anon, authenticated
+  using (product_id in (select pr.product_id from tollgate.stripe_prices pr));
+
+-- What a pricing page lists: every plan (one row per Stripe price it lists, or one without a price, like a free
+-- tier) and every active pack, with the amounts the mirror knows (null until a price event or a checkout told
+-- them). Rows whose price or product Stripe reports inactive are left out.
+create or replace view tollgate.pricing with (security_invoker = true) as
+select 'plan'::text as kind, p.id, p.name, p.monthly_credits as credits, p.credits_per_seat, p.trial_days,
+       null::integer as expires_after_days, u.price_id, pr.unit_amount, pr.currency, pr.recurring_interval,
+       pr.recurring_interval_count, p.sort_order
+  from tollgate.plans p
+  left join lateral unnest(p.stripe_price_ids) u(price_id) on true
+  left join tollgate.stripe_prices pr on pr.price_id = u.price_id
+  left join tollgate.stripe_products pd on pd.product_id = pr.product_id
+ where coalesce(pr.active, true) and coalesce(pd.active, true)
+union all
+select 'pack', k.id, k.name, k.credits, false, 0, k.expires_after_days, k.stripe_price_id, pr.unit_amount,
+       pr.currency, null, null, k.sort_order
+  from tollgate.credit_packs k
+  left join tollgate.stripe_prices pr on pr.price_id = k.stripe_price_id
+  left join tollgate.stripe_products pd on pd.product_id = pr.product_id
+ where k.active and coalesce(pr.active, true) and coalesce(pd.active, true);
+comment on view tollgate.pricing is
+  'Tollgate: the public pricing catalogue: plans (per price, monthly_credits as credits, trial days) and active '
+  'packs (credits, expiry), with the Stripe amount (smallest currency unit), currency and interval when known.';
+revoke all on table tollgate.pricing from anon, authenticated, service_role;
+grant select on table tollgate.pricing to anon, authenticated, service_role;
 
 -- Pure mappers from Stripe objects to Tollgate values, in one place, for the API version the pinned SDK uses
 -- (2026-10-28.endive: subscription periods on items, invoice -> subscription under parent) and the older shapes.
@@ -719,6 +800,133 @@ comment on function tollgate._apply_stripe_dispute(jsonb, timestamptz) is
 revoke execute on function tollgate._apply_stripe_dispute(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 
+-- Prices and products: display data kept newest-wins, so any delivery order (and a retrieval at checkout) ends
+-- with the same rows.
+
+create or replace function tollgate._mirror_stripe_product(
+  p_product jsonb, p_at timestamptz, p_rank smallint, p_from text
+) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_product ->> 'id' is null or p_product ->> 'id' !~ '^prod_' then
+    raise exception 'Cannot mirror product: id % is not a Stripe product id', coalesce(p_product ->> 'id', '(none)')
+      using errcode = 'TGS05';
+  end if;
+  insert into tollgate.stripe_products as d (product_id, name, active, synced_at, synced_rank, synced_from, updated_at)
+  values (p_product ->> 'id', left(p_product ->> 'name', 250),
+          jsonb_typeof(p_product -> 'active') = 'boolean' and (p_product ->> 'active')::boolean and p_rank < 2,
+          p_at, p_rank, p_from, now())
+  on conflict (product_id) do update
+    set name = excluded.name, active = excluded.active, synced_at = excluded.synced_at,
+        synced_rank = excluded.synced_rank, synced_from = excluded.synced_from, updated_at = excluded.updated_at
+    where (excluded.synced_at, excluded.synced_rank, excluded.synced_from) > (d.synced_at, d.synced_rank, d.synced_from);
+  return found;
+end
+$$;
+comment on function tollgate._mirror_stripe_product(jsonb, timestamptz, smallint, text) is
+  'Tollgate: stores a Stripe product''s name and active flag unless a newer state (synced_at, rank: 0 created, 1 '
+  'updated or retrieved, 2 deleted, then synced_from) is stored. Returns whether it changed the row.';
+revoke execute on function tollgate._mirror_stripe_product(jsonb, timestamptz, smallint, text)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._mirror_stripe_price(
+  p_price jsonb, p_at timestamptz, p_rank smallint, p_from text
+) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_interval text := p_price #>> '{recurring,interval}';
+begin
+  if p_price ->> 'id' is null or p_price ->> 'id' !~ '^price_' then
+    raise exception 'Cannot mirror price: id % is not a Stripe price id', coalesce(p_price ->> 'id', '(none)')
+      using errcode = 'TGS05';
+  end if;
+  if v_interval is not null and v_interval not in ('day', 'week', 'month', 'year') then
+    raise exception 'Cannot mirror price %: interval % is not one Stripe has', p_price ->> 'id', v_interval
+      using errcode = 'TGS05';
+  end if;
+  if jsonb_typeof(p_price -> 'product') = 'object' then
+    -- Expanded (a retrieval with expand=product): its product is as new as the price.
+    perform tollgate._mirror_stripe_product(p_price -> 'product', p_at, p_rank, p_from);
+  end if;
+  insert into tollgate.stripe_prices as d (price_id, product_id, active, currency, unit_amount, recurring_interval,
+                                          recurring_interval_count, nickname, synced_at, synced_rank, synced_from,
+                                          updated_at)
+  values (p_price ->> 'id', tollgate._stripe_id(p_price -> 'product'),
+          jsonb_typeof(p_price -> 'active') = 'boolean' and (p_price ->> 'active')::boolean and p_rank < 2,
+          coalesce(lower(p_price ->> 'currency'), ''),
+          case when jsonb_typeof(p_price -> 'unit_amount') = 'number'
+               then trunc((p_price ->> 'unit_amount')::numeric)::bigint end,
+          v_interval,
+          case when v_interval is not null and jsonb_typeof(p_price #> '{recurring,interval_count}') = 'number'
+               then least(trunc((p_price #>> '{recurring,interval_count}')::numeric), 1000)::integer end,
+          left(p_price ->> 'nickname', 250), p_at, p_rank, p_from, now())
+  on conflict (price_id) do update
+    set product_id = excluded.product_id, active = excluded.active, currency = excluded.currency,
+        unit_amount = excluded.unit_amount, recurring_interval = excluded.recurring_interval,
+        recurring_interval_count = excluded.recurring_interval_count, nickname = excluded.nickname,
+        synced_at = excluded.synced_at, synced_rank = excluded.synced_rank, synced_from = excluded.synced_from,
+        updated_at = excluded.updated_at
+    where (excluded.synced_at, excluded.synced_rank, excluded.synced_from) > (d.synced_at, d.synced_rank, d.synced_from);
+  return found;
+end
+$$;
+comment on function tollgate._mirror_stripe_price(jsonb, timestamptz, smallint, text) is
+  'Tollgate: stores a Stripe price''s amount, currency, interval and active flag (and its product, when expanded) '
+  'unless a newer state is stored, as _mirror_stripe_product. Returns whether it changed the row.';
+revoke execute on function tollgate._mirror_stripe_price(jsonb, timestamptz, smallint, text)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._apply_stripe_catalogue(p_event jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_type text := p_event ->> 'type';
+  v_object jsonb := p_event #> '{data,object}';
+  v_rank smallint := case split_part(v_type, '.', 2) when 'created' then 0 when 'updated' then 1 else 2 end;
+  v_changed boolean;
+begin
+  v_changed := case when v_type like 'price.%'
+    then tollgate._mirror_stripe_price(v_object, tollgate._stripe_time(p_event -> 'created'), v_rank, p_event ->> 'id')
+    else tollgate._mirror_stripe_product(v_object, tollgate._stripe_time(p_event -> 'created'), v_rank,
+                                         p_event ->> 'id') end;
+  if not v_changed then
+    return tollgate._stripe_outcome('ignored', format('Older than the state of %s already stored', v_object ->> 'id'));
+  end if;
+  return tollgate._stripe_outcome('processed');
+end
+$$;
+comment on function tollgate._apply_stripe_catalogue(jsonb) is
+  'Tollgate: price.created / updated / deleted and product.created / updated / deleted: the pricing mirror takes '
+  'the event''s state when it is newer than what it holds (a deleted one is inactive).';
+revoke execute on function tollgate._apply_stripe_catalogue(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function tollgate.record_stripe_price(p_price jsonb) returns tollgate.stripe_prices
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row tollgate.stripe_prices;
+begin
+  perform tollgate._mirror_stripe_price(p_price, now(), 1::smallint, 'api');
+  select * into strict v_row from tollgate.stripe_prices where price_id = p_price ->> 'id';
+  return v_row;
+end
+$$;
+comment on function tollgate.record_stripe_price(jsonb) is
+  'Tollgate: stores a price retrieved from the Stripe API (create-checkout-session fills the pricing mirror when it '
+  'has not seen the price yet) as of now, and returns what the mirror holds. Service role only.';
+revoke execute on function tollgate.record_stripe_price(jsonb) from public, anon, authenticated;
+grant execute on function tollgate.record_stripe_price(jsonb) to service_role;
+
 -- Storing and applying events.
 
 create or replace function tollgate._stripe_outcome(
@@ -811,6 +1019,8 @@ declare
   v_account_id uuid;
   v_owner uuid;
   v_note text;
+  v_pack_id text := v_metadata ->> 'tollgate_pack_id';
+  v_pack record;
   v_credits bigint;
   v_days bigint;
   v_grant jsonb;
@@ -835,18 +1045,47 @@ begin
       return tollgate._stripe_outcome('pending', format('Customer %s is not linked to an account yet', v_customer),
                                     'customer:' || v_customer);
     end if;
-  elsif v_metadata ? 'credits' then
+  elsif v_metadata ?| array['credits', 'tollgate_pack_id'] then
     raise exception 'Cannot apply checkout %: no client_reference_id and no customer name the account to credit',
       v_session_id using errcode = 'TGS03';
   else
     return tollgate._stripe_outcome('ignored', 'No client_reference_id and no customer: nothing to link');
   end if;
 
-  if v_session ->> 'mode' is distinct from 'payment' or not v_metadata ? 'credits' then
+  if v_session ->> 'mode' is distinct from 'payment' then
     return tollgate._stripe_outcome('processed', v_note);
   end if;
-  v_credits := tollgate._stripe_metadata_count(v_metadata, 'credits', 1000000000);
-  v_days := tollgate._stripe_metadata_count(v_metadata, 'credits_expire_days', 36500);
+  -- What the payment buys is the catalogue's: the pack Tollgate named when it created the session, else the packs
+  -- whose prices the session's line items list (when the payload carries them, e.g. retrieved with expand).
+  if v_pack_id is not null then
+    select k.id, k.credits, k.expires_after_days::bigint as days into v_pack
+      from tollgate.credit_packs k where k.id = v_pack_id;
+    if not found then
+      raise exception 'Cannot apply checkout %: pack % is not in tollgate.credit_packs', v_session_id, v_pack_id
+        using errcode = 'TGS07', detail = jsonb_build_object('pack_id', v_pack_id)::text;
+    end if;
+  else
+    select string_agg(k.id, ',' order by k.id) as id, sum(k.credits * q.n)::bigint as credits,
+           min(k.expires_after_days)::bigint as days
+      into v_pack
+      from jsonb_array_elements(case jsonb_typeof(v_session #> '{line_items,data}')
+                                  when 'array' then v_session #> '{line_items,data}' else '[]'::jsonb end) i
+      join tollgate.credit_packs k on k.stripe_price_id = tollgate._stripe_id(i -> 'price')
+     cross join lateral (select case when jsonb_typeof(i -> 'quantity') = 'number'
+                                     then (i ->> 'quantity')::numeric else 1 end as n) q
+     where q.n between 1 and 1000 and q.n = trunc(q.n);
+  end if;
+  if v_pack.id is not null then
+    v_credits := v_pack.credits;
+    v_days := v_pack.days;
+  elsif v_metadata ? 'credits' then
+    -- Sessions an app created itself before packs were data: their metadata.credits is honoured only when no pack
+    -- matches (docs/stripe.md, "Credit packs").
+    v_credits := tollgate._stripe_metadata_count(v_metadata, 'credits', 1000000000);
+    v_days := tollgate._stripe_metadata_count(v_metadata, 'credits_expire_days', 36500);
+  else
+    return tollgate._stripe_outcome('processed', v_note);
+  end if;
   if coalesce(v_session ->> 'payment_status', '') not in ('paid', 'no_payment_required') then
     return tollgate._stripe_outcome('ignored', format(
       'Payment status is %s: the credits are granted when checkout.session.async_payment_succeeded arrives',
@@ -856,8 +1095,8 @@ begin
     v_account_id, 'top_up', v_credits,
     tollgate._stripe_time(p_event -> 'created') + make_interval(days => v_days::int), 50,
     'top_up:stripe:' || v_session_id,
-    jsonb_build_object('checkout_session_id', v_session_id,
-                       'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent')),
+    jsonb_strip_nulls(jsonb_build_object('checkout_session_id', v_session_id, 'pack_id', v_pack.id,
+                                         'payment_intent_id', tollgate._stripe_id(v_session -> 'payment_intent'))),
     p_now);
   insert into tollgate.stripe_payments (id, account_id, kind, amount, currency, lot_id, credits, payment_intent_id,
                                       event_id, created_at)
@@ -870,8 +1109,10 @@ end
 $$;
 comment on function tollgate._apply_stripe_checkout(jsonb, timestamptz) is
   'Tollgate: checkout.session.completed / async_payment_succeeded: links client_reference_id to the customer and, '
-  'for a payment-mode session with metadata.credits that is paid (or needed no payment), grants a top-up lot once '
-  'per session and records the payment. The lot''s expiry counts from the event, so it is the same in every order. '
+  'for a payment-mode session that is paid (or needed no payment), grants once per session a top-up lot of what '
+  'the catalogue says its pack buys (metadata.tollgate_pack_id, else its line items'' prices; TGS07 for a pack not '
+  'in the catalogue) and records the payment; metadata.credits only when no pack matches (sessions apps created '
+  'before packs were data). The lot''s expiry counts from the event, so it is the same in every order. '
   'Without client_reference_id the customer''s link names the account; before it exists the event waits for it.';
 revoke execute on function tollgate._apply_stripe_checkout(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
@@ -1127,6 +1368,9 @@ begin
                                 'customer.subscription.deleted')
       then tollgate._apply_stripe_subscription(p_event, p_current, p_now)
     when p_event ->> 'type' in ('invoice.paid', 'invoice.payment_failed') then tollgate._apply_stripe_invoice(p_event, p_now)
+    when p_event ->> 'type' in ('price.created', 'price.updated', 'price.deleted', 'product.created',
+                                'product.updated', 'product.deleted')
+      then tollgate._apply_stripe_catalogue(p_event)
     when p_event ->> 'type' = 'charge.refunded' then tollgate._apply_stripe_refund(p_event, p_now)
     when p_event ->> 'type' in ('charge.dispute.created', 'charge.dispute.funds_withdrawn',
                                 'charge.dispute.funds_reinstated', 'charge.dispute.closed')
@@ -1134,7 +1378,7 @@ begin
     else tollgate._stripe_outcome('ignored', format('Event type %s is not handled', p_event ->> 'type'))
   end;
 exception
-  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS05' or sqlstate 'TG404' then
+  when sqlstate 'TGS01' or sqlstate 'TGS03' or sqlstate 'TGS05' or sqlstate 'TGS07' or sqlstate 'TG404' then
     return tollgate._stripe_outcome('failed', sqlerrm);
 end
 $$;
@@ -1277,3 +1521,189 @@ comment on function tollgate.handle_stripe_event(jsonb, boolean, jsonb) is
   'answer.';
 revoke execute on function tollgate.handle_stripe_event(jsonb, boolean, jsonb) from public, anon, authenticated;
 grant execute on function tollgate.handle_stripe_event(jsonb, boolean, jsonb) to service_role;
+
+-- Checkout and the customer portal: create-checkout-session and create-portal-session ask these (as the service
+-- role, naming the user their token verified) who may start them, what is bought and which customer pays.
+
+create or replace function tollgate._billing_manager(p_account_id uuid, p_user_id uuid, p_action text) returns uuid
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_acting record;
+begin
+  -- A named user who is not a member gets the same answer whether or not the account exists.
+  if p_user_id is not null and p_account_id is not null
+     and not exists (select 1 from tollgate.account_members m
+                      where m.account_id = p_account_id and m.user_id = p_user_id) then
+    raise exception 'Forbidden: you are not a member of account %', p_account_id using errcode = 'TG403';
+  end if;
+  select * into v_acting from tollgate._acting_member(p_account_id, p_user_id);
+  if v_acting.role is not null and v_acting.role not in ('owner', 'admin') then
+    raise exception 'Cannot %: only owners and admins of account % may', p_action, v_acting.account_id
+      using errcode = 'TGC03';
+  end if;
+  if not exists (select 1 from tollgate.accounts a where a.id = v_acting.account_id) then
+    raise exception 'No account %', v_acting.account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', v_acting.account_id)::text;
+  end if;
+  return v_acting.account_id;
+end
+$$;
+comment on function tollgate._billing_manager(uuid, uuid, text) is
+  'Tollgate: the account a checkout or portal session is for (_acting_member: default the user''s personal '
+  'account), refused unless the acting member is its owner or admin (TGC03; the service role naming no member of '
+  'a team acts for it); TG403 for a user who is not a member, TG404 for no such account.';
+revoke execute on function tollgate._billing_manager(uuid, uuid, text) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._account_customer(p_account_id uuid) returns text
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select c.customer_id from tollgate.stripe_customers c
+   where c.account_id = p_account_id
+   order by exists (select 1 from tollgate.stripe_subscriptions s
+                     where s.customer_id = c.customer_id and s.status in ('active', 'trialing', 'past_due')) desc,
+            c.created_at desc, c.customer_id
+   limit 1
+$$;
+comment on function tollgate._account_customer(uuid) is
+  'Tollgate: the Stripe customer an account pays with: the one with a live subscription, else the newest linked.';
+revoke execute on function tollgate._account_customer(uuid) from public, anon, authenticated, service_role;
+
+create or replace function tollgate.checkout_target(
+  p_account_id uuid, p_user_id uuid, p_plan_id text default null, p_pack_id text default null,
+  p_price_id text default null
+) returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_account_id uuid := tollgate._billing_manager(p_account_id, p_user_id, 'start a checkout');
+  v_account tollgate.accounts;
+  v_plan tollgate.plans;
+  v_pack tollgate.credit_packs;
+  v_price_id text;
+  v_price tollgate.stripe_prices;
+  v_live record;
+  v_trial_days integer;
+begin
+  if (p_plan_id is null) = (p_pack_id is null) then
+    raise exception 'Cannot start a checkout: name either a plan_id or a pack_id' using errcode = 'TG400';
+  end if;
+  if p_plan_id is not null then
+    select * into v_plan from tollgate.plans where id = p_plan_id;
+    if not found then
+      raise exception 'Cannot start a checkout: no plan %', p_plan_id
+        using errcode = 'TGC01', detail = jsonb_build_object('plan_id', p_plan_id)::text;
+    end if;
+    if cardinality(v_plan.stripe_price_ids) = 0 then
+      raise exception 'Cannot start a checkout: plan % has no Stripe price (plans.stripe_price_ids)', p_plan_id
+        using errcode = 'TGC02', detail = jsonb_build_object('plan_id', p_plan_id)::text;
+    end if;
+    v_price_id := coalesce(p_price_id, v_plan.stripe_price_ids[1]);
+    -- A second live subscription would bill twice: plans change in the customer portal.
+    select s.subscription_id, s.status into v_live from tollgate.stripe_subscriptions s
+     where s.account_id = v_account_id and s.status in ('active', 'trialing', 'past_due')
+     order by s.subscription_id limit 1;
+    if found then
+      raise exception 'Cannot start a subscription checkout: account % already has subscription % (%); change '
+        'plans in the customer portal', v_account_id, v_live.subscription_id, v_live.status
+        using errcode = 'TGC05', detail = jsonb_build_object('subscription_id', v_live.subscription_id)::text;
+    end if;
+    -- A trial only for an account that never had one: trial credits are once per account, ever, and so is the
+    -- free period.
+    if v_plan.trial_days > 0
+       and not exists (select 1 from tollgate.credit_lots l where l.account_id = v_account_id and l.grant_key = 'trial')
+       and not exists (select 1 from tollgate.stripe_subscriptions s
+                        where s.account_id = v_account_id and s.trial_end is not null) then
+      v_trial_days := v_plan.trial_days;
+    end if;
+  else
+    select * into v_pack from tollgate.credit_packs where id = p_pack_id and active;
+    if not found then
+      raise exception 'Cannot start a checkout: no active pack %', p_pack_id
+        using errcode = 'TGC01', detail = jsonb_build_object('pack_id', p_pack_id)::text;
+    end if;
+    v_price_id := coalesce(p_price_id, v_pack.stripe_price_id);
+  end if;
+  if v_price_id <> all(coalesce(v_plan.stripe_price_ids, array[v_pack.stripe_price_id])) then
+    raise exception 'Cannot start a checkout: price % is not one of %''s', v_price_id, coalesce(p_plan_id, p_pack_id)
+      using errcode = 'TG400';
+  end if;
+  select * into v_price from tollgate.stripe_prices where price_id = v_price_id;
+  if not v_price.active
+     or exists (select 1 from tollgate.stripe_products d where d.product_id = v_price.product_id and not d.active) then
+    raise exception 'Cannot start a checkout: price % is not active in Stripe', v_price_id
+      using errcode = 'TGC02', detail = jsonb_build_object('price_id', v_price_id)::text;
+  end if;
+  select * into strict v_account from tollgate.accounts where id = v_account_id;
+  return jsonb_build_object(
+    'account_id', v_account_id,
+    'customer_id', tollgate._account_customer(v_account_id),
+    'email', (select u.email from auth.users u where u.id = v_account.personal_user_id),
+    'name', v_account.name,
+    'mode', case when p_plan_id is not null then 'subscription' else 'payment' end,
+    'plan_id', p_plan_id,
+    'pack_id', p_pack_id,
+    'price_id', v_price_id,
+    'price_known', v_price.price_id is not null,
+    'trial_days', v_trial_days);
+end
+$$;
+comment on function tollgate.checkout_target(uuid, uuid, text, text, text) is
+  'Tollgate: what create-checkout-session needs to start a session, after checking the acting member may '
+  '(_billing_manager): the account, its Stripe customer (null: none yet), the price (p_price_id must be one of the '
+  'plan''s, default its first), the mode, and the plan''s trial days when the account never had a trial. TGC01 no '
+  'such plan or active pack, TGC02 no price or one Stripe reports inactive, TGC05 a subscription checkout for an '
+  'account that already has a live subscription. Service role only.';
+revoke execute on function tollgate.checkout_target(uuid, uuid, text, text, text) from public, anon, authenticated;
+grant execute on function tollgate.checkout_target(uuid, uuid, text, text, text) to service_role;
+
+create or replace function tollgate.link_stripe_customer(p_account_id uuid, p_customer_id text) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_customer_id is null or p_customer_id !~ '^cus_' then
+    raise exception 'Cannot link customer %: not a Stripe customer id', p_customer_id using errcode = 'TG400';
+  end if;
+  perform tollgate._lock_account(p_account_id);
+  perform tollgate._link_stripe_customer(p_customer_id, p_account_id, now());
+  if (select c.account_id from tollgate.stripe_customers c where c.customer_id = p_customer_id) <> p_account_id then
+    raise exception 'Cannot link customer %: it belongs to another account', p_customer_id using errcode = 'TG409';
+  end if;
+end
+$$;
+comment on function tollgate.link_stripe_customer(uuid, text) is
+  'Tollgate: links the Stripe customer create-checkout-session created for an account before its first session, '
+  'so the webhook never waits for the link; again is a no-op, a customer of another account TG409. Service role '
+  'only.';
+revoke execute on function tollgate.link_stripe_customer(uuid, text) from public, anon, authenticated;
+grant execute on function tollgate.link_stripe_customer(uuid, text) to service_role;
+
+create or replace function tollgate.portal_customer(p_account_id uuid, p_user_id uuid) returns text
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_account_id uuid := tollgate._billing_manager(p_account_id, p_user_id, 'open the billing portal');
+  v_customer text := tollgate._account_customer(v_account_id);
+begin
+  if v_customer is null then
+    raise exception 'Cannot open the billing portal: account % has no Stripe customer yet', v_account_id
+      using errcode = 'TGC04', detail = jsonb_build_object('account_id', v_account_id)::text;
+  end if;
+  return v_customer;
+end
+$$;
+comment on function tollgate.portal_customer(uuid, uuid) is
+  'Tollgate: the Stripe customer create-portal-session opens the portal for, after checking the acting member may '
+  '(_billing_manager); TGC04 when the account has none. Service role only.';
+revoke execute on function tollgate.portal_customer(uuid, uuid) from public, anon, authenticated;
+grant execute on function tollgate.portal_customer(uuid, uuid) to service_role;

@@ -1,6 +1,11 @@
 -- Rollback of 20261201170600_create_stripe.sql, in reverse order: the functions, then the mirror tables (with
 -- their indexes and policies).
 
+drop function if exists tollgate.portal_customer(uuid, uuid);
+drop function if exists tollgate.link_stripe_customer(uuid, text);
+drop function if exists tollgate.checkout_target(uuid, uuid, text, text, text);
+drop function if exists tollgate._account_customer(uuid);
+drop function if exists tollgate._billing_manager(uuid, uuid, text);
 drop function if exists tollgate.handle_stripe_event(jsonb, boolean, jsonb);
 drop function if exists tollgate._handle_stripe_event(jsonb, boolean, jsonb, timestamptz);
 drop function if exists tollgate._apply_waiting_stripe_events(text[], jsonb, timestamptz);
@@ -19,6 +24,10 @@ drop function if exists tollgate._lock_stripe_keys(text[]);
 drop function if exists tollgate._stripe_event_keys(jsonb);
 drop function if exists tollgate._stripe_wait_for_payment(text, text, text);
 drop function if exists tollgate._stripe_outcome(text, text, text);
+drop function if exists tollgate.record_stripe_price(jsonb);
+drop function if exists tollgate._apply_stripe_catalogue(jsonb);
+drop function if exists tollgate._mirror_stripe_price(jsonb, timestamptz, smallint, text);
+drop function if exists tollgate._mirror_stripe_product(jsonb, timestamptz, smallint, text);
 drop function if exists tollgate._apply_stripe_dispute(jsonb, timestamptz);
 drop function if exists tollgate._apply_stripe_refund(jsonb, timestamptz);
 drop function if exists tollgate._stripe_payment_of(text, text);
@@ -31,6 +40,9 @@ drop function if exists tollgate._stripe_invoice_payment_intent(jsonb);
 drop function if exists tollgate._stripe_subscription_fields(jsonb);
 drop function if exists tollgate._stripe_time(jsonb);
 drop function if exists tollgate._stripe_id(jsonb);
+drop view if exists tollgate.pricing;
+drop table if exists tollgate.stripe_products; -- its policy reads stripe_prices
+drop table if exists tollgate.stripe_prices;
 drop table if exists tollgate.stripe_payment_failures;
 drop table if exists tollgate.stripe_disputes;
 drop table if exists tollgate.stripe_payments;

@@ -124,6 +124,7 @@ insert into expected values
   ('tollgate.credit_holds',            'denied', '1',      '1',      '1',      '0',      '1'),
   ('tollgate.credit_ledger',           'denied', '3',      '3',      '3',      '0',      '3'),
   ('tollgate.credit_lots',             'denied', '1',      '1',      '1',      '0',      '1'),
+  ('tollgate.credit_packs',            'all',    'all',    'all',    'all',    'all',    'all'),
   ('tollgate.idempotency_keys',        'denied', 'denied', 'denied', 'denied', 'denied', '5'),
   ('tollgate.member_usage',            'denied', '4',      '4',      '2',      '0',      '4'),
   ('tollgate.model_prices',            'all',    'all',    'all',    'all',    'all',    'all'),
@@ -134,6 +135,8 @@ insert into expected values
   ('tollgate.stripe_events',           'denied', 'denied', 'denied', 'denied', 'denied', 'all'),
   ('tollgate.stripe_payment_failures', 'denied', '1',      '1',      '0',      '0',      '1'),
   ('tollgate.stripe_payments',         'denied', '1',      '1',      '0',      '0',      '1'),
+  ('tollgate.stripe_prices',           'all',    'all',    'all',    'all',    'all',    'all'),
+  ('tollgate.stripe_products',         'all',    'all',    'all',    'all',    'all',    'all'),
   ('tollgate.stripe_subscriptions',    'denied', '1',      '1',      '1',      '0',      '1'),
   ('tollgate.usage_counters',          'denied', '2',      '2',      '2',      '0',      '2'),
   ('tollgate.usage_settings',          'denied', 'denied', 'denied', 'denied', 'denied', 'all');
@@ -184,11 +187,12 @@ select is_empty($$
    cross join (values ('anon'), ('authenticated'), ('service_role')) r(role)
    cross join unnest(array['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p(priv)
    where has_table_privilege(r.role, m.tbl, p.priv)
-     and not (r.role = 'service_role' and (m.tbl::text in ('tollgate.plans', 'tollgate.plan_limits')
+     and not (r.role = 'service_role' and (m.tbl::text in ('tollgate.plans', 'tollgate.plan_limits',
+                                                            'tollgate.credit_packs')
                                             and p.priv <> 'TRUNCATE'
                                            or m.tbl::text = 'tollgate.model_prices' and p.priv = 'INSERT'
                                            or m.tbl::text = 'tollgate.usage_settings' and p.priv = 'UPDATE'))
-$$, 'no role writes billing data directly: the service role edits only plans, limits, prices and settings');
+$$, 'no role writes billing data directly: the service role edits only plans, limits, packs, prices and settings');
 
 select * from finish();
 rollback;

@@ -108,6 +108,12 @@ const numbers = (base: Record<string, unknown>, fields: string[]): Case[] =>
 const CONSUME = { idempotency_key: "bad-input", amount: 0, feature: "e2e-bad-input" };
 const USAGE = { request_id: "bad-input", model: "gpt-4o", input_tokens: 1, output_tokens: 1 };
 
+const CHECKOUT = {
+  pack_id: "e2e-bad-input",
+  success_url: "http://localhost:3000/ok",
+  cancel_url: "http://localhost:3000/no",
+};
+const PORTAL = { return_url: "http://localhost:3000/billing" };
 /** Bad bodies of a function whose body names no more than whom it is for: every field is refused somehow. */
 const UNKNOWN_FIELDS: Case[] = [
   { name: "a field with U+0000", body: { note: NUL }, field: "note" },
@@ -121,6 +127,39 @@ const UNKNOWN_FIELDS: Case[] = [
 ];
 
 const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
+  "create-checkout-session": {
+    token: "user",
+    cases: [
+      ...badFields(CHECKOUT, ["pack_id", "success_url", "cancel_url", "price_id", "idempotency_key"]),
+      {
+        name: "a success_url that is not a URL",
+        body: { ...CHECKOUT, success_url: "not a url" },
+        field: "success_url",
+      },
+      {
+        name: "a file: redirect",
+        body: { ...CHECKOUT, cancel_url: "file:///etc/passwd" },
+        field: "cancel_url",
+      },
+      {
+        name: "a plan_id as a number",
+        body: { ...CHECKOUT, pack_id: undefined, plan_id: 7 },
+        field: "plan_id",
+      },
+      { name: "account_id that is not a uuid", body: { ...CHECKOUT, account_id: NUL }, field: "account_id" },
+    ],
+  },
+  "create-portal-session": {
+    token: "user",
+    cases: [
+      ...badFields(PORTAL, ["return_url"]),
+      {
+        name: "a return_url that is not http(s)",
+        body: { return_url: "javascript:alert(1)" },
+        field: "return_url",
+      },
+    ],
+  },
   "consume-credit": {
     token: "user",
     cases: [

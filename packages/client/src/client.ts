@@ -1,8 +1,10 @@
 import type { z } from "zod";
 import {
   BillingStatusResponse,
+  CheckoutResponse,
   ConsumeResponse,
   LogUsageResponse,
+  PortalResponse,
   ResetResponse,
 } from "../../../supabase/functions/_tollgate/contract.ts";
 import { type StoredWork, withCredits, type WithCreditsOptions, type WithCreditsResult } from "./credits.ts";
@@ -12,9 +14,13 @@ import type {
   BillingStatusResult,
   ConsumeCreditInput,
   ConsumeCreditResult,
+  CreateCheckoutInput,
+  CreateCheckoutResult,
   GetStatusInput,
   LogAiUsageInput,
   LogAiUsageResult,
+  OpenPortalInput,
+  OpenPortalResult,
   ResetMonthlyQuotasResult,
 } from "./types.ts";
 
@@ -128,6 +134,33 @@ export class TollgateClient {
       { ...this.#account, ...input, request_id: key },
       LogUsageResponse,
       key,
+      call,
+    );
+  }
+
+  /**
+   * Starts a Stripe Checkout for a plan (`plan_id`, a subscription) or a credit pack (`pack_id`) and answers its
+   * `url` to send the customer to. Owners and admins only for a team. One `idempotency_key` per purchase attempt,
+   * generated when omitted and kept across this call's retries, so a retry never opens a second session.
+   */
+  createCheckout(input: CreateCheckoutInput, call: CallOptions = {}): Promise<CreateCheckoutResult> {
+    const key = input.idempotency_key ?? this.#generateKey();
+    return this.#call(
+      "create-checkout-session",
+      { ...this.#account, ...input, idempotency_key: key },
+      CheckoutResponse,
+      key,
+      call,
+    );
+  }
+
+  /** Opens the Stripe customer portal of the account (404 `not_found` before its first checkout). */
+  openPortal(input: OpenPortalInput, call: CallOptions = {}): Promise<OpenPortalResult> {
+    return this.#call(
+      "create-portal-session",
+      { ...this.#account, ...input },
+      PortalResponse,
+      undefined,
       call,
     );
   }

@@ -13,9 +13,13 @@ export type {
   BillingStatusResult,
   ConsumeCreditInput,
   ConsumeCreditResult,
+  CreateCheckoutInput,
+  CreateCheckoutResult,
   GetStatusInput,
   LogAiUsageInput,
   LogAiUsageResult,
+  OpenPortalInput,
+  OpenPortalResult,
   ResetMonthlyQuotasResult,
   TollgateErrorCode,
 } from "./types.ts";

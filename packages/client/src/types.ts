@@ -6,11 +6,15 @@ import type { z } from "zod";
 import type {
   BillingStatusRequest,
   BillingStatusResponse,
+  CheckoutRequest,
+  CheckoutResponse,
   ConsumeRequest,
   ConsumeResponse,
   ErrorCode,
   LogUsageRequest,
   LogUsageResponse,
+  PortalRequest,
+  PortalResponse,
   ResetResponse,
 } from "../../../supabase/functions/_tollgate/contract.ts";
 
@@ -25,6 +29,16 @@ export type ConsumeCreditResult = z.output<typeof ConsumeResponse>;
 export type LogAiUsageInput = WithOptional<z.input<typeof LogUsageRequest>, "request_id">;
 /** log-ai-usage's 201 (200 on replay) answer. */
 export type LogAiUsageResult = z.output<typeof LogUsageResponse>;
+
+/** create-checkout-session's body; `idempotency_key` is generated once per call when omitted. */
+export type CreateCheckoutInput = z.input<typeof CheckoutRequest>;
+/** create-checkout-session's 200 answer: the Checkout `url` and the `session_id`. */
+export type CreateCheckoutResult = z.output<typeof CheckoutResponse>;
+
+/** create-portal-session's body. */
+export type OpenPortalInput = z.input<typeof PortalRequest>;
+/** create-portal-session's 200 answer: the portal `url`. */
+export type OpenPortalResult = z.output<typeof PortalResponse>;
 
 /** reset-monthly-quotas' 200 answer. */
 export type ResetMonthlyQuotasResult = z.output<typeof ResetResponse>;

@@ -197,6 +197,45 @@ export type ResetResponse = z.infer<typeof ResetResponse>;
 
 export const WebhookResponse = z.object({ received: z.literal(true) });
 
+/** Where Stripe sends the customer back: an absolute http(s) URL (which origins, TOLLGATE_ALLOWED_REDIRECTS says). */
+const redirectUrl = text(1, 2048).refine((value) => {
+  try {
+    return ["http:", "https:"].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, "must be an absolute http(s) URL");
+
+export const CheckoutRequest = z.strictObject({
+  plan_id: text(1, 64).optional(),
+  pack_id: text(1, 64).optional(),
+  /** One of the plan's Stripe prices (e.g. its yearly one); default the plan's first. */
+  price_id: text(1, 255).optional(),
+  success_url: redirectUrl,
+  cancel_url: redirectUrl,
+  /** Retries of one purchase attempt send the same key and get the same session. */
+  idempotency_key: text(1, 255).optional(),
+  account_id: accountId.optional(),
+  user_id: userId.optional(),
+}).refine((b) => (b.plan_id === undefined) !== (b.pack_id === undefined), {
+  message: "Name either a plan_id (a subscription) or a pack_id (a credit pack)",
+  path: ["plan_id"],
+});
+export type CheckoutRequest = z.infer<typeof CheckoutRequest>;
+
+export const CheckoutResponse = z.object({ url: z.string(), session_id: z.string() });
+export type CheckoutResponse = z.infer<typeof CheckoutResponse>;
+
+export const PortalRequest = z.strictObject({
+  return_url: redirectUrl,
+  account_id: accountId.optional(),
+  user_id: userId.optional(),
+});
+export type PortalRequest = z.infer<typeof PortalRequest>;
+
+export const PortalResponse = z.object({ url: z.string() });
+export type PortalResponse = z.infer<typeof PortalResponse>;
+
 /** Every contract error code and its HTTP status (read by the client and the OpenAPI generator). */
 export const ERROR_STATUS = {
   invalid_request: 400,

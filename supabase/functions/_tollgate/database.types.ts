@@ -373,6 +373,43 @@ export type Database = {
           },
         ];
       };
+      "credit_packs": {
+        Row: {
+          "active": boolean;
+          "created_at": string;
+          "credits": number;
+          "expires_after_days": number | null;
+          "id": string;
+          "name": string;
+          "sort_order": number;
+          "stripe_price_id": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active"?: boolean;
+          "created_at"?: string;
+          "credits": number;
+          "expires_after_days"?: number | null;
+          "id": string;
+          "name": string;
+          "sort_order"?: number;
+          "stripe_price_id": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "active"?: boolean;
+          "created_at"?: string;
+          "credits"?: number;
+          "expires_after_days"?: number | null;
+          "id"?: string;
+          "name"?: string;
+          "sort_order"?: number;
+          "stripe_price_id"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "idempotency_keys": {
         Row: {
           "account_id": string;
@@ -524,6 +561,7 @@ export type Database = {
           "sort_order": number;
           "stripe_price_ids": (string)[];
           "trial_credits": number;
+          "trial_days": number;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -538,6 +576,7 @@ export type Database = {
           "sort_order"?: number;
           "stripe_price_ids"?: (string)[];
           "trial_credits"?: number;
+          "trial_days"?: number;
           "updated_at"?: string;
         };
         Update: {
@@ -551,6 +590,7 @@ export type Database = {
           "sort_order"?: number;
           "stripe_price_ids"?: (string)[];
           "trial_credits"?: number;
+          "trial_days"?: number;
           "updated_at"?: string;
         };
         Relationships: [];
@@ -798,6 +838,83 @@ export type Database = {
           },
         ];
       };
+      "stripe_prices": {
+        Row: {
+          "active": boolean;
+          "currency": string;
+          "nickname": string | null;
+          "price_id": string;
+          "product_id": string | null;
+          "recurring_interval": string | null;
+          "recurring_interval_count": number | null;
+          "synced_at": string;
+          "synced_from": string;
+          "synced_rank": number;
+          "unit_amount": number | null;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active": boolean;
+          "currency": string;
+          "nickname"?: string | null;
+          "price_id": string;
+          "product_id"?: string | null;
+          "recurring_interval"?: string | null;
+          "recurring_interval_count"?: number | null;
+          "synced_at": string;
+          "synced_from": string;
+          "synced_rank": number;
+          "unit_amount"?: number | null;
+          "updated_at"?: string;
+        };
+        Update: {
+          "active"?: boolean;
+          "currency"?: string;
+          "nickname"?: string | null;
+          "price_id"?: string;
+          "product_id"?: string | null;
+          "recurring_interval"?: string | null;
+          "recurring_interval_count"?: number | null;
+          "synced_at"?: string;
+          "synced_from"?: string;
+          "synced_rank"?: number;
+          "unit_amount"?: number | null;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
+      "stripe_products": {
+        Row: {
+          "active": boolean;
+          "name": string | null;
+          "product_id": string;
+          "synced_at": string;
+          "synced_from": string;
+          "synced_rank": number;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active": boolean;
+          "name"?: string | null;
+          "product_id": string;
+          "synced_at": string;
+          "synced_from": string;
+          "synced_rank": number;
+          "updated_at"?: string;
+        };
+        Update: {
+          "active"?: boolean;
+          "name"?: string | null;
+          "product_id"?: string;
+          "synced_at"?: string;
+          "synced_from"?: string;
+          "synced_rank"?: number;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "stripe_subscriptions": {
         Row: {
           "account_id": string;
@@ -956,13 +1073,33 @@ export type Database = {
       };
     };
     Views: {
-      [_ in never]: never;
+      "pricing": {
+        Row: {
+          "credits": number | null;
+          "credits_per_seat": boolean | null;
+          "currency": string | null;
+          "expires_after_days": number | null;
+          "id": string | null;
+          "kind": string | null;
+          "name": string | null;
+          "price_id": string | null;
+          "recurring_interval": string | null;
+          "recurring_interval_count": number | null;
+          "sort_order": number | null;
+          "trial_days": number | null;
+          "unit_amount": number | null;
+        };
+        ComputedFields: never;
+        Relationships: [];
+      };
     };
     Functions: {
+      "_account_customer": { Args: { "p_account_id": string }; Returns: string };
       "_acting_member": {
         Args: { "p_account_id": string; "p_user_id": string };
         Returns: Record<string, unknown>;
       };
+      "_apply_stripe_catalogue": { Args: { "p_event": Json }; Returns: Json };
       "_apply_stripe_checkout": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
       "_apply_stripe_dispute": { Args: { "p_event": Json; "p_now": string }; Returns: Json };
       "_apply_stripe_event": { Args: { "p_current": Json; "p_event": Json; "p_now": string }; Returns: Json };
@@ -975,6 +1112,10 @@ export type Database = {
       "_apply_waiting_stripe_events": {
         Args: { "p_current": Json; "p_keys": (string)[]; "p_now": string };
         Returns: number;
+      };
+      "_billing_manager": {
+        Args: { "p_account_id": string; "p_action": string; "p_user_id": string };
+        Returns: string;
       };
       "_billing_status": {
         Args: { "p_account_id": string; "p_now": string; "p_user_id": string };
@@ -1189,6 +1330,14 @@ export type Database = {
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
+      };
+      "_mirror_stripe_price": {
+        Args: { "p_at": string; "p_from": string; "p_price": Json; "p_rank": number };
+        Returns: boolean;
+      };
+      "_mirror_stripe_product": {
+        Args: { "p_at": string; "p_from": string; "p_product": Json; "p_rank": number };
+        Returns: boolean;
       };
       "_mirror_stripe_subscription": {
         Args: {
@@ -1583,6 +1732,16 @@ export type Database = {
           "problem": string;
         }[];
       };
+      "checkout_target": {
+        Args: {
+          "p_account_id": string;
+          "p_pack_id"?: string;
+          "p_plan_id"?: string;
+          "p_price_id"?: string;
+          "p_user_id": string;
+        };
+        Returns: Json;
+      };
       "consume_credits": {
         Args: {
           "p_account_id"?: string;
@@ -1649,6 +1808,10 @@ export type Database = {
         };
         Returns: Json;
       };
+      "link_stripe_customer": {
+        Args: { "p_account_id": string; "p_customer_id": string };
+        Returns: undefined;
+      };
       "log_ai_usage": {
         Args: {
           "p_account_id"?: string;
@@ -1680,6 +1843,30 @@ export type Database = {
       "member_accounts": {
         Args: { "p_roles"?: (Database["tollgate"]["Enums"]["member_role"])[] };
         Returns: string[];
+      };
+      "portal_customer": { Args: { "p_account_id": string; "p_user_id": string }; Returns: string };
+      "record_stripe_price": {
+        Args: { "p_price": Json };
+        Returns: {
+          "active": boolean;
+          "currency": string;
+          "nickname": string | null;
+          "price_id": string;
+          "product_id": string | null;
+          "recurring_interval": string | null;
+          "recurring_interval_count": number | null;
+          "synced_at": string;
+          "synced_from": string;
+          "synced_rank": number;
+          "unit_amount": number | null;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "stripe_prices";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
       };
       "release_expired_holds": {
         Args: { "p_batch_size"?: number; "p_now"?: string };

@@ -38,6 +38,11 @@ export const SQLSTATE_TO_HTTP: Record<string, { status: number; code: string }> 
   TGM06: { status: 404, code: "not_found" }, // not a member of the account
   TGM29: { status: 429, code: "member_cap_exceeded" },
   TGS02: { status: 400, code: "invalid_request" },
+  TGC01: { status: 404, code: "not_found" }, // no such plan or active pack to check out
+  TGC02: { status: 400, code: "invalid_request" }, // nothing to buy: no price, or one Stripe reports inactive
+  TGC03: { status: 403, code: "forbidden" }, // only owners and admins start checkouts and open the portal
+  TGC04: { status: 404, code: "not_found" }, // no Stripe customer yet: no portal
+  TGC05: { status: 400, code: "invalid_request" }, // already subscribed: plans change in the portal
 };
 
 /**

@@ -1,0 +1,20 @@
+import { createAuthenticator } from "../_tollgate/auth.ts";
+import { createPool } from "../_tollgate/db.ts";
+import { loadPlatformConfig, requireEnv } from "../_tollgate/env.ts";
+import { createStripeClient, parseAllowedRedirects } from "../_tollgate/stripe.ts";
+import { createHandler } from "./handler.ts";
+import { openPortal, portalDepsWith } from "./portal.ts";
+
+const config = loadPlatformConfig();
+const sql = createPool(config.dbUrl, { prepare: config.dbPrepare });
+const stripe = createStripeClient({
+  secretKey: requireEnv("STRIPE_SECRET_KEY"),
+  apiBase: Deno.env.get("STRIPE_API_BASE") || undefined,
+});
+const deps = portalDepsWith(sql, stripe);
+
+Deno.serve(createHandler({
+  authenticate: createAuthenticator(config.auth),
+  allowedRedirects: parseAllowedRedirects(requireEnv("TOLLGATE_ALLOWED_REDIRECTS")),
+  portal: (acting, input) => openPortal(deps, acting, input),
+}));
