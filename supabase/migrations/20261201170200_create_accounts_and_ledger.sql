@@ -333,12 +333,18 @@ begin
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
           coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_row;
+  -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
+  -- new allowance (the reset), so it reports neither.
+  if p_delta < 0 and p_reason <> 'expire' then
+    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_seq, p_now);
+  end if;
   return v_row;
 end
 $$;
 comment on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid) is
   'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and '
-  'overdraft) with it, numbering the row. The caller holds the account lock and has already moved the lots.';
+  'overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its '
+  'billing event. The caller holds the account lock and has already moved the lots.';
 revoke execute on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
@@ -382,14 +388,21 @@ begin
   if p_expires_at is not null then
     update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where id = p_account_id;
   end if;
+  -- A period's plan allowance is the plan's rhythm, not news: every other grant is an event.
+  if p_source <> 'plan' then
+    perform tollgate._emit_event(p_account_id, 'credits.granted', jsonb_build_object(
+      'lot_id', v_lot.id, 'transaction_id', v_entry.id, 'source', p_source, 'amount', p_amount,
+      'expires_at', p_expires_at, 'balance', v_entry.balance_after), p_grant_key, p_now);
+  end if;
   return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_entry.balance_after,
                             'replayed', false);
 end
 $$;
 comment on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,
   timestamptz) is
-  'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first; a replay returns the first '
-  'grant, the same key with another amount or source is TG409.';
+  'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first, with a credits.granted event '
+  'unless it is a plan''s allowance; a replay returns the first grant, the same key with another amount or source '
+  'is TG409.';
 revoke execute on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text,
   jsonb, timestamptz) from public, anon, authenticated, service_role;
 

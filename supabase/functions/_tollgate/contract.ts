@@ -131,6 +131,15 @@ export type ResetResponse = z.infer<typeof ResetResponse>;
 
 export const WebhookResponse = z.object({ received: z.literal(true) });
 
+export const DeliverRequest = z.strictObject({});
+export const DeliverResponse = z.object({
+  /** False when TOLLGATE_WEBHOOK_URL is not set: nothing was claimed. */
+  configured: z.boolean(),
+  delivered: z.int(),
+  failed: z.int(),
+});
+export type DeliverResponse = z.infer<typeof DeliverResponse>;
+
 /** Every contract error code and its HTTP status (read by the client and the OpenAPI generator). */
 export const ERROR_STATUS = {
   invalid_request: 400,

@@ -213,6 +213,78 @@ export type Database = {
           },
         ];
       };
+      "billing_event_deliveries": {
+        Row: {
+          "attempts": number;
+          "delivered_at": string | null;
+          "event_id": string;
+          "last_error": string | null;
+          "next_attempt_at": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "delivered_at"?: string | null;
+          "event_id": string;
+          "last_error"?: string | null;
+          "next_attempt_at": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "attempts"?: number;
+          "delivered_at"?: string | null;
+          "event_id"?: string;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "billing_event_deliveries_event_id_fkey";
+            columns: ["event_id"];
+            isOneToOne: true;
+            referencedRelation: "billing_events";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "billing_events": {
+        Row: {
+          "account_id": string;
+          "created_at": string;
+          "data": NonNullable<Json>;
+          "id": string;
+          "occurrence": string;
+          "type": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": string;
+          "created_at"?: string;
+          "data"?: NonNullable<Json>;
+          "id"?: string;
+          "occurrence": string;
+          "type": string;
+        };
+        Update: {
+          "account_id"?: string;
+          "created_at"?: string;
+          "data"?: NonNullable<Json>;
+          "id"?: string;
+          "occurrence"?: string;
+          "type"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "billing_events_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "credit_ledger": {
         Row: {
           "account_id": string;
@@ -447,6 +519,7 @@ export type Database = {
           "features": NonNullable<Json>;
           "id": string;
           "is_default": boolean;
+          "low_balance_threshold": number | null;
           "monthly_credits": number;
           "name": string;
           "sort_order": number;
@@ -461,6 +534,7 @@ export type Database = {
           "features"?: NonNullable<Json>;
           "id": string;
           "is_default"?: boolean;
+          "low_balance_threshold"?: number | null;
           "monthly_credits"?: number;
           "name": string;
           "sort_order"?: number;
@@ -474,6 +548,7 @@ export type Database = {
           "features"?: NonNullable<Json>;
           "id"?: string;
           "is_default"?: boolean;
+          "low_balance_threshold"?: number | null;
           "monthly_credits"?: number;
           "name"?: string;
           "sort_order"?: number;
@@ -959,6 +1034,26 @@ export type Database = {
         Args: { "p_account_id": string; "p_amount": number; "p_now": string };
         Returns: number;
       };
+      "_emit_balance_events": {
+        Args: {
+          "p_account_id": string;
+          "p_after": number;
+          "p_before": number;
+          "p_now": string;
+          "p_seq": number;
+        };
+        Returns: undefined;
+      };
+      "_emit_event": {
+        Args: {
+          "p_account_id": string;
+          "p_data": Json;
+          "p_now": string;
+          "p_occurrence": string;
+          "p_type": string;
+        };
+        Returns: boolean;
+      };
       "_grant_lot": {
         Args: {
           "p_account_id": string;
@@ -1030,6 +1125,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_low_balance_threshold": { Args: { "p_account_id": string }; Returns: number };
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
@@ -1107,6 +1203,16 @@ export type Database = {
           "window_end": string;
           "window_start": string;
         }[];
+      };
+      "_record_consume_refusal": {
+        Args: {
+          "p_account_id": string;
+          "p_actor_id": string;
+          "p_amount": number;
+          "p_feature": string;
+          "p_now": string;
+        };
+        Returns: number;
       };
       "_record_stripe_outcome": {
         Args: { "p_event_id": string; "p_now": string; "p_outcome": Json };
@@ -1272,6 +1378,17 @@ export type Database = {
           "problem": string;
         }[];
       };
+      "claim_billing_events": {
+        Args: { "p_lease_seconds"?: number; "p_limit"?: number; "p_now"?: string };
+        Returns: {
+          "account_id": string;
+          "attempts": number;
+          "created_at": string;
+          "data": Json;
+          "id": string;
+          "type": string;
+        }[];
+      };
       "consume_credits": {
         Args: {
           "p_account_id"?: string;
@@ -1354,6 +1471,11 @@ export type Database = {
       "member_accounts": {
         Args: { "p_roles"?: (Database["tollgate"]["Enums"]["member_role"])[] };
         Returns: string[];
+      };
+      "record_billing_event_deliveries": { Args: { "p_now"?: string; "p_results": Json }; Returns: number };
+      "record_consume_refusal": {
+        Args: { "p_account_id"?: string; "p_amount"?: number; "p_feature"?: string; "p_user_id"?: string };
+        Returns: number;
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
