@@ -6,6 +6,7 @@ import autocannon from "autocannon";
 import { ensureSigningKey, freePort, serveFunctions, signUserToken } from "../scripts/lib/stack.ts";
 import { LOCAL_SERVICE_ROLE_KEY } from "../scripts/lib/keys.ts";
 import { benchUserId } from "./fixtures.ts";
+import { openLoop, type OpenLoopResult } from "./open_loop.ts";
 import { summarize } from "./stats.ts";
 import { signedEvents } from "./stripe_events.ts";
 
@@ -13,6 +14,8 @@ export interface HttpResult {
   function: string;
   path: "direct" | "gateway";
   credential: "service key" | "user token" | "stripe signature";
+  /** How the functions reach PostgreSQL: straight, or through pgbouncer in transaction mode. */
+  db: "direct" | "pooled";
   connections: number;
   seconds: number;
   requests: number;
@@ -24,8 +27,17 @@ export interface HttpResult {
   statuses: Record<string, number>;
 }
 
+export interface OpenLoopRun extends OpenLoopResult {
+  function: string;
+  path: "gateway";
+  credential: "user token";
+  db: "direct" | "pooled";
+  /** The closed-loop rate the offered one is half of. */
+  measured_max_per_s: number;
+}
+
 /** Builds each request's headers and body; null ends the run early (a pool of signed events ran out). */
-type NextRequest = () => { headers: Record<string, string>; body: string } | null;
+export type NextRequest = () => { headers: Record<string, string>; body: string } | null;
 
 /** One autocannon run; latencies come from every response, at full resolution. */
 export async function load(opts: {
@@ -35,7 +47,7 @@ export async function load(opts: {
   next: NextRequest;
   /** Send exactly this many requests instead of running for `seconds` (a pool of signed events). */
   amount?: number;
-}): Promise<Omit<HttpResult, "function" | "path" | "credential">> {
+}): Promise<Omit<HttpResult, "function" | "path" | "credential" | "db">> {
   const times: number[] = [];
   const statuses: Record<string, number> = {};
   let exhausted = false;
@@ -81,161 +93,240 @@ export async function load(opts: {
   };
 }
 
-/** Serves every function, loads consume-credit, log-ai-usage and stripe-webhook, stops them again. */
-export async function runHttpLevel(opts: {
-  dbUrl: string;
-  keyDir: string;
-  users: number;
-  seconds: number;
-  connections: number[];
-  model: string;
-  skip: (note: string) => void;
-  log: (line: string) => void;
-  cleanups: (() => Promise<void>)[];
-}): Promise<HttpResult[]> {
-  const fns = await serveFunctions({ dbUrl: opts.dbUrl, gatewayPort: freePort(), keyDir: opts.keyDir });
-  opts.cleanups.push(fns.stop);
-  const results: HttpResult[] = [];
-  const run = Math.random().toString(36).slice(2, 8);
-  let seq = 0;
-  let webhookRate = 1;
-  const randomUser = () => 1 + Math.floor(Math.random() * opts.users);
-  const service = { authorization: `Bearer ${LOCAL_SERVICE_ROLE_KEY}` };
-
-  const bodies: Record<string, { credential: HttpResult["credential"]; next: (n: number) => NextRequest }> = {
-    "consume-credit": {
-      credential: "service key",
-      next: () => () => ({
-        headers: service,
-        body: JSON.stringify({
-          idempotency_key: `${run}-${seq++}`,
-          amount: 1,
-          user_id: benchUserId(randomUser()),
-        }),
-      }),
-    },
-    "log-ai-usage": {
-      credential: "service key",
-      next: () => () => ({
-        headers: service,
-        body: JSON.stringify({
-          request_id: `${run}-${seq++}`,
-          model: opts.model,
-          provider: "bench",
-          input_tokens: 1200,
-          output_tokens: 350,
-          latency_ms: 850,
-          user_id: benchUserId(randomUser()),
-        }),
-      }),
-    },
-  };
-
-  const measure = async (
+/** Every function served once for the bench, on one database path, with helpers to load it. */
+export interface BenchStack {
+  db: HttpResult["db"];
+  ports: Record<string, number>;
+  env: Record<string, string>;
+  url: (name: string, path: HttpResult["path"]) => string;
+  /** A run of autocannon, logged and returned as a result row. */
+  measure: (
     name: string,
     path: HttpResult["path"],
     credential: HttpResult["credential"],
     connections: number,
     next: NextRequest,
-    seconds = opts.seconds,
+    seconds?: number,
     amount?: number,
-  ) => {
-    const port = fns.ports[name];
-    const url = path === "direct"
-      ? `http://127.0.0.1:${port}/functions/v1/${name}`
-      : `${fns.url}/functions/v1/${name}`;
-    const r = {
-      function: name,
-      path,
-      credential,
-      ...(await load({ url, connections, seconds, next, amount })),
-    };
-    results.push(r);
-    opts.log(
-      `  http ${name} ${path} c=${connections}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, ` +
-        `p99 ${r.p99_ms.toFixed(2)} ms, max ${r.max_ms.toFixed(1)} ms, errors ${r.errors}`,
-    );
-    return r;
-  };
+  ) => Promise<HttpResult>;
+  /** One unmeasured second at 16 connections: connections opened and statements prepared, as in steady state. */
+  warm: (name: string, next: NextRequest) => Promise<void>;
+  /** A fresh idempotency key or request id. */
+  key: () => string;
+  randomUser: () => number;
+  stop: () => Promise<void>;
+}
 
-  try {
-    for (const name of ["consume-credit", "log-ai-usage", "stripe-webhook"]) {
-      if (fns.ports[name] === undefined) {
-        opts.skip(`${name} function not installed (supabase/functions/${name}/index.ts)`);
-        continue;
-      }
-      for (const path of ["direct", "gateway"] as const) {
-        let warm = false;
-        for (const connections of opts.connections) {
-          if (name === "stripe-webhook") {
-            // Events are signed before each run (Stripe's helper is async), so each run sends a counted pool
-            // sized from the rate seen so far (first a 1,000-event warm-up at 4 connections).
-            // Each connection builds one request ahead, so the pool holds one spare event per connection.
-            const signed = async (count: number, spare: number, tag: string) => {
-              const pool = await signedEvents({
-                count: count + spare,
-                users: opts.users,
-                secret: fns.env.STRIPE_WEBHOOK_SECRET,
-                prefix: `${run}_${path}_${tag}`,
-              });
-              let i = 0;
-              const next: NextRequest = () => {
-                const e = pool[i++];
-                return e ? { headers: { "stripe-signature": e.signature }, body: e.body } : null;
-              };
-              return { next, amount: count };
-            };
-            const url = path === "direct"
-              ? `http://127.0.0.1:${fns.ports[name]}/functions/v1/${name}`
-              : `${fns.url}/functions/v1/${name}`;
-            if (!warm) {
-              const w = await signed(1_000, 4, "warm");
-              webhookRate = (await load({ url, connections: 4, seconds: opts.seconds, ...w })).rps;
-            }
-            warm = true;
-            const count = Math.min(
-              40_000,
-              Math.max(connections * 20, Math.ceil(webhookRate * opts.seconds * 1.2)),
-            );
-            const { next, amount } = await signed(count, connections, String(connections));
-            const r = await measure(name, path, "stripe signature", connections, next, opts.seconds, amount);
-            webhookRate = Math.max(r.rps, 1);
-            continue;
-          }
-          const { credential, next } = bodies[name];
-          // One unmeasured second first: connections opened and statements prepared, as in steady state.
-          if (!warm) {
-            await load({
-              url: `http://127.0.0.1:${fns.ports[name]}/`,
-              connections: 16,
-              seconds: 1,
-              next: next(0),
+/** Serves every function with SUPABASE_DB_URL `dbUrl` (a pooler: prepared statements off, as deployed there). */
+export async function serveForBench(opts: {
+  dbUrl: string;
+  db: HttpResult["db"];
+  keyDir: string;
+  users: number;
+  seconds: number;
+  log: (line: string) => void;
+}): Promise<BenchStack> {
+  const fns = await serveFunctions({
+    dbUrl: opts.dbUrl,
+    gatewayPort: freePort(),
+    keyDir: opts.keyDir,
+    extraEnv: { TOLLGATE_DB_PREPARE: String(opts.db === "direct") },
+  });
+  const run = Math.random().toString(36).slice(2, 8);
+  let seq = 0;
+  const url = (name: string, path: HttpResult["path"]) =>
+    path === "direct"
+      ? `http://127.0.0.1:${fns.ports[name]}/functions/v1/${name}`
+      : `${fns.url}/functions/v1/${name}`;
+  return {
+    db: opts.db,
+    ports: fns.ports,
+    env: fns.env,
+    url,
+    async measure(name, path, credential, connections, next, seconds = opts.seconds, amount) {
+      const r: HttpResult = {
+        function: name,
+        path,
+        credential,
+        db: opts.db,
+        ...(await load({ url: url(name, path), connections, seconds, next, amount })),
+      };
+      opts.log(
+        `  http ${name} ${path} (${credential}, db ${opts.db}) c=${connections}: ${
+          r.rps.toFixed(0)
+        } req/s, ` +
+          `p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, max ${r.max_ms.toFixed(1)} ms, ` +
+          `errors ${r.errors}`,
+      );
+      return r;
+    },
+    async warm(name, next) {
+      await load({ url: `http://127.0.0.1:${fns.ports[name]}/`, connections: 16, seconds: 1, next });
+    },
+    key: () => `${run}-${seq++}`,
+    randomUser: () => 1 + Math.floor(Math.random() * opts.users),
+    stop: fns.stop,
+  };
+}
+
+const service = { authorization: `Bearer ${LOCAL_SERVICE_ROLE_KEY}` };
+
+/** consume-credit with the service key naming a random bench user. */
+export function consumeAsService(stack: BenchStack): NextRequest {
+  return () => ({
+    headers: service,
+    body: JSON.stringify({
+      idempotency_key: stack.key(),
+      amount: 1,
+      user_id: benchUserId(stack.randomUser()),
+    }),
+  });
+}
+
+/** log-ai-usage with the service key naming a random bench user, priced by `model`. */
+export function usageBody(stack: BenchStack, model: string, extra: Record<string, unknown> = {}) {
+  return {
+    request_id: stack.key(),
+    model,
+    provider: "bench",
+    input_tokens: 1200,
+    output_tokens: 350,
+    latency_ms: 850,
+    user_id: benchUserId(stack.randomUser()),
+    ...extra,
+  };
+}
+
+/**
+ * consume-credit as the common caller: a signed-in user's own token (ES256, as new projects sign, verified by the
+ * function against SUPABASE_JWKS on every request, no network), one of 2,000 pre-signed.
+ */
+export async function consumeAsUsers(stack: BenchStack, keyDir: string, users: number): Promise<NextRequest> {
+  const { privateJwk } = await ensureSigningKey(keyDir);
+  const tokens = await Promise.all(
+    Array.from(
+      { length: Math.min(users, 2_000) },
+      (_, i) => signUserToken(benchUserId(i + 1), undefined, 3600, privateJwk),
+    ),
+  );
+  return () => ({
+    headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` },
+    body: JSON.stringify({ idempotency_key: stack.key(), amount: 1 }),
+  });
+}
+
+/** consume-credit, log-ai-usage and stripe-webhook at each connection count, direct and through the gateway. */
+export async function runMatrix(stack: BenchStack, opts: {
+  users: number;
+  seconds: number;
+  connections: number[];
+  model: string;
+  skip: (note: string) => void;
+}): Promise<HttpResult[]> {
+  const results: HttpResult[] = [];
+  let webhookRate = 1;
+  const bodies: Record<string, NextRequest> = {
+    "consume-credit": consumeAsService(stack),
+    "log-ai-usage": () => ({ headers: service, body: JSON.stringify(usageBody(stack, opts.model)) }),
+  };
+  for (const name of ["consume-credit", "log-ai-usage", "stripe-webhook"]) {
+    if (stack.ports[name] === undefined) {
+      opts.skip(`${name} function not installed (supabase/functions/${name}/index.ts)`);
+      continue;
+    }
+    for (const path of ["direct", "gateway"] as const) {
+      let warm = false;
+      for (const connections of opts.connections) {
+        if (name === "stripe-webhook") {
+          // Events are signed before each run (Stripe's helper is async), so each run sends a counted pool
+          // sized from the rate seen so far (first a 1,000-event warm-up at 4 connections).
+          // Each connection builds one request ahead, so the pool holds one spare event per connection.
+          const signed = async (count: number, spare: number, tag: string) => {
+            const pool = await signedEvents({
+              count: count + spare,
+              users: opts.users,
+              secret: stack.env.STRIPE_WEBHOOK_SECRET,
+              prefix: `${stack.key()}_${path}_${tag}`,
             });
+            let i = 0;
+            const next: NextRequest = () => {
+              const e = pool[i++];
+              return e ? { headers: { "stripe-signature": e.signature }, body: e.body } : null;
+            };
+            return { next, amount: count };
+          };
+          if (!warm) {
+            const w = await signed(1_000, 4, "warm");
+            webhookRate =
+              (await load({ url: stack.url(name, path), connections: 4, seconds: opts.seconds, ...w }))
+                .rps;
           }
           warm = true;
-          await measure(name, path, credential, connections, next(0));
+          const count = Math.min(
+            40_000,
+            Math.max(connections * 20, Math.ceil(webhookRate * opts.seconds * 1.2)),
+          );
+          const { next, amount } = await signed(count, connections, String(connections));
+          const r = await stack.measure(
+            name,
+            path,
+            "stripe signature",
+            connections,
+            next,
+            opts.seconds,
+            amount,
+          );
+          results.push(r);
+          webhookRate = Math.max(r.rps, 1);
+          continue;
         }
+        if (!warm) await stack.warm(name, bodies[name]);
+        warm = true;
+        results.push(await stack.measure(name, path, "service key", connections, bodies[name]));
       }
     }
-    if (fns.ports["consume-credit"] !== undefined) {
-      // The common caller: a signed-in user's own token, signed ES256 as new projects sign, verified by the
-      // function against SUPABASE_JWKS on every request (no network).
-      const { privateJwk } = await ensureSigningKey(opts.keyDir);
-      const tokens = await Promise.all(
-        Array.from(
-          { length: Math.min(opts.users, 2_000) },
-          (_, i) => signUserToken(benchUserId(i + 1), undefined, 3600, privateJwk),
-        ),
-      );
-      const next: NextRequest = () => ({
-        headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` },
-        body: JSON.stringify({ idempotency_key: `${run}-${seq++}`, amount: 1 }),
-      });
-      await measure("consume-credit", "direct", "user token", 16, next);
-      await measure("consume-credit", "gateway", "user token", 16, next);
-    }
-  } finally {
-    await fns.stop();
   }
   return results;
+}
+
+/**
+ * Offers half of `measuredMax` (consume-credit through the gateway with user tokens) open-loop for `seconds`:
+ * each request sent at its scheduled time on its own fetch, latency from that time to the answer.
+ */
+export async function runOpenLoop(stack: BenchStack, opts: {
+  next: NextRequest;
+  measuredMax: number;
+  seconds: number;
+  log: (line: string) => void;
+}): Promise<OpenLoopRun> {
+  const url = stack.url("consume-credit", "gateway");
+  const rate = Math.max(1, Math.round(opts.measuredMax / 2));
+  const result = await openLoop({
+    rate,
+    seconds: opts.seconds,
+    send: async () => {
+      const req = opts.next()!;
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...req.headers },
+        body: req.body,
+      });
+      await res.body?.cancel();
+      return res.ok;
+    },
+  });
+  opts.log(
+    `  open loop consume-credit gateway (user token, db ${stack.db}) at ${rate}/s: achieved ` +
+      `${result.achieved_per_s.toFixed(0)}/s, p50 ${result.p50_ms.toFixed(2)} ms, p99 ${
+        result.p99_ms.toFixed(2)
+      } ms, max ${result.max_ms.toFixed(1)} ms, errors ${result.errors}, in flight ≤ ${result.max_in_flight}`,
+  );
+  return {
+    function: "consume-credit",
+    path: "gateway",
+    credential: "user token",
+    db: stack.db,
+    measured_max_per_s: Number(opts.measuredMax.toFixed(1)),
+    ...result,
+  };
 }

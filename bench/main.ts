@@ -2,7 +2,7 @@
  * `npm run bench`: Tollgate's throughput and latency beside PostgreSQL's own limit, measured in one run on a
  * durable cluster of its own (fsync and synchronous_commit on), which it starts, fills and removes.
  *
- *   npm run bench                      the full run (under 10 minutes on 2 cores)
+ *   npm run bench                      the full run (about 10 minutes on 2 cores)
  *   npm run bench -- --quick           shorter runs and smaller resets, for a first look
  *   npm run bench -- --only=sql,http   some phases only: sql, http, cold, reset, profile
  *
@@ -17,12 +17,21 @@ import {
   type Postgres,
   psql,
   ROOT,
+  startPgbouncer,
   startPostgres,
 } from "../scripts/lib/stack.ts";
 import { benchModel, createFixtures, hasFunction, LOG_AI_USAGE_SIGNATURE } from "./fixtures.ts";
 import { type BenchResults, renderMarkdown } from "./report.ts";
-import { pgbench, scripts } from "./sql_level.ts";
-import { runHttpLevel } from "./http_level.ts";
+import { initTpcb, pgbench, type PgbenchResult, scripts } from "./sql_level.ts";
+import {
+  type BenchStack,
+  consumeAsService,
+  consumeAsUsers,
+  runMatrix,
+  runOpenLoop,
+  serveForBench,
+} from "./http_level.ts";
+import { detectHooks, runBatchIngest, runHoldSettle } from "./hooks.ts";
 import { runColdStarts } from "./cold_start.ts";
 import { runResets } from "./reset.ts";
 import { runProfile } from "./profile.ts";
@@ -47,10 +56,28 @@ function parseArgs(args: string[]): { quick: boolean; phases: Set<Phase> } {
 const { quick, phases } = parseArgs(Deno.args);
 /** Durations and sizes; --quick keeps every figure but measures each for less time. */
 const PLAN = quick
-  ? { users: 2_000, sqlSeconds: 3, sweepSeconds: 2, httpSeconds: 2, resets: [10_000, 100_000] }
-  : { users: 10_000, sqlSeconds: 6, sweepSeconds: 4, httpSeconds: 3, resets: [100_000, 1_000_000] };
+  ? {
+    users: 2_000,
+    sqlSeconds: 3,
+    sweepSeconds: 2,
+    httpSeconds: 2,
+    openLoopSeconds: 5,
+    resets: [10_000, 100_000],
+  }
+  : {
+    users: 10_000,
+    sqlSeconds: 6,
+    sweepSeconds: 4,
+    httpSeconds: 3,
+    openLoopSeconds: 10,
+    resets: [100_000, 1_000_000],
+  };
 const SQL_CLIENTS = 8;
 const CONNECTIONS = [1, 16, 64];
+/** pgbench -i scale of the TPC-B-like baseline: at least the client count (pgbench's own advice). */
+const TPCB_SCALE = SQL_CLIENTS;
+/** pgbouncer's server connections: one function instance's pool (createPool's max). */
+const POOLER_SIZE = 10;
 
 const started = new Date();
 const workDir = Deno.makeTempDirSync({ prefix: "tollgate-bench-" });
@@ -74,7 +101,13 @@ const results: BenchResults = {
   started_at: started.toISOString(),
   finished_at: "",
   quick,
-  plan: { ...PLAN, sql_clients: SQL_CLIENTS, connections: CONNECTIONS },
+  plan: {
+    ...PLAN,
+    sql_clients: SQL_CLIENTS,
+    connections: CONNECTIONS,
+    tpcb_scale: TPCB_SCALE,
+    pooler: `pgbouncer, pool_mode = transaction, default_pool_size = ${POOLER_SIZE}`,
+  },
   machine: {
     cores: navigator.hardwareConcurrency,
     cpu: cpuModel(),
@@ -85,9 +118,12 @@ const results: BenchResults = {
   },
   sql: [],
   http: [],
+  open_loop: [],
   cold_start: [],
   reset: [],
   profile: null,
+  hold_settle: null,
+  batch_ingest: null,
   skipped: [],
 };
 
@@ -122,45 +158,124 @@ try {
   const model = await benchModel(dbUrl);
   const hasLogUsage = await hasFunction(dbUrl, LOG_AI_USAGE_SIGNATURE);
   if (!hasLogUsage) skip("tollgate.log_ai_usage not installed");
+  const hooks = await detectHooks(dbUrl);
   log(`[${elapsed()}] ${PLAN.users} bench users ready`);
+  // As the functions reach a hosted database through Supavisor: each transaction may get another connection.
+  const pooler = await startPgbouncer(pg, `${workDir}/pgbouncer`, freePort(), { poolSize: POOLER_SIZE });
+  cleanups.push(pooler.stop);
+  const pooledAdminUrl = Object.assign(new URL(dbUrl), { port: new URL(pooler.url).port }).toString();
 
   if (phases.has("sql")) {
-    const workloads = ["bare_update", "consume_credits", ...(hasLogUsage ? ["log_ai_usage"] : [])];
-    const run = async (workload: string, users: "random" | "hot", clients: number, seconds: number) => {
+    const run = async (
+      workload: string,
+      users: "random" | "hot",
+      clients: number,
+      seconds: number,
+      via: { protocol?: PgbenchResult["protocol"]; db?: PgbenchResult["db"] } = {},
+    ) => {
       await psql(dbUrl, "checkpoint");
-      const script = scripts({ users, count: PLAN.users, model })[workload];
-      const r = await pgbench({ dbUrl, workDir, workload, script, users, clients, seconds });
+      const source = workload === "tpcb_like"
+        ? { builtin: "tpcb-like" as const }
+        : { script: scripts({ users, count: PLAN.users, model })[workload] };
+      const url = via.db === "pooled" ? pooledAdminUrl : dbUrl;
+      const r = await pgbench({ dbUrl: url, workDir, workload, source, users, clients, seconds, ...via });
       results.sql.push(r);
-      log(`  sql ${workload} ${users} c=${clients}: ${r.tps.toFixed(0)} tps, avg ${r.latency_avg_ms} ms`);
+      log(
+        `  sql ${workload} ${users} c=${clients} (${r.protocol}, ${r.db}): ${r.tps.toFixed(0)} tps, ` +
+          `avg ${r.latency_avg_ms} ms`,
+      );
     };
-    log(`[${elapsed()}] SQL level: pgbench, ${SQL_CLIENTS} clients`);
+    log(
+      `[${elapsed()}] SQL level: pgbench, ${SQL_CLIENTS} clients (TPC-B-like tables at scale ${TPCB_SCALE})`,
+    );
+    await initTpcb(dbUrl, TPCB_SCALE);
+    await run("tpcb_like", "random", SQL_CLIENTS, PLAN.sqlSeconds);
+    const workloads = ["bare_update", "consume_credits", ...(hasLogUsage ? ["log_ai_usage"] : [])];
     for (const users of ["random", "hot"] as const) {
       for (const w of workloads) await run(w, users, SQL_CLIENTS, PLAN.sqlSeconds);
     }
     // The baseline of the consume-credit HTTP figures: the same SQL at the HTTP runs' concurrency.
     for (const clients of CONNECTIONS) await run("consume_credits", "random", clients, PLAN.sweepSeconds);
+    // Behind the pooler prepared statements cannot be used: unnamed statements direct, then through pgbouncer.
+    for (const db of ["direct", "pooled"] as const) {
+      await run("consume_credits", "random", SQL_CLIENTS, PLAN.sqlSeconds, { protocol: "extended", db });
+    }
   }
 
   if (phases.has("http") || phases.has("cold") || phases.has("profile")) {
     const keyDir = `${workDir}/keys`;
     await ensureSigningKey(keyDir);
     if (phases.has("profile")) {
-      log(`[${elapsed()}] profile of the consume path`);
-      results.profile = await runProfile({ dbUrl, users: PLAN.users, requests: quick ? 500 : 1_000 });
+      log(`[${elapsed()}] profile of the consume path, direct and through pgbouncer`);
+      results.profile = await runProfile({
+        dbUrl: pg.url,
+        poolerUrl: pooler.url,
+        users: PLAN.users,
+        requests: quick ? 500 : 1_000,
+      });
     }
     if (phases.has("http")) {
       log(`[${elapsed()}] HTTP level: autocannon at ${CONNECTIONS.join(", ")} connections`);
-      results.http = await runHttpLevel({
-        dbUrl: pg.url,
-        keyDir,
-        users: PLAN.users,
-        seconds: PLAN.httpSeconds,
-        connections: CONNECTIONS,
-        model,
-        skip,
-        log,
-        cleanups,
-      });
+      const served = (url: string, db: BenchStack["db"]) =>
+        serveForBench({ dbUrl: url, db, keyDir, users: PLAN.users, seconds: PLAN.httpSeconds, log });
+      let stack = await served(pg.url, "direct");
+      cleanups.push(() => stack.stop());
+      try {
+        results.http.push(
+          ...await runMatrix(stack, {
+            users: PLAN.users,
+            seconds: PLAN.httpSeconds,
+            connections: CONNECTIONS,
+            model,
+            skip,
+          }),
+        );
+        if (stack.ports["consume-credit"] !== undefined) {
+          const asUsers = await consumeAsUsers(stack, keyDir, PLAN.users);
+          results.http.push(await stack.measure("consume-credit", "direct", "user token", 16, asUsers));
+          const gateway = await stack.measure("consume-credit", "gateway", "user token", 16, asUsers);
+          results.http.push(gateway);
+          log(`[${elapsed()}] open loop: half of ${gateway.rps.toFixed(0)} req/s offered`);
+          results.open_loop.push(
+            await runOpenLoop(stack, {
+              next: asUsers,
+              measuredMax: gateway.rps,
+              seconds: PLAN.openLoopSeconds,
+              log,
+            }),
+          );
+        }
+        if (hooks.holds) skip(hooks.holds);
+        else {results.hold_settle = await runHoldSettle(stack, {
+            connections: 16,
+            seconds: PLAN.httpSeconds,
+            model,
+          });}
+        if (hooks.batch) skip(hooks.batch);
+        else {
+          results.batch_ingest = await runBatchIngest(stack, {
+            connections: 4,
+            seconds: PLAN.httpSeconds,
+            batchSize: 1_000,
+            model,
+          });
+        }
+      } finally {
+        await stack.stop();
+      }
+      if (stack.ports["consume-credit"] !== undefined) {
+        log(`[${elapsed()}] HTTP level through pgbouncer (prepared statements off)`);
+        stack = await served(pooler.url, "pooled");
+        try {
+          const asService = consumeAsService(stack);
+          await stack.warm("consume-credit", asService);
+          results.http.push(await stack.measure("consume-credit", "gateway", "service key", 16, asService));
+          const asUsers = await consumeAsUsers(stack, keyDir, PLAN.users);
+          results.http.push(await stack.measure("consume-credit", "gateway", "user token", 16, asUsers));
+        } finally {
+          await stack.stop();
+        }
+      }
     }
     if (phases.has("cold")) {
       log(`[${elapsed()}] cold starts`);
@@ -169,8 +284,11 @@ try {
   }
 
   if (phases.has("reset")) {
-    log(`[${elapsed()}] reset: ${PLAN.resets.map((n) => n.toLocaleString("en")).join(" and ")} due accounts`);
-    results.reset = await runResets({ dbUrl, sizes: PLAN.resets, log });
+    log(
+      `[${elapsed()}] reset: ${PLAN.resets.map((n) => n.toLocaleString("en")).join(" and ")} due accounts, ` +
+        "consumes of due users during the last",
+    );
+    results.reset = await runResets({ dbUrl, functionsDbUrl: pg.url, sizes: PLAN.resets, log });
   }
 } catch (error) {
   console.error(error instanceof Error ? error.stack ?? error.message : error);

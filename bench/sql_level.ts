@@ -1,14 +1,22 @@
 /**
- * SQL level: pgbench runs the bare guarded UPDATE (the physical anchor) beside the SQL functions the Edge
- * Functions call, on the same cluster with durable settings, in the same run.
+ * SQL level: pgbench runs its own TPC-B-like transaction and the bare guarded UPDATE (the anchors) beside the SQL
+ * functions the Edge Functions call, on the same cluster with durable settings, in the same run.
  */
+import { psql } from "../scripts/lib/stack.ts";
 import { UID_SQL } from "./fixtures.ts";
 
 const PGBENCH = "/usr/lib/postgresql/15/bin/pgbench";
 
+/** The scratch database holding pgbench's own tables (`pgbench -i`), beside the bench's. */
+export const TPCB_DATABASE = "bench_tpcb";
+
 export interface PgbenchResult {
   workload: string;
   users: "random" | "hot";
+  /** How pgbench sends statements: prepared (named, parsed once) or extended (unnamed, what a pooler allows). */
+  protocol: "prepared" | "extended";
+  /** Straight to PostgreSQL, or through pgbouncer in transaction mode. */
+  db: "direct" | "pooled";
   clients: number;
   seconds: number;
   transactions: number;
@@ -66,39 +74,65 @@ export function parsePgbench(
   };
 }
 
-/** Runs one pgbench workload with prepared statements and returns its figures. */
+/** pgbench's connection options for a database URL (its user: the superuser, so the bench schema is readable). */
+function connectionArgs(dbUrl: string, database = "postgres"): string[] {
+  const url = new URL(dbUrl);
+  return ["-h", url.hostname, "-p", url.port, "-U", decodeURIComponent(url.username), database];
+}
+
+/**
+ * pgbench's own tables at `scale` in a scratch database, generated server-side, vacuumed, with primary keys
+ * (`pgbench -i -I dtGvp`). pgbench's documentation asks for a scale at least the number of clients: each
+ * transaction updates one of `scale` branch rows, so with fewer every client queues on the same row.
+ */
+export async function initTpcb(dbUrl: string, scale: number): Promise<void> {
+  await psql(dbUrl, `drop database if exists ${TPCB_DATABASE}`);
+  await psql(dbUrl, `create database ${TPCB_DATABASE}`);
+  const out = await new Deno.Command(PGBENCH, {
+    args: ["-i", "-q", "-I", "dtGvp", "-s", String(scale), ...connectionArgs(dbUrl, TPCB_DATABASE)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`pgbench -i failed:\n${new TextDecoder().decode(out.stderr)}`);
+}
+
+/**
+ * Runs one pgbench workload and returns its figures: a script of the bench's, or pgbench's built-in TPC-B-like
+ * transaction (on the tables `initTpcb` made).
+ */
 export async function pgbench(opts: {
   dbUrl: string;
   workDir: string;
   workload: string;
-  script: string;
+  source: { script: string } | { builtin: "tpcb-like" };
   users: "random" | "hot";
   clients: number;
   seconds: number;
+  protocol?: PgbenchResult["protocol"];
+  db?: PgbenchResult["db"];
 }): Promise<PgbenchResult> {
-  const file = `${opts.workDir}/${opts.workload}_${opts.users}.sql`;
-  Deno.writeTextFileSync(file, opts.script);
-  const url = new URL(opts.dbUrl);
+  const protocol = opts.protocol ?? "prepared";
+  const db = opts.db ?? "direct";
+  let source: string[];
+  if ("builtin" in opts.source) {
+    // pgbench vacuums its tables and empties pgbench_history before the run, as it always does.
+    source = ["-b", opts.source.builtin, ...connectionArgs(opts.dbUrl, TPCB_DATABASE)];
+  } else {
+    const file = `${opts.workDir}/${opts.workload}_${opts.users}_${protocol}_${db}.sql`;
+    Deno.writeTextFileSync(file, opts.source.script);
+    source = ["-n", "-f", file, ...connectionArgs(opts.dbUrl)]; // -n: no pgbench tables to vacuum
+  }
   const out = await new Deno.Command(PGBENCH, {
     args: [
-      "-n", // no vacuum of pgbench's own tables (there are none)
       "-M",
-      "prepared",
+      protocol,
       "-c",
       String(opts.clients),
       "-j",
       String(Math.min(opts.clients, navigator.hardwareConcurrency)),
       "-T",
       String(opts.seconds),
-      "-f",
-      file,
-      "-h",
-      url.hostname,
-      "-p",
-      url.port,
-      "-U",
-      decodeURIComponent(url.username),
-      "postgres",
+      ...source,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -113,6 +147,8 @@ export async function pgbench(opts: {
   return {
     workload: opts.workload,
     users: opts.users,
+    protocol,
+    db,
     clients: opts.clients,
     seconds: opts.seconds,
     transactions: parsed.transactions,

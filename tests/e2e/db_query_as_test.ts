@@ -1,10 +1,12 @@
 /**
- * queryAs, the two-round-trip transaction the consume path uses: the role, claims and RLS apply to its statement,
- * a failing statement leaves nothing behind, and the pooled connection comes back clean.
+ * queryAs, the transaction every function calls the database through: the role, claims and RLS apply to its
+ * statement, a failing statement leaves nothing behind, the pooled connection comes back clean, and it takes 2
+ * round trips with prepared statements and 3 without (behind a transaction pooler).
  */
 import assert from "node:assert/strict";
 import { createPool, queryAs } from "../../supabase/functions/_tollgate/db.ts";
 import { HttpError } from "../../supabase/functions/_tollgate/errors.ts";
+import { countingProxy, newCounts } from "../../bench/wire.ts";
 import { db, FUNCTIONS_DB_PREPARE, FUNCTIONS_DB_URL, newUser } from "./_helpers.ts";
 import type { Caller } from "../../supabase/functions/_tollgate/auth.ts";
 
@@ -23,6 +25,73 @@ Deno.test("queryAs runs the statement as the user's role with their claims, unde
       tx`select current_user as role, auth.uid() as uid, (select count(*)::int from tollgate.accounts) as visible`,
   );
   assert.deepEqual(row, { role: "authenticated", uid: me.id, visible: 1 });
+});
+
+Deno.test("queryAs hands over claims that carry quotes, backslashes and SQL exactly, as data", async () => {
+  const me = await newUser(admin);
+  const tricky = {
+    sub: me.id,
+    role: "authenticated",
+    name: String.raw`O'Brien \' \\ E'x' $$ $q$ \u0000 "quoted"`,
+    injection: `', true); select set_config('role', 'service_role', false); --`,
+    lines: "one\ntwo\ttab",
+    unicode: "Zoë 🚀 \u2028",
+  };
+  const caller = { kind: "user" as const, userId: me.id, claims: tricky };
+  const [row] = await queryAs(
+    pool,
+    caller,
+    (tx) => tx`select current_setting('request.jwt.claims')::jsonb as claims, current_user as role`,
+  );
+  assert.deepEqual(row.claims, tricky);
+  assert.equal(row.role, "authenticated");
+  // Nothing of the injection ran: the session role outside the transaction is untouched.
+  const [{ role }] = await pool`select current_setting('role') as role`;
+  assert.equal(role, "none");
+});
+
+Deno.test("queryAs answers a statement the server cannot parse with its error and leaves the connection clean", async () => {
+  await assert.rejects(
+    queryAs(
+      pool,
+      { kind: "service" },
+      (tx) => tx`select tollgate.no_such_function(${1}::int)`,
+      crypto.randomUUID(),
+    ),
+    (e: unknown) => e instanceof HttpError,
+  );
+  // Left in the aborted transaction, this would fail too.
+  const [row] = await pool`select current_user as u, current_setting('request.jwt.claims', true) as claims`;
+  assert.deepEqual(row, { u: "postgres", claims: "" });
+});
+
+Deno.test("queryAs takes 2 round trips with prepared statements and 3 without, as the consume path sends it", async () => {
+  const me = await newUser(admin);
+  // Prepared statements only where the functions use them: behind pgbouncer a named statement would vanish.
+  for (const prepare of FUNCTIONS_DB_PREPARE ? [true, false] : [false]) {
+    const counts = newCounts();
+    const proxy = countingProxy(new URL(FUNCTIONS_DB_URL), counts);
+    const counted = createPool(proxy.url, { max: 1, prepare });
+    try {
+      const consume = (key: string) =>
+        queryAs(
+          counted,
+          { kind: "service" },
+          (tx) =>
+            tx`select tollgate.consume_credits(p_idempotency_key => ${key}, p_amount => ${0},
+                 p_feature => ${"unlimited"}, p_metadata => ${null}, p_user_id => ${me.id}) as result`,
+          me.id,
+        );
+      await consume(crypto.randomUUID()); // connects and, with prepare, prepares the statements
+      const before = counts.flushes;
+      for (let i = 0; i < 5; i++) await consume(crypto.randomUUID());
+      const last = counts.trace.slice(-(prepare ? 2 : 3)).join(" → ");
+      assert.equal((counts.flushes - before) / 5, prepare ? 2 : 3, `prepare: ${prepare}, last: ${last}`);
+    } finally {
+      await counted.end();
+      proxy.close();
+    }
+  }
 });
 
 Deno.test("queryAs as the service role names the user in the claims", async () => {

@@ -27,22 +27,43 @@ export function claimsFor(caller: Caller, userId?: string): Record<string, unkno
     : { ...caller.claims, role: "authenticated" };
 }
 
-/** The statement that makes a transaction act as the caller: their role and JWT claims, local to it. */
-function actAs(tx: Sql, caller: Caller, userId?: string) {
+/**
+ * BEGIN and the statement that makes the transaction act as the caller (their role and JWT claims, local to it), as
+ * one simple query: its values are quoted literals rather than parameters, so no Describe round trip is needed to
+ * learn their types, with or without prepared statements.
+ */
+function beginAs(caller: Caller, userId?: string): string {
   const role = caller.kind === "service" ? "service_role" : "authenticated";
-  return tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${
-    JSON.stringify(claimsFor(caller, userId))
-  }, true)`;
+  return `begin; select set_config('role', ${literal(role)}, true), ` +
+    `set_config('request.jwt.claims', ${literal(JSON.stringify(claimsFor(caller, userId)))}, true)`;
+}
+
+/**
+ * A string literal PostgreSQL reads back exactly: an escape string (E'...', read the same whatever
+ * standard_conforming_strings says) with backslashes and quotes doubled. A NUL cannot be sent at all.
+ */
+export function literal(text: string): string {
+  if (text.includes("\0")) throw new Error("A SQL string cannot contain NUL");
+  return `E'${text.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 }
 
 /**
  * Runs one statement in one transaction as the caller's database role (authenticated or service_role) with their
- * JWT claims, exactly as PostgREST would: grants and RLS apply. Two round trips instead of four: BEGIN with the
- * role and claims, then the statement with COMMIT; if the statement fails, the server turns the pipelined COMMIT
- * into a rollback, so nothing is applied. Any failure is mapped to an HttpError.
+ * JWT claims, exactly as PostgREST would: grants and RLS apply. Any failure is mapped to an HttpError.
+ *
+ * Round trips (docs/benchmarks.md shows the messages): BEGIN with the role and claims is one simple query, no
+ * Describe. With prepared statements the statement follows once that is confirmed, COMMIT pipelined behind it:
+ * 2 round trips. Without them (behind a transaction pooler) postgres.js sends a statement with parameters as Parse
+ * and Describe, then Bind and Execute once the server has described it, and COMMIT after its answer; the statement
+ * goes out with BEGIN, so that is 3 round trips, not 4. It runs only after the server has run BEGIN and set the
+ * role and claims (a statement without parameters runs right behind them), and if setting them failed the
+ * transaction is aborted and the statement fails too. Only a BEGIN that itself failed (cancelled by an operator)
+ * would let it run outside a transaction as the pool's login role with no claims, which `_acting_user` refuses
+ * (the service-only calls were authorized by the function already). COMMIT is sent only once BEGIN, the role and
+ * claims are confirmed; if the statement failed, the server turns it into a rollback, so nothing is applied.
  *
  * A pooled connection the server closed while idle (a restart, a failover) fails at BEGIN, before the statement
- * was sent: that attempt is repeated on another connection, since nothing of it ran (at most once per pooled
+ * ran: that attempt is repeated on another connection, since nothing of it ran (at most once per pooled
  * connection, so a pool full of dead connections is drained and the request still succeeds).
  */
 export async function queryAs<T extends readonly postgres.MaybeRow[]>(
@@ -61,7 +82,7 @@ export async function queryAs<T extends readonly postgres.MaybeRow[]>(
   }
 }
 
-/** The connection was lost before the statement was sent: nothing ran. */
+/** The connection was lost before the statement ran: nothing of it was applied. */
 class NotStarted extends Error {}
 
 async function transaction<T extends readonly postgres.MaybeRow[]>(
@@ -73,19 +94,19 @@ async function transaction<T extends readonly postgres.MaybeRow[]>(
   const tx = await sql.reserve();
   let lost = false;
   try {
-    const begin = quiet(tx`begin`.execute());
-    const actingAs = quiet(actAs(tx, caller, userId).execute());
+    const begin = quiet(tx.unsafe(beginAs(caller, userId)).execute());
+    let result = sql.options.prepare ? null : quiet(statement(tx).execute());
     try {
       await begin;
-      await actingAs;
     } catch (error) {
       if (connectionLost(error)) {
         throw new NotStarted("Connection lost before the statement", { cause: error });
       }
+      await result?.catch(() => {});
       await tx`rollback`.execute().catch(() => {});
       throw error;
     }
-    const result = quiet(statement(tx).execute());
+    result ??= quiet(statement(tx).execute());
     const commit = quiet(tx`commit`.execute());
     let rows: T;
     try {
