@@ -108,6 +108,18 @@ const numbers = (base: Record<string, unknown>, fields: string[]): Case[] =>
 const CONSUME = { idempotency_key: "bad-input", amount: 0, feature: "e2e-bad-input" };
 const USAGE = { request_id: "bad-input", model: "gpt-4o", input_tokens: 1, output_tokens: 1 };
 
+/** Bad bodies for the service-only functions, whose body is always `{}`. */
+const SERVICE_CASES: Case[] = [
+  { name: "a field with U+0000", body: { note: NUL }, field: "note" },
+  { name: "a key with U+0000", body: { [NUL]: 1 } },
+  { name: "a lone surrogate", body: { note: HIGH }, field: "note" },
+  { name: "nested 33 deep", body: nest(33) },
+  { name: "nested 20,000 deep", body: raw(deepText(20_000)) },
+  { name: "a body that is not UTF-8", body: notUtf8('{"note": "~"}') },
+  { name: "a body that is an array", body: [] },
+  { name: "a number of 1e400", body: raw('{"n": 1e400}'), field: "n" },
+];
+
 const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
   "consume-credit": {
     token: "user",
@@ -126,19 +138,8 @@ const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
       },
     ],
   },
-  "reset-monthly-quotas": {
-    token: "service",
-    cases: [
-      { name: "a field with U+0000", body: { note: NUL }, field: "note" },
-      { name: "a key with U+0000", body: { [NUL]: 1 } },
-      { name: "a lone surrogate", body: { note: HIGH }, field: "note" },
-      { name: "nested 33 deep", body: nest(33) },
-      { name: "nested 20,000 deep", body: raw(deepText(20_000)) },
-      { name: "a body that is not UTF-8", body: notUtf8('{"note": "~"}') },
-      { name: "a body that is an array", body: [] },
-      { name: "a number of 1e400", body: raw('{"n": 1e400}'), field: "n" },
-    ],
-  },
+  "reset-monthly-quotas": { token: "service", cases: SERVICE_CASES },
+  "deliver-billing-events": { token: "service", cases: SERVICE_CASES },
 };
 
 /** POSTs a case's body as it is (bytes, raw text, or JSON) with the given bearer token and extra headers. */
