@@ -355,12 +355,22 @@ export function verifyJwtByFunction(): Record<string, boolean> {
   return result;
 }
 
-/** A free TCP port on loopback. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on loopback, never one this process handed out before: a port is free only until whoever got it
+ * listens, and the kernel may offer a just-closed port again, so two functions started together could otherwise
+ * get the same one (the second fails to bind and its requests reach the first).
+ */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  for (;;) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** Waits until something listens on `port` on loopback. */
