@@ -5,7 +5,13 @@ import { buildDocument, OUTPUT } from "../scripts/openapi.ts";
 import { ERROR_STATUS } from "../supabase/functions/_tollgate/contract.ts";
 
 const committed = JSON.parse(Deno.readTextFileSync(OUTPUT));
-const FUNCTIONS = ["consume-credit", "log-ai-usage", "reset-monthly-quotas", "stripe-webhook"];
+const FUNCTIONS = [
+  "consume-credit",
+  "deliver-billing-events",
+  "log-ai-usage",
+  "reset-monthly-quotas",
+  "stripe-webhook",
+];
 
 Deno.test("docs/openapi.json matches the zod schemas it is generated from (run npm run openapi)", () => {
   assert.deepEqual(committed, buildDocument(), "docs/openapi.json is stale: run npm run openapi");

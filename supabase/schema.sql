@@ -288,6 +288,7 @@ declare
   v_invoice jsonb := p_event #> '{data,object}';
   v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
   v_account_id uuid;
+  v_failure tollgate.stripe_payment_failures;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
   if v_account_id is null then
@@ -310,18 +311,17 @@ begin
             coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
             (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
             p_event ->> 'id', p_now)
-    on conflict (id) do nothing;
+    on conflict (id) do nothing
+    returning * into v_failure;
   end if;
   if not found then
     return tollgate._stripe_outcome('ignored', format('Invoice %s is already recorded', v_invoice ->> 'id'));
   end if;
-  if p_event ->> 'type' = 'invoice.payment_failed' then
+  if v_failure.id is not null then
     perform tollgate._emit_event(v_account_id, 'payment.failed', jsonb_build_object(
-      'invoice_id', v_invoice ->> 'id', 'amount', coalesce((v_invoice ->> 'amount_due')::bigint, 0),
-      'currency', coalesce(v_invoice ->> 'currency', ''), 'attempt_count', (v_invoice ->> 'attempt_count')::integer,
-      'next_payment_attempt', tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
-      'subscription_id', tollgate._stripe_invoice_subscription(v_invoice)),
-      (v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), p_now);
+      'invoice_id', v_failure.invoice_id, 'amount', v_failure.amount, 'currency', v_failure.currency,
+      'attempt_count', v_failure.attempt_count, 'next_payment_attempt', v_failure.next_payment_attempt,
+      'subscription_id', tollgate._stripe_invoice_subscription(v_invoice)), v_failure.id, p_now);
   end if;
   return tollgate._stripe_outcome('processed');
 end
@@ -785,32 +785,26 @@ $$;
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) IS 'Tollgate: draws p_amount from the account''s live lots, earliest expiry first, then priority, and returns what was drawn (less than p_amount only when the lots run out). The caller holds the account lock.';
 
--- Name: _emit_balance_events(uuid, bigint, bigint, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_seq bigint, p_now timestamp with time zone) RETURNS void
+-- Name: _emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_threshold bigint;
-  v_data jsonb;
 begin
-  if p_after >= p_before then
-    return;
-  end if;
-  v_data := jsonb_build_object('balance', p_after, 'previous_balance', p_before, 'ledger_seq', p_seq);
   if p_after <= 0 and p_before > 0 then
-    perform tollgate._emit_event(p_account_id, 'balance.depleted', v_data, 'ledger:' || p_seq, p_now);
+    perform tollgate._emit_event(p_account_id, 'balance.depleted', jsonb_build_object(
+      'balance', p_after, 'previous_balance', p_before, 'ledger_seq', p_seq), 'ledger:' || p_seq, p_now);
   end if;
-  v_threshold := tollgate._low_balance_threshold(p_account_id);
-  if p_after < v_threshold and p_before >= v_threshold then
-    perform tollgate._emit_event(p_account_id, 'balance.low', v_data || jsonb_build_object('threshold', v_threshold),
-                                 'ledger:' || p_seq, p_now);
+  if p_after < p_threshold and p_before >= p_threshold then
+    perform tollgate._emit_event(p_account_id, 'balance.low', jsonb_build_object(
+      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold, 'ledger_seq', p_seq),
+      'ledger:' || p_seq, p_now);
   end if;
 end
 $$;
 
--- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_seq bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_seq bigint, p_now timestamp with time zone) IS 'Tollgate: balance.depleted when a movement takes the available balance from above 0 to 0 or below, and balance.low when it takes it from at or above the account''s threshold to below it; once per crossing (the ledger seq of the movement). The caller holds the account lock, so concurrent movements cross one at a time.';
+-- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone) IS 'Tollgate: balance.depleted when a movement takes the available balance from above 0 to 0 or below, and balance.low when it takes it from at or above p_threshold (the account''s, else its plan''s) to below it; once per crossing (the ledger seq of the movement). The caller holds the account lock, so concurrent movements cross one at a time.';
 
 -- Name: _emit_event(uuid, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) RETURNS boolean
@@ -1120,19 +1114,6 @@ $$;
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward their cap). Idempotent per (account, request_id).';
 
--- Name: _low_balance_threshold(uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._low_balance_threshold(p_account_id uuid) RETURNS bigint
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select coalesce(a.low_balance_threshold, p.low_balance_threshold)
-    from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id
-   where a.id = p_account_id
-$$;
-
--- Name: FUNCTION _low_balance_threshold(p_account_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._low_balance_threshold(p_account_id uuid) IS 'Tollgate: the available balance below which an account is low on credits: its own low_balance_threshold, else its plan''s; null: none.';
-
 -- Name: _member_manager(uuid, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) RETURNS tollgate.member_role
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -1235,13 +1216,18 @@ CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overd
 declare
   v_balance bigint;
   v_seq bigint;
+  v_threshold bigint;
   v_row tollgate.credit_ledger;
 begin
-  update tollgate.accounts
+  -- The low-balance threshold: the account's own, else its plan's (null: none).
+  update tollgate.accounts a
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
    where id = p_account_id
-  returning balance, ledger_seq into v_balance, v_seq;
+  returning a.balance, a.ledger_seq,
+            coalesce(a.low_balance_threshold,
+                     (select p.low_balance_threshold from tollgate.plans p where p.id = a.plan_id))
+    into v_balance, v_seq, v_threshold;
   insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                       actor_id, metadata, created_at)
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
@@ -1250,7 +1236,7 @@ begin
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_threshold, v_seq, p_now);
   end if;
   return v_row;
 end
@@ -3433,8 +3419,8 @@ REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_all
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_seq bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_seq bigint, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) FROM PUBLIC;
@@ -3453,9 +3439,6 @@ REVOKE ALL ON FUNCTION tollgate._lock_account(p_account_id uuid) FROM PUBLIC;
 
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
-
--- Name: FUNCTION _low_balance_threshold(p_account_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._low_balance_threshold(p_account_id uuid) FROM PUBLIC;
 
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;

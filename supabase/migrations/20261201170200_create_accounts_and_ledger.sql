@@ -321,13 +321,18 @@ as $$
 declare
   v_balance bigint;
   v_seq bigint;
+  v_threshold bigint;
   v_row tollgate.credit_ledger;
 begin
-  update tollgate.accounts
+  -- The low-balance threshold: the account's own, else its plan's (null: none).
+  update tollgate.accounts a
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
    where id = p_account_id
-  returning balance, ledger_seq into v_balance, v_seq;
+  returning a.balance, a.ledger_seq,
+            coalesce(a.low_balance_threshold,
+                     (select p.low_balance_threshold from tollgate.plans p where p.id = a.plan_id))
+    into v_balance, v_seq, v_threshold;
   insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                       actor_id, metadata, created_at)
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
@@ -336,7 +341,7 @@ begin
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_threshold, v_seq, p_now);
   end if;
   return v_row;
 end

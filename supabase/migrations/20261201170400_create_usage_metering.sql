@@ -179,8 +179,7 @@ comment on function tollgate._count_request(tollgate.accounts, text, timestamptz
   'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the '
   'plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with '
   'resets_at and retry_after) when a window is full, writing quota.warning when one reaches 80%; returns each '
-  'limit''s state. The caller holds the '
-  'account lock and has settled the account.';
+  'limit''s state. The caller holds the account lock and has settled the account.';
 revoke execute on function tollgate._count_request(tollgate.accounts, text, timestamptz)
   from public, anon, authenticated, service_role;
 

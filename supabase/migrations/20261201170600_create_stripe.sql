@@ -1006,6 +1006,7 @@ declare
   v_invoice jsonb := p_event #> '{data,object}';
   v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
   v_account_id uuid;
+  v_failure tollgate.stripe_payment_failures;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
   if v_account_id is null then
@@ -1028,18 +1029,17 @@ begin
             coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
             (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
             p_event ->> 'id', p_now)
-    on conflict (id) do nothing;
+    on conflict (id) do nothing
+    returning * into v_failure;
   end if;
   if not found then
     return tollgate._stripe_outcome('ignored', format('Invoice %s is already recorded', v_invoice ->> 'id'));
   end if;
-  if p_event ->> 'type' = 'invoice.payment_failed' then
+  if v_failure.id is not null then
     perform tollgate._emit_event(v_account_id, 'payment.failed', jsonb_build_object(
-      'invoice_id', v_invoice ->> 'id', 'amount', coalesce((v_invoice ->> 'amount_due')::bigint, 0),
-      'currency', coalesce(v_invoice ->> 'currency', ''), 'attempt_count', (v_invoice ->> 'attempt_count')::integer,
-      'next_payment_attempt', tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
-      'subscription_id', tollgate._stripe_invoice_subscription(v_invoice)),
-      (v_invoice ->> 'id') || ':' || coalesce(v_invoice ->> 'attempt_count', '0'), p_now);
+      'invoice_id', v_failure.invoice_id, 'amount', v_failure.amount, 'currency', v_failure.currency,
+      'attempt_count', v_failure.attempt_count, 'next_payment_attempt', v_failure.next_payment_attempt,
+      'subscription_id', tollgate._stripe_invoice_subscription(v_invoice)), v_failure.id, p_now);
   end if;
   return tollgate._stripe_outcome('processed');
 end

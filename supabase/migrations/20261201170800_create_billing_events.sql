@@ -92,50 +92,31 @@ comment on function tollgate._emit_event(uuid, text, jsonb, text, timestamptz) i
 revoke execute on function tollgate._emit_event(uuid, text, jsonb, text, timestamptz)
   from public, anon, authenticated, service_role;
 
-create or replace function tollgate._low_balance_threshold(p_account_id uuid) returns bigint
-language sql stable
-security definer
-set search_path = ''
-as $$
-  select coalesce(a.low_balance_threshold, p.low_balance_threshold)
-    from tollgate.accounts a join tollgate.plans p on p.id = a.plan_id
-   where a.id = p_account_id
-$$;
-comment on function tollgate._low_balance_threshold(uuid) is
-  'Tollgate: the available balance below which an account is low on credits: its own low_balance_threshold, else '
-  'its plan''s; null: none.';
-revoke execute on function tollgate._low_balance_threshold(uuid) from public, anon, authenticated, service_role;
-
 create or replace function tollgate._emit_balance_events(
-  p_account_id uuid, p_before bigint, p_after bigint, p_seq bigint, p_now timestamptz
+  p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamptz
 ) returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_threshold bigint;
-  v_data jsonb;
 begin
-  if p_after >= p_before then
-    return;
-  end if;
-  v_data := jsonb_build_object('balance', p_after, 'previous_balance', p_before, 'ledger_seq', p_seq);
   if p_after <= 0 and p_before > 0 then
-    perform tollgate._emit_event(p_account_id, 'balance.depleted', v_data, 'ledger:' || p_seq, p_now);
+    perform tollgate._emit_event(p_account_id, 'balance.depleted', jsonb_build_object(
+      'balance', p_after, 'previous_balance', p_before, 'ledger_seq', p_seq), 'ledger:' || p_seq, p_now);
   end if;
-  v_threshold := tollgate._low_balance_threshold(p_account_id);
-  if p_after < v_threshold and p_before >= v_threshold then
-    perform tollgate._emit_event(p_account_id, 'balance.low', v_data || jsonb_build_object('threshold', v_threshold),
-                                 'ledger:' || p_seq, p_now);
+  if p_after < p_threshold and p_before >= p_threshold then
+    perform tollgate._emit_event(p_account_id, 'balance.low', jsonb_build_object(
+      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold, 'ledger_seq', p_seq),
+      'ledger:' || p_seq, p_now);
   end if;
 end
 $$;
-comment on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, timestamptz) is
+comment on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamptz) is
   'Tollgate: balance.depleted when a movement takes the available balance from above 0 to 0 or below, and '
-  'balance.low when it takes it from at or above the account''s threshold to below it; once per crossing (the '
-  'ledger seq of the movement). The caller holds the account lock, so concurrent movements cross one at a time.';
-revoke execute on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, timestamptz)
+  'balance.low when it takes it from at or above p_threshold (the account''s, else its plan''s) to below it; once '
+  'per crossing (the ledger seq of the movement). The caller holds the account lock, so concurrent movements cross '
+  'one at a time.';
+revoke execute on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamptz)
   from public, anon, authenticated, service_role;
 
 -- Refused consumes. A refusal raises (TG429, TGM29), which rolls back the refused request's transaction, so what it

@@ -1041,6 +1041,7 @@ export type Database = {
           "p_before": number;
           "p_now": string;
           "p_seq": number;
+          "p_threshold": number;
         };
         Returns: undefined;
       };
@@ -1125,7 +1126,6 @@ export type Database = {
         };
         Returns: Json;
       };
-      "_low_balance_threshold": { Args: { "p_account_id": string }; Returns: number };
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
