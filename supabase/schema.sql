@@ -1412,6 +1412,33 @@ $$;
 -- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) IS 'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
 
+-- Name: _schedule(text, text, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._schedule(p_job text, p_schedule text, p_command text) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if not exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+    raise notice 'pg_cron is not available: % is not scheduled; run `%` on the schedule % by other means',
+      p_job, p_command, p_schedule;
+    return false;
+  end if;
+  begin
+    -- Into pg_catalog, as Supabase enables it, so nothing of pg_cron lands in public.
+    create extension if not exists pg_cron with schema pg_catalog;
+  exception when others then
+    raise notice 'pg_cron could not be enabled (%): % is not scheduled', sqlerrm, p_job;
+    return false;
+  end;
+  -- Scheduling by name replaces the job of that name, so a migration calling this re-runs cleanly.
+  perform cron.schedule(p_job, p_schedule, p_command);
+  return true;
+end
+$$;
+
+-- Name: FUNCTION _schedule(p_job text, p_schedule text, p_command text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._schedule(p_job text, p_schedule text, p_command text) IS 'Tollgate: schedules (or reschedules) the pg_cron job p_job where pg_cron is available, enabling the extension in pg_catalog; elsewhere prints a notice naming what to run by other means. True when scheduled. Used by the schedule migrations only.';
+
 -- Name: _secure_ai_usage_partition(regclass); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2064,6 +2091,24 @@ $$;
 
 -- Name: FUNCTION _take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone) IS 'Tollgate: counts p_credits taken by a member of a team account in their day and month windows (member_usage) and refuses with TGM29 (cap, used, period, resets_at, retry_after) when that goes over their cap, unless post-paid (usage already happened: counted, never refused). TG403 when they are no longer a member. The caller holds the account lock and has settled the account, so the count and the debit serialize.';
+
+-- Name: _unschedule(text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._unschedule(p_job text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  -- Nested: PL/pgSQL plans the inner query only when cron.job exists (pg_cron lives in one database only).
+  if pg_catalog.to_regclass('cron.job') is not null then
+    if exists (select 1 from cron.job where jobname = p_job) then
+      perform cron.unschedule(p_job);
+    end if;
+  end if;
+end
+$$;
+
+-- Name: FUNCTION _unschedule(p_job text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._unschedule(p_job text) IS 'Tollgate: removes the pg_cron job p_job if it exists (the extension stays: other jobs may use it). Used by the schedule rollbacks only.';
 
 -- Name: _valid_metadata(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._valid_metadata(p_metadata jsonb) RETURNS jsonb
@@ -3479,6 +3524,9 @@ REVOKE ALL ON FUNCTION tollgate._refuse_model_price_change() FROM PUBLIC;
 -- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) FROM PUBLIC;
 
+-- Name: FUNCTION _schedule(p_job text, p_schedule text, p_command text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._schedule(p_job text, p_schedule text, p_command text) FROM PUBLIC;
+
 -- Name: FUNCTION _secure_ai_usage_partition(p_table regclass); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) FROM PUBLIC;
 
@@ -3533,6 +3581,9 @@ REVOKE ALL ON FUNCTION tollgate._sync_account_plan(p_account_id uuid, p_now time
 
 -- Name: FUNCTION _take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._take_member_credits(p_account tollgate.accounts, p_user_id uuid, p_credits bigint, p_post_paid boolean, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _unschedule(p_job text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._unschedule(p_job text) FROM PUBLIC;
 
 -- Name: FUNCTION _valid_metadata(p_metadata jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._valid_metadata(p_metadata jsonb) FROM PUBLIC;

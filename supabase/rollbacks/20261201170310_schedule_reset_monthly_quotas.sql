@@ -1,11 +1,2 @@
 -- Unschedules the hourly reset. The pg_cron extension stays: other jobs may use it.
--- Nested ifs: PL/pgSQL plans the inner query only when cron.job exists (pg_cron lives in one database only).
-do $$
-begin
-  if pg_catalog.to_regclass('cron.job') is not null then
-    if exists (select 1 from cron.job where jobname = 'tollgate-reset-monthly-quotas') then
-      perform cron.unschedule('tollgate-reset-monthly-quotas');
-    end if;
-  end if;
-end
-$$;
+select tollgate._unschedule('tollgate-reset-monthly-quotas');

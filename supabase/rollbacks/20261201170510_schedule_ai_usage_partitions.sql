@@ -1,11 +1,2 @@
 -- Unschedules the daily partition job. The pg_cron extension stays: other jobs may use it.
--- Nested ifs: PL/pgSQL plans the inner query only when cron.job exists (pg_cron lives in one database only).
-do $$
-begin
-  if pg_catalog.to_regclass('cron.job') is not null then
-    if exists (select 1 from cron.job where jobname = 'tollgate-ai-usage-partitions') then
-      perform cron.unschedule('tollgate-ai-usage-partitions');
-    end if;
-  end if;
-end
-$$;
+select tollgate._unschedule('tollgate-ai-usage-partitions');

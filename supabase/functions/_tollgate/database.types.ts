@@ -1228,6 +1228,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_schedule": { Args: { "p_command": string; "p_job": string; "p_schedule": string }; Returns: boolean };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_set_account_plan": {
         Args: {
@@ -1345,6 +1346,7 @@ export type Database = {
         };
         Returns: undefined;
       };
+      "_unschedule": { Args: { "p_job": string }; Returns: undefined };
       "_valid_metadata": { Args: { "p_metadata": Json }; Returns: Json };
       "add_account_member": {
         Args: { "p_account_id": string; "p_role"?: string; "p_user_id": string };
