@@ -57,7 +57,7 @@ export async function hasFunction(dbUrl: string, signature: string): Promise<boo
 
 /** Signature of the usage meter, as the log-ai-usage issue defines it. */
 export const LOG_AI_USAGE_SIGNATURE =
-  "tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid)";
+  "tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid, bigint, uuid)";
 
 /** Signature of the Stripe event handler, as the stripe-webhook issue defines it. */
 export const HANDLE_STRIPE_EVENT_SIGNATURE = "tollgate.handle_stripe_event(jsonb)";

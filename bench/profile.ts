@@ -39,6 +39,8 @@ function consumer(url: string, users: number, prepare: boolean) {
       idempotency_key: `profile-${run}-${seq++}`,
       amount: 1,
       feature: "default",
+      hold: false,
+      hold_ttl_seconds: 600,
     });
   // Warm every pool connection first (open, statements prepared), as in steady state.
   const warm = () => Promise.all(Array.from({ length: 32 }, one));

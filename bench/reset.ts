@@ -105,6 +105,8 @@ async function consumesDuring(
             idempotency_key: `during-${i}`,
             amount: 1,
             feature: "default",
+            hold: false,
+            hold_ttl_seconds: 600,
           });
           consumed.push(user);
           return true;

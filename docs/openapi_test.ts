@@ -6,6 +6,7 @@ import { ERROR_STATUS } from "../supabase/functions/_tollgate/contract.ts";
 
 const committed = JSON.parse(Deno.readTextFileSync(OUTPUT));
 const FUNCTIONS = [
+  "billing-status",
   "consume-credit",
   "deliver-billing-events",
   "log-ai-usage",

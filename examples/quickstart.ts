@@ -4,8 +4,8 @@
  *   npm run quickstart
  *
  * It creates a user, buys a pack of 500 credits through a signed test `checkout.session.completed` event (what
- * Stripe sends after a paid Checkout), gates a job with consume-credit, meters the AI call with log-ai-usage,
- * and prints the user's balance history from `credit_ledger`, read as that user under RLS.
+ * Stripe sends after a paid Checkout), holds credits for a job with consume-credit, settles the hold with the AI
+ * call's usage through log-ai-usage, and prints the user's balance history from `credit_ledger`, read as that user under RLS.
  */
 import postgres from "postgres";
 import Stripe from "stripe";
@@ -136,27 +136,33 @@ export async function runQuickstart(cfg: QuickstartConfig): Promise<QuickstartRe
   log("2. bought 500 credits: a signed checkout.session.completed event reached stripe-webhook");
 
   // 3. The gate, before the expensive work: refuses with 402/429 instead of letting it run.
+  // An AI call's cost is known only afterwards: hold up to 10 credits, call the model, settle with what it used.
   const job = `quickstart-job-${userId.slice(0, 8)}`;
-  const gate = await tollgate.consumeCredit({ idempotency_key: job, amount: 2, feature: "quickstart" });
-  log(`3. consume-credit: ${gate.consumed} credits for ${job}, balance ${gate.balance}`);
+  const hold = await tollgate.consumeCredit({
+    idempotency_key: job,
+    amount: 10,
+    feature: "quickstart",
+    hold: true,
+  });
+  log(`3. consume-credit: ${hold.held} credits held for ${job}, ${hold.balance} still available`);
 
-  // 4. The meter, after the work: records tokens and cost, and here charges the priced credits too.
   const usage = await tollgate.logAiUsage({
     request_id: job,
-    model: "gpt-4o-mini",
+    hold_id: hold.hold_id,
+    model: "gpt-4o",
     provider: "openai",
     feature: "quickstart",
-    input_tokens: 1200,
-    output_tokens: 350,
+    input_tokens: 12_000,
+    output_tokens: 3_500,
     latency_ms: 840,
-    charge_credits: true,
   });
   log(
-    `4. log-ai-usage: cost $${usage.cost_usd}${usage.unpriced ? " (model unpriced)" : ""}, ` +
-      `${usage.credits_charged} credits charged, balance ${usage.balance}`,
+    `4. log-ai-usage settles the hold: cost $${usage.cost_usd}${
+      usage.unpriced ? " (model unpriced)" : ""
+    }, ` +
+      `${usage.credits_charged} credits charged, ${usage.hold_released} released, balance ${usage.balance}`,
   );
 
-  // 5. The balance history, as the user sees it.
   const ledger = await ledgerAsUser(cfg, userId);
   log("5. credit_ledger, read as the user under RLS:");
   log("   seq  reason      delta  balance_after  key");

@@ -1,5 +1,5 @@
 /**
- * `npm run openapi`: writes docs/openapi.json, the OpenAPI 3.1 document of the four functions, generated from
+ * `npm run openapi`: writes docs/openapi.json, the OpenAPI 3.1 document of the functions, generated from
  * the zod schemas they validate with (`_tollgate/contract.ts`), the error catalogue and the CORS headers. Never
  * edit the JSON by hand; docs/openapi_test.ts fails when it is stale.
  */
@@ -32,7 +32,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
     "The account named by `account_id` (service key), or the user named by `user_id`, has no Tollgate " +
     "account.",
   method_not_allowed: "Any method but POST and OPTIONS; the `Allow` header lists them.",
-  idempotency_conflict: "The idempotency key (or request id) was already used with a different body.",
+  idempotency_conflict: "The idempotency key (or request id) was already used with a different body, or " +
+    "(log-ai-usage) the `hold_id` was already settled by another `request_id`; `details` names it.",
   payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook).`,
   quota_exceeded:
     "A plan request limit for `feature` is used up; `details.feature`, `period`, `limit`, `used` and " +
@@ -145,7 +146,10 @@ const FUNCTIONS: FunctionSpec[] = [
       "409. A refused attempt (402, 429) binds nothing, so a retry after a top-up can succeed. A user token " +
       "acts as its own user, on its personal account or on a team account it is a member of (`account_id`), " +
       "where the member's cap is checked too; the service key names `account_id`, `user_id` (the acting " +
-      "member, or alone: that user's personal account) or both.",
+      "member, or alone: that user's personal account) or both. With `hold: true` the credits are reserved " +
+      "instead of debited (quota and cap counted now) for `hold_ttl_seconds`, answering `hold_id`: settle it " +
+      "with log-ai-usage, or it expires and its credits come back. `balance` is always what is still " +
+      "available (the cached balance minus `held`).",
     security: USER_OR_SERVICE,
     requestBody: jsonBody("ConsumeRequest", "What to debit."),
     ok: { "200": okJson("ConsumeResponse", "Debited, or the first success replayed.") },
@@ -169,7 +173,12 @@ const FUNCTIONS: FunctionSpec[] = [
       "refuses for quota or balance (a post-paid charge may take the balance below zero). A model without a " +
       "price is recorded at cost 0 with `unpriced: true`. The same `request_id` with the same body answers " +
       "the same (200, `replayed: true`); with a different body it is 409. `account_id` and `user_id` as in " +
-      "consume-credit; a team member's charge counts toward their cap but is never refused by it.",
+      "consume-credit; a team member's charge counts toward their cap but is never refused by it. With " +
+      "`hold_id`, in the same transaction, the priced credits are taken from that hold, the rest of it is " +
+      "released (`hold_released`) and any excess is charged post-paid; a call that cost nothing (a failed " +
+      "one with no tokens) releases it all. A hold is settled by one `request_id` only: another is 409. " +
+      "`input_tokens` are the uncached input; cache reads (`cached_input_tokens`) and cache writes " +
+      "(`cache_write_tokens`) are priced at their own rates.",
     security: USER_OR_SERVICE,
     requestBody: jsonBody("LogUsageRequest", "The AI call to record."),
     ok: {
@@ -177,6 +186,21 @@ const FUNCTIONS: FunctionSpec[] = [
       "200": okJson("LogUsageResponse", "Already recorded: the first answer, replayed."),
     },
     errors: [...BOTH_AUTH_ERRORS, "not_found", "idempotency_conflict", "internal", "unavailable"],
+  },
+  {
+    name: "billing-status",
+    operationId: "billingStatus",
+    summary:
+      "What a billing UI shows: balance, held, plan, period, quotas, the member's cap, the next expiry",
+    description:
+      "Reads the account's state (the caller's personal account, or `account_id` for a member; the " +
+      "service key names `account_id`, `user_id` or both, as in consume-credit). Reads only: it counts no " +
+      "request, no cap and releases no hold. `balance` is what is available (the cached balance minus live " +
+      "holds).",
+    security: USER_OR_SERVICE,
+    requestBody: jsonBody("BillingStatusRequest", "Whose status; `{}` for the caller's own."),
+    ok: { "200": okJson("BillingStatusResponse", "The account's status now.") },
+    errors: [...BOTH_AUTH_ERRORS, "not_found", "internal", "unavailable"],
   },
   {
     name: "stripe-webhook",
@@ -252,7 +276,7 @@ export function buildDocument(): Json {
       title: "Tollgate",
       version,
       summary: "Credits, usage metering, plan quotas and Stripe subscriptions for AI apps on Supabase",
-      description: "Five Supabase Edge Functions. Every function takes POST with a JSON body (the webhook: " +
+      description: "Supabase Edge Functions. Every function takes POST with a JSON body (the webhook: " +
         "Stripe's raw body), answers JSON, answers OPTIONS with 204 and CORS headers. " + otherMethods +
         ' Errors are `{"error": {"code", "message", "details"}}`. Generated by `npm run openapi` from ' +
         "supabase/functions/_tollgate/contract.ts.",
@@ -309,6 +333,8 @@ export function buildDocument(): Json {
         ConsumeResponse: jsonSchema(contract.ConsumeResponse, "output"),
         LogUsageRequest: jsonSchema(contract.LogUsageRequest, "input"),
         LogUsageResponse: jsonSchema(contract.LogUsageResponse, "output"),
+        BillingStatusRequest: jsonSchema(contract.BillingStatusRequest, "input"),
+        BillingStatusResponse: jsonSchema(contract.BillingStatusResponse, "output"),
         ResetRequest: jsonSchema(contract.ResetRequest, "input"),
         ResetResponse: jsonSchema(contract.ResetResponse, "output"),
         WebhookResponse: jsonSchema(contract.WebhookResponse, "output"),

@@ -527,8 +527,78 @@ $$;
 -- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: applies, oldest first, the pending events waiting for any of p_keys, and then those waiting for what the applied ones bring (a checkout that waited for its customer brings its payment''s refunds). Returns how many were applied.';
 
--- Name: _consume_credits(uuid, text, bigint, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+-- Name: _billing_status(uuid, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_account tollgate.accounts;
+  v_plan tollgate.plans;
+  v_period record;
+  v_held bigint;
+  v_member tollgate.account_members;
+  v_cap jsonb;
+  v_expiry jsonb;
+begin
+  select * into v_account from tollgate.accounts a where a.id = p_account_id;
+  if not found then
+    raise exception 'No account %', p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
+  end if;
+  select * into v_plan from tollgate.plans p where p.id = v_account.plan_id;
+  -- Read-only: an account whose period ended but is not settled yet is shown in the period containing p_now, and a
+  -- hold past its expiry is no longer held (the sweeper or the account's next call releases it).
+  v_period := tollgate.credit_period_at(v_account.period_anchor, p_now);
+  select coalesce(sum(h.amount), 0) into v_held from tollgate.credit_holds h
+   where h.account_id = p_account_id and h.status = 'held' and h.expires_at > p_now;
+  if v_account.kind = 'team' and p_user_id is not null then
+    select * into v_member from tollgate.account_members m
+     where m.account_id = p_account_id and m.user_id = p_user_id;
+    if v_member.cap_credits is not null then
+      select jsonb_build_object('cap', v_member.cap_credits, 'period', v_member.cap_period,
+                                'used', coalesce(u.credits, 0),
+                                'remaining', greatest(v_member.cap_credits - coalesce(u.credits, 0), 0),
+                                'resets_at', w.window_end)
+        into v_cap
+        from tollgate._quota_window(v_member.cap_period, p_now, v_period.period_start, v_period.period_end) w
+        left join tollgate.member_usage u
+          on u.account_id = p_account_id and u.user_id = p_user_id and u.period = v_member.cap_period
+         and u.window_start = w.window_start;
+    end if;
+  end if;
+  select jsonb_build_object('at', l.expires_at, 'credits', sum(l.remaining))
+    into v_expiry
+    from tollgate.credit_lots l
+   where l.account_id = p_account_id and l.remaining > 0 and l.expires_at > p_now
+   group by l.expires_at
+   order by l.expires_at
+   limit 1;
+  return jsonb_build_object(
+    'account_id', v_account.id,
+    'kind', v_account.kind,
+    'plan', jsonb_build_object('id', v_plan.id, 'features', v_plan.features),
+    'balance', v_account.balance - v_held,
+    'held', v_held,
+    'overdraft', v_account.overdraft,
+    'period', jsonb_build_object('start', v_period.period_start, 'end', v_period.period_end),
+    'quota', (select coalesce(jsonb_agg(jsonb_build_object('feature', q.feature, 'period', q.period, 'used', q.used,
+                                                           'limit', q.request_limit, 'resets_at', q.resets_at)
+                                        order by q.n),
+                              '[]'::jsonb)
+                from tollgate._quota_status(p_account_id, null, p_now) with ordinality q (feature, period, used,
+                                                                                          request_limit, remaining,
+                                                                                          resets_at, n)),
+    'member_cap', v_cap,
+    'next_expiry', v_expiry);
+end
+$$;
+
+-- Name: FUNCTION _billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone) IS 'Tollgate: what a billing UI shows of an account at p_now: kind, plan and features, balance (available: balance - live holds), held, overdraft, the credit period, every request limit''s state, the acting member''s cap on a team (null: none) and the next lot expiry (null: none). Reads only (stable): counts no request, no cap, releases no hold.';
+
+-- Name: _consume_credits(uuid, text, bigint, text, jsonb, timestamp with time zone, uuid, boolean, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid, p_hold boolean DEFAULT false, p_hold_ttl_seconds integer DEFAULT 600) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -537,10 +607,13 @@ declare
   -- A personal account's only member is its owner.
   v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_hash text := md5(jsonb_build_object('amount', p_amount, 'feature', p_feature,
-                                        'metadata', coalesce(p_metadata, '{}'::jsonb), 'actor', v_actor)::text);
+                                        'metadata', coalesce(p_metadata, '{}'::jsonb), 'actor', v_actor,
+                                        'hold', p_hold, 'hold_ttl_seconds', case when p_hold then p_hold_ttl_seconds end
+                                        )::text);
   v_replay jsonb;
   v_quota jsonb;
   v_entry tollgate.credit_ledger;
+  v_hold tollgate.credit_holds;
   v_response jsonb;
 begin
   if p_amount is null or p_amount < 0 or p_amount > 1000000 then
@@ -551,6 +624,9 @@ begin
   end if;
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
+  end if;
+  if p_hold is null or p_hold and (p_hold_ttl_seconds is null or p_hold_ttl_seconds not between 10 and 86400) then
+    raise exception 'Invalid hold: hold must be true or false, hold_ttl_seconds 10 to 86400' using errcode = 'TG400';
   end if;
 
   v_replay := tollgate._replay(p_account_id, 'consume', 'idempotency_key', p_idempotency_key, v_hash);
@@ -563,7 +639,11 @@ begin
   if v_account.kind = 'team' and v_actor is not null then
     perform tollgate._take_member_credits(v_account, v_actor, p_amount, false, p_now);
   end if;
-  if p_amount > 0 then
+  if p_hold then
+    v_hold := tollgate._hold_credits(p_account_id, p_amount, p_idempotency_key, p_hold_ttl_seconds, p_feature,
+                                     p_metadata, p_now, v_actor);
+    v_account.held := v_account.held + p_amount;
+  elsif p_amount > 0 then
     v_entry := tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
                                coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
                                v_actor);
@@ -571,18 +651,22 @@ begin
 
   v_response := jsonb_build_object(
     'transaction_id', v_entry.id,
-    'consumed', p_amount,
-    'balance', coalesce(v_entry.balance_after, v_account.balance),
+    'consumed', case when p_hold then 0 else p_amount end,
+    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+    'held', v_account.held,
     'quota', v_quota,
     'replayed', false);
+  if p_hold then
+    v_response := v_response || jsonb_build_object('hold_id', v_hold.id, 'hold_expires_at', v_hold.expires_at);
+  end if;
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
   values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
 
--- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due, counts the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, debits the credits in the member''s name. All or nothing, idempotent per (account, key): the first success is replayed, a different body (or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
+-- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer) IS 'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due (expiring its due holds), counts the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, then debits the credits in the member''s name, or with p_hold reserves them for p_hold_ttl_seconds (a hold, settled by log_ai_usage). Either takes at most balance - held. All or nothing, idempotent per (account, key): the first success is replayed, a different body (or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
 
 
 SET default_tablespace = '';
@@ -606,6 +690,7 @@ END) STORED,
     period_end timestamp with time zone NOT NULL,
     balance bigint DEFAULT 0 NOT NULL,
     overdraft bigint DEFAULT 0 NOT NULL,
+    held bigint DEFAULT 0 NOT NULL,
     next_expiry_at timestamp with time zone,
     settle_at timestamp with time zone GENERATED ALWAYS AS (LEAST(period_end, next_expiry_at)) STORED,
     ledger_seq bigint DEFAULT 0 NOT NULL,
@@ -614,6 +699,7 @@ END) STORED,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT accounts_check CHECK ((period_start < period_end)),
     CONSTRAINT accounts_check1 CHECK (((kind = 'personal'::tollgate.account_kind) OR (name IS NOT NULL))),
+    CONSTRAINT accounts_held_check CHECK ((held >= 0)),
     CONSTRAINT accounts_low_balance_threshold_check CHECK ((low_balance_threshold >= 0)),
     CONSTRAINT accounts_name_check CHECK (((name IS NULL) OR ((length(name) >= 1) AND (length(name) <= 100)))),
     CONSTRAINT accounts_overdraft_check CHECK ((overdraft >= 0)),
@@ -634,6 +720,9 @@ COMMENT ON COLUMN tollgate.accounts.period_anchor IS 'Credit periods are whole m
 
 -- Name: COLUMN accounts.overdraft; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.accounts.overdraft IS 'Credits used post-paid beyond the lots; repaid first by the next grant.';
+
+-- Name: COLUMN accounts.held; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.accounts.held IS 'Credits reserved by open holds (credit_holds): a reservation, not a ledger movement. What a consume or a hold may take, and what every answer calls balance, is balance - held.';
 
 -- Name: COLUMN accounts.next_expiry_at; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.accounts.next_expiry_at IS 'A lower bound on the earliest expiry among lots with credits left (null: none expire).';
@@ -732,13 +821,10 @@ CREATE FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_nega
     SET search_path TO ''
     AS $$
 declare
-  v_balance bigint;
   v_drawn bigint;
 begin
-  select balance into v_balance from tollgate.accounts where id = p_account_id;
-  if not p_allow_negative and v_balance < p_amount then
-    raise exception 'Cannot consume credits: balance is %, % required', v_balance, p_amount
-      using errcode = 'TG402', detail = jsonb_build_object('balance', v_balance, 'required', p_amount)::text;
+  if not p_allow_negative then
+    perform tollgate._require_available(p_account_id, p_amount);
   end if;
   v_drawn := tollgate._draw_lots(p_account_id, p_amount, p_now);
   return tollgate._post_ledger(p_account_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now,
@@ -747,7 +833,7 @@ end
 $$;
 
 -- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: debits credits for the acting member, refused with TG402 below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
+COMMENT ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
 
 -- Name: _draw_lots(uuid, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) RETURNS bigint
@@ -785,26 +871,25 @@ $$;
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) IS 'Tollgate: draws p_amount from the account''s live lots, earliest expiry first, then priority, and returns what was drawn (less than p_amount only when the lots run out). The caller holds the account lock.';
 
--- Name: _emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone) RETURNS void
+-- Name: _emit_balance_events(uuid, bigint, bigint, bigint, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
   if p_after <= 0 and p_before > 0 then
     perform tollgate._emit_event(p_account_id, 'balance.depleted', jsonb_build_object(
-      'balance', p_after, 'previous_balance', p_before, 'ledger_seq', p_seq), 'ledger:' || p_seq, p_now);
+      'balance', p_after, 'previous_balance', p_before), p_occurrence, p_now);
   end if;
   if p_after < p_threshold and p_before >= p_threshold then
     perform tollgate._emit_event(p_account_id, 'balance.low', jsonb_build_object(
-      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold, 'ledger_seq', p_seq),
-      'ledger:' || p_seq, p_now);
+      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold), p_occurrence, p_now);
   end if;
 end
 $$;
 
--- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone) IS 'Tollgate: balance.depleted when a movement takes the available balance from above 0 to 0 or below, and balance.low when it takes it from at or above p_threshold (the account''s, else its plan''s) to below it; once per crossing (the ledger seq of the movement). The caller holds the account lock, so concurrent movements cross one at a time.';
+-- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone) IS 'Tollgate: balance.depleted when a movement (a debit or a hold) takes the available balance (balance - held) from above 0 to 0 or below, and balance.low when it takes it from at or above p_threshold (_low_balance_threshold) to below it; once per crossing (p_occurrence: the ledger seq or the hold). The caller holds the account lock, so concurrent movements cross one at a time.';
 
 -- Name: _emit_event(uuid, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) RETURNS boolean
@@ -825,6 +910,36 @@ $$;
 
 -- Name: FUNCTION _emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) IS 'Tollgate: the one writer of billing events: records event p_type of an account once per p_occurrence (a second write of the same occurrence is nothing), due for delivery at once; true when it was new. Called by the function that causes the event, in its transaction.';
+
+-- Name: _expire_holds(uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_released bigint := 0;
+  v_hold record;
+begin
+  for v_hold in
+    update tollgate.credit_holds h
+       set status = 'expired', charged = 0, released = h.amount, closed_at = p_now
+     where h.account_id = p_account_id and h.status = 'held' and h.expires_at <= p_now
+    returning h.id, h.amount, h.user_id, h.feature, h.expires_at
+  loop
+    v_released := v_released + v_hold.amount;
+    perform tollgate._emit_event(p_account_id, 'hold.expired', jsonb_build_object(
+      'hold_id', v_hold.id, 'amount', v_hold.amount, 'user_id', v_hold.user_id, 'feature', v_hold.feature,
+      'expires_at', v_hold.expires_at), v_hold.id::text, p_now);
+  end loop;
+  if v_released > 0 then
+    update tollgate.accounts set held = held - v_released, updated_at = p_now where id = p_account_id;
+  end if;
+  return v_released;
+end
+$$;
+
+-- Name: FUNCTION _expire_holds(p_account_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) IS 'Tollgate: the one place holds expire: closes the account''s open holds past their expiry at p_now, each with a hold.expired event, and gives their credits back to the available balance (returns how many). Once per hold, whoever comes first: the sweeper (release_expired_holds) or the account''s next consume or usage call. The caller holds the account lock.';
 
 -- Name: _grant_lot(uuid, tollgate.credit_source, bigint, timestamp with time zone, integer, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -854,8 +969,8 @@ begin
     end if;
     select * into v_entry from tollgate.credit_ledger
      where account_id = p_account_id and reason = 'grant' and idempotency_key = p_grant_key;
-    return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_account.balance,
-                              'replayed', true);
+    return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id,
+                              'balance', v_account.balance - v_account.held, 'replayed', true);
   end if;
   v_entry := tollgate._post_ledger(p_account_id, p_amount, -v_repaid, 'grant', p_grant_key, v_lot.id,
                                    coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('source', p_source),
@@ -867,10 +982,10 @@ begin
   if p_source <> 'plan' then
     perform tollgate._emit_event(p_account_id, 'credits.granted', jsonb_build_object(
       'lot_id', v_lot.id, 'transaction_id', v_entry.id, 'source', p_source, 'amount', p_amount,
-      'expires_at', p_expires_at, 'balance', v_entry.balance_after), p_grant_key, p_now);
+      'expires_at', p_expires_at, 'balance', v_entry.balance_after - v_account.held), p_grant_key, p_now);
   end if;
-  return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_entry.balance_after,
-                            'replayed', false);
+  return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id,
+                            'balance', v_entry.balance_after - v_account.held, 'replayed', false);
 end
 $$;
 
@@ -936,6 +1051,79 @@ $$;
 -- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: the implementation of handle_stripe_event at a given time (pgTAP pins it). One transaction: store once by id (a redelivery of a processed, ignored or refused event only counts the attempt), refuse an event of the other mode (p_livemode: the configured key''s), apply, record the outcome, then apply what waited for it. When a subscription''s current state is needed nothing is kept and the answer is {"status": "retrieve", "subscription_id": ...}: the caller retrieves it and calls again with it in p_current.';
 
+-- Name: credit_holds; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.credit_holds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    user_id uuid,
+    idempotency_key text NOT NULL,
+    feature text NOT NULL,
+    amount bigint NOT NULL,
+    status text DEFAULT 'held'::text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    charged bigint,
+    released bigint,
+    settled_by text,
+    closed_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_holds_amount_check CHECK ((amount >= 0)),
+    CONSTRAINT credit_holds_charged_check CHECK ((charged >= 0)),
+    CONSTRAINT credit_holds_check CHECK (((status = 'held'::text) = (closed_at IS NULL))),
+    CONSTRAINT credit_holds_check1 CHECK (((status = 'held'::text) OR ((charged + released) = amount))),
+    CONSTRAINT credit_holds_check2 CHECK (((status <> 'settled'::text) OR (settled_by IS NOT NULL))),
+    CONSTRAINT credit_holds_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 255))),
+    CONSTRAINT credit_holds_released_check CHECK ((released >= 0)),
+    CONSTRAINT credit_holds_settled_by_check CHECK (((length(settled_by) >= 1) AND (length(settled_by) <= 255))),
+    CONSTRAINT credit_holds_status_check CHECK ((status = ANY (ARRAY['held'::text, 'settled'::text, 'expired'::text])))
+);
+
+-- Name: TABLE credit_holds; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.credit_holds IS 'Tollgate: credits reserved before work whose cost is known only afterwards (consume-credit with hold), under the account''s lock; a reservation, not a ledger movement: accounts.held sums the open ones, and the ledger moves once, when log-ai-usage settles the hold (charging from it, releasing the rest). Each hold closes exactly once: settled, or expired (by the sweeper or the account''s next call, whichever comes first).';
+
+-- Name: COLUMN credit_holds.user_id; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_holds.user_id IS 'The member who holds the credits (counted against their cap when held); null: a service call naming no member.';
+
+-- Name: COLUMN credit_holds.idempotency_key; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_holds.idempotency_key IS 'The consume-credit key that opened the hold.';
+
+-- Name: COLUMN credit_holds.charged; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_holds.charged IS 'Of amount, what the settlement charged (0 when it expired).';
+
+-- Name: COLUMN credit_holds.released; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_holds.released IS 'Of amount, what came back to the available balance.';
+
+-- Name: COLUMN credit_holds.settled_by; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_holds.settled_by IS 'The log-ai-usage request_id that settled the hold (also for an expired one logged afterwards): one request settles a hold, another request_id naming it is refused (TGH09).';
+
+-- Name: _hold_credits(uuid, bigint, text, integer, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) RETURNS tollgate.credit_holds
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_hold tollgate.credit_holds;
+  v_available bigint;
+  v_threshold bigint;
+begin
+  perform tollgate._require_available(p_account_id, p_amount);
+  insert into tollgate.credit_holds (account_id, user_id, idempotency_key, feature, amount, expires_at, metadata,
+                                     created_at)
+  values (p_account_id, p_actor_id, p_key, p_feature, p_amount, p_now + make_interval(secs => p_ttl_seconds),
+          coalesce(p_metadata, '{}'::jsonb), p_now)
+  returning * into v_hold;
+  update tollgate.accounts a set held = held + p_amount, updated_at = p_now where id = p_account_id
+  returning a.balance - a.held, tollgate._low_balance_threshold(a) into v_available, v_threshold;
+  -- Holding lowers what is available as a debit does.
+  perform tollgate._emit_balance_events(p_account_id, v_available + p_amount, v_available, v_threshold,
+                                        'hold:' || v_hold.id, p_now);
+  return v_hold;
+end
+$$;
+
+-- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the member''s cap.';
+
 -- Name: _link_stripe_customer(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -969,8 +1157,8 @@ $$;
 -- Name: FUNCTION _lock_account(p_account_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._lock_account(p_account_id uuid) IS 'Tollgate: locks the account row and returns it (TG404 when there is none). Always the first lock a credit movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
 
--- Name: _log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+-- Name: _log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, timestamp with time zone, uuid, bigint, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid, p_cache_write_tokens bigint DEFAULT 0, p_hold_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -990,6 +1178,7 @@ declare
   v_credits bigint := 0;
   v_usage_id uuid := gen_random_uuid();
   v_consume_id uuid;
+  v_hold tollgate.credit_holds;
   v_entry tollgate.credit_ledger;
   v_response jsonb;
 begin
@@ -1006,9 +1195,10 @@ begin
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
   if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
-     or least(p_input_tokens, p_output_tokens, p_cached_input_tokens) < 0
-     or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens) > 1000000000 then
-    raise exception 'Invalid token counts: input, output and cached input tokens must be 0 to 1000000000'
+     or p_cache_write_tokens is null
+     or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
+     or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000 then
+    raise exception 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
       using errcode = 'TG400';
   end if;
   if p_latency_ms is not null and p_latency_ms not between 0 and 86400000 then
@@ -1034,7 +1224,8 @@ begin
   v_hash := md5(jsonb_build_object(
     'actor', v_actor,
     'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens, 'latency_ms', p_latency_ms,
+    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
+    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
     'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
     'prompt', v_prompt_sha, 'response', v_response_sha, 'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
   v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
@@ -1052,22 +1243,32 @@ begin
   if not v_unpriced then
     -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
     v_exact_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
-                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok))
+                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok)
+                     + p_cache_write_tokens * coalesce(v_price.cache_write_usd_per_mtok, v_price.input_usd_per_mtok))
                     * 0.000001;
     v_cost := v_exact_cost;
   end if;
 
   -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
-  if p_charge_credits then
+  if p_charge_credits or p_hold_id is not null then
     v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
   end if;
+  if p_hold_id is not null then
+    -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
+    -- so what exceeds the hold is post-paid.
+    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_credits, p_request_id, p_now);
+    v_account.held := v_account.held - coalesce(v_hold.charged + v_hold.released, 0);
+  end if;
   if v_account.kind = 'team' and v_actor is not null then
-    -- Post-paid: counted toward the member's cap, never refused by it.
-    perform tollgate._take_member_credits(v_account, v_actor, v_credits, true, p_now);
+    -- Post-paid: counted toward the member's cap, never refused by it; what the hold covered was counted when held.
+    perform tollgate._take_member_credits(v_account, v_actor, v_credits - coalesce(v_hold.charged, 0), true, p_now);
   end if;
   if v_credits > 0 then
     v_entry := tollgate._debit(p_account_id, v_credits, true, 'usage', p_request_id,
-                               jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
+                               jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id)
+                               || case when v_hold.id is not null
+                                       then jsonb_build_object('hold_id', v_hold.id, 'from_hold', v_hold.charged)
+                                       else '{}'::jsonb end,
                                p_now, v_actor);
   end if;
 
@@ -1076,33 +1277,36 @@ begin
 
   insert into tollgate.ai_usage (
     id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
-    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
-    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
-    created_at)
+    cache_write_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged,
+    prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id,
+    charge_entry_id, hold_id, created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
-    p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced, v_price.effective_from,
-    v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
+    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced,
+    v_price.effective_from, v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
     case when v_settings.store_full_text then p_prompt end, case when v_settings.store_full_text then p_response end,
-    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, p_now);
+    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, v_hold.id, p_now);
 
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
   insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
-                                            output_tokens, cached_input_tokens, cost_usd, updated_at)
+                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
+                                            updated_at)
   select p_account_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
-         p_cached_input_tokens, v_cost, p_now
+         p_cached_input_tokens, p_cache_write_tokens, v_cost, p_now
     from unnest('{day,month}'::tollgate.quota_period[]) p (period)
    cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
   on conflict (account_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
         cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now;
 
   v_response := jsonb_build_object(
     'usage_id', v_usage_id,
     'cost_usd', trim_scale(v_cost)::text,
     'credits_charged', v_credits,
-    'balance', coalesce(v_entry.balance_after, v_account.balance),
+    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+    'hold_released', coalesce(v_hold.released, 0),
     'unpriced', v_unpriced,
     'replayed', false);
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
@@ -1111,8 +1315,20 @@ begin
 end
 $$;
 
--- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward their cap). Idempotent per (account, request_id).';
+-- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force (uncached input, output, cache reads and cache writes each at its own price), adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits or p_hold_id debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward their cap). With p_hold_id the charge comes from that hold first and the rest of it is released, in the same transaction (a call that cost nothing, such as a failed one, releases it all). Idempotent per (account, request_id).';
+
+-- Name: _low_balance_threshold(tollgate.accounts); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select coalesce(p_account.low_balance_threshold,
+                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id))
+$$;
+
+-- Name: FUNCTION _low_balance_threshold(p_account tollgate.accounts); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) IS 'Tollgate: the available balance below which an account is low on credits (balance.low): its own low_balance_threshold, else its plan''s; null: none.';
 
 -- Name: _member_manager(uuid, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) RETURNS tollgate.member_role
@@ -1216,18 +1432,16 @@ CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overd
 declare
   v_balance bigint;
   v_seq bigint;
+  v_available bigint;
   v_threshold bigint;
   v_row tollgate.credit_ledger;
 begin
-  -- The low-balance threshold: the account's own, else its plan's (null: none).
   update tollgate.accounts a
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
    where id = p_account_id
-  returning a.balance, a.ledger_seq,
-            coalesce(a.low_balance_threshold,
-                     (select p.low_balance_threshold from tollgate.plans p where p.id = a.plan_id))
-    into v_balance, v_seq, v_threshold;
+  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
+    into v_balance, v_seq, v_available, v_threshold;
   insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                       actor_id, metadata, created_at)
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
@@ -1236,7 +1450,8 @@ begin
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_threshold, v_seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
+                                          'ledger:' || v_seq, p_now);
   end if;
   return v_row;
 end
@@ -1254,7 +1469,7 @@ declare
   v_account tollgate.accounts;
   v_month record;
 begin
-  if p_feature is null or length(p_feature) not between 1 and 64 then
+  if p_feature is not null and length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
   select * into v_account from tollgate.accounts a where a.id = p_account_id;
@@ -1272,13 +1487,13 @@ begin
       left join tollgate.usage_counters c
         on c.account_id = p_account_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start
-     where l.plan_id = v_account.plan_id and l.feature in (p_feature, '*')
-     order by l.feature = '*', l.period;
+     where l.plan_id = v_account.plan_id and (p_feature is null or l.feature in (p_feature, '*'))
+     order by l.feature = '*', l.feature, l.period;
 end
 $$;
 
 -- Name: FUNCTION _quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) IS 'Tollgate: each request limit the account''s plan sets for p_feature at p_now, then its limits on ''*'' (every feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
+COMMENT ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) IS 'Tollgate: each request limit the account''s plan sets for p_feature at p_now (null: for every feature), then its limits on ''*'' (every feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
 
 -- Name: _quota_window(tollgate.quota_period, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
@@ -1411,6 +1626,25 @@ $$;
 
 -- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) IS 'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
+
+-- Name: _require_available(uuid, bigint); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._require_available(p_account_id uuid, p_amount bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_available bigint;
+begin
+  select a.balance - a.held into v_available from tollgate.accounts a where a.id = p_account_id;
+  if v_available < p_amount then
+    raise exception 'Cannot consume credits: balance is %, % required', v_available, p_amount
+      using errcode = 'TG402', detail = jsonb_build_object('balance', v_available, 'required', p_amount)::text;
+  end if;
+end
+$$;
+
+-- Name: FUNCTION _require_available(p_account_id uuid, p_amount bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._require_available(p_account_id uuid, p_amount bigint) IS 'Tollgate: the one rule of what a call may take: TG402 (balance = what is available, required) unless the account''s balance minus its held credits covers p_amount. The caller holds the account lock.';
 
 -- Name: _schedule(text, text, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._schedule(p_job text, p_schedule text, p_command text) RETURNS boolean
@@ -1627,6 +1861,46 @@ $$;
 -- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
 
+-- Name: _settle_hold(uuid, uuid, bigint, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) RETURNS tollgate.credit_holds
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_hold tollgate.credit_holds;
+begin
+  select * into v_hold from tollgate.credit_holds h
+   where h.id = p_hold_id and h.account_id = p_account_id for update;
+  if not found then
+    raise exception 'No hold % on account %', p_hold_id, p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('hold_id', p_hold_id)::text;
+  end if;
+  if v_hold.settled_by is not null then
+    raise exception 'Cannot settle hold %: it was settled by request_id %', p_hold_id, v_hold.settled_by
+      using errcode = 'TGH09', detail = jsonb_build_object(
+        'hold_id', p_hold_id, 'settled_by', v_hold.settled_by, 'status', v_hold.status)::text;
+  end if;
+  if v_hold.status = 'expired' then
+    -- Its credits came back when it expired: the whole charge is post-paid, and nothing is released now.
+    update tollgate.credit_holds h set settled_by = p_request_id where h.id = p_hold_id
+    returning * into v_hold;
+    v_hold.charged := 0;
+    v_hold.released := 0;
+    return v_hold;
+  end if;
+  update tollgate.credit_holds h
+     set status = 'settled', charged = least(p_credits, h.amount), released = h.amount - least(p_credits, h.amount),
+         settled_by = p_request_id, closed_at = p_now
+   where h.id = p_hold_id
+  returning * into v_hold;
+  update tollgate.accounts set held = held - v_hold.amount, updated_at = p_now where id = p_account_id;
+  return v_hold;
+end
+$$;
+
+-- Name: FUNCTION _settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) IS 'Tollgate: closes an open hold for the usage request p_request_id that costs p_credits: charged = what the hold covers, released = the rest (back to the available balance); the caller then debits p_credits, so what exceeds the hold is post-paid. A hold that already expired is only marked settled_by (charged and released 0 in the answer: the whole charge is post-paid). TG404 when the account has no such hold, TGH09 when another request settled it. The caller holds the account lock and has expired the account''s due holds.';
+
 -- Name: _settle_if_due(tollgate.accounts, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) RETURNS tollgate.accounts
     LANGUAGE plpgsql
@@ -1638,12 +1912,16 @@ begin
     perform tollgate._settle_accounts(p_now, v_account.id);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
+  -- Holds past their expiry come back now, if the sweeper has not released them yet.
+  if v_account.held > 0 and tollgate._expire_holds(v_account.id, p_now) > 0 then
+    select * into v_account from tollgate.accounts where id = v_account.id;
+  end if;
   return v_account;
 end
 $$;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) IS 'Tollgate: settles a locked account when it is due (period ended or a lot expired) and returns it as it is now, so every credit movement acts on the current period and live lots. The caller holds the account lock. Neither security definer nor SET search_path, unlike every other function: it is called on every consume from security definer functions (so it runs as their owner, with their empty search path), a SET would cost each call a configuration change (measured: 3% of a consume), every name in it is schema-qualified, and nobody but its owner may execute it.';
+COMMENT ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) IS 'Tollgate: settles a locked account when it is due (period ended or a lot expired), expires its holds past their expiry, and returns it as it is now, so every credit movement acts on the current period, live lots and live holds. The caller holds the account lock. Neither security definer nor SET search_path, unlike every other function: it is called on every consume from security definer functions (so it runs as their owner, with their empty search path), a SET would cost each call a configuration change (measured: 3% of a consume), every name in it is schema-qualified, and nobody but its owner may execute it.';
 
 -- Name: _settle_stripe_payment(text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS bigint
@@ -2214,14 +2492,26 @@ $$;
 -- Name: FUNCTION add_account_member(p_account_id uuid, p_user_id uuid, p_role text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) IS 'Tollgate: adds a user to a team account with a role, or changes the role of a member; the same role again changes nothing. Owners and admins manage members (TGM02); only owners grant or take the owner role (TGM03); the last owner keeps it (TGM05); a personal account takes no members (TGM01); the user must exist (TGM04). Callable over rpc by the signed-in user, and by the service role for any account. Returns the membership.';
 
+-- Name: billing_status(uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.billing_status(p_account_id uuid DEFAULT NULL::uuid, p_user_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select tollgate._billing_status(m.account_id, m.user_id, now())
+    from tollgate._acting_member(p_account_id, p_user_id) m
+$$;
+
+-- Name: FUNCTION billing_status(p_account_id uuid, p_user_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.billing_status(p_account_id uuid, p_user_id uuid) IS 'Tollgate: the billing-status function: the status of the caller''s own account, or of an account they are a member of (p_account_id); the service role names the account or the user, and the member. Reads only.';
+
 -- Name: check_ledger(uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.check_ledger(p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(account_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint, overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
+CREATE FUNCTION tollgate.check_ledger(p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(account_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint, overdraft bigint, ledger_seq bigint, ledger_rows bigint, held bigint, holds_open bigint, problem text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select * from (
     select a.id, a.balance, coalesce(l.total, 0)::bigint, l.last_balance, coalesce(r.remaining, 0)::bigint,
-           a.overdraft, a.ledger_seq, coalesce(l.n, 0)::bigint,
+           a.overdraft, a.ledger_seq, coalesce(l.n, 0)::bigint, a.held, coalesce(h.open, 0)::bigint,
            concat_ws('; ',
              case when coalesce(l.total, 0) <> a.balance then 'ledger sum differs from balance' end,
              case when coalesce(r.remaining, 0) - a.overdraft <> a.balance
@@ -2229,7 +2519,8 @@ CREATE FUNCTION tollgate.check_ledger(p_account_id uuid DEFAULT NULL::uuid) RETU
              case when coalesce(l.n, 0) <> a.ledger_seq or coalesce(l.max_seq, 0) <> a.ledger_seq
                   then 'ledger sequence has gaps' end,
              case when l.n > 0 and l.last_balance <> a.balance then 'last balance_after differs from balance' end,
-             case when a.overdraft > 0 and coalesce(r.remaining, 0) > 0 then 'overdraft beside unspent lots' end)
+             case when a.overdraft > 0 and coalesce(r.remaining, 0) > 0 then 'overdraft beside unspent lots' end,
+             case when coalesce(h.open, 0) <> a.held then 'held differs from the open holds' end)
       from tollgate.accounts a
       left join lateral (
         select sum(e.delta) as total, count(*) as n, max(e.seq) as max_seq,
@@ -2239,14 +2530,17 @@ CREATE FUNCTION tollgate.check_ledger(p_account_id uuid DEFAULT NULL::uuid) RETU
       left join lateral (
         select sum(c.remaining) as remaining from tollgate.credit_lots c where c.account_id = a.id
       ) r on true
+      left join lateral (
+        select sum(h.amount) as open from tollgate.credit_holds h where h.account_id = a.id and h.status = 'held'
+      ) h on true
      where p_account_id is null or a.id = p_account_id
   ) s (account_id, balance, ledger_sum, last_balance_after, lots_remaining, overdraft, ledger_seq, ledger_rows,
-       problem)
+       held, holds_open, problem)
   where problem <> ''
 $$;
 
 -- Name: FUNCTION check_ledger(p_account_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.check_ledger(p_account_id uuid) IS 'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, with the problem named. Empty means the books balance. Service role only.';
+COMMENT ON FUNCTION tollgate.check_ledger(p_account_id uuid) IS 'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, or whose held credits differ from its open holds, with the problem named. Empty means the books balance. Holds are reservations, not movements: the ledger moves when one settles. Service role only.';
 
 -- Name: claim_billing_events(integer, integer, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.claim_billing_events(p_limit integer DEFAULT 100, p_lease_seconds integer DEFAULT 120, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, type text, data jsonb, created_at timestamp with time zone, attempts integer)
@@ -2275,18 +2569,18 @@ $$;
 -- Name: FUNCTION claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone) IS 'Tollgate: takes up to p_limit (at most 1000) due, undelivered events for delivery, oldest due first, skipping those another dispatcher holds, and leases them for p_lease_seconds (a dispatcher that dies mid-batch leaves them due again then), counting the attempt. Service role only.';
 
--- Name: consume_credits(text, integer, text, jsonb, uuid, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+-- Name: consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_hold boolean DEFAULT false, p_hold_ttl_seconds integer DEFAULT 600) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select tollgate._consume_credits(m.account_id, p_idempotency_key, p_amount, p_feature,
-                                   tollgate._valid_metadata(p_metadata), now(), m.user_id)
+                                   tollgate._valid_metadata(p_metadata), now(), m.user_id, p_hold, p_hold_ttl_seconds)
     from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 
--- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account or from an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. Returns transaction_id, consumed, balance, quota and replayed.';
+-- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) IS 'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account or from an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. With p_hold the credits are reserved until log_ai_usage settles the hold or it expires. Returns transaction_id, consumed, balance (available: balance - held), held, quota and replayed, with a hold also hold_id and hold_expires_at.';
 
 -- Name: create_team_account(text, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid DEFAULT NULL::uuid) RETURNS uuid
@@ -2395,7 +2689,7 @@ end
 $$;
 
 -- Name: FUNCTION grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb) IS 'Tollgate: adds credits (top_up, promo, refund, adjustment) to an account (personal: the user''s id; or a team) as a lot, once per (source, key). Service role only: it adds money. Returns lot_id, transaction_id, balance and replayed.';
+COMMENT ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint, p_key text, p_source text, p_expires_at timestamp with time zone, p_metadata jsonb) IS 'Tollgate: adds credits (top_up, promo, refund, adjustment) to an account (personal: the user''s id; or a team) as a lot, once per (source, key). Service role only: it adds money. Returns lot_id, transaction_id, balance (available: balance - held) and replayed.';
 
 -- Name: handle_stripe_event(jsonb, boolean, jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
@@ -2406,20 +2700,20 @@ CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, 
 -- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) IS 'Tollgate: the webhook''s one SQL call: service role only, since it moves money. p_livemode is the mode of the configured STRIPE_SECRET_KEY; p_subscriptions the current states the webhook retrieved after a "retrieve" answer.';
 
--- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+-- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid, bigint, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_cache_write_tokens bigint DEFAULT 0, p_hold_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select tollgate._log_ai_usage(m.account_id, p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
                                 p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
                                 p_charge_credits, p_prompt, p_response, tollgate._valid_metadata(p_metadata), now(),
-                                m.user_id)
+                                m.user_id, p_cache_write_tokens, p_hold_id)
     from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 
--- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
+-- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) IS 'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on an account they are a member of (p_account_id); the service role names the account or the user, and the acting member; p_hold_id settles a hold of consume_credits. Returns usage_id, cost_usd, credits_charged, balance (available: balance - held), hold_released, unpriced and replayed.';
 
 -- Name: maintain_ai_usage_partitions(integer, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer DEFAULT 3, p_now timestamp with time zone DEFAULT now(), OUT partitions_created integer, OUT rows_moved bigint) RETURNS record
@@ -2522,6 +2816,38 @@ $$;
 
 -- Name: FUNCTION record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid) IS 'Tollgate: what consume-credit calls, in a transaction of its own, after a consume was refused with 429: writes the quota.exceeded / member_cap.exceeded events the state shows (the refused transaction could not keep them). Service role only; names the account and member as consume_credits does. Returns how many events were new.';
+
+-- Name: release_expired_holds(timestamp with time zone, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.release_expired_holds(p_now timestamp with time zone DEFAULT now(), p_batch_size integer DEFAULT 1000, OUT accounts_released bigint, OUT credits_released bigint) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_account_id uuid;
+begin
+  if p_now is null or p_batch_size is null or p_batch_size not between 1 and 100000 then
+    raise exception 'Invalid arguments: p_now must be a time and p_batch_size 1 to 100000' using errcode = 'TG400';
+  end if;
+  accounts_released := 0;
+  credits_released := 0;
+  -- One batch of account locks: the accounts of the first p_batch_size holds due, those busy now skipped (their
+  -- own next call releases them, or the next run).
+  for v_account_id in
+    select a.id from tollgate.accounts a
+     where a.id in (select h.account_id from tollgate.credit_holds h
+                     where h.status = 'held' and h.expires_at <= p_now
+                     order by h.expires_at limit p_batch_size)
+     order by a.id
+       for update of a skip locked
+  loop
+    credits_released := credits_released + tollgate._expire_holds(v_account_id, p_now);
+    accounts_released := accounts_released + 1;
+  end loop;
+end
+$$;
+
+-- Name: FUNCTION release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint) IS 'Tollgate: the hold sweeper (pg_cron job tollgate-release-expired-holds, every minute): expires the open holds due at p_now of up to p_batch_size holds'' accounts, each under its lock, and returns how many accounts and credits it released; accounts locked by a call are skipped (that call releases them). Re-running it changes nothing. Service role only.';
 
 -- Name: remove_account_member(uuid, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) RETURNS boolean
@@ -2631,6 +2957,7 @@ CREATE TABLE tollgate.ai_usage (
     input_tokens bigint NOT NULL,
     output_tokens bigint NOT NULL,
     cached_input_tokens bigint DEFAULT 0 NOT NULL,
+    cache_write_tokens bigint DEFAULT 0 NOT NULL,
     latency_ms integer,
     status text NOT NULL,
     error_code text,
@@ -2647,7 +2974,9 @@ CREATE TABLE tollgate.ai_usage (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     consume_entry_id uuid,
     charge_entry_id uuid,
+    hold_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ai_usage_cache_write_tokens_check CHECK ((cache_write_tokens >= 0)),
     CONSTRAINT ai_usage_cached_input_tokens_check CHECK ((cached_input_tokens >= 0)),
     CONSTRAINT ai_usage_credits_charged_check CHECK ((credits_charged >= 0)),
     CONSTRAINT ai_usage_input_tokens_check CHECK ((input_tokens >= 0)),
@@ -2665,6 +2994,15 @@ COMMENT ON TABLE tollgate.ai_usage IS 'Tollgate: one row per AI call, partitione
 -- Name: COLUMN ai_usage.user_id; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.ai_usage.user_id IS 'The member who made the call (null: a service call for a team that named no member). No foreign key: usage records outlive a member who leaves.';
 
+-- Name: COLUMN ai_usage.input_tokens; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.ai_usage.input_tokens IS 'Uncached input tokens, priced at the input price (OpenAI: prompt_tokens minus its cached_tokens).';
+
+-- Name: COLUMN ai_usage.cached_input_tokens; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.ai_usage.cached_input_tokens IS 'Input tokens read from the prompt cache.';
+
+-- Name: COLUMN ai_usage.cache_write_tokens; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.ai_usage.cache_write_tokens IS 'Input tokens written to the prompt cache.';
+
 -- Name: COLUMN ai_usage.cost_usd; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.ai_usage.cost_usd IS 'Priced when written from the model_prices row in force then (price_effective_from); later prices never change it.';
 
@@ -2678,7 +3016,10 @@ COMMENT ON COLUMN tollgate.ai_usage.response IS 'Full text only while usage_sett
 COMMENT ON COLUMN tollgate.ai_usage.consume_entry_id IS 'The consume ledger entry that used the same key (idempotency_key = request_id), if any.';
 
 -- Name: COLUMN ai_usage.charge_entry_id; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.ai_usage.charge_entry_id IS 'The ledger entry of this call''s post-paid charge, if any.';
+COMMENT ON COLUMN tollgate.ai_usage.charge_entry_id IS 'The ledger entry of this call''s charge (post-paid, or settling its hold), if any.';
+
+-- Name: COLUMN ai_usage.hold_id; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.ai_usage.hold_id IS 'The credit hold this call settled, if any.';
 
 -- Name: ai_usage_default; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.ai_usage_default (
@@ -2692,6 +3033,7 @@ CREATE TABLE tollgate.ai_usage_default (
     input_tokens bigint NOT NULL,
     output_tokens bigint NOT NULL,
     cached_input_tokens bigint DEFAULT 0 NOT NULL,
+    cache_write_tokens bigint DEFAULT 0 NOT NULL,
     latency_ms integer,
     status text NOT NULL,
     error_code text,
@@ -2708,7 +3050,9 @@ CREATE TABLE tollgate.ai_usage_default (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     consume_entry_id uuid,
     charge_entry_id uuid,
+    hold_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ai_usage_cache_write_tokens_check CHECK ((cache_write_tokens >= 0)),
     CONSTRAINT ai_usage_cached_input_tokens_check CHECK ((cached_input_tokens >= 0)),
     CONSTRAINT ai_usage_credits_charged_check CHECK ((credits_charged >= 0)),
     CONSTRAINT ai_usage_input_tokens_check CHECK ((input_tokens >= 0)),
@@ -2818,7 +3162,9 @@ CREATE TABLE tollgate.model_prices (
     input_usd_per_mtok numeric(12,6) NOT NULL,
     output_usd_per_mtok numeric(12,6) NOT NULL,
     cached_input_usd_per_mtok numeric(12,6),
+    cache_write_usd_per_mtok numeric(12,6),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT model_prices_cache_write_usd_per_mtok_check CHECK ((cache_write_usd_per_mtok >= (0)::numeric)),
     CONSTRAINT model_prices_cached_input_usd_per_mtok_check CHECK ((cached_input_usd_per_mtok >= (0)::numeric)),
     CONSTRAINT model_prices_input_usd_per_mtok_check CHECK ((input_usd_per_mtok >= (0)::numeric)),
     CONSTRAINT model_prices_model_check CHECK (((length(model) >= 1) AND (length(model) <= 128))),
@@ -2827,10 +3173,13 @@ CREATE TABLE tollgate.model_prices (
 );
 
 -- Name: TABLE model_prices; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.model_prices IS 'Tollgate: USD per million input/output/cached-input tokens per model, versioned by effective_from; rows are never edited, so the cost frozen on every ai_usage row traces back to the price that produced it. Public catalogue.';
+COMMENT ON TABLE tollgate.model_prices IS 'Tollgate: USD per million uncached input, output, cache-read and cache-write tokens per model, versioned by effective_from; rows are never edited, so the cost frozen on every ai_usage row traces back to the price that produced it. Public catalogue.';
 
 -- Name: COLUMN model_prices.cached_input_usd_per_mtok; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.model_prices.cached_input_usd_per_mtok IS 'USD per million cached input tokens; null: the input price.';
+COMMENT ON COLUMN tollgate.model_prices.cached_input_usd_per_mtok IS 'USD per million input tokens read from the provider''s prompt cache (cached_input_tokens); null: the input price.';
+
+-- Name: COLUMN model_prices.cache_write_usd_per_mtok; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.model_prices.cache_write_usd_per_mtok IS 'USD per million input tokens written to the provider''s prompt cache (cache_write_tokens; Anthropic charges them above the input price, OpenAI does not charge them apart); null: the input price.';
 
 -- Name: plan_limits; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.plan_limits (
@@ -3002,6 +3351,7 @@ CREATE TABLE tollgate.usage_counters (
     input_tokens bigint DEFAULT 0 NOT NULL,
     output_tokens bigint DEFAULT 0 NOT NULL,
     cached_input_tokens bigint DEFAULT 0 NOT NULL,
+    cache_write_tokens bigint DEFAULT 0 NOT NULL,
     cost_usd numeric(20,10) DEFAULT 0 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
@@ -3058,6 +3408,14 @@ ALTER TABLE ONLY tollgate.billing_events
 -- Name: billing_events billing_events_pkey; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.billing_events
     ADD CONSTRAINT billing_events_pkey PRIMARY KEY (id);
+
+-- Name: credit_holds credit_holds_account_id_idempotency_key_key; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_holds
+    ADD CONSTRAINT credit_holds_account_id_idempotency_key_key UNIQUE (account_id, idempotency_key);
+
+-- Name: credit_holds credit_holds_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_holds
+    ADD CONSTRAINT credit_holds_pkey PRIMARY KEY (id);
 
 -- Name: credit_ledger credit_ledger_account_id_seq_key; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_ledger
@@ -3150,6 +3508,9 @@ CREATE INDEX billing_event_deliveries_due_idx ON tollgate.billing_event_deliveri
 
 -- Name: billing_events_account_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX billing_events_account_idx ON tollgate.billing_events USING btree (account_id, created_at);
+
+-- Name: credit_holds_open_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX credit_holds_open_idx ON tollgate.credit_holds USING btree (account_id, expires_at) WHERE (status = 'held'::text);
 
 -- Name: credit_ledger_idempotency_idx; Type: INDEX; Schema: tollgate
 CREATE UNIQUE INDEX credit_ledger_idempotency_idx ON tollgate.credit_ledger USING btree (account_id, reason, idempotency_key) WHERE (idempotency_key IS NOT NULL);
@@ -3245,6 +3606,10 @@ ALTER TABLE ONLY tollgate.billing_event_deliveries
 ALTER TABLE ONLY tollgate.billing_events
     ADD CONSTRAINT billing_events_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
+-- Name: credit_holds credit_holds_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.credit_holds
+    ADD CONSTRAINT credit_holds_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
 -- Name: credit_lots credit_lots_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_lots
     ADD CONSTRAINT credit_lots_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
@@ -3333,6 +3698,12 @@ ALTER TABLE tollgate.billing_events ENABLE ROW LEVEL SECURITY;
 
 -- Name: billing_events billing_events_select_member; Type: POLICY; Schema: tollgate
 CREATE POLICY billing_events_select_member ON tollgate.billing_events FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
+
+-- Name: credit_holds; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.credit_holds ENABLE ROW LEVEL SECURITY;
+
+-- Name: credit_holds credit_holds_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY credit_holds_select_member ON tollgate.credit_holds FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: credit_ledger; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.credit_ledger ENABLE ROW LEVEL SECURITY;
@@ -3444,8 +3815,11 @@ REVOKE ALL ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_curr
 -- Name: FUNCTION _apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._billing_status(p_account_id uuid, p_user_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._consume_credits(p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_hold boolean, p_hold_ttl_seconds integer) FROM PUBLIC;
 
 -- Name: TABLE accounts; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.accounts TO authenticated;
@@ -3464,11 +3838,14 @@ REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_all
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamp with time zone) FROM PUBLIC;
+-- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _expire_holds(p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -3476,14 +3853,24 @@ REVOKE ALL ON FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.
 -- Name: FUNCTION _handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
+-- Name: TABLE credit_holds; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.credit_holds TO authenticated;
+GRANT SELECT ON TABLE tollgate.credit_holds TO service_role;
+
+-- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+
 -- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _lock_account(p_account_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._lock_account(p_account_id uuid) FROM PUBLIC;
 
--- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _low_balance_threshold(p_account tollgate.accounts); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) FROM PUBLIC;
 
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;
@@ -3524,6 +3911,9 @@ REVOKE ALL ON FUNCTION tollgate._refuse_model_price_change() FROM PUBLIC;
 -- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) FROM PUBLIC;
 
+-- Name: FUNCTION _require_available(p_account_id uuid, p_amount bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._require_available(p_account_id uuid, p_amount bigint) FROM PUBLIC;
+
 -- Name: FUNCTION _schedule(p_job text, p_schedule text, p_command text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._schedule(p_job text, p_schedule text, p_command text) FROM PUBLIC;
 
@@ -3535,6 +3925,9 @@ REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id t
 
 -- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+
+-- Name: FUNCTION _settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamp with time zone) FROM PUBLIC;
@@ -3597,6 +3990,11 @@ REVOKE ALL ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id 
 GRANT ALL ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) TO authenticated;
 GRANT ALL ON FUNCTION tollgate.add_account_member(p_account_id uuid, p_user_id uuid, p_role text) TO service_role;
 
+-- Name: FUNCTION billing_status(p_account_id uuid, p_user_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.billing_status(p_account_id uuid, p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.billing_status(p_account_id uuid, p_user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.billing_status(p_account_id uuid, p_user_id uuid) TO service_role;
+
 -- Name: FUNCTION check_ledger(p_account_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) TO service_role;
@@ -3605,10 +4003,10 @@ GRANT ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone) TO service_role;
 
--- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO service_role;
+-- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) TO service_role;
 
 -- Name: FUNCTION create_team_account(p_name text, p_owner_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid) FROM PUBLIC;
@@ -3638,10 +4036,10 @@ GRANT ALL ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint,
 REVOKE ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) TO service_role;
 
--- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid) TO service_role;
+-- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) TO service_role;
 
 -- Name: FUNCTION maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint) FROM PUBLIC;
@@ -3659,6 +4057,10 @@ GRANT ALL ON FUNCTION tollgate.record_billing_event_deliveries(p_results jsonb, 
 -- Name: FUNCTION record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid) TO service_role;
+
+-- Name: FUNCTION release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.release_expired_holds(p_now timestamp with time zone, p_batch_size integer, OUT accounts_released bigint, OUT credits_released bigint) TO service_role;
 
 -- Name: FUNCTION remove_account_member(p_account_id uuid, p_user_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id uuid) FROM PUBLIC;
@@ -3742,4 +4144,5 @@ GRANT SELECT,UPDATE ON TABLE tollgate.usage_settings TO service_role;
 -- Outside schema tollgate: triggers that call its functions, and its pg_cron jobs
 CREATE TRIGGER tollgate_on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION tollgate._on_auth_user_created();
 SELECT cron.schedule('tollgate-ai-usage-partitions', '17 3 * * *', 'select tollgate.maintain_ai_usage_partitions()');
+SELECT cron.schedule('tollgate-release-expired-holds', '* * * * *', 'select tollgate.release_expired_holds()');
 SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'select tollgate.reset_monthly_quotas()');

@@ -1,7 +1,8 @@
 -- Accounts and the credits ledger: the billing accounts (every user's personal one, and teams with members), the
--- lots their credits are drawn from, and the append-only ledger of every movement. The invariant every function
--- keeps:
+-- lots their credits are drawn from, the append-only ledger of every movement, and the holds that reserve credits
+-- for work whose cost is known only afterwards. The invariants every function keeps:
 --   accounts.balance = sum(credit_ledger.delta) = sum(credit_lots.remaining) - accounts.overdraft
+--   accounts.held = sum(credit_holds.amount) of the holds still open; what a call may take is balance - held
 -- Every balance change happens under the account's row lock, taken first (_lock_account); lots are only touched
 -- after it. Nobody but these functions writes; members read their accounts' rows under RLS (member_accounts), and
 -- _acting_member is the one answer to "who may act for which account".
@@ -26,6 +27,7 @@ create table if not exists tollgate.accounts (
   period_end timestamptz not null,
   balance bigint not null default 0,
   overdraft bigint not null default 0 check (overdraft >= 0),
+  held bigint not null default 0 check (held >= 0),
   next_expiry_at timestamptz,
   settle_at timestamptz generated always as (least(period_end, next_expiry_at)) stored,
   ledger_seq bigint not null default 0,
@@ -48,6 +50,9 @@ comment on column tollgate.accounts.period_anchor is
   'Credit periods are whole months counted from here (signup, or the subscription''s billing anchor).';
 comment on column tollgate.accounts.overdraft is
   'Credits used post-paid beyond the lots; repaid first by the next grant.';
+comment on column tollgate.accounts.held is
+  'Credits reserved by open holds (credit_holds): a reservation, not a ledger movement. What a consume or a hold '
+  'may take, and what every answer calls balance, is balance - held.';
 comment on column tollgate.accounts.next_expiry_at is
   'A lower bound on the earliest expiry among lots with credits left (null: none expire).';
 comment on column tollgate.accounts.settle_at is
@@ -215,6 +220,53 @@ drop policy if exists credit_ledger_select_member on tollgate.credit_ledger;
 create policy credit_ledger_select_member on tollgate.credit_ledger for select to authenticated
   using (account_id in (select tollgate.member_accounts()));
 
+create table if not exists tollgate.credit_holds (
+  id uuid primary key default gen_random_uuid(),
+  account_id uuid not null references tollgate.accounts (id) on delete cascade,
+  user_id uuid,
+  idempotency_key text not null check (length(idempotency_key) between 1 and 255),
+  feature text not null,
+  amount bigint not null check (amount >= 0),
+  status text not null default 'held' check (status in ('held', 'settled', 'expired')),
+  expires_at timestamptz not null,
+  charged bigint check (charged >= 0),
+  released bigint check (released >= 0),
+  settled_by text check (length(settled_by) between 1 and 255),
+  closed_at timestamptz,
+  metadata jsonb not null default '{}'::jsonb,
+  created_at timestamptz not null default now(),
+  unique (account_id, idempotency_key),
+  check ((status = 'held') = (closed_at is null)),
+  check (status = 'held' or charged + released = amount),
+  check (status <> 'settled' or settled_by is not null)
+);
+comment on table tollgate.credit_holds is
+  'Tollgate: credits reserved before work whose cost is known only afterwards (consume-credit with hold), under '
+  'the account''s lock; a reservation, not a ledger movement: accounts.held sums the open ones, and the ledger '
+  'moves once, when log-ai-usage settles the hold (charging from it, releasing the rest). Each hold closes exactly '
+  'once: settled, or expired (by the sweeper or the account''s next call, whichever comes first).';
+comment on column tollgate.credit_holds.user_id is
+  'The member who holds the credits (counted against their cap when held); null: a service call naming no member.';
+comment on column tollgate.credit_holds.idempotency_key is 'The consume-credit key that opened the hold.';
+comment on column tollgate.credit_holds.charged is 'Of amount, what the settlement charged (0 when it expired).';
+comment on column tollgate.credit_holds.released is 'Of amount, what came back to the available balance.';
+comment on column tollgate.credit_holds.settled_by is
+  'The log-ai-usage request_id that settled the hold (also for an expired one logged afterwards): one request '
+  'settles a hold, another request_id naming it is refused (TGH09).';
+
+-- The open holds (only the in-flight ones, so a small index) by account and expiry: each account's lazy release,
+-- and the sweeper's scan of them all.
+create index if not exists credit_holds_open_idx on tollgate.credit_holds (account_id, expires_at)
+  where status = 'held';
+
+alter table tollgate.credit_holds enable row level security;
+revoke all on table tollgate.credit_holds from anon, authenticated, service_role;
+grant select on table tollgate.credit_holds to authenticated, service_role;
+
+drop policy if exists credit_holds_select_member on tollgate.credit_holds;
+create policy credit_holds_select_member on tollgate.credit_holds for select to authenticated
+  using (account_id in (select tollgate.member_accounts()));
+
 create or replace function tollgate._acting_member(
   p_account_id uuid, p_user_id uuid, out account_id uuid, out user_id uuid, out role tollgate.member_role
 )
@@ -310,6 +362,20 @@ comment on function tollgate._lock_account(uuid) is
   'movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
 revoke execute on function tollgate._lock_account(uuid) from public, anon, authenticated, service_role;
 
+create or replace function tollgate._low_balance_threshold(p_account tollgate.accounts) returns bigint
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(p_account.low_balance_threshold,
+                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id))
+$$;
+comment on function tollgate._low_balance_threshold(tollgate.accounts) is
+  'Tollgate: the available balance below which an account is low on credits (balance.low): its own '
+  'low_balance_threshold, else its plan''s; null: none.';
+revoke execute on function tollgate._low_balance_threshold(tollgate.accounts)
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._post_ledger(
   p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid,
   p_metadata jsonb, p_now timestamptz, p_actor_id uuid default null
@@ -321,18 +387,16 @@ as $$
 declare
   v_balance bigint;
   v_seq bigint;
+  v_available bigint;
   v_threshold bigint;
   v_row tollgate.credit_ledger;
 begin
-  -- The low-balance threshold: the account's own, else its plan's (null: none).
   update tollgate.accounts a
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
    where id = p_account_id
-  returning a.balance, a.ledger_seq,
-            coalesce(a.low_balance_threshold,
-                     (select p.low_balance_threshold from tollgate.plans p where p.id = a.plan_id))
-    into v_balance, v_seq, v_threshold;
+  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
+    into v_balance, v_seq, v_available, v_threshold;
   insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                       actor_id, metadata, created_at)
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
@@ -341,7 +405,8 @@ begin
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_balance - p_delta, v_balance, v_threshold, v_seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
+                                          'ledger:' || v_seq, p_now);
   end if;
   return v_row;
 end
@@ -384,8 +449,8 @@ begin
     end if;
     select * into v_entry from tollgate.credit_ledger
      where account_id = p_account_id and reason = 'grant' and idempotency_key = p_grant_key;
-    return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_account.balance,
-                              'replayed', true);
+    return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id,
+                              'balance', v_account.balance - v_account.held, 'replayed', true);
   end if;
   v_entry := tollgate._post_ledger(p_account_id, p_amount, -v_repaid, 'grant', p_grant_key, v_lot.id,
                                    coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('source', p_source),
@@ -397,10 +462,10 @@ begin
   if p_source <> 'plan' then
     perform tollgate._emit_event(p_account_id, 'credits.granted', jsonb_build_object(
       'lot_id', v_lot.id, 'transaction_id', v_entry.id, 'source', p_source, 'amount', p_amount,
-      'expires_at', p_expires_at, 'balance', v_entry.balance_after), p_grant_key, p_now);
+      'expires_at', p_expires_at, 'balance', v_entry.balance_after - v_account.held), p_grant_key, p_now);
   end if;
-  return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id, 'balance', v_entry.balance_after,
-                            'replayed', false);
+  return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id,
+                            'balance', v_entry.balance_after - v_account.held, 'replayed', false);
 end
 $$;
 comment on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,
@@ -448,6 +513,26 @@ comment on function tollgate._draw_lots(uuid, bigint, timestamptz) is
   'was drawn (less than p_amount only when the lots run out). The caller holds the account lock.';
 revoke execute on function tollgate._draw_lots(uuid, bigint, timestamptz) from public, anon, authenticated, service_role;
 
+create or replace function tollgate._require_available(p_account_id uuid, p_amount bigint) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_available bigint;
+begin
+  select a.balance - a.held into v_available from tollgate.accounts a where a.id = p_account_id;
+  if v_available < p_amount then
+    raise exception 'Cannot consume credits: balance is %, % required', v_available, p_amount
+      using errcode = 'TG402', detail = jsonb_build_object('balance', v_available, 'required', p_amount)::text;
+  end if;
+end
+$$;
+comment on function tollgate._require_available(uuid, bigint) is
+  'Tollgate: the one rule of what a call may take: TG402 (balance = what is available, required) unless the '
+  'account''s balance minus its held credits covers p_amount. The caller holds the account lock.';
+revoke execute on function tollgate._require_available(uuid, bigint) from public, anon, authenticated, service_role;
+
 create or replace function tollgate._debit(
   p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb,
   p_now timestamptz, p_actor_id uuid default null
@@ -457,13 +542,10 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_balance bigint;
   v_drawn bigint;
 begin
-  select balance into v_balance from tollgate.accounts where id = p_account_id;
-  if not p_allow_negative and v_balance < p_amount then
-    raise exception 'Cannot consume credits: balance is %, % required', v_balance, p_amount
-      using errcode = 'TG402', detail = jsonb_build_object('balance', v_balance, 'required', p_amount)::text;
+  if not p_allow_negative then
+    perform tollgate._require_available(p_account_id, p_amount);
   end if;
   v_drawn := tollgate._draw_lots(p_account_id, p_amount, p_now);
   return tollgate._post_ledger(p_account_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now,
@@ -471,11 +553,163 @@ begin
 end
 $$;
 comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid) is
-  'Tollgate: debits credits for the acting member, refused with TG402 below the amount unless post-paid '
-  '(p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account '
-  'lock and has settled the account.';
+  'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) '
+  'is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes '
+  'overdraft. The caller holds the account lock and has settled the account.';
 revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
+
+create or replace function tollgate._hold_credits(
+  p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb,
+  p_now timestamptz, p_actor_id uuid
+) returns tollgate.credit_holds
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_hold tollgate.credit_holds;
+  v_available bigint;
+  v_threshold bigint;
+begin
+  perform tollgate._require_available(p_account_id, p_amount);
+  insert into tollgate.credit_holds (account_id, user_id, idempotency_key, feature, amount, expires_at, metadata,
+                                     created_at)
+  values (p_account_id, p_actor_id, p_key, p_feature, p_amount, p_now + make_interval(secs => p_ttl_seconds),
+          coalesce(p_metadata, '{}'::jsonb), p_now)
+  returning * into v_hold;
+  update tollgate.accounts a set held = held + p_amount, updated_at = p_now where id = p_account_id
+  returning a.balance - a.held, tollgate._low_balance_threshold(a) into v_available, v_threshold;
+  -- Holding lowers what is available as a debit does.
+  perform tollgate._emit_balance_events(p_account_id, v_available + p_amount, v_available, v_threshold,
+                                        'hold:' || v_hold.id, p_now);
+  return v_hold;
+end
+$$;
+comment on function tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid) is
+  'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row '
+  'and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the '
+  'member''s cap.';
+revoke execute on function tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._expire_holds(p_account_id uuid, p_now timestamptz) returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_released bigint := 0;
+  v_hold record;
+begin
+  for v_hold in
+    update tollgate.credit_holds h
+       set status = 'expired', charged = 0, released = h.amount, closed_at = p_now
+     where h.account_id = p_account_id and h.status = 'held' and h.expires_at <= p_now
+    returning h.id, h.amount, h.user_id, h.feature, h.expires_at
+  loop
+    v_released := v_released + v_hold.amount;
+    perform tollgate._emit_event(p_account_id, 'hold.expired', jsonb_build_object(
+      'hold_id', v_hold.id, 'amount', v_hold.amount, 'user_id', v_hold.user_id, 'feature', v_hold.feature,
+      'expires_at', v_hold.expires_at), v_hold.id::text, p_now);
+  end loop;
+  if v_released > 0 then
+    update tollgate.accounts set held = held - v_released, updated_at = p_now where id = p_account_id;
+  end if;
+  return v_released;
+end
+$$;
+comment on function tollgate._expire_holds(uuid, timestamptz) is
+  'Tollgate: the one place holds expire: closes the account''s open holds past their expiry at p_now, each with a '
+  'hold.expired event, and gives their credits back to the available balance (returns how many). Once per hold, whoever comes first: the '
+  'sweeper (release_expired_holds) or the account''s next consume or usage call. The caller holds the account lock.';
+revoke execute on function tollgate._expire_holds(uuid, timestamptz) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._settle_hold(
+  p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamptz
+) returns tollgate.credit_holds
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_hold tollgate.credit_holds;
+begin
+  select * into v_hold from tollgate.credit_holds h
+   where h.id = p_hold_id and h.account_id = p_account_id for update;
+  if not found then
+    raise exception 'No hold % on account %', p_hold_id, p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('hold_id', p_hold_id)::text;
+  end if;
+  if v_hold.settled_by is not null then
+    raise exception 'Cannot settle hold %: it was settled by request_id %', p_hold_id, v_hold.settled_by
+      using errcode = 'TGH09', detail = jsonb_build_object(
+        'hold_id', p_hold_id, 'settled_by', v_hold.settled_by, 'status', v_hold.status)::text;
+  end if;
+  if v_hold.status = 'expired' then
+    -- Its credits came back when it expired: the whole charge is post-paid, and nothing is released now.
+    update tollgate.credit_holds h set settled_by = p_request_id where h.id = p_hold_id
+    returning * into v_hold;
+    v_hold.charged := 0;
+    v_hold.released := 0;
+    return v_hold;
+  end if;
+  update tollgate.credit_holds h
+     set status = 'settled', charged = least(p_credits, h.amount), released = h.amount - least(p_credits, h.amount),
+         settled_by = p_request_id, closed_at = p_now
+   where h.id = p_hold_id
+  returning * into v_hold;
+  update tollgate.accounts set held = held - v_hold.amount, updated_at = p_now where id = p_account_id;
+  return v_hold;
+end
+$$;
+comment on function tollgate._settle_hold(uuid, uuid, bigint, text, timestamptz) is
+  'Tollgate: closes an open hold for the usage request p_request_id that costs p_credits: charged = what the hold '
+  'covers, released = the rest (back to the available balance); the caller then debits p_credits, so what exceeds '
+  'the hold is post-paid. A hold that already expired is only marked settled_by (charged and released 0 in the '
+  'answer: the whole charge is post-paid). TG404 when the account has no such hold, TGH09 when another request '
+  'settled it. The caller holds the account lock and has expired the account''s due holds.';
+revoke execute on function tollgate._settle_hold(uuid, uuid, bigint, text, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate.release_expired_holds(
+  p_now timestamptz default now(), p_batch_size integer default 1000,
+  out accounts_released bigint, out credits_released bigint
+)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_account_id uuid;
+begin
+  if p_now is null or p_batch_size is null or p_batch_size not between 1 and 100000 then
+    raise exception 'Invalid arguments: p_now must be a time and p_batch_size 1 to 100000' using errcode = 'TG400';
+  end if;
+  accounts_released := 0;
+  credits_released := 0;
+  -- One batch of account locks: the accounts of the first p_batch_size holds due, those busy now skipped (their
+  -- own next call releases them, or the next run).
+  for v_account_id in
+    select a.id from tollgate.accounts a
+     where a.id in (select h.account_id from tollgate.credit_holds h
+                     where h.status = 'held' and h.expires_at <= p_now
+                     order by h.expires_at limit p_batch_size)
+     order by a.id
+       for update of a skip locked
+  loop
+    credits_released := credits_released + tollgate._expire_holds(v_account_id, p_now);
+    accounts_released := accounts_released + 1;
+  end loop;
+end
+$$;
+comment on function tollgate.release_expired_holds(timestamptz, integer) is
+  'Tollgate: the hold sweeper (pg_cron job tollgate-release-expired-holds, every minute): expires the open holds '
+  'due at p_now of up to p_batch_size holds'' accounts, each under its lock, and returns how many accounts and '
+  'credits it released; accounts locked by a call are skipped (that call releases them). Re-running it changes '
+  'nothing. Service role only.';
+revoke execute on function tollgate.release_expired_holds(timestamptz, integer) from public, anon, authenticated;
+grant execute on function tollgate.release_expired_holds(timestamptz, integer) to service_role;
 
 create or replace function tollgate._valid_metadata(p_metadata jsonb) returns jsonb
 language plpgsql immutable
@@ -529,22 +763,22 @@ end
 $$;
 comment on function tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb) is
   'Tollgate: adds credits (top_up, promo, refund, adjustment) to an account (personal: the user''s id; or a team) '
-  'as a lot, once per (source, key). Service role only: it adds money. Returns lot_id, transaction_id, balance and '
-  'replayed.';
+  'as a lot, once per (source, key). Service role only: it adds money. Returns lot_id, transaction_id, balance '
+  '(available: balance - held) and replayed.';
 revoke execute on function tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb)
   from public, anon, authenticated;
 grant execute on function tollgate.grant_credits(uuid, bigint, text, text, timestamptz, jsonb) to service_role;
 
 create or replace function tollgate.check_ledger(p_account_id uuid default null)
 returns table (account_id uuid, balance bigint, ledger_sum bigint, last_balance_after bigint, lots_remaining bigint,
-               overdraft bigint, ledger_seq bigint, ledger_rows bigint, problem text)
+               overdraft bigint, ledger_seq bigint, ledger_rows bigint, held bigint, holds_open bigint, problem text)
 language sql stable
 security definer
 set search_path = ''
 as $$
   select * from (
     select a.id, a.balance, coalesce(l.total, 0)::bigint, l.last_balance, coalesce(r.remaining, 0)::bigint,
-           a.overdraft, a.ledger_seq, coalesce(l.n, 0)::bigint,
+           a.overdraft, a.ledger_seq, coalesce(l.n, 0)::bigint, a.held, coalesce(h.open, 0)::bigint,
            concat_ws('; ',
              case when coalesce(l.total, 0) <> a.balance then 'ledger sum differs from balance' end,
              case when coalesce(r.remaining, 0) - a.overdraft <> a.balance
@@ -552,7 +786,8 @@ as $$
              case when coalesce(l.n, 0) <> a.ledger_seq or coalesce(l.max_seq, 0) <> a.ledger_seq
                   then 'ledger sequence has gaps' end,
              case when l.n > 0 and l.last_balance <> a.balance then 'last balance_after differs from balance' end,
-             case when a.overdraft > 0 and coalesce(r.remaining, 0) > 0 then 'overdraft beside unspent lots' end)
+             case when a.overdraft > 0 and coalesce(r.remaining, 0) > 0 then 'overdraft beside unspent lots' end,
+             case when coalesce(h.open, 0) <> a.held then 'held differs from the open holds' end)
       from tollgate.accounts a
       left join lateral (
         select sum(e.delta) as total, count(*) as n, max(e.seq) as max_seq,
@@ -562,14 +797,18 @@ as $$
       left join lateral (
         select sum(c.remaining) as remaining from tollgate.credit_lots c where c.account_id = a.id
       ) r on true
+      left join lateral (
+        select sum(h.amount) as open from tollgate.credit_holds h where h.account_id = a.id and h.status = 'held'
+      ) h on true
      where p_account_id is null or a.id = p_account_id
   ) s (account_id, balance, ledger_sum, last_balance_after, lots_remaining, overdraft, ledger_seq, ledger_rows,
-       problem)
+       held, holds_open, problem)
   where problem <> ''
 $$;
 comment on function tollgate.check_ledger(uuid) is
-  'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, with the '
-  'problem named. Empty means the books balance. Service role only.';
+  'Tollgate: lists every account (or one) whose ledger sum, cached balance, lots and sequence disagree, or whose '
+  'held credits differ from its open holds, with the problem named. Empty means the books balance. Holds are '
+  'reservations, not movements: the ledger moves when one settles. Service role only.';
 revoke execute on function tollgate.check_ledger(uuid) from public, anon, authenticated;
 grant execute on function tollgate.check_ledger(uuid) to service_role;
 

@@ -143,12 +143,17 @@ begin
     perform tollgate._settle_accounts(p_now, v_account.id);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
+  -- Holds past their expiry come back now, if the sweeper has not released them yet.
+  if v_account.held > 0 and tollgate._expire_holds(v_account.id, p_now) > 0 then
+    select * into v_account from tollgate.accounts where id = v_account.id;
+  end if;
   return v_account;
 end
 $$;
 comment on function tollgate._settle_if_due(tollgate.accounts, timestamptz) is
-  'Tollgate: settles a locked account when it is due (period ended or a lot expired) and returns it as it is now, '
-  'so every credit movement acts on the current period and live lots. The caller holds the account lock. Neither '
+  'Tollgate: settles a locked account when it is due (period ended or a lot expired), expires its holds past their '
+  'expiry, and returns it as it is now, so every credit movement acts on the current period, live lots and live '
+  'holds. The caller holds the account lock. Neither '
   'security definer nor SET search_path, unlike every other function: it is called on every consume from security '
   'definer functions (so it runs as their owner, with their empty search path), a SET would cost each call a '
   'configuration change (measured: 3% of a consume), every name in it is schema-qualified, and nobody but its '

@@ -1,8 +1,8 @@
 -- Usage metering and the gate: counters per feature and quota window, what each member of a team took per window
 -- (their cap's counter), the replay records of idempotent calls, and consume_credits, which settles the account,
--- counts the request against the plan's limits and the credits against the member's cap, and debits them in one
--- transaction. _quota_window is the one definition of a quota window, for the gate, the meter, the caps and the
--- status read alike.
+-- counts the request against the plan's limits and the credits against the member's cap, and debits (or holds)
+-- them in one transaction; billing_status reads it all back for a UI. _quota_window is the one definition of a
+-- quota window, for the gate, the meter, the caps and the status read alike.
 
 create table if not exists tollgate.usage_counters (
   account_id uuid not null references tollgate.accounts (id) on delete cascade,
@@ -14,6 +14,7 @@ create table if not exists tollgate.usage_counters (
   input_tokens bigint not null default 0,
   output_tokens bigint not null default 0,
   cached_input_tokens bigint not null default 0,
+  cache_write_tokens bigint not null default 0,
   cost_usd numeric(20, 10) not null default 0,
   updated_at timestamptz not null default now(),
   primary key (account_id, feature, period, window_start)
@@ -235,7 +236,7 @@ revoke execute on function tollgate._take_member_credits(tollgate.accounts, uuid
 
 create or replace function tollgate._consume_credits(
   p_account_id uuid, p_idempotency_key text, p_amount bigint, p_feature text, p_metadata jsonb, p_now timestamptz,
-  p_actor_id uuid default null
+  p_actor_id uuid default null, p_hold boolean default false, p_hold_ttl_seconds integer default 600
 ) returns jsonb
 language plpgsql
 security definer
@@ -246,10 +247,13 @@ declare
   -- A personal account's only member is its owner.
   v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_hash text := md5(jsonb_build_object('amount', p_amount, 'feature', p_feature,
-                                        'metadata', coalesce(p_metadata, '{}'::jsonb), 'actor', v_actor)::text);
+                                        'metadata', coalesce(p_metadata, '{}'::jsonb), 'actor', v_actor,
+                                        'hold', p_hold, 'hold_ttl_seconds', case when p_hold then p_hold_ttl_seconds end
+                                        )::text);
   v_replay jsonb;
   v_quota jsonb;
   v_entry tollgate.credit_ledger;
+  v_hold tollgate.credit_holds;
   v_response jsonb;
 begin
   if p_amount is null or p_amount < 0 or p_amount > 1000000 then
@@ -260,6 +264,9 @@ begin
   end if;
   if p_feature is null or length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
+  end if;
+  if p_hold is null or p_hold and (p_hold_ttl_seconds is null or p_hold_ttl_seconds not between 10 and 86400) then
+    raise exception 'Invalid hold: hold must be true or false, hold_ttl_seconds 10 to 86400' using errcode = 'TG400';
   end if;
 
   v_replay := tollgate._replay(p_account_id, 'consume', 'idempotency_key', p_idempotency_key, v_hash);
@@ -272,7 +279,11 @@ begin
   if v_account.kind = 'team' and v_actor is not null then
     perform tollgate._take_member_credits(v_account, v_actor, p_amount, false, p_now);
   end if;
-  if p_amount > 0 then
+  if p_hold then
+    v_hold := tollgate._hold_credits(p_account_id, p_amount, p_idempotency_key, p_hold_ttl_seconds, p_feature,
+                                     p_metadata, p_now, v_actor);
+    v_account.held := v_account.held + p_amount;
+  elsif p_amount > 0 then
     v_entry := tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
                                coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
                                v_actor);
@@ -280,41 +291,51 @@ begin
 
   v_response := jsonb_build_object(
     'transaction_id', v_entry.id,
-    'consumed', p_amount,
-    'balance', coalesce(v_entry.balance_after, v_account.balance),
+    'consumed', case when p_hold then 0 else p_amount end,
+    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+    'held', v_account.held,
     'quota', v_quota,
     'replayed', false);
+  if p_hold then
+    v_response := v_response || jsonb_build_object('hold_id', v_hold.id, 'hold_expires_at', v_hold.expires_at);
+  end if;
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
   values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
   return v_response;
 end
 $$;
-comment on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid) is
-  'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due, counts the request against the '
-  'plan''s limits and, on a team account, the credits against the acting member''s cap, debits the credits in the '
-  'member''s name. All or nothing, idempotent per (account, key): the first success is replayed, a different body '
-  '(or another member) is TG409, and a refused attempt (TG402, TG429, TGM29) binds nothing.';
-revoke execute on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid)
-  from public, anon, authenticated, service_role;
+comment on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid, boolean, integer) is
+  'Tollgate: the gate at a given time (pgTAP pins it): settles the account if due (expiring its due holds), counts '
+  'the request against the plan''s limits and, on a team account, the credits against the acting member''s cap, '
+  'then debits the credits in the member''s name, or with p_hold reserves them for p_hold_ttl_seconds (a hold, '
+  'settled by log_ai_usage). Either takes at most balance - held. All or nothing, idempotent per (account, key): '
+  'the first success is replayed, a different body (or another member) is TG409, and a refused attempt (TG402, '
+  'TG429, TGM29) binds nothing.';
+revoke execute on function tollgate._consume_credits(uuid, text, bigint, text, jsonb, timestamptz, uuid, boolean,
+  integer) from public, anon, authenticated, service_role;
 
 create or replace function tollgate.consume_credits(
   p_idempotency_key text, p_amount integer default 1, p_feature text default 'default', p_metadata jsonb default null,
-  p_user_id uuid default null, p_account_id uuid default null
+  p_user_id uuid default null, p_account_id uuid default null, p_hold boolean default false,
+  p_hold_ttl_seconds integer default 600
 ) returns jsonb
 language sql
 security definer
 set search_path = ''
 as $$
   select tollgate._consume_credits(m.account_id, p_idempotency_key, p_amount, p_feature,
-                                   tollgate._valid_metadata(p_metadata), now(), m.user_id)
+                                   tollgate._valid_metadata(p_metadata), now(), m.user_id, p_hold, p_hold_ttl_seconds)
     from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
-comment on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid) is
+comment on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer) is
   'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account '
   'or from an account they are a member of (p_account_id); the service role names the account or the user, and '
-  'the acting member. Returns transaction_id, consumed, balance, quota and replayed.';
-revoke execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid) from public, anon;
-grant execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid)
+  'the acting member. With p_hold the credits are reserved until log_ai_usage settles the hold or it expires. '
+  'Returns transaction_id, consumed, balance (available: balance - held), held, quota and replayed, with a hold '
+  'also hold_id and hold_expires_at.';
+revoke execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer)
+  from public, anon;
+grant execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer)
   to authenticated, service_role;
 
 create or replace function tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamptz)
@@ -329,7 +350,7 @@ declare
   v_account tollgate.accounts;
   v_month record;
 begin
-  if p_feature is null or length(p_feature) not between 1 and 64 then
+  if p_feature is not null and length(p_feature) not between 1 and 64 then
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
   select * into v_account from tollgate.accounts a where a.id = p_account_id;
@@ -347,13 +368,14 @@ begin
       left join tollgate.usage_counters c
         on c.account_id = p_account_id and c.feature = l.feature and c.period = l.period
        and c.window_start = w.window_start
-     where l.plan_id = v_account.plan_id and l.feature in (p_feature, '*')
-     order by l.feature = '*', l.period;
+     where l.plan_id = v_account.plan_id and (p_feature is null or l.feature in (p_feature, '*'))
+     order by l.feature = '*', l.feature, l.period;
 end
 $$;
 comment on function tollgate._quota_status(uuid, text, timestamptz) is
-  'Tollgate: each request limit the account''s plan sets for p_feature at p_now, then its limits on ''*'' (every '
-  'feature''s requests together): the window''s use, what remains, when it resets. Reads only.';
+  'Tollgate: each request limit the account''s plan sets for p_feature at p_now (null: for every feature), then its '
+  'limits on ''*'' (every feature''s requests together): the window''s use, what remains, when it resets. Reads '
+  'only.';
 revoke execute on function tollgate._quota_status(uuid, text, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -377,3 +399,95 @@ comment on function tollgate.get_quota_status(text, uuid, uuid) is
   'the word).';
 revoke execute on function tollgate.get_quota_status(text, uuid, uuid) from public, anon, authenticated, service_role;
 grant execute on function tollgate.get_quota_status(text, uuid, uuid) to authenticated, service_role;
+
+create or replace function tollgate._billing_status(p_account_id uuid, p_user_id uuid, p_now timestamptz)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_account tollgate.accounts;
+  v_plan tollgate.plans;
+  v_period record;
+  v_held bigint;
+  v_member tollgate.account_members;
+  v_cap jsonb;
+  v_expiry jsonb;
+begin
+  select * into v_account from tollgate.accounts a where a.id = p_account_id;
+  if not found then
+    raise exception 'No account %', p_account_id
+      using errcode = 'TG404', detail = jsonb_build_object('account_id', p_account_id)::text;
+  end if;
+  select * into v_plan from tollgate.plans p where p.id = v_account.plan_id;
+  -- Read-only: an account whose period ended but is not settled yet is shown in the period containing p_now, and a
+  -- hold past its expiry is no longer held (the sweeper or the account's next call releases it).
+  v_period := tollgate.credit_period_at(v_account.period_anchor, p_now);
+  select coalesce(sum(h.amount), 0) into v_held from tollgate.credit_holds h
+   where h.account_id = p_account_id and h.status = 'held' and h.expires_at > p_now;
+  if v_account.kind = 'team' and p_user_id is not null then
+    select * into v_member from tollgate.account_members m
+     where m.account_id = p_account_id and m.user_id = p_user_id;
+    if v_member.cap_credits is not null then
+      select jsonb_build_object('cap', v_member.cap_credits, 'period', v_member.cap_period,
+                                'used', coalesce(u.credits, 0),
+                                'remaining', greatest(v_member.cap_credits - coalesce(u.credits, 0), 0),
+                                'resets_at', w.window_end)
+        into v_cap
+        from tollgate._quota_window(v_member.cap_period, p_now, v_period.period_start, v_period.period_end) w
+        left join tollgate.member_usage u
+          on u.account_id = p_account_id and u.user_id = p_user_id and u.period = v_member.cap_period
+         and u.window_start = w.window_start;
+    end if;
+  end if;
+  select jsonb_build_object('at', l.expires_at, 'credits', sum(l.remaining))
+    into v_expiry
+    from tollgate.credit_lots l
+   where l.account_id = p_account_id and l.remaining > 0 and l.expires_at > p_now
+   group by l.expires_at
+   order by l.expires_at
+   limit 1;
+  return jsonb_build_object(
+    'account_id', v_account.id,
+    'kind', v_account.kind,
+    'plan', jsonb_build_object('id', v_plan.id, 'features', v_plan.features),
+    'balance', v_account.balance - v_held,
+    'held', v_held,
+    'overdraft', v_account.overdraft,
+    'period', jsonb_build_object('start', v_period.period_start, 'end', v_period.period_end),
+    'quota', (select coalesce(jsonb_agg(jsonb_build_object('feature', q.feature, 'period', q.period, 'used', q.used,
+                                                           'limit', q.request_limit, 'resets_at', q.resets_at)
+                                        order by q.n),
+                              '[]'::jsonb)
+                from tollgate._quota_status(p_account_id, null, p_now) with ordinality q (feature, period, used,
+                                                                                          request_limit, remaining,
+                                                                                          resets_at, n)),
+    'member_cap', v_cap,
+    'next_expiry', v_expiry);
+end
+$$;
+comment on function tollgate._billing_status(uuid, uuid, timestamptz) is
+  'Tollgate: what a billing UI shows of an account at p_now: kind, plan and features, balance (available: balance - '
+  'live holds), held, overdraft, the credit period, every request limit''s state, the acting member''s cap on a '
+  'team (null: none) and the next lot expiry (null: none). Reads only (stable): counts no request, no cap, releases '
+  'no hold.';
+revoke execute on function tollgate._billing_status(uuid, uuid, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate.billing_status(p_account_id uuid default null, p_user_id uuid default null)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select tollgate._billing_status(m.account_id, m.user_id, now())
+    from tollgate._acting_member(p_account_id, p_user_id) m
+$$;
+comment on function tollgate.billing_status(uuid, uuid) is
+  'Tollgate: the billing-status function: the status of the caller''s own account, or of an account they are a '
+  'member of (p_account_id); the service role names the account or the user, and the member. Reads only.';
+revoke execute on function tollgate.billing_status(uuid, uuid) from public, anon;
+grant execute on function tollgate.billing_status(uuid, uuid) to authenticated, service_role;

@@ -9,14 +9,19 @@ create table if not exists tollgate.model_prices (
   input_usd_per_mtok numeric(12, 6) not null check (input_usd_per_mtok >= 0),
   output_usd_per_mtok numeric(12, 6) not null check (output_usd_per_mtok >= 0),
   cached_input_usd_per_mtok numeric(12, 6) check (cached_input_usd_per_mtok >= 0),
+  cache_write_usd_per_mtok numeric(12, 6) check (cache_write_usd_per_mtok >= 0),
   created_at timestamptz not null default now(),
   primary key (model, effective_from)
 );
 comment on table tollgate.model_prices is
-  'Tollgate: USD per million input/output/cached-input tokens per model, versioned by effective_from; rows are never '
-  'edited, so the cost frozen on every ai_usage row traces back to the price that produced it. Public catalogue.';
+  'Tollgate: USD per million uncached input, output, cache-read and cache-write tokens per model, versioned by '
+  'effective_from; rows are never edited, so the cost frozen on every ai_usage row traces back to the price that '
+  'produced it. Public catalogue.';
 comment on column tollgate.model_prices.cached_input_usd_per_mtok is
-  'USD per million cached input tokens; null: the input price.';
+  'USD per million input tokens read from the provider''s prompt cache (cached_input_tokens); null: the input price.';
+comment on column tollgate.model_prices.cache_write_usd_per_mtok is
+  'USD per million input tokens written to the provider''s prompt cache (cache_write_tokens; Anthropic charges '
+  'them above the input price, OpenAI does not charge them apart); null: the input price.';
 
 create or replace function tollgate._refuse_model_price_change() returns trigger
 language plpgsql
@@ -47,16 +52,32 @@ grant select, insert on table tollgate.model_prices to service_role;
 drop policy if exists model_prices_public_read on tollgate.model_prices;
 create policy model_prices_public_read on tollgate.model_prices for select to anon, authenticated using (true);
 
--- Example list prices of a few common models, so a fresh deployment prices calls (db push never runs seed.sql); to
--- be checked and extended by operators. On conflict do nothing keeps whatever they added.
+-- List prices of current OpenAI and Anthropic models (and one Google model), as the providers published them in
+-- August 2025 (the seed's date): USD per million uncached input, output, cache-read and cache-write tokens. OpenAI
+-- bills cache writes as plain input; Anthropic's write price here is the 5-minute cache's (1.25x input). So a
+-- fresh deployment prices calls (db push never runs seed.sql); operators check and extend them, and change a price
+-- with a new row of a later effective_from. On conflict do nothing keeps whatever they added.
 insert into tollgate.model_prices (model, provider, effective_from, input_usd_per_mtok, output_usd_per_mtok,
-                                   cached_input_usd_per_mtok) values
-  ('gpt-4o', 'openai', '2024-01-01 00:00Z', 2.50, 10.00, 1.25),
-  ('gpt-4o-mini', 'openai', '2024-01-01 00:00Z', 0.15, 0.60, 0.075),
-  ('claude-sonnet-4', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30),
-  ('claude-3-5-haiku', 'anthropic', '2024-01-01 00:00Z', 0.80, 4.00, 0.08),
-  ('gemini-2.0-flash', 'google', '2024-01-01 00:00Z', 0.10, 0.40, 0.025),
-  ('text-embedding-3-small', 'openai', '2024-01-01 00:00Z', 0.02, 0, null)
+                                   cached_input_usd_per_mtok, cache_write_usd_per_mtok) values
+  ('gpt-5', 'openai', '2024-01-01 00:00Z', 1.25, 10.00, 0.125, 1.25),
+  ('gpt-5-mini', 'openai', '2024-01-01 00:00Z', 0.25, 2.00, 0.025, 0.25),
+  ('gpt-5-nano', 'openai', '2024-01-01 00:00Z', 0.05, 0.40, 0.005, 0.05),
+  ('gpt-4.1', 'openai', '2024-01-01 00:00Z', 2.00, 8.00, 0.50, 2.00),
+  ('gpt-4.1-mini', 'openai', '2024-01-01 00:00Z', 0.40, 1.60, 0.10, 0.40),
+  ('gpt-4.1-nano', 'openai', '2024-01-01 00:00Z', 0.10, 0.40, 0.025, 0.10),
+  ('gpt-4o', 'openai', '2024-01-01 00:00Z', 2.50, 10.00, 1.25, 2.50),
+  ('gpt-4o-mini', 'openai', '2024-01-01 00:00Z', 0.15, 0.60, 0.075, 0.15),
+  ('o3', 'openai', '2024-01-01 00:00Z', 2.00, 8.00, 0.50, 2.00),
+  ('o4-mini', 'openai', '2024-01-01 00:00Z', 1.10, 4.40, 0.275, 1.10),
+  ('text-embedding-3-small', 'openai', '2024-01-01 00:00Z', 0.02, 0, null, null),
+  ('claude-opus-4-1', 'anthropic', '2024-01-01 00:00Z', 15.00, 75.00, 1.50, 18.75),
+  ('claude-opus-4', 'anthropic', '2024-01-01 00:00Z', 15.00, 75.00, 1.50, 18.75),
+  ('claude-sonnet-4-5', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30, 3.75),
+  ('claude-sonnet-4', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30, 3.75),
+  ('claude-3-7-sonnet', 'anthropic', '2024-01-01 00:00Z', 3.00, 15.00, 0.30, 3.75),
+  ('claude-haiku-4-5', 'anthropic', '2024-01-01 00:00Z', 1.00, 5.00, 0.10, 1.25),
+  ('claude-3-5-haiku', 'anthropic', '2024-01-01 00:00Z', 0.80, 4.00, 0.08, 1.00),
+  ('gemini-2.0-flash', 'google', '2024-01-01 00:00Z', 0.10, 0.40, 0.025, null)
 on conflict (model, effective_from) do nothing;
 
 create table if not exists tollgate.usage_settings (
@@ -91,6 +112,7 @@ create table if not exists tollgate.ai_usage (
   input_tokens bigint not null check (input_tokens >= 0),
   output_tokens bigint not null check (output_tokens >= 0),
   cached_input_tokens bigint not null default 0 check (cached_input_tokens >= 0),
+  cache_write_tokens bigint not null default 0 check (cache_write_tokens >= 0),
   latency_ms integer check (latency_ms >= 0),
   status text not null check (status in ('success', 'error')),
   error_code text,
@@ -107,6 +129,7 @@ create table if not exists tollgate.ai_usage (
   metadata jsonb not null default '{}'::jsonb,
   consume_entry_id uuid,
   charge_entry_id uuid,
+  hold_id uuid,
   created_at timestamptz not null default now(),
   primary key (id, created_at)
 ) partition by range (created_at);
@@ -123,7 +146,13 @@ comment on column tollgate.ai_usage.prompt is 'Full text only while usage_settin
 comment on column tollgate.ai_usage.response is 'Full text only while usage_settings.store_full_text is on.';
 comment on column tollgate.ai_usage.consume_entry_id is
   'The consume ledger entry that used the same key (idempotency_key = request_id), if any.';
-comment on column tollgate.ai_usage.charge_entry_id is 'The ledger entry of this call''s post-paid charge, if any.';
+comment on column tollgate.ai_usage.charge_entry_id is
+  'The ledger entry of this call''s charge (post-paid, or settling its hold), if any.';
+comment on column tollgate.ai_usage.hold_id is 'The credit hold this call settled, if any.';
+comment on column tollgate.ai_usage.input_tokens is
+  'Uncached input tokens, priced at the input price (OpenAI: prompt_tokens minus its cached_tokens).';
+comment on column tollgate.ai_usage.cached_input_tokens is 'Input tokens read from the prompt cache.';
+comment on column tollgate.ai_usage.cache_write_tokens is 'Input tokens written to the prompt cache.';
 
 -- Covers the foreign key, the members' RLS reads and the breakdown by time range.
 create index if not exists ai_usage_account_created_idx on tollgate.ai_usage (account_id, created_at);
@@ -223,7 +252,7 @@ create or replace function tollgate._log_ai_usage(
   p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text,
   p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamptz,
-  p_actor_id uuid default null
+  p_actor_id uuid default null, p_cache_write_tokens bigint default 0, p_hold_id uuid default null
 ) returns jsonb
 language plpgsql
 security definer
@@ -245,6 +274,7 @@ declare
   v_credits bigint := 0;
   v_usage_id uuid := gen_random_uuid();
   v_consume_id uuid;
+  v_hold tollgate.credit_holds;
   v_entry tollgate.credit_ledger;
   v_response jsonb;
 begin
@@ -261,9 +291,10 @@ begin
     raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
   end if;
   if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
-     or least(p_input_tokens, p_output_tokens, p_cached_input_tokens) < 0
-     or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens) > 1000000000 then
-    raise exception 'Invalid token counts: input, output and cached input tokens must be 0 to 1000000000'
+     or p_cache_write_tokens is null
+     or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
+     or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000 then
+    raise exception 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
       using errcode = 'TG400';
   end if;
   if p_latency_ms is not null and p_latency_ms not between 0 and 86400000 then
@@ -289,7 +320,8 @@ begin
   v_hash := md5(jsonb_build_object(
     'actor', v_actor,
     'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens, 'latency_ms', p_latency_ms,
+    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
+    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
     'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
     'prompt', v_prompt_sha, 'response', v_response_sha, 'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
   v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
@@ -307,22 +339,32 @@ begin
   if not v_unpriced then
     -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
     v_exact_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
-                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok))
+                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok)
+                     + p_cache_write_tokens * coalesce(v_price.cache_write_usd_per_mtok, v_price.input_usd_per_mtok))
                     * 0.000001;
     v_cost := v_exact_cost;
   end if;
 
   -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
-  if p_charge_credits then
+  if p_charge_credits or p_hold_id is not null then
     v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
   end if;
+  if p_hold_id is not null then
+    -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
+    -- so what exceeds the hold is post-paid.
+    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_credits, p_request_id, p_now);
+    v_account.held := v_account.held - coalesce(v_hold.charged + v_hold.released, 0);
+  end if;
   if v_account.kind = 'team' and v_actor is not null then
-    -- Post-paid: counted toward the member's cap, never refused by it.
-    perform tollgate._take_member_credits(v_account, v_actor, v_credits, true, p_now);
+    -- Post-paid: counted toward the member's cap, never refused by it; what the hold covered was counted when held.
+    perform tollgate._take_member_credits(v_account, v_actor, v_credits - coalesce(v_hold.charged, 0), true, p_now);
   end if;
   if v_credits > 0 then
     v_entry := tollgate._debit(p_account_id, v_credits, true, 'usage', p_request_id,
-                               jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id),
+                               jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id)
+                               || case when v_hold.id is not null
+                                       then jsonb_build_object('hold_id', v_hold.id, 'from_hold', v_hold.charged)
+                                       else '{}'::jsonb end,
                                p_now, v_actor);
   end if;
 
@@ -331,33 +373,36 @@ begin
 
   insert into tollgate.ai_usage (
     id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens,
-    latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged, prompt_sha256,
-    prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id, charge_entry_id,
-    created_at)
+    cache_write_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from, credits_charged,
+    prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata, consume_entry_id,
+    charge_entry_id, hold_id, created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
-    p_cached_input_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced, v_price.effective_from,
-    v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
+    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced,
+    v_price.effective_from, v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
     case when v_settings.store_full_text then p_prompt end, case when v_settings.store_full_text then p_response end,
-    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, p_now);
+    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, v_hold.id, p_now);
 
   -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
   insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
-                                            output_tokens, cached_input_tokens, cost_usd, updated_at)
+                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
+                                            updated_at)
   select p_account_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
-         p_cached_input_tokens, v_cost, p_now
+         p_cached_input_tokens, p_cache_write_tokens, v_cost, p_now
     from unnest('{day,month}'::tollgate.quota_period[]) p (period)
    cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
   on conflict (account_id, feature, period, window_start) do update
     set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
         cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
         cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now;
 
   v_response := jsonb_build_object(
     'usage_id', v_usage_id,
     'cost_usd', trim_scale(v_cost)::text,
     'credits_charged', v_credits,
-    'balance', coalesce(v_entry.balance_after, v_account.balance),
+    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+    'hold_released', coalesce(v_hold.released, 0),
     'unpriced', v_unpriced,
     'replayed', false);
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
@@ -366,22 +411,26 @@ begin
 end
 $$;
 comment on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, timestamptz, uuid) is
+  boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid) is
   'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in '
-  'force, adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits debits the '
-  'exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less '
+  'force (uncached input, output, cache reads and cache writes each at its own price), adds its tokens and cost to '
+  'the feature''s day and month counters, and with p_charge_credits or p_hold_id debits the exact cost times '
+  'credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less '
   'than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never '
   'refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward '
-  'their cap). Idempotent per (account, request_id).';
+  'their cap). With p_hold_id the charge comes from that hold first and the rest of it is released, in the same '
+  'transaction (a call that cost nothing, such as a failed one, releases it all). Idempotent per (account, '
+  'request_id).';
 revoke execute on function tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
-  text, boolean, text, text, jsonb, timestamptz, uuid) from public, anon, authenticated, service_role;
+  text, boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid) from public, anon, authenticated, service_role;
 
 create or replace function tollgate.log_ai_usage(
   p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text default null, p_feature text default 'default', p_cached_input_tokens bigint default 0,
   p_latency_ms integer default null, p_status text default 'success', p_error_code text default null,
   p_charge_credits boolean default false, p_prompt text default null, p_response text default null,
-  p_metadata jsonb default null, p_user_id uuid default null, p_account_id uuid default null
+  p_metadata jsonb default null, p_user_id uuid default null, p_account_id uuid default null,
+  p_cache_write_tokens bigint default 0, p_hold_id uuid default null
 ) returns jsonb
 language sql
 security definer
@@ -390,18 +439,19 @@ as $$
   select tollgate._log_ai_usage(m.account_id, p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
                                 p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
                                 p_charge_credits, p_prompt, p_response, tollgate._valid_metadata(p_metadata), now(),
-                                m.user_id)
+                                m.user_id, p_cache_write_tokens, p_hold_id)
     from tollgate._acting_member(p_account_id, p_user_id) m
 $$;
 comment on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid) is
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid) is
   'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on '
   'an account they are a member of (p_account_id); the service role names the account or the user, and the acting '
-  'member. Returns usage_id, cost_usd, credits_charged, balance, unpriced and replayed.';
+  'member; p_hold_id settles a hold of consume_credits. Returns usage_id, cost_usd, credits_charged, balance '
+  '(available: balance - held), hold_released, unpriced and replayed.';
 revoke execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid) from public, anon, authenticated, service_role;
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid) from public, anon, authenticated, service_role;
 grant execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid) to authenticated, service_role;
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid) to authenticated, service_role;
 
 create or replace function tollgate.get_usage_breakdown(
   p_from timestamptz, p_to timestamptz, p_user_id uuid default null, p_account_id uuid default null

@@ -93,7 +93,7 @@ revoke execute on function tollgate._emit_event(uuid, text, jsonb, text, timesta
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._emit_balance_events(
-  p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_seq bigint, p_now timestamptz
+  p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamptz
 ) returns void
 language plpgsql
 security definer
@@ -102,21 +102,20 @@ as $$
 begin
   if p_after <= 0 and p_before > 0 then
     perform tollgate._emit_event(p_account_id, 'balance.depleted', jsonb_build_object(
-      'balance', p_after, 'previous_balance', p_before, 'ledger_seq', p_seq), 'ledger:' || p_seq, p_now);
+      'balance', p_after, 'previous_balance', p_before), p_occurrence, p_now);
   end if;
   if p_after < p_threshold and p_before >= p_threshold then
     perform tollgate._emit_event(p_account_id, 'balance.low', jsonb_build_object(
-      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold, 'ledger_seq', p_seq),
-      'ledger:' || p_seq, p_now);
+      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold), p_occurrence, p_now);
   end if;
 end
 $$;
-comment on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamptz) is
-  'Tollgate: balance.depleted when a movement takes the available balance from above 0 to 0 or below, and '
-  'balance.low when it takes it from at or above p_threshold (the account''s, else its plan''s) to below it; once '
-  'per crossing (the ledger seq of the movement). The caller holds the account lock, so concurrent movements cross '
-  'one at a time.';
-revoke execute on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamptz)
+comment on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, text, timestamptz) is
+  'Tollgate: balance.depleted when a movement (a debit or a hold) takes the available balance (balance - held) '
+  'from above 0 to 0 or below, and balance.low when it takes it from at or above p_threshold '
+  '(_low_balance_threshold) to below it; once per crossing (p_occurrence: the ledger seq or the hold). The caller '
+  'holds the account lock, so concurrent movements cross one at a time.';
+revoke execute on function tollgate._emit_balance_events(uuid, bigint, bigint, bigint, text, timestamptz)
   from public, anon, authenticated, service_role;
 
 -- Refused consumes. A refusal raises (TG429, TGM29), which rolls back the refused request's transaction, so what it

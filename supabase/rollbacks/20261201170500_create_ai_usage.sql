@@ -3,9 +3,9 @@
 
 drop function if exists tollgate.get_usage_breakdown(timestamptz, timestamptz, uuid, uuid);
 drop function if exists tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
-  boolean, text, text, jsonb, uuid, uuid);
+  boolean, text, text, jsonb, uuid, uuid, bigint, uuid);
 drop function if exists tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
-  text, boolean, text, text, jsonb, timestamptz, uuid);
+  text, boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid);
 drop function if exists tollgate.maintain_ai_usage_partitions(integer, timestamptz);
 drop table if exists tollgate.ai_usage;
 drop function if exists tollgate._secure_ai_usage_partition(regclass);

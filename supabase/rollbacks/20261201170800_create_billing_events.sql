@@ -5,7 +5,7 @@ drop function if exists tollgate.record_billing_event_deliveries(jsonb, timestam
 drop function if exists tollgate.claim_billing_events(integer, integer, timestamptz);
 drop function if exists tollgate.record_consume_refusal(text, integer, uuid, uuid);
 drop function if exists tollgate._record_consume_refusal(uuid, uuid, text, bigint, timestamptz);
-drop function if exists tollgate._emit_balance_events(uuid, bigint, bigint, bigint, bigint, timestamptz);
+drop function if exists tollgate._emit_balance_events(uuid, bigint, bigint, bigint, text, timestamptz);
 drop function if exists tollgate._emit_event(uuid, text, jsonb, text, timestamptz);
 do $$
 begin

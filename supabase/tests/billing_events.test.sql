@@ -3,7 +3,7 @@
 -- plan's), balance.depleted at zero, quota.warning at 80% of a window, quota.exceeded and member_cap.exceeded from
 -- the state after a refusal, credits.granted, plan.changed, payment.failed, payment.refunded. Then who reads them.
 begin;
-select plan(36);
+select plan(40);
 
 insert into auth.users (id, email) values
   ('f1000000-0000-4000-8000-00000000000f', 'owner@example.com'),
@@ -38,7 +38,9 @@ create function pg_temp.n(p_type text, p_account uuid default null) returns int 
 $$;
 create function pg_temp.last(p_type text) returns jsonb language sql as $$
   select data from tollgate.billing_events where account_id = pg_temp.team() and type = p_type
-   order by created_at desc, (data ->> 'ledger_seq')::bigint desc nulls last limit 1
+   order by created_at desc,
+            case when occurrence ~ '^ledger:\d+$' then split_part(occurrence, ':', 2)::bigint end desc nulls last
+   limit 1
 $$;
 create function pg_temp.grant(p_key text, p_amount bigint) returns jsonb language sql as $$
   select tollgate._grant_lot(pg_temp.team(), 'top_up', p_amount, null, 50, 'top_up:' || p_key, '{}',
@@ -127,6 +129,19 @@ select is(tollgate._record_consume_refusal(pg_temp.team(), 'f3000000-0000-4000-8
                                            '2030-02-10 20:00Z'), 0, 'once per member and window');
 select is(tollgate._record_consume_refusal(pg_temp.team(), 'f2000000-0000-4000-8000-00000000000f', 'gen', 1000,
                                            '2030-02-10 20:00Z'), 0, 'a member with no cap is never over it');
+
+-- holds: holding lowers what is available (balance.low); a hold that runs out writes hold.expired, once
+update tollgate.accounts set low_balance_threshold = balance - held where id = pg_temp.team();
+select set_config('test.hold', (tollgate._hold_credits(pg_temp.team(), 1, 'hold-1', 600, 'gen', null,
+  '2030-02-11 12:00Z', 'f1000000-0000-4000-8000-00000000000f')).id::text, true);
+select is((select occurrence from tollgate.billing_events where account_id = pg_temp.team() and type = 'balance.low'
+            order by created_at desc limit 1), 'hold:' || current_setting('test.hold'),
+  'a hold that takes the available balance below the threshold writes balance.low');
+select is(tollgate._expire_holds(pg_temp.team(), '2030-02-11 12:20Z'), 1::bigint, 'the hold expires');
+select is(tollgate._expire_holds(pg_temp.team(), '2030-02-11 12:30Z'), 0::bigint, 'once');
+select is(pg_temp.last('hold.expired'), jsonb_build_object('hold_id', current_setting('test.hold'), 'amount', 1,
+  'user_id', 'f1000000-0000-4000-8000-00000000000f', 'feature', 'gen', 'expires_at', '2030-02-11T12:10:00+00:00'),
+  'hold.expired names the hold, its credits, member, feature and expiry, once');
 
 -- plan.changed
 select tollgate._set_account_plan(pg_temp.team(), 'pro', '2030-01-31 10:00Z', 0, '2030-02-12 09:00Z');

@@ -37,7 +37,7 @@ create temp table first_call as
   select pg_temp.log('r1', 'gpt-4o', 1000, 500, '2030-02-10 12:00Z', p_cached => 2000, p_prompt => 'hello',
                      p_response => 'world', p_metadata => '{"conversation": 7}') as answer;
 select is((select answer - 'usage_id' from first_call),
-  '{"cost_usd": "0.01", "credits_charged": 0, "balance": 10, "unpriced": false, "replayed": false}'::jsonb,
+  '{"cost_usd": "0.01", "credits_charged": 0, "balance": 10, "hold_released": 0, "unpriced": false, "replayed": false}'::jsonb,
   'gpt-4o at 2.50/10/1.25 USD per million: 1,000 in + 500 out + 2,000 cached cost 0.01 USD, nothing charged');
 select results_eq($$
   select request_id, model, provider, feature, input_tokens, output_tokens, cached_input_tokens, latency_ms, status,
@@ -82,12 +82,12 @@ select throws_ok($$ select pg_temp.log('r1', 'gpt-4o', 1000, 500, '2030-02-10 12
 
 -- unpriced models, post-paid charges
 select is(pg_temp.log('r2', 'my-finetune', 5000, 5000, '2030-02-10 13:00Z', p_charge => true) - 'usage_id',
-  '{"cost_usd": "0", "credits_charged": 0, "balance": 10, "unpriced": true, "replayed": false}'::jsonb,
+  '{"cost_usd": "0", "credits_charged": 0, "balance": 10, "hold_released": 0, "unpriced": true, "replayed": false}'::jsonb,
   'a model without a price is recorded at cost 0 with unpriced true, and charges nothing');
 select is((select unpriced and price_effective_from is null from mine where request_id = 'r2'), true,
   'the unpriced row names no price');
 select is(pg_temp.log('r3', 'gpt-4o', 1000, 500, '2030-02-10 13:00Z', p_charge => true) - 'usage_id',
-  '{"cost_usd": "0.0075", "credits_charged": 1, "balance": 9, "unpriced": false, "replayed": false}'::jsonb,
+  '{"cost_usd": "0.0075", "credits_charged": 1, "balance": 9, "hold_released": 0, "unpriced": false, "replayed": false}'::jsonb,
   'a charged call of 0.0075 USD at 100 credits per USD rounds 0.75 up to 1 credit');
 select results_eq($$ select reason, delta, idempotency_key from tollgate.credit_ledger
    where account_id = '55555555-0000-4000-8000-000000000001' and reason = 'usage' $$,
@@ -96,7 +96,7 @@ select is((select charge_entry_id from mine where request_id = 'r3'),
   (select id from tollgate.credit_ledger where account_id = '55555555-0000-4000-8000-000000000001' and reason = 'usage'
       and idempotency_key = 'r3'), 'the usage row links its charge entry');
 select is(pg_temp.log('r4', 'claude-sonnet-4', 100000, 20000, '2030-02-10 14:00Z', p_charge => true) - 'usage_id',
-  '{"cost_usd": "0.6", "credits_charged": 60, "balance": -51, "unpriced": false, "replayed": false}'::jsonb,
+  '{"cost_usd": "0.6", "credits_charged": 60, "balance": -51, "hold_released": 0, "unpriced": false, "replayed": false}'::jsonb,
   'a post-paid charge of 60 credits against a balance of 9 is recorded and takes the balance to -51');
 select results_eq($$ select balance, overdraft from tollgate.accounts
    where id = '55555555-0000-4000-8000-000000000001' $$, $$ values (-51::bigint, 51::bigint) $$,
@@ -111,7 +111,7 @@ select is(pg_temp.log('r6', 'gpt-4o', 1000, 500, '2030-02-10 15:00Z', p_charge =
 select is(pg_temp.log('r7', 'text-embedding-3-small', 0, 0, '2030-02-10 15:00Z', p_cached => 1000000)->>'cost_usd',
   '0.02', 'a model without a cached-input price bills cached tokens at its input price');
 select is(pg_temp.log('r8', 'gpt-4o', 0, 0, '2030-02-10 15:00Z', p_charge => true) - 'usage_id',
-  '{"cost_usd": "0", "credits_charged": 0, "balance": -60, "unpriced": false, "replayed": false}'::jsonb,
+  '{"cost_usd": "0", "credits_charged": 0, "balance": -60, "hold_released": 0, "unpriced": false, "replayed": false}'::jsonb,
   'a charged call that cost nothing debits nothing');
 select is((select count(*) from tollgate.credit_ledger where account_id = '55555555-0000-4000-8000-000000000001'
             and reason = 'usage' and idempotency_key = 'r8')::int, 0, 'and writes no ledger entry');
@@ -158,7 +158,7 @@ select results_eq($$ select prompt, response, prompt_length, prompt_sha256 from 
 
 -- validation
 select throws_ok($$ select pg_temp.log('v1', 'gpt-4o', -1, 0, now()) $$, 'TG400',
-  'Invalid token counts: input, output and cached input tokens must be 0 to 1000000000',
+  'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000',
   'negative tokens are refused with a clear message');
 select throws_ok($$ select pg_temp.log('v2', 'gpt-4o', 1, 1, now(), p_status => 'maybe') $$, 'TG400',
   'Invalid status: must be success or error', 'an unknown status is refused');

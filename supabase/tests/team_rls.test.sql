@@ -1,8 +1,8 @@
 -- The role matrix of every table in tollgate (its partitions excepted: ai_usage_partitions.test.sql locks them), for
 -- anon, a team's owner, admin and member, a user who is not a member, and the service role: how many of the team's
 -- rows each one reads, or 'denied' when the role may not select the table at all ('all': a catalogue read whole).
--- Members read the account, its lots, ledger, counters, billing events and subscription; a member reads their own
--- usage rows, owners and admins everyone's and the payments; a non-member nothing of it; anon only the catalogue;
+-- Members read the account, its lots, holds, ledger, counters, billing events and subscription; a member reads their
+-- own usage rows, owners and admins everyone's and the payments; a non-member nothing of it; anon only the catalogue;
 -- the service role alone the delivery state of the events. The table list comes
 -- from the catalogue, so a new table fails here until it has its row. Then: nobody reads another account's rows,
 -- and nobody but the table owner writes billing data.
@@ -29,6 +29,8 @@ select tollgate.grant_credits(current_setting('test.team')::uuid, 100, 'matrix',
 select pg_temp.act_as('authenticated', 'e3000000-0000-4000-8000-00000000000e');
 select tollgate.consume_credits('by-member', 1, 'default', null, null, current_setting('test.team')::uuid);
 select tollgate.log_ai_usage('by-member', 'gpt-4o', 10, 10, p_account_id => current_setting('test.team')::uuid);
+select tollgate.consume_credits('hold-by-member', 1, 'matrix', null, null, current_setting('test.team')::uuid,
+                                p_hold => true);
 select pg_temp.act_as('authenticated', 'e2000000-0000-4000-8000-00000000000e');
 select tollgate.consume_credits('by-admin', 1, 'default', null, null, current_setting('test.team')::uuid);
 select pg_temp.act_as('authenticated', 'e1000000-0000-4000-8000-00000000000e');
@@ -122,9 +124,10 @@ insert into expected values
   ('tollgate.billing_event_deliveries', 'denied', 'denied', 'denied', 'denied', 'denied', 'all'),
   ('tollgate.billing_events',          'denied', '2',      '2',      '2',      '0',      '2'),
   ('tollgate.ai_usage',                'denied', '2',      '2',      '1',      '0',      '2'),
+  ('tollgate.credit_holds',            'denied', '1',      '1',      '1',      '0',      '1'),
   ('tollgate.credit_ledger',           'denied', '3',      '3',      '3',      '0',      '3'),
   ('tollgate.credit_lots',             'denied', '1',      '1',      '1',      '0',      '1'),
-  ('tollgate.idempotency_keys',        'denied', 'denied', 'denied', 'denied', 'denied', '4'),
+  ('tollgate.idempotency_keys',        'denied', 'denied', 'denied', 'denied', 'denied', '5'),
   ('tollgate.member_usage',            'denied', '4',      '4',      '2',      '0',      '4'),
   ('tollgate.model_prices',            'all',    'all',    'all',    'all',    'all',    'all'),
   ('tollgate.plan_limits',             'all',    'all',    'all',    'all',    'all',    'all'),

@@ -108,8 +108,8 @@ const numbers = (base: Record<string, unknown>, fields: string[]): Case[] =>
 const CONSUME = { idempotency_key: "bad-input", amount: 0, feature: "e2e-bad-input" };
 const USAGE = { request_id: "bad-input", model: "gpt-4o", input_tokens: 1, output_tokens: 1 };
 
-/** Bad bodies for the service-only functions, whose body is always `{}`. */
-const SERVICE_CASES: Case[] = [
+/** Bad bodies of a function whose body names no more than whom it is for: every field is refused somehow. */
+const UNKNOWN_FIELDS: Case[] = [
   { name: "a field with U+0000", body: { note: NUL }, field: "note" },
   { name: "a key with U+0000", body: { [NUL]: 1 } },
   { name: "a lone surrogate", body: { note: HIGH }, field: "note" },
@@ -123,13 +123,24 @@ const SERVICE_CASES: Case[] = [
 const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
   "consume-credit": {
     token: "user",
-    cases: [...badFields(CONSUME, ["idempotency_key", "feature"]), ...numbers(CONSUME, ["amount"])],
+    cases: [
+      ...badFields(CONSUME, ["idempotency_key", "feature"]),
+      ...numbers(CONSUME, ["amount", "hold_ttl_seconds"]),
+      { name: "hold as a string", body: { ...CONSUME, hold: "yes" }, field: "hold" },
+    ],
   },
   "log-ai-usage": {
     token: "user",
     cases: [
       ...badFields(USAGE, ["request_id", "model", "provider", "feature", "error_code", "prompt", "response"]),
-      ...numbers(USAGE, ["input_tokens", "output_tokens", "cached_input_tokens", "latency_ms"]),
+      ...numbers(USAGE, [
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "latency_ms",
+      ]),
+      { name: "hold_id that is not a uuid", body: { ...USAGE, hold_id: "h1" }, field: "hold_id" },
       { name: "status outside its values", body: { ...USAGE, status: NUL }, field: "status" },
       {
         name: "charge_credits as a string",
@@ -138,8 +149,12 @@ const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
       },
     ],
   },
-  "reset-monthly-quotas": { token: "service", cases: SERVICE_CASES },
-  "deliver-billing-events": { token: "service", cases: SERVICE_CASES },
+  "reset-monthly-quotas": { token: "service", cases: UNKNOWN_FIELDS },
+  "deliver-billing-events": { token: "service", cases: UNKNOWN_FIELDS },
+  "billing-status": {
+    token: "user",
+    cases: [...UNKNOWN_FIELDS, ...badFields({}, ["account_id", "user_id"])],
+  },
 };
 
 /** POSTs a case's body as it is (bytes, raw text, or JSON) with the given bearer token and extra headers. */

@@ -1,6 +1,6 @@
 /** The client package against the real functions behind the gateway. */
 import assert from "node:assert/strict";
-import { TollgateError } from "../../packages/client/src/mod.ts";
+import { type StoredWork, TollgateError } from "../../packages/client/src/mod.ts";
 import { freePort } from "../../scripts/lib/stack.ts";
 import { db, newUser, topUp, withinOneUtcDay } from "./_helpers.ts";
 import { clientForService, clientForUser, recorder } from "./client_support.ts";
@@ -176,6 +176,42 @@ Deno.test({
     assert.equal(error.status, 409);
     assert.equal(error.code, "idempotency_conflict");
   },
+});
+
+Deno.test("withCredits through the functions: the same work twice runs the model once and is charged once", async () => {
+  const user = await newUser(sql);
+  await topUp(sql, user.id, 17); // 20 with the free plan's 3
+  const tollgate = clientForUser(user.token);
+  const stored = new Map<string, StoredWork<string>>();
+  const storage = {
+    load: (key: string) => Promise.resolve(stored.get(key)),
+    save: (key: string, entry: StoredWork<string>) => Promise.resolve(void stored.set(key, entry)),
+  };
+  let modelCalls = 0;
+  // gpt-4o: 4,000 uncached input tokens (1 credit) + 1,000 output (1 credit) = 2 credits of the 5 held.
+  const model = () => {
+    modelCalls++;
+    return Promise.resolve({ result: "an answer", usage: { input_tokens: 4_000, output_tokens: 1_000 } });
+  };
+  const work = { prompt: "What is a hold?", conversation: user.id };
+  const options = { work, amount: 5, model: "gpt-4o", feature: FEATURE, ...storage };
+  const first = await tollgate.withCredits(options, model);
+  assert.deepEqual([first.result, first.replayed, first.settle.credits_charged, first.settle.hold_released], [
+    "an answer",
+    false,
+    2,
+    3,
+  ]);
+  const again = await tollgate.withCredits(options, model);
+  assert.deepEqual([again.result, again.replayed, again.settle.replayed, modelCalls], [
+    "an answer",
+    true,
+    true,
+    1,
+  ]);
+  assert.equal(await balanceOf(user.id), 18, "charged once, for what the call cost");
+  const status = await tollgate.getStatus();
+  assert.deepEqual([status.balance, status.held, status.account_id], [18, 0, user.id]);
 });
 
 Deno.test({

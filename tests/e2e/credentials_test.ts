@@ -174,6 +174,11 @@ const FUNCTIONS: Record<
   },
   "reset-monthly-quotas": { body: () => ({}), user: 403, service: 200 },
   "deliver-billing-events": { body: () => ({}), user: 403, service: 200 },
+  "billing-status": {
+    body: (service, userId) => (service ? { user_id: userId } : {}),
+    user: 200,
+    service: 200,
+  },
 };
 
 const sql = db();

@@ -11,7 +11,7 @@ async function ledgerOf(userId: string) {
                     where account_id = ${userId} order by seq`;
 }
 
-Deno.test("the quickstart runs, consumes through the client and prints exactly the user's own ledger", async () => {
+Deno.test("the quickstart runs, holds and settles through the client and prints exactly the user's own ledger", async () => {
   const out = await new Deno.Command("npm", {
     args: ["run", "-s", "quickstart"],
     cwd: ROOT,
@@ -23,7 +23,8 @@ Deno.test("the quickstart runs, consumes through the client and prints exactly t
   assert.ok(out.success, `quickstart failed:\n${stdout}${new TextDecoder().decode(out.stderr)}`);
   const userId = stdout.match(/created user ([0-9a-f-]{36})/)?.[1];
   assert.ok(userId, stdout);
-  assert.match(stdout, /3\. consume-credit: 2 credits for quickstart-job-/);
+  assert.match(stdout, /3\. consume-credit: 10 credits held for quickstart-job-/);
+  assert.match(stdout, /4\. log-ai-usage settles the hold: cost \$0\.065, 7 credits charged, 3 released/);
   const printed = stdout.split("\n").filter((l) => /^\s+\d+\s+[a-z_]+\s+[+-]?\d+/.test(l));
   const ledger = await ledgerOf(userId);
   // Other tests' users have ledger rows too: printing more would mean the read ignored RLS.
@@ -45,7 +46,8 @@ Deno.test({
       ledger.map((r) => [r.seq, r.reason, r.delta]),
     );
     assert.ok(ledger.some((r) => r.reason === "grant" && r.delta === 500), "a 500-credit top-up grant");
-    assert.ok(ledger.some((r) => r.reason === "consume" && r.delta === -2), "the gated job's debit");
+    assert.ok(ledger.some((r) => r.reason === "usage" && r.delta === -7), "the settled hold's charge, once");
+    assert.ok(!ledger.some((r) => r.reason === "consume"), "a hold is not a ledger movement");
     const [account] = await sql`select balance::int from tollgate.accounts where id = ${result.userId}`;
     assert.equal(ledger.at(-1)?.balance_after, account.balance);
   },

@@ -43,6 +43,7 @@ Deno.test("log-ai-usage answers 201 with the priced call, and a replay answers 2
     cost_usd: "0.0075",
     credits_charged: 0,
     balance: await balanceOf(user.id),
+    hold_released: 0,
     unpriced: false,
     replayed: false,
   });

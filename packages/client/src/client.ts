@@ -1,14 +1,18 @@
 import type { z } from "zod";
 import {
+  BillingStatusResponse,
   ConsumeResponse,
   LogUsageResponse,
   ResetResponse,
 } from "../../../supabase/functions/_tollgate/contract.ts";
+import { type StoredWork, withCredits, type WithCreditsOptions, type WithCreditsResult } from "./credits.ts";
 import { errorFromResponse, TollgateError } from "./errors.ts";
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions, sleep } from "./retry.ts";
 import type {
+  BillingStatusResult,
   ConsumeCreditInput,
   ConsumeCreditResult,
+  GetStatusInput,
   LogAiUsageInput,
   LogAiUsageResult,
   ResetMonthlyQuotasResult,
@@ -126,6 +130,29 @@ export class TollgateClient {
       key,
       call,
     );
+  }
+
+  /** What a billing UI shows of the account (balance available, held, plan, period, quotas, cap); reads only. */
+  getStatus(input: GetStatusInput = {}, call: CallOptions = {}): Promise<BillingStatusResult> {
+    return this.#call(
+      "billing-status",
+      { ...this.#account, ...input },
+      BillingStatusResponse,
+      undefined,
+      call,
+    );
+  }
+
+  /**
+   * Hold credits, run the work once, store its result, settle the hold with its usage; the same work again
+   * returns the stored result without running it (see credits.ts). Keyed by the work, never by the end user.
+   */
+  withCredits<T>(
+    options: WithCreditsOptions<T>,
+    run: (hold: ConsumeCreditResult) => Promise<StoredWork<T>>,
+    call: CallOptions = {},
+  ): Promise<WithCreditsResult<T>> {
+    return withCredits(this, options, run, call);
   }
 
   /** The clock (service key only): rolls every account whose credit period has ended. Idempotent. */

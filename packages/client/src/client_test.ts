@@ -3,7 +3,7 @@ import { createClient } from "@supabase/supabase-js";
 import { createTollgateClient, type TollgateClientOptions, TollgateError } from "./mod.ts";
 
 const USER_ID = "6f1d7c0e-5b9a-4d8e-9f3a-2c1b0a9e8d7c";
-const CONSUMED = { transaction_id: null, consumed: 1, balance: 41, quota: [], replayed: false };
+const CONSUMED = { transaction_id: null, consumed: 1, balance: 41, held: 0, quota: [], replayed: false };
 
 type Step = Response | Error;
 interface Sent {
@@ -182,6 +182,7 @@ Deno.test("logAiUsage generates a request_id and accepts the 201 answer", async 
     cost_usd: "0.0012",
     credits_charged: 2,
     balance: 39,
+    hold_released: 0,
     unpriced: false,
     replayed: false,
   };
@@ -190,6 +191,27 @@ Deno.test("logAiUsage generates a request_id and accepts the 201 answer", async 
   assert.deepEqual(result, logged);
   assert.equal(sent[0].url, "http://tollgate.test/functions/v1/log-ai-usage");
   assert.match(String(sent[0].body.request_id), /^[0-9a-f-]{36}$/);
+});
+
+Deno.test("getStatus posts to billing-status for the client's account and returns the status", async () => {
+  const TEAM = "7a2e8d1f-6c0b-4e9f-8a4b-3d2c1b0a9f8e";
+  const status = {
+    account_id: TEAM,
+    kind: "team",
+    plan: { id: "pro", features: { export: true } },
+    balance: 40,
+    held: 2,
+    overdraft: 0,
+    period: { start: "2030-02-01T10:00:00+00:00", end: "2030-03-01T10:00:00+00:00" },
+    quota: [],
+    member_cap: { cap: 10, period: "day", used: 3, remaining: 7, resets_at: "2030-02-11T00:00:00+00:00" },
+    next_expiry: null,
+  };
+  const { client, sent } = harness([json(status), json({ ...status, balance: "many" })], { accountId: TEAM });
+  assert.deepEqual(await client.getStatus(), status);
+  assert.equal(sent[0].url, "http://tollgate.test/functions/v1/billing-status");
+  assert.deepEqual(sent[0].body, { account_id: TEAM });
+  assert.equal((await refusedWith(client.getStatus())).code, "invalid_response");
 });
 
 Deno.test("resetMonthlyQuotas posts an empty body and returns the totals", async () => {
@@ -237,6 +259,7 @@ Deno.test("accountId acts for that account on every consume and usage call, unle
     cost_usd: "0",
     credits_charged: 0,
     balance: 1,
+    hold_released: 0,
     unpriced: false,
     replayed: false,
   };

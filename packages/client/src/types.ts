@@ -4,6 +4,8 @@
  */
 import type { z } from "zod";
 import type {
+  BillingStatusRequest,
+  BillingStatusResponse,
   ConsumeRequest,
   ConsumeResponse,
   ErrorCode,
@@ -27,5 +29,13 @@ export type LogAiUsageResult = z.output<typeof LogUsageResponse>;
 /** reset-monthly-quotas' 200 answer. */
 export type ResetMonthlyQuotasResult = z.output<typeof ResetResponse>;
 
-/** The contract's error codes, plus the client's own for failures that never reached a function. */
-export type TollgateErrorCode = ErrorCode | "network_error" | "invalid_response";
+/** billing-status' body: whose status (default the caller's own account). */
+export type GetStatusInput = z.input<typeof BillingStatusRequest>;
+/** billing-status' 200 answer. */
+export type BillingStatusResult = z.output<typeof BillingStatusResponse>;
+
+/**
+ * The contract's error codes, plus the client's own: failures that never reached a function, and withCredits'
+ * `in_progress` (the work's key is held by a run that stored no result).
+ */
+export type TollgateErrorCode = ErrorCode | "network_error" | "invalid_response" | "in_progress";

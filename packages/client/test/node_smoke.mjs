@@ -17,7 +17,7 @@ function scriptedFetch(sent) {
     [503, { error: { code: "unavailable", message: "Database is unavailable: retry shortly" } }, {
       "Retry-After": "0",
     }],
-    [200, { transaction_id: null, consumed: 1, balance: 2, quota: [], replayed: false }, {}],
+    [200, { transaction_id: null, consumed: 1, balance: 2, held: 0, quota: [], replayed: false }, {}],
     [
       402,
       { error: { code: "insufficient_credits", message: "No", details: { balance: 2, required: 9 } } },

@@ -71,6 +71,9 @@ export const ConsumeRequest = z.strictObject({
   metadata: metadata.optional(),
   account_id: accountId.optional(),
   user_id: userId.optional(),
+  /** Reserve the credits instead of debiting them; log-ai-usage with the answer's `hold_id` settles them. */
+  hold: z.boolean().default(false),
+  hold_ttl_seconds: z.int().min(10).max(86_400).default(600),
 });
 export type ConsumeRequest = z.infer<typeof ConsumeRequest>;
 
@@ -84,10 +87,15 @@ export const QuotaState = z.object({
 
 export const ConsumeResponse = z.object({
   transaction_id: z.uuid().nullable(),
+  /** 0 with a hold: the credits are reserved, not yet taken. */
   consumed: z.int(),
+  /** What is still available: the cached balance minus the held credits. */
   balance: z.int(),
+  held: z.int(),
   quota: z.array(QuotaState),
   replayed: z.boolean(),
+  hold_id: z.uuid().optional(),
+  hold_expires_at: z.string().optional(),
 });
 export type ConsumeResponse = z.infer<typeof ConsumeResponse>;
 
@@ -99,6 +107,7 @@ export const LogUsageRequest = z.strictObject({
   input_tokens: z.int().min(0).max(1_000_000_000),
   output_tokens: z.int().min(0).max(1_000_000_000),
   cached_input_tokens: z.int().min(0).max(1_000_000_000).default(0),
+  cache_write_tokens: z.int().min(0).max(1_000_000_000).default(0),
   latency_ms: z.int().min(0).max(86_400_000).optional(),
   status: z.enum(["success", "error"]).default("success"),
   error_code: text(1, 128).optional(),
@@ -108,6 +117,8 @@ export const LogUsageRequest = z.strictObject({
   metadata: metadata.optional(),
   account_id: accountId.optional(),
   user_id: userId.optional(),
+  /** Settle this hold of consume-credit: charge from it, release the rest, the excess post-paid. */
+  hold_id: z.uuid().optional(),
 });
 export type LogUsageRequest = z.infer<typeof LogUsageRequest>;
 
@@ -116,10 +127,40 @@ export const LogUsageResponse = z.object({
   cost_usd: z.string(),
   credits_charged: z.int(),
   balance: z.int(),
+  hold_released: z.int(),
   unpriced: z.boolean(),
   replayed: z.boolean(),
 });
 export type LogUsageResponse = z.infer<typeof LogUsageResponse>;
+
+export const BillingStatusRequest = z.strictObject({
+  account_id: accountId.optional(),
+  user_id: userId.optional(),
+});
+export type BillingStatusRequest = z.infer<typeof BillingStatusRequest>;
+
+export const BillingStatusResponse = z.object({
+  account_id: z.uuid(),
+  kind: z.enum(["personal", "team"]),
+  plan: z.object({ id: z.string(), features: z.record(z.string(), z.unknown()) }),
+  /** What is available: the cached balance minus what live holds reserve. */
+  balance: z.int(),
+  held: z.int(),
+  overdraft: z.int(),
+  period: z.object({ start: z.string(), end: z.string() }),
+  quota: z.array(QuotaState),
+  /** The acting member's cap on a team account; null without one. */
+  member_cap: z.object({
+    cap: z.int(),
+    period: z.enum(["day", "month"]),
+    used: z.int(),
+    remaining: z.int(),
+    resets_at: z.string(),
+  }).nullable(),
+  /** The earliest lot expiry with credits left; null when none expire. */
+  next_expiry: z.object({ at: z.string(), credits: z.int() }).nullable(),
+});
+export type BillingStatusResponse = z.infer<typeof BillingStatusResponse>;
 
 export const ResetRequest = z.strictObject({});
 export const ResetResponse = z.object({

@@ -49,6 +49,7 @@ export type Database = {
         Row: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -64,11 +65,13 @@ export type Database = {
           "seats": number;
           "settle_at": string | null;
           "updated_at": string;
+          "_low_balance_threshold": number | null;
         };
-        ComputedFields: never;
+        ComputedFields: "_low_balance_threshold";
         Insert: {
           "balance"?: number;
           "created_at"?: string;
+          "held"?: number;
           "id"?: string;
           "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
@@ -88,6 +91,7 @@ export type Database = {
         Update: {
           "balance"?: number;
           "created_at"?: string;
+          "held"?: number;
           "id"?: string;
           "kind"?: Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq"?: number;
@@ -117,6 +121,7 @@ export type Database = {
       "ai_usage": {
         Row: {
           "account_id": string;
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "charge_entry_id": string | null;
           "consume_entry_id": string | null;
@@ -125,6 +130,7 @@ export type Database = {
           "credits_charged": number;
           "error_code": string | null;
           "feature": string;
+          "hold_id": string | null;
           "id": string;
           "input_tokens": number;
           "latency_ms": number | null;
@@ -147,6 +153,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "account_id": string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -155,6 +162,7 @@ export type Database = {
           "credits_charged"?: number;
           "error_code"?: string | null;
           "feature": string;
+          "hold_id"?: string | null;
           "id"?: string;
           "input_tokens": number;
           "latency_ms"?: number | null;
@@ -176,6 +184,7 @@ export type Database = {
         };
         Update: {
           "account_id"?: string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "charge_entry_id"?: string | null;
           "consume_entry_id"?: string | null;
@@ -184,6 +193,7 @@ export type Database = {
           "credits_charged"?: number;
           "error_code"?: string | null;
           "feature"?: string;
+          "hold_id"?: string | null;
           "id"?: string;
           "input_tokens"?: number;
           "latency_ms"?: number | null;
@@ -278,6 +288,66 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "billing_events_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "credit_holds": {
+        Row: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": string;
+          "amount": number;
+          "charged"?: number | null;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "expires_at": string;
+          "feature": string;
+          "id"?: string;
+          "idempotency_key": string;
+          "metadata"?: NonNullable<Json>;
+          "released"?: number | null;
+          "settled_by"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "account_id"?: string;
+          "amount"?: number;
+          "charged"?: number | null;
+          "closed_at"?: string | null;
+          "created_at"?: string;
+          "expires_at"?: string;
+          "feature"?: string;
+          "id"?: string;
+          "idempotency_key"?: string;
+          "metadata"?: NonNullable<Json>;
+          "released"?: number | null;
+          "settled_by"?: string | null;
+          "status"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "credit_holds_account_id_fkey";
             columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
@@ -453,6 +523,7 @@ export type Database = {
       };
       "model_prices": {
         Row: {
+          "cache_write_usd_per_mtok": number | null;
           "cached_input_usd_per_mtok": number | null;
           "created_at": string;
           "effective_from": string;
@@ -463,6 +534,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "cache_write_usd_per_mtok"?: number | null;
           "cached_input_usd_per_mtok"?: number | null;
           "created_at"?: string;
           "effective_from": string;
@@ -472,6 +544,7 @@ export type Database = {
           "provider"?: string | null;
         };
         Update: {
+          "cache_write_usd_per_mtok"?: number | null;
           "cached_input_usd_per_mtok"?: number | null;
           "created_at"?: string;
           "effective_from"?: string;
@@ -884,6 +957,7 @@ export type Database = {
       "usage_counters": {
         Row: {
           "account_id": string;
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "cost_usd": number;
           "feature": string;
@@ -898,6 +972,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "account_id": string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature": string;
@@ -911,6 +986,7 @@ export type Database = {
         };
         Update: {
           "account_id"?: string;
+          "cache_write_tokens"?: number;
           "cached_input_tokens"?: number;
           "cost_usd"?: number;
           "feature"?: string;
@@ -976,12 +1052,18 @@ export type Database = {
         Args: { "p_current": Json; "p_keys": (string)[]; "p_now": string };
         Returns: number;
       };
+      "_billing_status": {
+        Args: { "p_account_id": string; "p_now": string; "p_user_id": string };
+        Returns: Json;
+      };
       "_consume_credits": {
         Args: {
           "p_account_id": string;
           "p_actor_id"?: string;
           "p_amount": number;
           "p_feature": string;
+          "p_hold"?: boolean;
+          "p_hold_ttl_seconds"?: number;
           "p_idempotency_key": string;
           "p_metadata": Json;
           "p_now": string;
@@ -1040,7 +1122,7 @@ export type Database = {
           "p_after": number;
           "p_before": number;
           "p_now": string;
-          "p_seq": number;
+          "p_occurrence": string;
           "p_threshold": number;
         };
         Returns: undefined;
@@ -1055,6 +1137,7 @@ export type Database = {
         };
         Returns: boolean;
       };
+      "_expire_holds": { Args: { "p_account_id": string; "p_now": string }; Returns: number };
       "_grant_lot": {
         Args: {
           "p_account_id": string;
@@ -1072,6 +1155,40 @@ export type Database = {
         Args: { "p_current": Json; "p_event": Json; "p_livemode": boolean; "p_now": string };
         Returns: Json;
       };
+      "_hold_credits": {
+        Args: {
+          "p_account_id": string;
+          "p_actor_id": string;
+          "p_amount": number;
+          "p_feature": string;
+          "p_key": string;
+          "p_metadata": Json;
+          "p_now": string;
+          "p_ttl_seconds": number;
+        };
+        Returns: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "credit_holds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "_link_stripe_customer": {
         Args: { "p_account_id": string; "p_customer_id": string; "p_now": string };
         Returns: undefined;
@@ -1081,6 +1198,7 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -1108,10 +1226,12 @@ export type Database = {
         Args: {
           "p_account_id": string;
           "p_actor_id"?: string;
+          "p_cache_write_tokens"?: number;
           "p_cached_input_tokens": number;
           "p_charge_credits": boolean;
           "p_error_code": string;
           "p_feature": string;
+          "p_hold_id"?: string;
           "p_input_tokens": number;
           "p_latency_ms": number;
           "p_metadata": Json;
@@ -1125,6 +1245,15 @@ export type Database = {
           "p_status": string;
         };
         Returns: Json;
+      };
+      "_low_balance_threshold": {
+        Args: {
+          "p_account": Omit<
+            Database["tollgate"]["Tables"]["accounts"]["Row"],
+            Database["tollgate"]["Tables"]["accounts"]["ComputedFields"]
+          >;
+        };
+        Returns: number;
       };
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
@@ -1228,6 +1357,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_require_available": { Args: { "p_account_id": string; "p_amount": number }; Returns: undefined };
       "_schedule": { Args: { "p_command": string; "p_job": string; "p_schedule": string }; Returns: boolean };
       "_secure_ai_usage_partition": { Args: { "p_table": unknown }; Returns: undefined };
       "_set_account_plan": {
@@ -1244,6 +1374,37 @@ export type Database = {
         Args: { "p_account_id"?: string; "p_now": string };
         Returns: Record<string, unknown>;
       };
+      "_settle_hold": {
+        Args: {
+          "p_account_id": string;
+          "p_credits": number;
+          "p_hold_id": string;
+          "p_now": string;
+          "p_request_id": string;
+        };
+        Returns: {
+          "account_id": string;
+          "amount": number;
+          "charged": number | null;
+          "closed_at": string | null;
+          "created_at": string;
+          "expires_at": string;
+          "feature": string;
+          "id": string;
+          "idempotency_key": string;
+          "metadata": NonNullable<Json>;
+          "released": number | null;
+          "settled_by": string | null;
+          "status": string;
+          "user_id": string | null;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "credit_holds";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "_settle_if_due": {
         Args: {
           "p_account": Omit<
@@ -1255,6 +1416,7 @@ export type Database = {
         Returns: {
           "balance": number;
           "created_at": string;
+          "held": number;
           "id": string;
           "kind": Database["tollgate"]["Enums"]["account_kind"];
           "ledger_seq": number;
@@ -1366,11 +1528,14 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "billing_status": { Args: { "p_account_id"?: string; "p_user_id"?: string }; Returns: Json };
       "check_ledger": {
         Args: { "p_account_id"?: string };
         Returns: {
           "account_id": string;
           "balance": number;
+          "held": number;
+          "holds_open": number;
           "last_balance_after": number;
           "ledger_rows": number;
           "ledger_seq": number;
@@ -1396,6 +1561,8 @@ export type Database = {
           "p_account_id"?: string;
           "p_amount"?: number;
           "p_feature"?: string;
+          "p_hold"?: boolean;
+          "p_hold_ttl_seconds"?: number;
           "p_idempotency_key": string;
           "p_metadata"?: Json;
           "p_user_id"?: string;
@@ -1448,10 +1615,12 @@ export type Database = {
       "log_ai_usage": {
         Args: {
           "p_account_id"?: string;
+          "p_cache_write_tokens"?: number;
           "p_cached_input_tokens"?: number;
           "p_charge_credits"?: boolean;
           "p_error_code"?: string;
           "p_feature"?: string;
+          "p_hold_id"?: string;
           "p_input_tokens": number;
           "p_latency_ms"?: number;
           "p_metadata"?: Json;
@@ -1478,6 +1647,10 @@ export type Database = {
       "record_consume_refusal": {
         Args: { "p_account_id"?: string; "p_amount"?: number; "p_feature"?: string; "p_user_id"?: string };
         Returns: number;
+      };
+      "release_expired_holds": {
+        Args: { "p_batch_size"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };

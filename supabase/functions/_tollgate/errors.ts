@@ -29,6 +29,7 @@ export const SQLSTATE_TO_HTTP: Record<string, { status: number; code: string }> 
   TG404: { status: 404, code: "not_found" },
   TG409: { status: 409, code: "idempotency_conflict" },
   TG429: { status: 429, code: "quota_exceeded" },
+  TGH09: { status: 409, code: "idempotency_conflict" }, // a hold another request_id already settled
   TGM01: { status: 403, code: "forbidden" }, // a personal account takes no members or caps
   TGM02: { status: 403, code: "forbidden" }, // only owners and admins manage members
   TGM03: { status: 403, code: "forbidden" }, // only owners grant, take or touch the owner role

@@ -25,6 +25,8 @@ export function consumeWith(sql: Sql) {
       p_metadata: (input.metadata ?? null) as Json,
       p_user_id: acting.userId ?? null,
       p_account_id: acting.accountId ?? null,
+      p_hold: input.hold,
+      p_hold_ttl_seconds: input.hold_ttl_seconds,
     };
     try {
       const [row] = await queryAs<{ result: ConsumeCredits["Returns"] }[]>(sql, caller, (tx) => {
@@ -33,7 +35,8 @@ export function consumeWith(sql: Sql) {
           select tollgate.consume_credits(
             p_idempotency_key => ${args.p_idempotency_key}, p_amount => ${args.p_amount},
             p_feature => ${args.p_feature}, p_metadata => ${metadata}, p_user_id => ${args.p_user_id},
-            p_account_id => ${args.p_account_id}
+            p_account_id => ${args.p_account_id}, p_hold => ${args.p_hold},
+            p_hold_ttl_seconds => ${args.p_hold_ttl_seconds}
           ) as result`;
       }, acting.userId);
       return row.result as ConsumeResponse;

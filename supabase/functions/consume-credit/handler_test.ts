@@ -18,6 +18,7 @@ function fakeDeps(caller: Caller | HttpError) {
         transaction_id: null,
         consumed: input.amount,
         balance: 9,
+        held: 0,
         quota: [],
         replayed: false,
       });
@@ -40,7 +41,7 @@ Deno.test("consume-credit fills the contract's defaults and acts for the token's
   assert.deepEqual(calls, [{
     userId: USER,
     accountId: undefined,
-    input: { idempotency_key: "k", amount: 1, feature: "default" },
+    input: { idempotency_key: "k", amount: 1, feature: "default", hold: false, hold_ttl_seconds: 600 },
   }]);
 });
 

@@ -20,6 +20,7 @@ function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> 
         cost_usd: "0.0075",
         credits_charged: 0,
         balance: 3,
+        hold_released: 0,
         unpriced: false,
         replayed: false,
         ...answer,
@@ -49,6 +50,7 @@ Deno.test("log-ai-usage answers 201 on a first write, filling the contract's def
       ...minimal,
       feature: "default",
       cached_input_tokens: 0,
+      cache_write_tokens: 0,
       status: "success",
       charge_credits: false,
     },
@@ -69,6 +71,7 @@ Deno.test("log-ai-usage passes every optional field through unchanged", async ()
     provider: "openai",
     feature: "chat",
     cached_input_tokens: 200,
+    cache_write_tokens: 300,
     latency_ms: 840,
     status: "error",
     error_code: "timeout",
@@ -76,6 +79,7 @@ Deno.test("log-ai-usage passes every optional field through unchanged", async ()
     prompt: "Hello",
     response: "",
     metadata: { conversation: 7 },
+    hold_id: "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c",
   };
   const res = await handler(post(body));
   assert.equal(res.status, 201);

@@ -19,7 +19,8 @@ export function logUsageWith(sql: Sql) {
           p_response => ${input.response ?? null}, p_metadata => ${metadata}, p_user_id => ${
         acting.userId ?? null
       },
-          p_account_id => ${acting.accountId ?? null}
+          p_account_id => ${acting.accountId ?? null},
+          p_cache_write_tokens => ${input.cache_write_tokens}, p_hold_id => ${input.hold_id ?? null}
         ) as result`;
     }, acting.userId);
     return row.result;
