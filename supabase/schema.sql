@@ -1122,7 +1122,7 @@ end
 $$;
 
 -- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the member''s cap.';
+COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement (a balance.low or balance.depleted it causes is written). The caller holds the account lock and has counted the request and the member''s cap.';
 
 -- Name: _link_stripe_customer(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) RETURNS void

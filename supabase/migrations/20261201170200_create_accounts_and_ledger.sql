@@ -588,7 +588,7 @@ end
 $$;
 comment on function tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid) is
   'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row '
-  'and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the '
+  'and accounts.held, no ledger movement (a balance.low or balance.depleted it causes is written). The caller holds the account lock and has counted the request and the '
   'member''s cap.';
 revoke execute on function tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
