@@ -22,7 +22,7 @@ import {
 } from "../scripts/lib/stack.ts";
 import { benchModel, createFixtures, hasFunction, LOG_AI_USAGE_SIGNATURE } from "./fixtures.ts";
 import { type BenchResults, renderMarkdown } from "./report.ts";
-import { initTpcb, pgbench, type PgbenchResult, scripts } from "./sql_level.ts";
+import { BATCH_EVENTS, initTpcb, pgbench, type PgbenchResult, scripts } from "./sql_level.ts";
 import {
   type BenchStack,
   consumeAsService,
@@ -194,6 +194,8 @@ try {
     for (const users of ["random", "hot"] as const) {
       for (const w of workloads) await run(w, users, SQL_CLIENTS, PLAN.sqlSeconds);
     }
+    // Batch ingest's SQL: each transaction a batch of BATCH_EVENTS events of random users (the hooks section).
+    if (!hooks.batch) await run("log_ai_usage_batch", "random", SQL_CLIENTS, PLAN.sqlSeconds);
     // The baseline of the consume-credit HTTP figures: the same SQL at the HTTP runs' concurrency.
     for (const clients of CONNECTIONS) await run("consume_credits", "random", clients, PLAN.sweepSeconds);
     // Behind the pooler prepared statements cannot be used: unnamed statements direct, then through pgbouncer.
@@ -256,7 +258,7 @@ try {
           results.batch_ingest = await runBatchIngest(stack, {
             connections: 4,
             seconds: PLAN.httpSeconds,
-            batchSize: 1_000,
+            batchSize: BATCH_EVENTS,
             model,
           });
         }

@@ -4,7 +4,7 @@ import type { BatchIngestResult, HoldSettleResult } from "./hooks.ts";
 import type { HttpResult, OpenLoopRun } from "./http_level.ts";
 import type { ProfileResult } from "./profile.ts";
 import type { ResetResult } from "./reset.ts";
-import type { PgbenchResult } from "./sql_level.ts";
+import { BATCH_EVENTS, type PgbenchResult } from "./sql_level.ts";
 
 export interface BenchResults {
   started_at: string;
@@ -85,6 +85,9 @@ function table(header: string[], rows: string[][]): string {
   ].join("\n");
 }
 
+/** The SQL run of batch ingest (pgbench, one batch per transaction), if it was measured. */
+const batchSql = (r: BenchResults) => r.sql.find((s) => s.workload === "log_ai_usage_batch");
+
 /** The pgbench run of `workload`; by default prepared and direct, as every anchor is. */
 function sqlAt(
   r: BenchResults,
@@ -156,7 +159,10 @@ function targetsSection(r: BenchResults): string {
     ],
     [
       "batch ingest",
-      r.batch_ingest ? `${fmt(r.batch_ingest.events_per_s)} events/s` : missing(r, "batch ingest"),
+      r.batch_ingest
+        ? `${fmt(r.batch_ingest.events_per_s)} events/s` +
+          (batchSql(r) ? ` (SQL ${fmt(batchSql(r)!.tps * BATCH_EVENTS)})` : "")
+        : missing(r, "batch ingest"),
       r.batch_ingest ? atLeast(r.batch_ingest.events_per_s, TARGETS.batchEventsPerSecond, "/s") : "—",
     ],
     [
@@ -182,7 +188,7 @@ function targetsSection(r: BenchResults): string {
 function sqlSection(r: BenchResults): string {
   const clients = Number(r.plan.sql_clients);
   const anchors = r.sql.filter((s) =>
-    s.clients === clients && s.protocol === "prepared" && s.db === "direct"
+    s.clients === clients && s.protocol === "prepared" && s.db === "direct" && s !== batchSql(r)
   );
   const rows = anchors.map((s) => {
     const bare = sqlAt(r, "bare_update", s.users, clients);
@@ -358,7 +364,7 @@ function resetSection(r: BenchResults): string {
     ];
   });
   return [
-    "### Reset (`reset_monthly_quotas`, one call)",
+    "### Reset (`call reset_monthly_quotas_in_batches`, batches of 2,000 that commit)",
     "",
     table([
       "due accounts",
@@ -452,23 +458,38 @@ function hooksSection(r: BenchResults): string {
     );
   }
   const b = r.batch_ingest;
-  if (b) {
+  const bSql = batchSql(r);
+  if (b || bSql) {
     if (parts.length) parts.push("");
+    const rows: string[][] = [];
+    if (bSql) {
+      rows.push([
+        "SQL (pgbench)",
+        String(bSql.clients),
+        fmt(BATCH_EVENTS),
+        atLeast(bSql.tps * BATCH_EVENTS, TARGETS.batchEventsPerSecond, "/s"),
+        ms(bSql.latency_avg_ms) + " (avg)",
+        "—",
+        "—",
+        String(bSql.errors),
+      ]);
+    }
+    if (b) {
+      rows.push([
+        "gateway",
+        String(b.connections),
+        fmt(b.batch_size),
+        atLeast(b.events_per_s, TARGETS.batchEventsPerSecond, "/s"),
+        ms(b.p50_ms),
+        ms(b.p99_ms),
+        ms(b.max_ms),
+        String(b.errors),
+      ]);
+    }
     parts.push(
-      "### Batch ingest (log-ai-usage `events`, via gateway)",
+      "### Batch ingest (log-ai-usage `events`: SQL, and via gateway with the service key)",
       "",
-      table(
-        ["conns", "batch", "events /s", "p50 ms", "p99 ms", "max ms", "errors"],
-        [[
-          String(b.connections),
-          fmt(b.batch_size),
-          atLeast(b.events_per_s, TARGETS.batchEventsPerSecond, "/s"),
-          ms(b.p50_ms),
-          ms(b.p99_ms),
-          ms(b.max_ms),
-          String(b.errors),
-        ]],
-      ),
+      table(["path", "conns", "batch", "events /s", "p50 ms", "p99 ms", "max ms", "errors"], rows),
     );
   }
   return parts.join("\n");
@@ -492,7 +513,7 @@ export function renderMarkdown(r: BenchResults): string {
   if (r.http.length) parts.push("", httpSection(r));
   if (r.open_loop.length) parts.push("", openLoopSection(r));
   if (r.profile) parts.push("", profileSection(r.profile));
-  if (r.hold_settle || r.batch_ingest) parts.push("", hooksSection(r));
+  if (r.hold_settle || r.batch_ingest || batchSql(r)) parts.push("", hooksSection(r));
   if (r.reset.length) parts.push("", resetSection(r));
   if (r.cold_start.length) parts.push("", coldSection(r));
   if (r.skipped.length) parts.push("", ...r.skipped.map((s) => `- skipped: ${s}`));

@@ -1,9 +1,10 @@
 /**
  * Reset: N accounts whose credit period ended yesterday, each holding its unspent plan lot (what the signup
- * trigger leaves a month later, written set-based), then `tollgate.reset_monthly_quotas(p_now)` timed beside a
- * bare INSERT ... SELECT of the rows the reset writes: one plan lot and two ledger entries (expiry, grant) per
- * account, into unindexed copies of those tables. During the largest reset, users of the due cohort consume
- * (the function's own code, in-process, open-loop), and their latency is the figure users feel.
+ * trigger leaves a month later, written set-based), then the scheduled reset (`call
+ * tollgate.reset_monthly_quotas_in_batches(p_now)`, committing per batch) timed beside a bare INSERT ... SELECT of
+ * the rows the reset writes: one plan lot and two ledger entries (expiry, grant) per account, into unindexed copies
+ * of those tables. During the largest reset, users of the due cohort consume (the function's own code, in-process,
+ * open-loop), and their latency is the figure users feel.
  */
 import postgres from "postgres";
 import { insertDueCohort } from "../scripts/lib/cohort.ts";
@@ -149,9 +150,7 @@ export async function runResets(opts: {
         : [];
       await sql`checkpoint`;
       started = performance.now();
-      const resetting = sql`
-        select accounts_rolled, credits_granted, credits_expired from tollgate.reset_monthly_quotas(${now})`
-        .execute();
+      const resetting = sql`call tollgate.reset_monthly_quotas_in_batches(${now})`.execute();
       const consumed: string[] = [];
       const consumes = dueUsers.length
         ? await consumesDuring(opts.functionsDbUrl, dueUsers, resetting, consumed)

@@ -30,6 +30,9 @@ function pickUser(users: "random" | "hot", count: number): string {
   return users === "random" ? `\\set n random(1, ${count})` : "\\set n 1";
 }
 
+/** Events in one batch of the `log_ai_usage_batch` workload (and the HTTP batch-ingest run). */
+export const BATCH_EVENTS = 1_000;
+
 /** pgbench scripts, by workload. Keys are generated per transaction, so no call is ever a replay. */
 export function scripts(
   opts: { users: "random" | "hot"; count: number; model: string },
@@ -54,6 +57,18 @@ begin;
 ${asService}
 select tollgate.log_ai_usage(gen_random_uuid()::text, '${opts.model}', 1200, 350, 'bench', 'default', 0, 850,
   'success', null, false, null, null, null, ${uid});
+commit;
+`,
+    // One transaction records BATCH_EVENTS events, each for a user drawn at random (built server-side).
+    log_ai_usage_batch: `begin;
+select set_config('role', 'service_role', true),
+       set_config('request.jwt.claims', '{"role": "service_role"}', true);
+select jsonb_array_length(tollgate.log_ai_usage_batch((
+  select jsonb_agg(jsonb_build_object('request_id', gen_random_uuid()::text, 'model', '${opts.model}',
+                                      'provider', 'bench', 'input_tokens', 1200, 'output_tokens', 350,
+                                      'latency_ms', 850,
+                                      'user_id', ${UID_SQL(`1 + floor(random() * ${opts.count})::int`)}))
+    from generate_series(1, ${BATCH_EVENTS}))));
 commit;
 `,
   };

@@ -7,7 +7,11 @@ import { z } from "zod";
 import * as contract from "../supabase/functions/_tollgate/contract.ts";
 import { ERROR_STATUS, type ErrorCode } from "../supabase/functions/_tollgate/contract.ts";
 import { CORS_HEADERS } from "../supabase/functions/_tollgate/errors.ts";
-import { MAX_JSON_BODY, MAX_WEBHOOK_BODY } from "../supabase/functions/_tollgate/http.ts";
+import {
+  MAX_JSON_BODY,
+  MAX_USAGE_BATCH_BODY,
+  MAX_WEBHOOK_BODY,
+} from "../supabase/functions/_tollgate/http.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 export const OUTPUT = `${ROOT}docs/openapi.json`;
@@ -34,7 +38,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   method_not_allowed: "Any method but POST and OPTIONS; the `Allow` header lists them.",
   idempotency_conflict: "The idempotency key (or request id) was already used with a different body, or " +
     "(log-ai-usage) the `hold_id` was already settled by another `request_id`; `details` names it.",
-  payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook).`,
+  payload_too_large: `A body over ${MAX_JSON_BODY} bytes (${MAX_WEBHOOK_BODY} bytes for the webhook, ` +
+    `${MAX_USAGE_BATCH_BODY} for a usage batch).`,
   quota_exceeded:
     "A plan request limit for `feature` is used up; `details.feature`, `period`, `limit`, `used` and " +
     "`resets_at` describe it and `Retry-After` says when it resets.",
@@ -178,12 +183,26 @@ const FUNCTIONS: FunctionSpec[] = [
       "released (`hold_released`) and any excess is charged post-paid; a call that cost nothing (a failed " +
       "one with no tokens) releases it all. A hold is settled by one `request_id` only: another is 409. " +
       "`input_tokens` are the uncached input; cache reads (`cached_input_tokens`) and cache writes " +
-      "(`cache_write_tokens`) are priced at their own rates.",
+      "(`cache_write_tokens`) are priced at their own rates. A batch " +
+      "(`events`: 1 to 1,000 bodies, up to 1 MiB) records each as if sent alone and answers 200 with each " +
+      "event's answer in order, an event that fails on its own as its error body and status.",
     security: USER_OR_SERVICE,
-    requestBody: jsonBody("LogUsageRequest", "The AI call to record."),
+    requestBody: {
+      required: true,
+      description: `The AI call to record (at most ${MAX_JSON_BODY} bytes), or a batch of them (at most ` +
+        `${MAX_USAGE_BATCH_BODY} bytes).`,
+      content: {
+        "application/json": { schema: { oneOf: [ref("LogUsageRequest"), ref("LogUsageBatchRequest")] } },
+      },
+    },
     ok: {
       "201": okJson("LogUsageResponse", "Recorded."),
-      "200": okJson("LogUsageResponse", "Already recorded: the first answer, replayed."),
+      "200": {
+        description: "Already recorded: the first answer, replayed; or a batch's answers.",
+        content: {
+          "application/json": { schema: { oneOf: [ref("LogUsageResponse"), ref("LogUsageBatchResponse")] } },
+        },
+      },
     },
     errors: [...BOTH_AUTH_ERRORS, "not_found", "idempotency_conflict", "internal", "unavailable"],
   },
@@ -333,6 +352,8 @@ export function buildDocument(): Json {
         ConsumeResponse: jsonSchema(contract.ConsumeResponse, "output"),
         LogUsageRequest: jsonSchema(contract.LogUsageRequest, "input"),
         LogUsageResponse: jsonSchema(contract.LogUsageResponse, "output"),
+        LogUsageBatchRequest: jsonSchema(contract.LogUsageBatchRequest, "input"),
+        LogUsageBatchResponse: jsonSchema(contract.LogUsageBatchResponse, "output"),
         BillingStatusRequest: jsonSchema(contract.BillingStatusRequest, "input"),
         BillingStatusResponse: jsonSchema(contract.BillingStatusResponse, "output"),
         ResetRequest: jsonSchema(contract.ResetRequest, "input"),

@@ -48,6 +48,67 @@ CREATE TYPE tollgate.quota_period AS ENUM (
 -- Name: TYPE quota_period; Type: COMMENT; Schema: tollgate
 COMMENT ON TYPE tollgate.quota_period IS 'Tollgate: a quota window: day = 24 UTC hours from UTC midnight, month = the credit period.';
 
+-- Name: usage_event; Type: TYPE; Schema: tollgate
+CREATE TYPE tollgate.usage_event AS (
+	request_id text,
+	model text,
+	provider text,
+	feature text,
+	input_tokens bigint,
+	output_tokens bigint,
+	cached_input_tokens bigint,
+	latency_ms integer,
+	status text,
+	error_code text,
+	charge_credits boolean,
+	prompt text,
+	response text,
+	metadata jsonb,
+	account_id uuid,
+	user_id uuid,
+	cache_write_tokens bigint,
+	hold_id uuid
+);
+
+-- Name: TYPE usage_event; Type: COMMENT; Schema: tollgate
+COMMENT ON TYPE tollgate.usage_event IS 'Tollgate: one event of a log_ai_usage_batch, as the HTTP body of log-ai-usage names its fields.';
+
+-- Name: usage_plan; Type: TYPE; Schema: tollgate
+CREATE TYPE tollgate.usage_plan AS (
+	ord integer,
+	kind text,
+	account_id uuid,
+	actor uuid,
+	request_id text,
+	model text,
+	provider text,
+	feature text,
+	input_tokens bigint,
+	output_tokens bigint,
+	cached_input_tokens bigint,
+	latency_ms integer,
+	status text,
+	error_code text,
+	charge_credits boolean,
+	prompt text,
+	response text,
+	metadata jsonb,
+	prompt_sha256 text,
+	response_sha256 text,
+	hash text,
+	cost_usd numeric(20,10),
+	unpriced boolean,
+	price_effective_from timestamp with time zone,
+	credits bigint,
+	usage_id uuid,
+	stored jsonb,
+	cache_write_tokens bigint,
+	hold_id uuid
+);
+
+-- Name: TYPE usage_plan; Type: COMMENT; Schema: tollgate
+COMMENT ON TYPE tollgate.usage_plan IS 'Tollgate: one event of a log_ai_usage_batch as planned: who acts for which account, its fields, replay hash, price and credits, and how it is recorded (kind: new, replay, repeat or single; stored: the answer replayed).';
+
 -- Name: _acting_member(uuid, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._acting_member(p_account_id uuid, p_user_id uuid, OUT account_id uuid, OUT user_id uuid, OUT role tollgate.member_role) RETURNS record
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -255,8 +316,7 @@ CREATE FUNCTION tollgate._apply_stripe_event(p_event jsonb, p_current jsonb, p_n
     SET search_path TO ''
     AS $$
 begin
-  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0))
-     from unnest(tollgate._stripe_event_keys(p_event)) k order by k;
+  perform tollgate._lock_stripe_keys(tollgate._stripe_event_keys(p_event));
   return case
     when p_event ->> 'type' in ('checkout.session.completed', 'checkout.session.async_payment_succeeded')
       then tollgate._apply_stripe_checkout(p_event, p_now)
@@ -390,14 +450,12 @@ declare
   v_subscription_id text := v_object ->> 'id';
   v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
   v_customer text := tollgate._stripe_id(v_object -> 'customer');
-  v_fields record;
   v_account_id uuid;
   v_existing tollgate.stripe_subscriptions;
-  v_plan_id text;
   v_last_type text;
   v_order constant text[] := array['customer.subscription.created', 'customer.subscription.updated',
                                    'customer.subscription.deleted'];
-  v_skew constant interval := interval '1 minute';
+  v_skew constant interval := tollgate._stripe_clock_skew();
   v_tie boolean := false;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
@@ -409,7 +467,6 @@ begin
   if v_subscription_id is null or v_subscription_id !~ '^sub_' then
     raise exception 'Cannot apply subscription event %: no subscription id', p_event ->> 'id' using errcode = 'TGS05';
   end if;
-  select * into v_fields from tollgate._stripe_subscription_fields(v_object);
 
   select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id for update;
   if found then
@@ -430,12 +487,7 @@ begin
                                                       v_existing.last_event_id, v_subscription_id));
     elsif v_created = v_existing.last_event_created
           and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
-      if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
-          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor, v_fields.quantity)
-         is not distinct from
-         (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
-          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor,
-          v_existing.quantity) then
+      if tollgate._stripe_subscription_unchanged(v_object, v_existing) then
         return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
                                                         v_existing.last_event_id));
       end if;
@@ -443,56 +495,18 @@ begin
     end if;
   end if;
   if v_tie then
-    select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
-     where s ->> 'id' = v_subscription_id;
-    if v_object is null then
-      raise exception 'Subscription % needs its current state from the Stripe API', v_subscription_id
-        using errcode = 'TGS06', detail = v_subscription_id;
-    end if;
-    select * into v_fields from tollgate._stripe_subscription_fields(v_object);
-  elsif v_existing.status in ('canceled', 'incomplete_expired')
-        and v_fields.status not in ('canceled', 'incomplete_expired') then
-    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
-                                                    v_subscription_id, v_existing.status, v_fields.status));
+    return tollgate._mirror_stripe_subscription(
+      v_account_id, v_customer, tollgate._stripe_current_subscription(p_current, v_subscription_id), p_now,
+      p_event ->> 'id', true, format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now),
+      p_now);
   end if;
-  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
-                                                         'past_due', 'canceled', 'unpaid', 'paused') then
-    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
-      v_fields.status using errcode = 'TGS05';
-  end if;
-
-  select p.id into v_plan_id from tollgate.plans p
-   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
-  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
-    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
-      array_to_string(v_fields.price_ids, ', '), v_subscription_id
-      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
-  end if;
-
-  insert into tollgate.stripe_subscriptions as s (
-    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
-    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
-    quantity, updated_at)
-  values (v_subscription_id, v_account_id, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
-          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
-          v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
-          p_event ->> 'id', case when v_tie then p_now end, v_fields.quantity, p_now)
-  on conflict (subscription_id) do update
-    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
-        plan_id = excluded.plan_id, price_id = excluded.price_id,
-        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
-        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
-        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
-        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
-        updated_at = excluded.updated_at;
-  perform tollgate._sync_account_plan(v_account_id, p_now);
-  return tollgate._stripe_outcome('processed', case when v_tie
-    then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
+  return tollgate._mirror_stripe_subscription(v_account_id, v_customer, v_object, v_created, p_event ->> 'id', false,
+                                              null, p_now);
 end
 $$;
 
 -- Name: FUNCTION _apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: customer.subscription.created / updated / deleted: mirrors the subscription unless the event is older than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps events in whole seconds: within one second created < updated < deleted, and two updates carrying different states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the webhook when this raises TGS06) is applied instead. A state retrieved at time r settles every event created up to a minute around r the same way (clocks differ by less than that). An ended subscription (canceled, incomplete_expired) is never revived by a late event.';
+COMMENT ON FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: customer.subscription.created / updated / deleted: mirrors the subscription unless the event is older than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps events in whole seconds: within one second created < updated < deleted, and two updates carrying different states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the webhook when this raises TGS06) is applied instead. A state retrieved (or listed by stripe-import) at time r settles every event created up to a minute around r the same way (clocks differ by less than that, _stripe_clock_skew). An ended subscription (canceled, incomplete_expired) is never revived by a late event.';
 
 -- Name: _apply_waiting_stripe_events(text[], jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_waiting_stripe_events(p_keys text[], p_current jsonb, p_now timestamp with time zone) RETURNS integer
@@ -791,6 +805,34 @@ $$;
 
 -- Name: FUNCTION _count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) IS 'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with resets_at and retry_after) when a window is full, writing quota.warning when one reaches 80%; returns each limit''s state. The caller holds the account lock and has settled the account.';
+
+-- Name: _count_usage(timestamp with time zone, uuid[], text[], bigint[], bigint[], bigint[], bigint[], numeric[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._count_usage(p_now timestamp with time zone, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[], p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
+  insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
+                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
+                                            updated_at)
+  select u.account_id, u.feature, p.period, w.window_start, w.window_end, u.input_tokens, u.output_tokens,
+         u.cached_input_tokens, u.cache_write_tokens, u.cost_usd, p_now
+    from unnest(p_account_ids, p_features, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                p_cache_write_tokens, p_cost_usd)
+           u (account_id, feature, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, cost_usd)
+    join tollgate.accounts a on a.id = u.account_id
+   cross join unnest('{day,month}'::tollgate.quota_period[]) p (period)
+   cross join lateral tollgate._quota_window(p.period, p_now, a.period_start, a.period_end) w
+   order by u.account_id, u.feature, p.period
+  on conflict (account_id, feature, period, window_start) do update
+    set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
+        cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
+        cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now
+$$;
+
+-- Name: FUNCTION _count_usage(p_now timestamp with time zone, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[], p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._count_usage(p_now timestamp with time zone, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[], p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]) IS 'Tollgate: adds tokens and cost to the day and month counters of each (account, feature) given (each once, the accounts locked and settled), in one statement: one call''s, or a batch''s sums.';
 
 -- Name: credit_ledger; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.credit_ledger (
@@ -1124,6 +1166,118 @@ $$;
 -- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement (a balance.low or balance.depleted it causes is written). The caller holds the account lock and has counted the request and the member''s cap.';
 
+-- Name: _import_stripe_customer(text, uuid, jsonb, timestamp with time zone, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_linked uuid;
+  v_account_id uuid;
+  v_subscription jsonb;
+  v_outcome jsonb;
+  v_results jsonb := '[]'::jsonb;
+  v_applied integer;
+  v_retrieve text;
+begin
+  if p_customer_id is null or p_customer_id !~ '^cus_' or p_listed_at is null
+     or jsonb_typeof(p_subscriptions) is distinct from 'array'
+     or exists (select 1 from jsonb_array_elements(p_subscriptions) s where jsonb_typeof(s) <> 'object') then
+    raise exception 'Invalid Stripe import: a customer id (cus_...), p_listed_at and an array of subscriptions '
+      'are required' using errcode = 'TGS02';
+  end if;
+  begin
+    perform tollgate._lock_stripe_keys(array['customer:' || p_customer_id]);
+    select c.account_id into v_linked from tollgate.stripe_customers c where c.customer_id = p_customer_id;
+    v_account_id := coalesce(v_linked, p_account_id);
+    if v_account_id is null then
+      return jsonb_build_object('status', 'unmapped', 'customer_id', p_customer_id,
+                                'reason', 'No account named for it, and it is not linked to one');
+    elsif v_linked <> p_account_id then
+      return jsonb_build_object('status', 'conflict', 'customer_id', p_customer_id, 'account_id', v_linked,
+                                'reason', format('Customer %s is linked to account %s, not %s: nothing imported',
+                                                 p_customer_id, v_linked, p_account_id));
+    elsif v_linked is null then
+      if not exists (select 1 from tollgate.accounts a where a.id = p_account_id) then
+        return jsonb_build_object('status', 'failed', 'customer_id', p_customer_id, 'account_id', p_account_id,
+                                  'reason', format('No Tollgate account %s: nothing imported', p_account_id));
+      end if;
+      perform tollgate._link_stripe_customer(p_customer_id, p_account_id, p_now);
+    end if;
+
+    for v_subscription in
+      select s from jsonb_array_elements(p_subscriptions) s order by s ->> 'id'
+    loop
+      begin
+        v_outcome := tollgate._import_stripe_subscription(v_account_id, p_customer_id, v_subscription, p_listed_at,
+                                                          p_current, p_now);
+      exception when sqlstate 'TGS01' or sqlstate 'TGS05' then
+        v_outcome := tollgate._stripe_outcome('failed', sqlerrm);
+      end;
+      v_results := v_results || jsonb_build_array(jsonb_build_object('subscription_id', v_subscription ->> 'id')
+                                                     || v_outcome);
+    end loop;
+    v_applied := tollgate._apply_waiting_stripe_events(array['customer:' || p_customer_id], p_current, p_now);
+    return jsonb_build_object(
+      'status', case when v_linked is null or v_applied > 0
+                       or exists (select 1 from jsonb_array_elements(v_results) r where r ->> 'status' = 'processed')
+                     then 'imported' else 'unchanged' end,
+      'customer_id', p_customer_id, 'account_id', v_account_id, 'linked', v_linked is null,
+      'subscriptions', v_results, 'pending_applied', v_applied);
+  exception when sqlstate 'TGS06' then
+    get stacked diagnostics v_retrieve = pg_exception_detail;
+    return jsonb_build_object('status', 'retrieve', 'customer_id', p_customer_id, 'subscription_id', v_retrieve);
+  end;
+end
+$$;
+
+-- Name: FUNCTION _import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: the implementation of import_stripe_customer at a given time (pgTAP pins it). Under the customer''s lock (the one its webhook events take): a customer linked to another account than p_account_id is a conflict and one linked to none with no p_account_id is unmapped (nothing applied); otherwise it is linked, each listed subscription mirrored (_import_stripe_subscription; one with an unknown price or a malformed field is reported failed, the others applied), and the events that waited for the link applied. When a subscription''s current state is needed nothing is kept and the answer is {"status": "retrieve", "subscription_id": ...}.';
+
+-- Name: _import_stripe_subscription(uuid, text, jsonb, timestamp with time zone, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_id text := p_subscription ->> 'id';
+  v_existing tollgate.stripe_subscriptions;
+  v_skew constant interval := tollgate._stripe_clock_skew();
+begin
+  if v_id is null or v_id !~ '^sub_' then
+    raise exception 'Cannot import a subscription of customer %: no subscription id', p_customer_id
+      using errcode = 'TGS05';
+  end if;
+  if tollgate._stripe_id(p_subscription -> 'customer') is distinct from p_customer_id then
+    raise exception 'Cannot import subscription %: it belongs to customer %, not %', v_id,
+      coalesce(tollgate._stripe_id(p_subscription -> 'customer'), '(none)'), p_customer_id using errcode = 'TGS05';
+  end if;
+  select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_id for update;
+  if found then
+    if tollgate._stripe_subscription_unchanged(p_subscription, v_existing) then
+      return tollgate._stripe_outcome('unchanged');
+    end if;
+    if p_listed_at < v_existing.last_event_created - v_skew then
+      return tollgate._stripe_outcome('ignored', format('Listed at %s, before the state mirrored at %s (%s)',
+                                                      p_listed_at, v_existing.last_event_created,
+                                                      v_existing.last_event_id));
+    end if;
+    if p_listed_at <= v_existing.last_event_created + v_skew then
+      -- Too close to the mirrored state to tell which is newer: the current state decides.
+      return tollgate._mirror_stripe_subscription(
+        p_account_id, p_customer_id, tollgate._stripe_current_subscription(p_current, v_id), p_now, 'stripe-import',
+        true, format('Listed within a minute of the state mirrored at %s: applied the state retrieved at %s',
+                     v_existing.last_event_created, p_now), p_now);
+    end if;
+  end if;
+  return tollgate._mirror_stripe_subscription(p_account_id, p_customer_id, p_subscription, p_listed_at,
+                                              'stripe-import', true, null, p_now);
+end
+$$;
+
+-- Name: FUNCTION _import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) IS 'Tollgate: mirrors a subscription as listed from the Stripe API at p_listed_at, like a state retrieved then: unchanged when the mirror already holds it; ignored when the mirror holds a state from more than a minute later (a newer event); within a minute either way the current state (p_current, TGS06 to retrieve it) is applied instead.';
+
 -- Name: _link_stripe_customer(text, uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -1157,6 +1311,19 @@ $$;
 -- Name: FUNCTION _lock_account(p_account_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._lock_account(p_account_id uuid) IS 'Tollgate: locks the account row and returns it (TG404 when there is none). Always the first lock a credit movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
 
+-- Name: _lock_stripe_keys(text[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._lock_stripe_keys(p_keys text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0)) from unnest(p_keys) k order by k;
+end
+$$;
+
+-- Name: FUNCTION _lock_stripe_keys(p_keys text[]); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._lock_stripe_keys(p_keys text[]) IS 'Tollgate: holds, until the transaction ends, the locks of the Stripe objects named by p_keys (customer:<id>, payment:<id>), taken in a fixed order: webhook events and stripe-import about the same customer or payment run one after the other.';
+
 -- Name: _log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, timestamp with time zone, uuid, bigint, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid, p_cache_write_tokens bigint DEFAULT 0, p_hold_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1168,66 +1335,27 @@ declare
   v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_prompt_sha text := encode(pg_catalog.sha256(convert_to(p_prompt, 'UTF8')), 'hex');
   v_response_sha text := encode(pg_catalog.sha256(convert_to(p_response, 'UTF8')), 'hex');
+  v_problem text := tollgate._usage_problem(p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
+                                            p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
+                                            p_charge_credits, p_prompt, p_response, p_metadata,
+                                            p_cache_write_tokens);
   v_hash text;
   v_replay jsonb;
-  v_settings tollgate.usage_settings;
-  v_price tollgate.model_prices;
-  v_unpriced boolean;
-  v_exact_cost numeric := 0;
-  v_cost numeric(20, 10) := 0;
-  v_credits bigint := 0;
+  v_store_full_text boolean;
+  v_cost record;
   v_usage_id uuid := gen_random_uuid();
   v_consume_id uuid;
   v_hold tollgate.credit_holds;
   v_entry tollgate.credit_ledger;
   v_response jsonb;
 begin
-  if p_request_id is null or length(p_request_id) not between 1 and 255 then
-    raise exception 'Invalid request_id: must be 1 to 255 characters' using errcode = 'TG400';
-  end if;
-  if p_model is null or length(p_model) not between 1 and 128 then
-    raise exception 'Invalid model: must be 1 to 128 characters' using errcode = 'TG400';
-  end if;
-  if p_provider is not null and length(p_provider) not between 1 and 64 then
-    raise exception 'Invalid provider: must be 1 to 64 characters' using errcode = 'TG400';
-  end if;
-  if p_feature is null or length(p_feature) not between 1 and 64 then
-    raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
-  end if;
-  if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
-     or p_cache_write_tokens is null
-     or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
-     or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000 then
-    raise exception 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
-      using errcode = 'TG400';
-  end if;
-  if p_latency_ms is not null and p_latency_ms not between 0 and 86400000 then
-    raise exception 'Invalid latency_ms: must be 0 to 86400000' using errcode = 'TG400';
-  end if;
-  if p_status is null or p_status not in ('success', 'error') then
-    raise exception 'Invalid status: must be success or error' using errcode = 'TG400';
-  end if;
-  if p_error_code is not null and length(p_error_code) not between 1 and 128 then
-    raise exception 'Invalid error_code: must be 1 to 128 characters' using errcode = 'TG400';
-  end if;
-  if p_charge_credits is null then
-    raise exception 'Invalid charge_credits: must be true or false' using errcode = 'TG400';
-  end if;
-  if length(p_prompt) > 1000000 or length(p_response) > 1000000 then
-    raise exception 'Invalid prompt or response: at most 1000000 characters each' using errcode = 'TG400';
-  end if;
-  if p_metadata is not null and jsonb_typeof(p_metadata) <> 'object' then
-    raise exception 'Invalid metadata: must be a JSON object' using errcode = 'TG400';
+  if v_problem is not null then
+    raise exception '%', v_problem using errcode = 'TG400';
   end if;
 
-  -- Everything the caller sent, and the member: the same request_id with another body is a conflict.
-  v_hash := md5(jsonb_build_object(
-    'actor', v_actor,
-    'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
-    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
-    'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
-    'prompt', v_prompt_sha, 'response', v_response_sha, 'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
+  v_hash := tollgate._usage_hash(v_actor, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
+                                 p_cached_input_tokens, p_latency_ms, p_status, p_error_code, p_charge_credits,
+                                 v_prompt_sha, v_response_sha, p_metadata, p_cache_write_tokens, p_hold_id);
   v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
   if v_replay is not null then
     return v_replay;
@@ -1235,36 +1363,23 @@ begin
 
   v_account := tollgate._settle_if_due(v_account, p_now);
 
-  select * into v_settings from tollgate.usage_settings where id;
-  select * into v_price from tollgate.model_prices
-   where model = p_model and effective_from <= p_now
-   order by effective_from desc limit 1;
-  v_unpriced := not found;
-  if not v_unpriced then
-    -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
-    v_exact_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
-                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok)
-                     + p_cache_write_tokens * coalesce(v_price.cache_write_usd_per_mtok, v_price.input_usd_per_mtok))
-                    * 0.000001;
-    v_cost := v_exact_cost;
-  end if;
-
-  -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
-  if p_charge_credits or p_hold_id is not null then
-    v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
-  end if;
+  select store_full_text into v_store_full_text from tollgate.usage_settings where id;
+  select * into v_cost
+    from tollgate._usage_cost(p_model, p_now, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                              p_charge_credits or p_hold_id is not null, p_cache_write_tokens);
   if p_hold_id is not null then
     -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
     -- so what exceeds the hold is post-paid.
-    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_credits, p_request_id, p_now);
+    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_cost.credits, p_request_id, p_now);
     v_account.held := v_account.held - coalesce(v_hold.charged + v_hold.released, 0);
   end if;
   if v_account.kind = 'team' and v_actor is not null then
     -- Post-paid: counted toward the member's cap, never refused by it; what the hold covered was counted when held.
-    perform tollgate._take_member_credits(v_account, v_actor, v_credits - coalesce(v_hold.charged, 0), true, p_now);
+    perform tollgate._take_member_credits(v_account, v_actor, v_cost.credits - coalesce(v_hold.charged, 0), true,
+                                          p_now);
   end if;
-  if v_credits > 0 then
-    v_entry := tollgate._debit(p_account_id, v_credits, true, 'usage', p_request_id,
+  if v_cost.credits > 0 then
+    v_entry := tollgate._debit(p_account_id, v_cost.credits, true, 'usage', p_request_id,
                                jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id)
                                || case when v_hold.id is not null
                                        then jsonb_build_object('hold_id', v_hold.id, 'from_hold', v_hold.charged)
@@ -1282,33 +1397,19 @@ begin
     charge_entry_id, hold_id, created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
-    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced,
-    v_price.effective_from, v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
-    case when v_settings.store_full_text then p_prompt end, case when v_settings.store_full_text then p_response end,
-    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, v_hold.id, p_now);
+    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost.cost_usd,
+    v_cost.unpriced, v_cost.price_effective_from, v_cost.credits, v_prompt_sha, length(p_prompt), v_response_sha,
+    length(p_response), case when v_store_full_text then p_prompt end,
+    case when v_store_full_text then p_response end, coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id,
+    v_hold.id, p_now);
 
-  -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
-  insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
-                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
-                                            updated_at)
-  select p_account_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
-         p_cached_input_tokens, p_cache_write_tokens, v_cost, p_now
-    from unnest('{day,month}'::tollgate.quota_period[]) p (period)
-   cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
-  on conflict (account_id, feature, period, window_start) do update
-    set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
-        cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
-        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
-        cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now;
+  perform tollgate._count_usage(p_now, array[p_account_id], array[p_feature], array[p_input_tokens],
+                                array[p_output_tokens], array[p_cached_input_tokens], array[p_cache_write_tokens],
+                                array[v_cost.cost_usd]);
 
-  v_response := jsonb_build_object(
-    'usage_id', v_usage_id,
-    'cost_usd', trim_scale(v_cost)::text,
-    'credits_charged', v_credits,
-    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
-    'hold_released', coalesce(v_hold.released, 0),
-    'unpriced', v_unpriced,
-    'replayed', false);
+  v_response := tollgate._usage_answer(v_usage_id, v_cost.cost_usd, v_cost.credits,
+                                       coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+                                       coalesce(v_hold.released, 0), v_cost.unpriced);
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
   values (p_account_id, 'usage', p_request_id, v_hash, v_response, p_now);
   return v_response;
@@ -1317,6 +1418,201 @@ $$;
 
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) IS 'Tollgate: the meter at a given time (pgTAP pins it): records one AI call, prices it from the model_prices row in force (uncached input, output, cache reads and cache writes each at its own price), adds its tokens and cost to the feature''s day and month counters, and with p_charge_credits or p_hold_id debits the exact cost times credits_per_usd, rounded half up (never half a credit from the exact cost; a call worth less than half a credit is free), post-paid, in the acting member''s name. Usage already happened, so it never refuses for quota, cap or balance (the balance may go negative; a team member''s charge still counts toward their cap). With p_hold_id the charge comes from that hold first and the rest of it is released, in the same transaction (a call that cost nothing, such as a failed one, releases it all). Idempotent per (account, request_id).';
+
+-- Name: _log_ai_usage_batch(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_count integer := case pg_catalog.jsonb_typeof(p_events) when 'array' then pg_catalog.jsonb_array_length(p_events)
+                        else 0 end;
+  v_plan tollgate.usage_plan[];
+  v_unplanned tollgate.usage_plan;
+  v_accounts uuid[];
+  v_before jsonb;
+  v_held jsonb;
+  v_charge tollgate.usage_plan;
+  v_entry tollgate.credit_ledger;
+  v_charged_ords integer[] := '{}'::integer[];
+  v_entry_ids uuid[] := '{}'::uuid[];
+  v_balances bigint[] := '{}'::bigint[];
+  v_results jsonb[];
+  v_ord integer;
+  v_event tollgate.usage_event;
+  v_answer jsonb;
+  v_state text;
+  v_message text;
+  v_detail text;
+begin
+  if v_count not between 1 and 1000 then
+    raise exception 'Invalid events: must be an array of 1 to 1000 usage events' using errcode = 'TG400';
+  end if;
+
+  begin
+    v_plan := array(select p from tollgate._plan_usage_events(p_events, 0, p_now) p);
+  exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
+    -- Some event cannot be planned: plan each alone; those that fail take the per-event path, which raises (and
+    -- answers) their own error.
+    v_plan := '{}'::tollgate.usage_plan[];
+    for i in 0 .. v_count - 1 loop
+      begin
+        v_plan := v_plan || array(select p from tollgate._plan_usage_events(pg_catalog.jsonb_build_array(p_events -> i),
+                                                                            i, p_now) p);
+      exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
+        v_unplanned.ord := i;
+        v_unplanned.kind := 'single';
+        v_plan := v_plan || v_unplanned;
+      end;
+    end loop;
+  end;
+
+  -- Every account of the batch locked at once, in id order: two batches on the same accounts never deadlock, and
+  -- the per-event path below finds its lock already held. Then each is settled if due, as one call would be.
+  select pg_catalog.array_agg(l.id order by l.id) into v_accounts
+    from (select a.id from tollgate.accounts a
+           where a.id in (select p.account_id from unnest(v_plan) p)
+           order by a.id
+             for update) l;
+  perform tollgate._settle_if_due(a, p_now) from tollgate.accounts a where a.id = any(v_accounts) order by a.id;
+  select pg_catalog.jsonb_object_agg(a.id, a.balance), pg_catalog.jsonb_object_agg(a.id, a.held)
+    into v_before, v_held
+    from tollgate.accounts a where a.id = any(v_accounts);
+
+  -- Under the locks, each event is new, a replay of a stored answer, a repeat of an earlier event of the batch
+  -- with the same key and body, or takes the per-event path: invalid, unplannable, no such account, or a
+  -- conflict (one call raises its error). A key with any per-event event takes that path for all its events.
+  v_plan := array(
+    select row(g.ord,
+               case when g.group_single or g.hash <> g.first_hash then 'single'
+                    when k.request_hash is null then case when g.nth = 1 then 'new' else 'repeat' end
+                    when k.request_hash = g.first_hash then 'replay'
+                    else 'single' end,
+               g.account_id, g.actor, g.request_id, g.model, g.provider, g.feature, g.input_tokens, g.output_tokens,
+               g.cached_input_tokens, g.latency_ms, g.status, g.error_code, g.charge_credits, g.prompt, g.response,
+               g.metadata, g.prompt_sha256, g.response_sha256, g.hash, g.cost_usd, g.unpriced,
+               g.price_effective_from, g.credits, gen_random_uuid(), k.response, g.cache_write_tokens,
+               g.hold_id)::tollgate.usage_plan
+      from (select p.*, pg_catalog.first_value(p.hash) over w as first_hash, pg_catalog.row_number() over w as nth,
+                   pg_catalog.bool_or(p.kind = 'single' or not coalesce(p.account_id = any(v_accounts), false))
+                     over (partition by p.account_id, p.request_id) as group_single
+              from unnest(v_plan) p
+            window w as (partition by p.account_id, p.request_id order by p.ord)) g
+      left join tollgate.idempotency_keys k
+        on k.account_id = g.account_id and k.scope = 'usage' and k.key = g.request_id
+     order by g.ord);
+
+  -- The charges one by one through _debit, in the batch's order (the ledger numbers each account's rows so).
+  for v_charge in select * from unnest(v_plan) p where p.kind = 'new' and p.credits > 0 order by p.ord loop
+    v_entry := tollgate._debit(v_charge.account_id, v_charge.credits, true, 'usage', v_charge.request_id,
+                               pg_catalog.jsonb_build_object('feature', v_charge.feature, 'model', v_charge.model,
+                                                             'usage_id', v_charge.usage_id),
+                               p_now, v_charge.actor);
+    v_charged_ords := v_charged_ords || v_charge.ord;
+    v_entry_ids := v_entry_ids || v_entry.id;
+    v_balances := v_balances || v_entry.balance_after;
+  end loop;
+
+  -- A member's credits once per member, the counters once per (account, feature), with the batch's sums.
+  perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
+     from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
+             from unnest(v_plan) p
+            where p.kind = 'new' and p.actor is not null
+            group by 1, 2) m
+     join tollgate.accounts a on a.id = m.account_id and a.kind = 'team'
+    order by m.account_id, m.actor;
+  perform tollgate._count_usage(p_now, pg_catalog.array_agg(f.account_id), pg_catalog.array_agg(f.feature),
+                                pg_catalog.array_agg(f.input_tokens), pg_catalog.array_agg(f.output_tokens),
+                                pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cache_write_tokens),
+                                pg_catalog.array_agg(f.cost_usd))
+     from (select p.account_id, p.feature, pg_catalog.sum(p.input_tokens)::bigint as input_tokens,
+                  pg_catalog.sum(p.output_tokens)::bigint as output_tokens,
+                  pg_catalog.sum(p.cached_input_tokens)::bigint as cached_input_tokens,
+                  pg_catalog.sum(p.cache_write_tokens)::bigint as cache_write_tokens,
+                  pg_catalog.sum(p.cost_usd) as cost_usd
+             from unnest(v_plan) p
+            where p.kind = 'new'
+            group by 1, 2) f
+   having pg_catalog.count(*) > 0;
+
+  -- The rows and answers of the new events, all at once; each answer's balance is its account's after the
+  -- charges up to it in the batch's order.
+  with charged as (
+    select p.*, c.entry_id, c.balance,
+           pg_catalog.count(c.entry_id) over (partition by p.account_id order by p.ord) as charges_so_far
+      from unnest(v_plan) p
+      left join unnest(v_charged_ords, v_entry_ids, v_balances) c (ord, entry_id, balance) on c.ord = p.ord
+     where p.kind = 'new'
+  ), answered as (
+    select c.*, tollgate._usage_answer(
+             c.usage_id, c.cost_usd, c.credits,
+             coalesce(pg_catalog.first_value(c.balance) over (partition by c.account_id, c.charges_so_far
+                                                              order by c.ord),
+                      (v_before ->> c.account_id::text)::bigint) - (v_held ->> c.account_id::text)::bigint,
+             0, c.unpriced) as answer
+      from charged c
+  ), recorded as (
+    insert into tollgate.ai_usage (
+      id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens,
+      cached_input_tokens, cache_write_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from,
+      credits_charged, prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata,
+      consume_entry_id, charge_entry_id, created_at)
+    select n.usage_id, n.account_id, n.actor, n.request_id, n.model, n.provider, n.feature, n.input_tokens,
+           n.output_tokens, n.cached_input_tokens, n.cache_write_tokens, n.latency_ms, n.status, n.error_code,
+           n.cost_usd, n.unpriced, n.price_effective_from, n.credits, n.prompt_sha256, pg_catalog.length(n.prompt),
+           n.response_sha256,
+           pg_catalog.length(n.response), case when s.store_full_text then n.prompt end,
+           case when s.store_full_text then n.response end, coalesce(n.metadata, '{}'), l.id, n.entry_id, p_now
+      from answered n
+      left join tollgate.usage_settings s on s.id
+      left join tollgate.credit_ledger l
+        on l.account_id = n.account_id and l.reason = 'consume' and l.idempotency_key = n.request_id
+  ), keyed as (
+    insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+    select n.account_id, 'usage', n.request_id, n.hash, n.answer, p_now from answered n
+  )
+  select pg_catalog.array_agg(r.answer order by r.ord) into v_results
+    from (select p.ord,
+                 case p.kind
+                   when 'new' then a.answer
+                   when 'replay' then p.stored || '{"replayed": true}'
+                   -- The answer of the key's first event, which is new.
+                   when 'repeat' then pg_catalog.first_value(a.answer) over (partition by p.account_id, p.request_id
+                                                                             order by p.ord) || '{"replayed": true}'
+                 end as answer
+            from unnest(v_plan) p
+            left join answered a on a.ord = p.ord) r;
+
+  -- The per-event path, in the batch's order: one call each, in its own subtransaction, so an event that fails
+  -- answers its own error and rolls back alone.
+  for v_ord in select p.ord from unnest(v_plan) p where p.kind = 'single' order by 1 loop
+    begin
+      select * into v_event from tollgate._usage_event(p_events -> v_ord);
+      select tollgate._log_ai_usage(m.account_id, v_event.request_id, v_event.model, v_event.input_tokens,
+                                    v_event.output_tokens, v_event.provider, v_event.feature,
+                                    v_event.cached_input_tokens, v_event.latency_ms, v_event.status,
+                                    v_event.error_code, v_event.charge_credits, v_event.prompt, v_event.response,
+                                    tollgate._valid_metadata(v_event.metadata), p_now, m.user_id,
+                                    v_event.cache_write_tokens, v_event.hold_id)
+        into v_answer
+        from tollgate._acting_member(v_event.account_id, v_event.user_id) m;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_detail = pg_exception_detail;
+      -- Business errors and refused values answer the event; anything else (a deadlock, a cancel) fails the batch.
+      if pg_catalog.left(v_state, 2) not in ('TG', '22', '54') then
+        raise;
+      end if;
+      v_answer := pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_build_object(
+        'sqlstate', v_state, 'message', v_message, 'detail', nullif(v_detail, '')));
+    end;
+    v_results[v_ord + 1] := v_answer;
+  end loop;
+  return pg_catalog.to_jsonb(v_results);
+end
+$$;
+
+-- Name: FUNCTION _log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter for a batch of up to 1000 events at a given time (pgTAP pins it): each recorded as if sent alone to _log_ai_usage (idempotent by its own request_id, all or nothing per event), answering a JSON array of the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned in one query, every account locked at once in id order (two batches never deadlock), counters summed per account and feature, rows and replay records inserted at once; charges go through _debit in the batch''s order. Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path after the others: one _log_ai_usage each, in its own subtransaction.';
 
 -- Name: _low_balance_threshold(tollgate.accounts); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) RETURNS bigint
@@ -1354,6 +1650,61 @@ $$;
 
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) IS 'Tollgate: the caller''s role in p_account_id (the service role counts as an owner), refused with TGM02 unless owner or admin when p_action names a change to members; TG403 for a user who is not a member, TG404 for the service role naming no account.';
+
+-- Name: _mirror_stripe_subscription(uuid, text, jsonb, timestamp with time zone, text, boolean, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_subscription_id text := p_subscription ->> 'id';
+  v_fields record;
+  v_status text;
+  v_plan_id text;
+begin
+  select * into v_fields from tollgate._stripe_subscription_fields(p_subscription);
+  select s.status into v_status from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id;
+  if v_status in ('canceled', 'incomplete_expired') and v_fields.status not in ('canceled', 'incomplete_expired') then
+    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
+                                                    v_subscription_id, v_status, v_fields.status));
+  end if;
+  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
+                                                         'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
+      v_fields.status using errcode = 'TGS05';
+  end if;
+
+  select p.id into v_plan_id from tollgate.plans p
+   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
+  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
+    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
+      array_to_string(v_fields.price_ids, ', '), v_subscription_id
+      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
+  end if;
+
+  insert into tollgate.stripe_subscriptions as s (
+    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
+    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
+    quantity, updated_at)
+  values (v_subscription_id, p_account_id, p_customer_id, v_fields.status, v_plan_id, v_fields.price_ids[1],
+          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
+          v_fields.trial_end, v_fields.billing_cycle_anchor, p_stamped_at, p_source_id,
+          case when p_retrieved then p_stamped_at end, v_fields.quantity, p_now)
+  on conflict (subscription_id) do update
+    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
+        plan_id = excluded.plan_id, price_id = excluded.price_id,
+        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
+        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
+        updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(p_account_id, p_now);
+  return tollgate._stripe_outcome('processed', p_note);
+end
+$$;
+
+-- Name: FUNCTION _mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) IS 'Tollgate: writes a subscription''s state into its mirror row, stamped with the time it holds for (p_stamped_at: its event''s created, or when it was retrieved or listed from the Stripe API, then also retrieved_at) and where it came from (p_source_id), then the account follows its subscriptions (_sync_account_plan). The one writer of stripe_subscriptions, for the webhook and stripe-import. An ended subscription (canceled, incomplete_expired) is never revived; an unknown price of a live one is TGS01.';
 
 -- Name: _on_auth_user_created(); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._on_auth_user_created() RETURNS trigger
@@ -1423,6 +1774,50 @@ $$;
 
 -- Name: FUNCTION _plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer) IS 'Tollgate: accounts.seats, the one rule: with a live subscription (p_quantity, its quantity) a per-seat plan grants per seat and any other plan once; without one a personal account gets the default plan''s allowance and a team none, so creating teams never mints credits.';
+
+-- Name: _plan_usage_events(jsonb, integer, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) RETURNS SETOF tollgate.usage_plan
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with ev as (
+    select (j.o - 1 + p_first)::integer as ord, x.*, tollgate._valid_metadata(x.metadata) as valid_metadata,
+           coalesce(x.account_id::text, '-') || ' ' || coalesce(x.user_id::text, '-') as asked
+      from pg_catalog.jsonb_array_elements(p_events) with ordinality j (e, o)
+     cross join lateral tollgate._usage_event(j.e) x
+  ), asked as (
+    select distinct asked, account_id, user_id from ev
+  ), acting as (
+    select a.asked, m.account_id, m.user_id
+      from asked a cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
+  ), planned as (
+    select ev.*, m.account_id as acting_account, m.user_id as actor,
+           tollgate._usage_problem(ev.request_id, ev.model, ev.input_tokens, ev.output_tokens, ev.provider,
+                                   ev.feature, ev.cached_input_tokens, ev.latency_ms, ev.status, ev.error_code,
+                                   ev.charge_credits, ev.prompt, ev.response, ev.valid_metadata,
+                                   ev.cache_write_tokens) as problem,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.prompt, 'UTF8')), 'hex') as prompt_sha,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.response, 'UTF8')), 'hex') as response_sha
+      from ev
+      -- One equality (a hash join), where a null id, unlike any uuid, reads as '-'.
+      join acting m on m.asked = ev.asked
+  )
+  select p.ord, case when p.problem is not null or p.hold_id is not null then 'single' end, p.acting_account,
+         p.actor, p.request_id, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
+         p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits, p.prompt, p.response,
+         p.metadata, p.prompt_sha, p.response_sha,
+         tollgate._usage_hash(p.actor, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
+                              p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits,
+                              p.prompt_sha, p.response_sha, p.metadata, p.cache_write_tokens, p.hold_id),
+         c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb, p.cache_write_tokens,
+         p.hold_id
+    from planned p
+    left join lateral tollgate._usage_cost(p.model, p_now, p.input_tokens, p.output_tokens, p.cached_input_tokens,
+                                           p.charge_credits, p.cache_write_tokens) c on p.problem is null
+$$;
+
+-- Name: FUNCTION _plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) IS 'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account (_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if it settles a hold), its replay hash, its price and credits. Raises when an event names an account or member the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
 
 -- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
@@ -1773,10 +2168,13 @@ $$;
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed (then with a plan.changed event).';
 
--- Name: _settle_accounts(timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid DEFAULT NULL::uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+-- Name: _settle_accounts(timestamp with time zone, uuid[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
     AS $$
 begin
   -- Linear whatever the planner believes (a whole cohort can be due at once, e.g. every user backfilled at
@@ -1789,7 +2187,7 @@ begin
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
-     where a.settle_at <= p_now and (p_account_id is null or a.id = p_account_id)
+     where a.id = any (p_account_ids) and a.settle_at <= p_now
        for update of a skip locked
   ), settled as materialized (
     -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
@@ -1858,8 +2256,8 @@ begin
 end
 $$;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call settles them).';
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: settles the accounts p_account_ids that are due: expires lots past their expiry and, where the credit period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) once (three idle months: one grant). Set-based. The caller holds every one of their locks, taken in an earlier statement: this statement''s snapshot is then newer than every change to their lots (lots change only under the account lock). A lock taken in this statement would see a consume that committed after its snapshot while the lots it reads would not, and expire spent credits again.';
 
 -- Name: _settle_hold(uuid, uuid, bigint, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) RETURNS tollgate.credit_holds
@@ -1909,7 +2307,7 @@ declare
   v_account tollgate.accounts := p_account;
 begin
   if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_account.id);
+    perform tollgate._settle_accounts(p_now, array[v_account.id]);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
   -- Holds past their expiry come back now, if the sweeper has not released them yet.
@@ -2054,6 +2452,36 @@ $$;
 
 -- Name: FUNCTION _settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: keeps what payment p_payment_id takes back equal to what its refunds (refunded_credits) and disputes whose funds are withdrawn cover, capped by what its grant still holds after expiry, whatever order they came in. Taking back draws the payment''s own lot first, then the account''s other live lots in draw order; what was spent becomes overdraft. Giving back (a won dispute) returns credits where they were taken from, repaying overdraft first; credits taken from a lot that has expired since stay gone (they would have expired). One ledger entry per change (p_reason, p_key). Returns the credits moved: negative when taken back.';
+
+-- Name: _stripe_clock_skew(); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_clock_skew() RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$ select interval '1 minute' $$;
+
+-- Name: FUNCTION _stripe_clock_skew(); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_clock_skew() IS 'Tollgate: how far Stripe''s clock (event created, listing times) and the database''s (retrievals) may differ: two subscription states stamped closer than this cannot be ordered, so the current state decides.';
+
+-- Name: _stripe_current_subscription(jsonb, text); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_object jsonb;
+begin
+  select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
+   where s ->> 'id' = p_subscription_id;
+  if v_object is null then
+    raise exception 'Subscription % needs its current state from the Stripe API', p_subscription_id
+      using errcode = 'TGS06', detail = p_subscription_id;
+  end if;
+  return v_object;
+end
+$$;
+
+-- Name: FUNCTION _stripe_current_subscription(p_current jsonb, p_subscription_id text); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text) IS 'Tollgate: the current state of a subscription among those the caller retrieved from the Stripe API (p_current); TGS06 asks the caller to retrieve it and call again.';
 
 -- Name: _stripe_event_keys(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_event_keys(p_event jsonb) RETURNS text[]
@@ -2217,6 +2645,57 @@ $$;
 
 -- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) IS 'Tollgate: the fields Tollgate mirrors from a Subscription. Periods and quantity (the seats of a per-seat plan) come from the first item (where recent API versions put them), else from the subscription (older versions; a quantity that is not a whole number from 0 to 1000000 counts as 1); price_ids lists every item''s price.';
+
+-- Name: stripe_subscriptions; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.stripe_subscriptions (
+    subscription_id text NOT NULL,
+    account_id uuid NOT NULL,
+    customer_id text NOT NULL,
+    status text NOT NULL,
+    plan_id text,
+    price_id text,
+    current_period_start timestamp with time zone,
+    current_period_end timestamp with time zone,
+    cancel_at_period_end boolean DEFAULT false NOT NULL,
+    trial_end timestamp with time zone,
+    billing_cycle_anchor timestamp with time zone,
+    last_event_created timestamp with time zone NOT NULL,
+    last_event_id text NOT NULL,
+    retrieved_at timestamp with time zone,
+    quantity integer DEFAULT 1 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_subscriptions_quantity_check CHECK ((quantity >= 0)),
+    CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))),
+    CONSTRAINT stripe_subscriptions_subscription_id_check CHECK ((subscription_id ~ '^sub_'::text))
+);
+
+-- Name: TABLE stripe_subscriptions; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscriptions of accounts; members read their accounts''.';
+
+-- Name: COLUMN stripe_subscriptions.billing_cycle_anchor; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
+
+-- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie, or listed by stripe-import (last_event_id ''stripe-import''); null: it came from event last_event_id.';
+
+-- Name: COLUMN stripe_subscriptions.quantity; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.stripe_subscriptions.quantity IS 'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
+
+-- Name: _stripe_subscription_unchanged(jsonb, tollgate.stripe_subscriptions); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select (f.status, f.price_ids[1], f.current_period_start, f.current_period_end, f.cancel_at_period_end,
+          f.trial_end, f.billing_cycle_anchor, f.quantity)
+         is not distinct from
+         (p_mirror.status, p_mirror.price_id, p_mirror.current_period_start, p_mirror.current_period_end,
+          p_mirror.cancel_at_period_end, p_mirror.trial_end, p_mirror.billing_cycle_anchor, p_mirror.quantity)
+    from tollgate._stripe_subscription_fields(p_subscription) f
+$$;
+
+-- Name: FUNCTION _stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions) IS 'Tollgate: whether a Subscription carries exactly the state its mirror row holds (nothing to apply).';
 
 -- Name: _stripe_time(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._stripe_time(p_value jsonb) RETURNS timestamp with time zone
@@ -2387,6 +2866,116 @@ $$;
 
 -- Name: FUNCTION _unschedule(p_job text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._unschedule(p_job text) IS 'Tollgate: removes the pg_cron job p_job if it exists (the extension stays: other jobs may use it). Used by the schedule rollbacks only.';
+
+-- Name: _usage_answer(uuid, numeric, bigint, bigint, bigint, boolean); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.jsonb_build_object('usage_id', p_usage_id, 'cost_usd', pg_catalog.trim_scale(p_cost_usd)::text,
+                                       'credits_charged', p_credits, 'balance', p_balance,
+                                       'hold_released', p_hold_released, 'unpriced', p_unpriced, 'replayed', false)
+$$;
+
+-- Name: FUNCTION _usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) IS 'Tollgate: the answer of a recorded usage event (the HTTP contract''s body; p_balance is what is available, balance - held), stored for its replays.';
+
+-- Name: _usage_cost(text, timestamp with time zone, bigint, bigint, bigint, boolean, bigint); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) RETURNS TABLE(cost_usd numeric, unpriced boolean, price_effective_from timestamp with time zone, credits bigint)
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(c.exact, 0)::numeric(20, 10), c.effective_from is null, c.effective_from,
+         -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
+         case when p_charge_credits
+              then pg_catalog.round(coalesce(c.exact, 0) * coalesce(s.credits_per_usd, 100))::bigint
+              else 0 end
+    from (select) one
+    left join tollgate.usage_settings s on s.id
+    left join lateral (
+      -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
+      select p.effective_from,
+             (p_input_tokens * p.input_usd_per_mtok + p_output_tokens * p.output_usd_per_mtok
+              + p_cached_input_tokens * coalesce(p.cached_input_usd_per_mtok, p.input_usd_per_mtok)
+              + p_cache_write_tokens * coalesce(p.cache_write_usd_per_mtok, p.input_usd_per_mtok)) * 0.000001
+               as exact
+        from tollgate.model_prices p
+       where p.model = p_model and p.effective_from <= p_now
+       order by p.effective_from desc
+       limit 1
+    ) c on true
+$$;
+
+-- Name: FUNCTION _usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) IS 'Tollgate: the price of a usage event at p_now from the model_prices row in force (uncached input, output, cache reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL without SET search_path, so a batch''s query inlines it; only its owner executes it.';
+
+-- Name: _usage_event(jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_event(p_event jsonb) RETURNS SETOF tollgate.usage_event
+    LANGUAGE sql STABLE ROWS 1
+    AS $$
+  -- log_ai_usage's defaults for what the event leaves out.
+  select e.request_id, e.model, e.provider, coalesce(e.feature, 'default'), e.input_tokens, e.output_tokens,
+         coalesce(e.cached_input_tokens, 0), e.latency_ms, coalesce(e.status, 'success'), e.error_code,
+         coalesce(e.charge_credits, false), e.prompt, e.response, e.metadata, e.account_id, e.user_id,
+         coalesce(e.cache_write_tokens, 0), e.hold_id
+    from pg_catalog.jsonb_populate_record(null::tollgate.usage_event,
+                                          case pg_catalog.jsonb_typeof(p_event) when 'object' then p_event
+                                                                                else '{}' end) e
+$$;
+
+-- Name: FUNCTION _usage_event(p_event jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_event(p_event jsonb) IS 'Tollgate: a batch event''s JSON as typed fields with log_ai_usage''s defaults (a value of the wrong type raises here; anything but an object reads as an empty event, which _usage_problem refuses). One row; a set-returning SQL function so that a batch''s query inlines it.';
+
+-- Name: _usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text, boolean, text, text, jsonb, bigint, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.md5(pg_catalog.jsonb_build_object(
+    'actor', p_actor,
+    'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
+    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
+    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
+    'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
+    'prompt', p_prompt_sha256, 'response', p_response_sha256,
+    'metadata', coalesce(p_metadata, '{}'::jsonb))::text)
+$$;
+
+-- Name: FUNCTION _usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid) IS 'Tollgate: the replay hash of a usage event: everything the caller sent, and the member, so the same request_id with another body is a conflict. Plain SQL, inlined by a batch''s query.';
+
+-- Name: _usage_problem(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, bigint); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_problem(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select case
+    when p_request_id is null or pg_catalog.length(p_request_id) not between 1 and 255
+      then 'Invalid request_id: must be 1 to 255 characters'
+    when p_model is null or pg_catalog.length(p_model) not between 1 and 128
+      then 'Invalid model: must be 1 to 128 characters'
+    when p_provider is not null and pg_catalog.length(p_provider) not between 1 and 64
+      then 'Invalid provider: must be 1 to 64 characters'
+    when p_feature is null or pg_catalog.length(p_feature) not between 1 and 64
+      then 'Invalid feature: must be 1 to 64 characters'
+    when p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
+         or p_cache_write_tokens is null
+         or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
+         or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000
+      then 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
+    when p_latency_ms is not null and p_latency_ms not between 0 and 86400000
+      then 'Invalid latency_ms: must be 0 to 86400000'
+    when p_status is null or p_status not in ('success', 'error')
+      then 'Invalid status: must be success or error'
+    when p_error_code is not null and pg_catalog.length(p_error_code) not between 1 and 128
+      then 'Invalid error_code: must be 1 to 128 characters'
+    when p_charge_credits is null
+      then 'Invalid charge_credits: must be true or false'
+    when pg_catalog.length(p_prompt) > 1000000 or pg_catalog.length(p_response) > 1000000
+      then 'Invalid prompt or response: at most 1000000 characters each'
+    when p_metadata is not null and pg_catalog.jsonb_typeof(p_metadata) <> 'object'
+      then 'Invalid metadata: must be a JSON object'
+  end
+$$;
+
+-- Name: FUNCTION _usage_problem(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_problem(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint) IS 'Tollgate: why a usage event is refused (TG400), or null when it is valid: the one list of the meter''s limits. Plain SQL without SET search_path (every name pg_catalog-qualified), so a batch''s query inlines it.';
 
 -- Name: _valid_metadata(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._valid_metadata(p_metadata jsonb) RETURNS jsonb
@@ -2700,6 +3289,16 @@ CREATE FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, 
 -- Name: FUNCTION handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) IS 'Tollgate: the webhook''s one SQL call: service role only, since it moves money. p_livemode is the mode of the configured STRIPE_SECRET_KEY; p_subscriptions the current states the webhook retrieved after a "retrieve" answer.';
 
+-- Name: import_stripe_customer(text, uuid, jsonb, timestamp with time zone, jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$ select tollgate._import_stripe_customer(p_customer_id, p_account_id, p_subscriptions, p_listed_at, p_current,
+                                               now()) $$;
+
+-- Name: FUNCTION import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) IS 'Tollgate: stripe-import''s one SQL call per customer, service role only since it moves money: links p_customer_id to p_account_id (null: only if already linked), mirrors its subscriptions as listed from the Stripe API at p_listed_at (the listing''s Date), applies the webhook events waiting for it. Answers status imported, unchanged, unmapped, conflict, failed, or retrieve (call again with that subscription''s current state in p_current).';
+
 -- Name: log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text, boolean, text, text, jsonb, uuid, uuid, bigint, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text DEFAULT NULL::text, p_feature text DEFAULT 'default'::text, p_cached_input_tokens bigint DEFAULT 0, p_latency_ms integer DEFAULT NULL::integer, p_status text DEFAULT 'success'::text, p_error_code text DEFAULT NULL::text, p_charge_credits boolean DEFAULT false, p_prompt text DEFAULT NULL::text, p_response text DEFAULT NULL::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_cache_write_tokens bigint DEFAULT 0, p_hold_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
@@ -2714,6 +3313,24 @@ $$;
 
 -- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) IS 'Tollgate: the meter, called after work (the log-ai-usage function): a user logs calls on their own account or on an account they are a member of (p_account_id); the service role names the account or the user, and the acting member; p_hold_id settles a hold of consume_credits. Returns usage_id, cost_usd, credits_charged, balance (available: balance - held), hold_released, unpriced and replayed.';
+
+-- Name: log_ai_usage_batch(jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.log_ai_usage_batch(p_events jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- Who acts is resolved per event (tollgate._acting_member, in _plan_usage_events and on the per-event path); a
+  -- request with neither a user nor the service role is refused before anything is read.
+  if auth.role() is distinct from 'service_role' and auth.uid() is null then
+    raise exception 'Not authenticated: no user in the request' using errcode = 'TG401';
+  end if;
+  return tollgate._log_ai_usage_batch(p_events, now());
+end
+$$;
+
+-- Name: FUNCTION log_ai_usage_batch(p_events jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.log_ai_usage_batch(p_events jsonb) IS 'Tollgate: the meter for up to 1000 calls at once (log-ai-usage with "events"): each event is a body of log-ai-usage (request_id, model, tokens, ..., account_id, user_id), acting as log_ai_usage would for it. Returns the answers in order: each as log_ai_usage returns it, or {"error": {sqlstate, message, detail}}.';
 
 -- Name: maintain_ai_usage_partitions(integer, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer DEFAULT 3, p_now timestamp with time zone DEFAULT now(), OUT partitions_created integer, OUT rows_moved bigint) RETURNS record
@@ -2890,14 +3507,85 @@ COMMENT ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_id 
 
 -- Name: reset_monthly_quotas(timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone DEFAULT now(), OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select s.accounts_rolled, s.credits_granted, s.credits_expired from tollgate._settle_accounts(p_now) s
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch from tollgate.reset_monthly_quotas_batch(p_now);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
 $$;
 
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas, or the reset-monthly-quotas function): rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once. Re-running it at the same p_now changes nothing. Service role only.';
+COMMENT ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: the whole reset in the caller''s transaction: rolls every account whose credit period has ended into the period containing p_now, expires the lots that are due and grants each rolled account its allowance once, batch by batch (reset_monthly_quotas_batch), answering the totals. A function cannot commit, so it holds every account it settled locked until the caller commits: fine for a few thousand due accounts; the schedule calls reset_monthly_quotas_in_batches, which commits per batch. Re-running it at the same p_now changes nothing. Service role only.';
+
+-- Name: reset_monthly_quotas_batch(timestamp with time zone, integer); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone DEFAULT now(), p_batch_size integer DEFAULT 2000, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+declare
+  v_ids uuid[];
+begin
+  if p_batch_size is null or p_batch_size < 1 then
+    raise exception 'Invalid batch size: % (a reset settles at least one account per batch)', p_batch_size
+      using errcode = 'TG400';
+  end if;
+  -- The batch's locks, earliest due first; nobody waits: accounts locked elsewhere (a consume, another runner) are
+  -- skipped, so two runners take different accounts.
+  select coalesce(array_agg(d.id), '{}') into v_ids
+    from (select a.id from tollgate.accounts a
+           where a.settle_at <= p_now
+           order by a.settle_at
+           limit p_batch_size
+             for update of a skip locked) d;
+  accounts_settled := cardinality(v_ids);
+  -- A later statement, so a newer snapshot: it sees every committed change to the lots of the accounts now locked.
+  select s.accounts_rolled, s.credits_granted, s.credits_expired
+    into accounts_rolled, credits_granted, credits_expired
+    from tollgate._settle_accounts(p_now, v_ids) s;
+end
+$$;
+
+-- Name: FUNCTION reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) IS 'Tollgate: one batch of the reset: locks up to p_batch_size accounts due at p_now (earliest first, skipping accounts locked elsewhere) and settles them, in the caller''s transaction. accounts_settled 0: nothing was left to take. The reset-monthly-quotas function calls it in a loop, one transaction per batch; reset_monthly_quotas_in_batches does the same in SQL. Service role only.';
+
+-- Name: reset_monthly_quotas_in_batches(timestamp with time zone, integer, bigint, bigint, bigint); Type: PROCEDURE; Schema: tollgate
+CREATE PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, IN p_batch_size integer DEFAULT 2000, INOUT accounts_rolled bigint DEFAULT 0, INOUT credits_granted bigint DEFAULT 0, INOUT credits_expired bigint DEFAULT 0)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch
+      from tollgate.reset_monthly_quotas_batch(coalesce(p_now, pg_catalog.now()), p_batch_size);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    commit;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
+$$;
+
+-- Name: PROCEDURE reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) IS 'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas: call it on its own, not inside a transaction): reset_monthly_quotas_batch until a batch finds nothing due, committing after each, so no transaction holds more than p_batch_size account locks and a consume waits for one batch at most. Stopped midway, the batches done stay done and the next run takes the rest; two runs at once take different accounts. p_now null: each batch at its own now(). Answers the totals of all batches. Neither security definer nor SET: PostgreSQL refuses COMMIT in procedures with either, so it runs as its caller, names everything schema-qualified and does nothing but call the batch function, which is both. Service role only.';
 
 -- Name: set_member_cap(uuid, uuid, bigint, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) RETURNS tollgate.account_members
@@ -3304,41 +3992,6 @@ CREATE TABLE tollgate.stripe_payment_failures (
 
 -- Name: TABLE stripe_payment_failures; Type: COMMENT; Schema: tollgate
 COMMENT ON TABLE tollgate.stripe_payment_failures IS 'Tollgate: failed invoice payments; owners and admins read their accounts''.';
-
--- Name: stripe_subscriptions; Type: TABLE; Schema: tollgate
-CREATE TABLE tollgate.stripe_subscriptions (
-    subscription_id text NOT NULL,
-    account_id uuid NOT NULL,
-    customer_id text NOT NULL,
-    status text NOT NULL,
-    plan_id text,
-    price_id text,
-    current_period_start timestamp with time zone,
-    current_period_end timestamp with time zone,
-    cancel_at_period_end boolean DEFAULT false NOT NULL,
-    trial_end timestamp with time zone,
-    billing_cycle_anchor timestamp with time zone,
-    last_event_created timestamp with time zone NOT NULL,
-    last_event_id text NOT NULL,
-    retrieved_at timestamp with time zone,
-    quantity integer DEFAULT 1 NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT stripe_subscriptions_quantity_check CHECK ((quantity >= 0)),
-    CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))),
-    CONSTRAINT stripe_subscriptions_subscription_id_check CHECK ((subscription_id ~ '^sub_'::text))
-);
-
--- Name: TABLE stripe_subscriptions; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.stripe_subscriptions IS 'Tollgate: Stripe subscriptions of accounts; members read their accounts''.';
-
--- Name: COLUMN stripe_subscriptions.billing_cycle_anchor; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.billing_cycle_anchor IS 'The anchor monthly credit periods count from while this subscription sets the plan.';
-
--- Name: COLUMN stripe_subscriptions.retrieved_at; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.retrieved_at IS 'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event last_event_id).';
-
--- Name: COLUMN stripe_subscriptions.quantity; Type: COMMENT; Schema: tollgate
-COMMENT ON COLUMN tollgate.stripe_subscriptions.quantity IS 'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
 
 -- Name: usage_counters; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.usage_counters (
@@ -3828,6 +4481,9 @@ GRANT SELECT ON TABLE tollgate.accounts TO service_role;
 -- Name: FUNCTION _count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) FROM PUBLIC;
 
+-- Name: FUNCTION _count_usage(p_now timestamp with time zone, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[], p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._count_usage(p_now timestamp with time zone, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[], p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]) FROM PUBLIC;
+
 -- Name: TABLE credit_ledger; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.credit_ledger TO authenticated;
 GRANT SELECT ON TABLE tollgate.credit_ledger TO service_role;
@@ -3860,20 +4516,35 @@ GRANT SELECT ON TABLE tollgate.credit_holds TO service_role;
 -- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
+-- Name: FUNCTION _import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._import_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
 -- Name: FUNCTION _link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _lock_account(p_account_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._lock_account(p_account_id uuid) FROM PUBLIC;
 
+-- Name: FUNCTION _lock_stripe_keys(p_keys text[]); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._lock_stripe_keys(p_keys text[]) FROM PUBLIC;
+
 -- Name: FUNCTION _log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _low_balance_threshold(p_account tollgate.accounts); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) FROM PUBLIC;
 
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;
+
+-- Name: FUNCTION _mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._mirror_stripe_subscription(p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamp with time zone, p_source_id text, p_retrieved boolean, p_note text, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _on_auth_user_created(); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._on_auth_user_created() FROM PUBLIC;
@@ -3886,6 +4557,9 @@ REVOKE ALL ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with ti
 
 -- Name: FUNCTION _plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer) FROM PUBLIC;
+
+-- Name: FUNCTION _plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
@@ -3923,8 +4597,8 @@ REVOKE ALL ON FUNCTION tollgate._secure_ai_usage_partition(p_table regclass) FRO
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_id uuid, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+-- Name: FUNCTION _settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_hold(p_account_id uuid, p_hold_id uuid, p_credits bigint, p_request_id text, p_now timestamp with time zone) FROM PUBLIC;
@@ -3934,6 +4608,12 @@ REVOKE ALL ON FUNCTION tollgate._settle_if_due(p_account tollgate.accounts, p_no
 
 -- Name: FUNCTION _settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._settle_stripe_payment(p_payment_id text, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _stripe_clock_skew(); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_clock_skew() FROM PUBLIC;
+
+-- Name: FUNCTION _stripe_current_subscription(p_current jsonb, p_subscription_id text); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text) FROM PUBLIC;
 
 -- Name: FUNCTION _stripe_event_keys(p_event jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_event_keys(p_event jsonb) FROM PUBLIC;
@@ -3963,6 +4643,13 @@ REVOKE ALL ON FUNCTION tollgate._stripe_payment_of(p_payment_intent text, p_char
 -- Name: FUNCTION _stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_subscription_fields(p_subscription jsonb, OUT status text, OUT price_ids text[], OUT current_period_start timestamp with time zone, OUT current_period_end timestamp with time zone, OUT cancel_at_period_end boolean, OUT trial_end timestamp with time zone, OUT billing_cycle_anchor timestamp with time zone, OUT quantity integer) FROM PUBLIC;
 
+-- Name: TABLE stripe_subscriptions; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO service_role;
+GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO authenticated;
+
+-- Name: FUNCTION _stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._stripe_subscription_unchanged(p_subscription jsonb, p_mirror tollgate.stripe_subscriptions) FROM PUBLIC;
+
 -- Name: FUNCTION _stripe_time(p_value jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._stripe_time(p_value jsonb) FROM PUBLIC;
 
@@ -3977,6 +4664,21 @@ REVOKE ALL ON FUNCTION tollgate._take_member_credits(p_account tollgate.accounts
 
 -- Name: FUNCTION _unschedule(p_job text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._unschedule(p_job text) FROM PUBLIC;
+
+-- Name: FUNCTION _usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) FROM PUBLIC;
+
+-- Name: FUNCTION _usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) FROM PUBLIC;
+
+-- Name: FUNCTION _usage_event(p_event jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_event(p_event jsonb) FROM PUBLIC;
+
+-- Name: FUNCTION _usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _usage_problem(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_problem(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _valid_metadata(p_metadata jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._valid_metadata(p_metadata jsonb) FROM PUBLIC;
@@ -4036,10 +4738,19 @@ GRANT ALL ON FUNCTION tollgate.grant_credits(p_account_id uuid, p_amount bigint,
 REVOKE ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.handle_stripe_event(p_event jsonb, p_livemode boolean, p_subscriptions jsonb) TO service_role;
 
+-- Name: FUNCTION import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb) TO service_role;
+
 -- Name: FUNCTION log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION tollgate.log_ai_usage(p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt text, p_response text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_cache_write_tokens bigint, p_hold_id uuid) TO service_role;
+
+-- Name: FUNCTION log_ai_usage_batch(p_events jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.log_ai_usage_batch(p_events jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.log_ai_usage_batch(p_events jsonb) TO authenticated;
+GRANT ALL ON FUNCTION tollgate.log_ai_usage_batch(p_events jsonb) TO service_role;
 
 -- Name: FUNCTION maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.maintain_ai_usage_partitions(p_months_ahead integer, p_now timestamp with time zone, OUT partitions_created integer, OUT rows_moved bigint) FROM PUBLIC;
@@ -4070,6 +4781,14 @@ GRANT ALL ON FUNCTION tollgate.remove_account_member(p_account_id uuid, p_user_i
 -- Name: FUNCTION reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas(p_now timestamp with time zone, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
+
+-- Name: FUNCTION reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.reset_monthly_quotas_batch(p_now timestamp with time zone, p_batch_size integer, OUT accounts_settled bigint, OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) TO service_role;
+
+-- Name: PROCEDURE reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) FROM PUBLIC;
+GRANT ALL ON PROCEDURE tollgate.reset_monthly_quotas_in_batches(IN p_now timestamp with time zone, IN p_batch_size integer, INOUT accounts_rolled bigint, INOUT credits_granted bigint, INOUT credits_expired bigint) TO service_role;
 
 -- Name: FUNCTION set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.set_member_cap(p_account_id uuid, p_user_id uuid, p_credits bigint, p_period text) FROM PUBLIC;
@@ -4130,10 +4849,6 @@ GRANT SELECT ON TABLE tollgate.stripe_events TO service_role;
 GRANT SELECT ON TABLE tollgate.stripe_payment_failures TO service_role;
 GRANT SELECT ON TABLE tollgate.stripe_payment_failures TO authenticated;
 
--- Name: TABLE stripe_subscriptions; Type: ACL; Schema: tollgate
-GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO service_role;
-GRANT SELECT ON TABLE tollgate.stripe_subscriptions TO authenticated;
-
 -- Name: TABLE usage_counters; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.usage_counters TO authenticated;
 GRANT SELECT ON TABLE tollgate.usage_counters TO service_role;
@@ -4145,4 +4860,4 @@ GRANT SELECT,UPDATE ON TABLE tollgate.usage_settings TO service_role;
 CREATE TRIGGER tollgate_on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION tollgate._on_auth_user_created();
 SELECT cron.schedule('tollgate-ai-usage-partitions', '17 3 * * *', 'select tollgate.maintain_ai_usage_partitions()');
 SELECT cron.schedule('tollgate-release-expired-holds', '* * * * *', 'select tollgate.release_expired_holds()');
-SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'select tollgate.reset_monthly_quotas()');
+SELECT cron.schedule('tollgate-reset-monthly-quotas', '0 * * * *', 'call tollgate.reset_monthly_quotas_in_batches()');

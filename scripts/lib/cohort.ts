@@ -7,13 +7,15 @@ import type postgres from "postgres";
 
 /**
  * Inserts `count` users numbered from `from + 1`, emailed `u<i>@<domain>`, with their accounts, lots and ledger
- * rows, in one transaction; the signup trigger is bypassed (replica mode) since the rows are written here.
+ * rows, in one transaction; the signup trigger is bypassed (replica mode) since the rows are written here. Their
+ * period (and plan lot) ends at `periodEnd`, a month after it began; by default yesterday.
  */
 export async function insertDueCohort(
   sql: postgres.Sql,
-  opts: { domain: string; count: number; from?: number },
+  opts: { domain: string; count: number; from?: number; periodEnd?: Date },
 ): Promise<void> {
   const from = opts.from ?? 0;
+  const end = opts.periodEnd ?? null;
   await sql.begin(async (tx) => {
     await tx`set local session_replication_role = replica`;
     await tx`
@@ -27,9 +29,10 @@ export async function insertDueCohort(
       ), accounts as (
         insert into tollgate.accounts (id, plan_id, period_anchor, period_start, period_end, balance,
                                      next_expiry_at, ledger_seq)
-        select u.id, p.id, now() - interval '1 month 1 day', now() - interval '1 month 1 day',
-               now() - interval '1 day', p.monthly_credits, now() - interval '1 day', 1
+        select u.id, p.id, t.anchor, t.anchor, t.period_end, p.monthly_credits, t.period_end, 1
           from users u cross join plan p
+         cross join (select coalesce(${end}::timestamptz - interval '1 month', now() - interval '1 month 1 day'),
+                            coalesce(${end}::timestamptz, now() - interval '1 day')) t(anchor, period_end)
         returning id, balance, period_end
       ), members as (
         insert into tollgate.account_members (account_id, user_id, role)
@@ -41,5 +44,22 @@ export async function insertDueCohort(
       )
       insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id)
       select account_id, 1, amount, amount, 'grant', 'plan:cohort', id from lots`;
+  });
+}
+
+/**
+ * Removes the cohort's users and everything Tollgate wrote for them (replica mode skips the append-only trigger).
+ * By an array of ids: postgres.js prepares each statement once per connection, and a plan cached for a small
+ * cohort (a join to a temporary table) would be quadratic for a large one.
+ */
+export async function removeCohort(sql: postgres.Sql, domain: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`set local session_replication_role = replica`;
+    const [{ ids }] = await tx`select coalesce(array_agg(id), '{}') as ids from auth.users
+                                where email like ${"%@" + domain}`;
+    await tx`delete from tollgate.credit_ledger where account_id = any(${ids}::uuid[])`;
+    await tx`delete from tollgate.credit_lots where account_id = any(${ids}::uuid[])`;
+    await tx`delete from tollgate.accounts where id = any(${ids}::uuid[])`;
+    await tx`delete from auth.users where id = any(${ids}::uuid[])`;
   });
 }

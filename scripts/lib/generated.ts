@@ -127,7 +127,9 @@ async function checkEachFunctionOnce(dbUrl: string, snapshot: string): Promise<v
   const live = new Map<string, number>();
   for (const name of names) live.set(name, (live.get(name) ?? 0) + 1);
   const dumped = new Map<string, number>();
-  for (const m of snapshot.matchAll(new RegExp(`^CREATE FUNCTION ${SCHEMA}\\.(\\w+)\\(`, "gm"))) {
+  for (
+    const m of snapshot.matchAll(new RegExp(`^CREATE (?:FUNCTION|PROCEDURE) ${SCHEMA}\\.(\\w+)\\(`, "gm"))
+  ) {
     dumped.set(m[1], (dumped.get(m[1]) ?? 0) + 1);
   }
   const wrong = [...new Set([...live.keys(), ...dumped.keys()])].sort()

@@ -1,9 +1,10 @@
 -- Credit periods and the reset: whole months from each account's anchor; when one ends, the plan credits left
 -- expire and the plan's allowance is granted once for the new period. _settle_accounts is the one implementation
--- of that roll-forward: the hourly reset, and every credit movement that finds its account due (_settle_if_due:
--- consume, usage, Stripe take-backs and plan changes). Personal accounts open at signup (and, for the users
--- already there, when this file is applied) with the first period's allowance; team accounts open when a user
--- creates one (create_team_account), with no allowance until a subscription gives them a plan.
+-- of that roll-forward, over accounts its caller has locked: the hourly reset (reset_monthly_quotas_batch locks a
+-- batch and settles it; its callers commit batch by batch), and every credit movement that finds its account due
+-- (_settle_if_due: consume, usage, Stripe take-backs and plan changes). Personal accounts open at signup (and, for
+-- the users already there, when this file is applied) with the first period's allowance; team accounts open when a
+-- user creates one (create_team_account), with no allowance until a subscription gives them a plan.
 
 create or replace function tollgate.credit_period_at(
   p_anchor timestamptz, p_at timestamptz, out period_start timestamptz, out period_end timestamptz
@@ -38,12 +39,18 @@ comment on function tollgate._plan_grant_key(timestamptz) is
 revoke execute on function tollgate._plan_grant_key(timestamptz) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._settle_accounts(
-  p_now timestamptz, p_account_id uuid default null,
+  p_now timestamptz, p_account_ids uuid[],
   out accounts_rolled bigint, out credits_granted bigint, out credits_expired bigint
 )
 language plpgsql
 security definer
 set search_path = ''
+-- Index lookups per account whatever the statistics say, so a batch costs the same on any size of table: planned
+-- freely, a plan cached while credit_lots was small scans all of it once per account when it is large, and one
+-- planned for 2,000 accounts hash-joins them to a full scan of accounts and of credit_lots.
+set enable_seqscan = off
+set enable_hashjoin = off
+set enable_mergejoin = off
 as $$
 begin
   -- Linear whatever the planner believes (a whole cohort can be due at once, e.g. every user backfilled at
@@ -56,7 +63,7 @@ begin
       from tollgate.accounts a
       join tollgate.plans p on p.id = a.plan_id
      cross join lateral tollgate.credit_period_at(a.period_anchor, p_now) b
-     where a.settle_at <= p_now and (p_account_id is null or a.id = p_account_id)
+     where a.id = any (p_account_ids) and a.settle_at <= p_now
        for update of a skip locked
   ), settled as materialized (
     -- One row per due account with everything the writes need: what expires, and the grant if the period rolled.
@@ -124,12 +131,14 @@ begin
     from settled;
 end
 $$;
-comment on function tollgate._settle_accounts(timestamptz, uuid) is
-  'Tollgate: settles every due account (or one): expires lots past their expiry and, where the credit period has '
-  'ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits x seats) '
-  'once (three idle months: one grant). Set-based; accounts locked by someone else are skipped (their own call '
-  'settles them).';
-revoke execute on function tollgate._settle_accounts(timestamptz, uuid)
+comment on function tollgate._settle_accounts(timestamptz, uuid[]) is
+  'Tollgate: settles the accounts p_account_ids that are due: expires lots past their expiry and, where the credit '
+  'period has ended, advances it to the period containing p_now and grants the plan''s allowance (monthly_credits '
+  'x seats) once (three idle months: one grant). Set-based. The caller holds every one of their locks, taken in an '
+  'earlier statement: this statement''s snapshot is then newer than every change to their lots (lots change only '
+  'under the account lock). A lock taken in this statement would see a consume that committed after its snapshot '
+  'while the lots it reads would not, and expire spent credits again.';
+revoke execute on function tollgate._settle_accounts(timestamptz, uuid[])
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._settle_if_due(p_account tollgate.accounts, p_now timestamptz)
@@ -140,7 +149,7 @@ declare
   v_account tollgate.accounts := p_account;
 begin
   if v_account.settle_at <= p_now then
-    perform tollgate._settle_accounts(p_now, v_account.id);
+    perform tollgate._settle_accounts(p_now, array[v_account.id]);
     select * into v_account from tollgate.accounts where id = v_account.id;
   end if;
   -- Holds past their expiry come back now, if the sweeper has not released them yet.
@@ -161,20 +170,114 @@ comment on function tollgate._settle_if_due(tollgate.accounts, timestamptz) is
 revoke execute on function tollgate._settle_if_due(tollgate.accounts, timestamptz)
   from public, anon, authenticated, service_role;
 
+create or replace function tollgate.reset_monthly_quotas_batch(
+  p_now timestamptz default now(), p_batch_size integer default 2000,
+  out accounts_settled bigint, out accounts_rolled bigint, out credits_granted bigint, out credits_expired bigint
+)
+language plpgsql
+security definer
+set search_path = ''
+-- Due accounts read from the settle_at index in its order, never by scanning and sorting all of them per batch.
+set enable_seqscan = off
+set enable_bitmapscan = off
+as $$
+declare
+  v_ids uuid[];
+begin
+  if p_batch_size is null or p_batch_size < 1 then
+    raise exception 'Invalid batch size: % (a reset settles at least one account per batch)', p_batch_size
+      using errcode = 'TG400';
+  end if;
+  -- The batch's locks, earliest due first; nobody waits: accounts locked elsewhere (a consume, another runner) are
+  -- skipped, so two runners take different accounts.
+  select coalesce(array_agg(d.id), '{}') into v_ids
+    from (select a.id from tollgate.accounts a
+           where a.settle_at <= p_now
+           order by a.settle_at
+           limit p_batch_size
+             for update of a skip locked) d;
+  accounts_settled := cardinality(v_ids);
+  -- A later statement, so a newer snapshot: it sees every committed change to the lots of the accounts now locked.
+  select s.accounts_rolled, s.credits_granted, s.credits_expired
+    into accounts_rolled, credits_granted, credits_expired
+    from tollgate._settle_accounts(p_now, v_ids) s;
+end
+$$;
+comment on function tollgate.reset_monthly_quotas_batch(timestamptz, integer) is
+  'Tollgate: one batch of the reset: locks up to p_batch_size accounts due at p_now (earliest first, skipping '
+  'accounts locked elsewhere) and settles them, in the caller''s transaction. accounts_settled 0: nothing was left '
+  'to take. The reset-monthly-quotas function calls it in a loop, one transaction per batch; '
+  'reset_monthly_quotas_in_batches does the same in SQL. Service role only.';
+revoke execute on function tollgate.reset_monthly_quotas_batch(timestamptz, integer)
+  from public, anon, authenticated, service_role;
+grant execute on function tollgate.reset_monthly_quotas_batch(timestamptz, integer) to service_role;
+
+create or replace procedure tollgate.reset_monthly_quotas_in_batches(
+  p_now timestamptz default null, p_batch_size integer default 2000,
+  inout accounts_rolled bigint default 0, inout credits_granted bigint default 0,
+  inout credits_expired bigint default 0
+)
+language plpgsql
+as $$
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch
+      from tollgate.reset_monthly_quotas_batch(coalesce(p_now, pg_catalog.now()), p_batch_size);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    commit;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
+$$;
+comment on procedure tollgate.reset_monthly_quotas_in_batches(timestamptz, integer, bigint, bigint, bigint) is
+  'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas: call it on its own, not inside a '
+  'transaction): reset_monthly_quotas_batch until a batch finds nothing due, committing after each, so no '
+  'transaction holds more than p_batch_size account locks and a consume waits for one batch at most. Stopped '
+  'midway, the batches done stay done and the next run takes the rest; two runs at once take different accounts. '
+  'p_now null: each batch at its own now(). Answers the totals of all batches. Neither security definer nor SET: '
+  'PostgreSQL refuses COMMIT in procedures with either, so it runs as its caller, names everything '
+  'schema-qualified and does nothing but call the batch function, which is both. Service role only.';
+revoke execute on procedure tollgate.reset_monthly_quotas_in_batches(timestamptz, integer, bigint, bigint, bigint)
+  from public, anon, authenticated, service_role;
+grant execute on procedure tollgate.reset_monthly_quotas_in_batches(timestamptz, integer, bigint, bigint, bigint)
+  to service_role;
+
 create or replace function tollgate.reset_monthly_quotas(
   p_now timestamptz default now(),
   out accounts_rolled bigint, out credits_granted bigint, out credits_expired bigint
 )
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  select s.accounts_rolled, s.credits_granted, s.credits_expired from tollgate._settle_accounts(p_now) s
+declare
+  v_batch record;
+begin
+  accounts_rolled := 0;
+  credits_granted := 0;
+  credits_expired := 0;
+  loop
+    select * into v_batch from tollgate.reset_monthly_quotas_batch(p_now);
+    accounts_rolled := accounts_rolled + v_batch.accounts_rolled;
+    credits_granted := credits_granted + v_batch.credits_granted;
+    credits_expired := credits_expired + v_batch.credits_expired;
+    exit when v_batch.accounts_settled = 0;
+  end loop;
+end
 $$;
 comment on function tollgate.reset_monthly_quotas(timestamptz) is
-  'Tollgate: the hourly reset (pg_cron job tollgate-reset-monthly-quotas, or the reset-monthly-quotas function): '
-  'rolls every account whose credit period has ended into the period containing p_now, expires the lots that are '
-  'due and grants each rolled account its allowance once. Re-running it at the same p_now changes nothing. '
+  'Tollgate: the whole reset in the caller''s transaction: rolls every account whose credit period has ended into '
+  'the period containing p_now, expires the lots that are due and grants each rolled account its allowance once, '
+  'batch by batch (reset_monthly_quotas_batch), answering the totals. A function cannot commit, so it holds every '
+  'account it settled locked until the caller commits: fine for a few thousand due accounts; the schedule calls '
+  'reset_monthly_quotas_in_batches, which commits per batch. Re-running it at the same p_now changes nothing. '
   'Service role only.';
 revoke execute on function tollgate.reset_monthly_quotas(timestamptz) from public, anon, authenticated, service_role;
 grant execute on function tollgate.reset_monthly_quotas(timestamptz) to service_role;

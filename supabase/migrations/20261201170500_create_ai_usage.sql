@@ -248,6 +248,159 @@ grant execute on function tollgate.maintain_ai_usage_partitions(integer, timesta
 -- This month and the next three exist from the start.
 select * from tollgate.maintain_ai_usage_partitions();
 
+-- The rules of one usage event, each in one place: log_ai_usage (one call) and log_ai_usage_batch (a set of them)
+-- both use them.
+
+create or replace function tollgate._usage_problem(
+  p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint, p_provider text, p_feature text,
+  p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean,
+  p_prompt text, p_response text, p_metadata jsonb, p_cache_write_tokens bigint
+) returns text
+language sql immutable
+as $$
+  select case
+    when p_request_id is null or pg_catalog.length(p_request_id) not between 1 and 255
+      then 'Invalid request_id: must be 1 to 255 characters'
+    when p_model is null or pg_catalog.length(p_model) not between 1 and 128
+      then 'Invalid model: must be 1 to 128 characters'
+    when p_provider is not null and pg_catalog.length(p_provider) not between 1 and 64
+      then 'Invalid provider: must be 1 to 64 characters'
+    when p_feature is null or pg_catalog.length(p_feature) not between 1 and 64
+      then 'Invalid feature: must be 1 to 64 characters'
+    when p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
+         or p_cache_write_tokens is null
+         or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
+         or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000
+      then 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
+    when p_latency_ms is not null and p_latency_ms not between 0 and 86400000
+      then 'Invalid latency_ms: must be 0 to 86400000'
+    when p_status is null or p_status not in ('success', 'error')
+      then 'Invalid status: must be success or error'
+    when p_error_code is not null and pg_catalog.length(p_error_code) not between 1 and 128
+      then 'Invalid error_code: must be 1 to 128 characters'
+    when p_charge_credits is null
+      then 'Invalid charge_credits: must be true or false'
+    when pg_catalog.length(p_prompt) > 1000000 or pg_catalog.length(p_response) > 1000000
+      then 'Invalid prompt or response: at most 1000000 characters each'
+    when p_metadata is not null and pg_catalog.jsonb_typeof(p_metadata) <> 'object'
+      then 'Invalid metadata: must be a JSON object'
+  end
+$$;
+comment on function tollgate._usage_problem(text, text, bigint, bigint, text, text, bigint, integer, text, text,
+  boolean, text, text, jsonb, bigint) is
+  'Tollgate: why a usage event is refused (TG400), or null when it is valid: the one list of the meter''s limits. '
+  'Plain SQL without SET search_path (every name pg_catalog-qualified), so a batch''s query inlines it.';
+revoke execute on function tollgate._usage_problem(text, text, bigint, bigint, text, text, bigint, integer, text,
+  text, boolean, text, text, jsonb, bigint) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._usage_hash(
+  p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint,
+  p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean,
+  p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid
+) returns text
+language sql stable
+as $$
+  select pg_catalog.md5(pg_catalog.jsonb_build_object(
+    'actor', p_actor,
+    'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
+    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
+    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
+    'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
+    'prompt', p_prompt_sha256, 'response', p_response_sha256,
+    'metadata', coalesce(p_metadata, '{}'::jsonb))::text)
+$$;
+comment on function tollgate._usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text,
+  boolean, text, text, jsonb, bigint, uuid) is
+  'Tollgate: the replay hash of a usage event: everything the caller sent, and the member, so the same request_id '
+  'with another body is a conflict. Plain SQL, inlined by a batch''s query.';
+revoke execute on function tollgate._usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text,
+  boolean, text, text, jsonb, bigint, uuid) from public, anon, authenticated, service_role;
+
+create or replace function tollgate._usage_cost(
+  p_model text, p_now timestamptz, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint,
+  p_charge_credits boolean, p_cache_write_tokens bigint
+) returns table (cost_usd numeric, unpriced boolean, price_effective_from timestamptz, credits bigint)
+language sql stable
+as $$
+  select coalesce(c.exact, 0)::numeric(20, 10), c.effective_from is null, c.effective_from,
+         -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
+         case when p_charge_credits
+              then pg_catalog.round(coalesce(c.exact, 0) * coalesce(s.credits_per_usd, 100))::bigint
+              else 0 end
+    from (select) one
+    left join tollgate.usage_settings s on s.id
+    left join lateral (
+      -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
+      select p.effective_from,
+             (p_input_tokens * p.input_usd_per_mtok + p_output_tokens * p.output_usd_per_mtok
+              + p_cached_input_tokens * coalesce(p.cached_input_usd_per_mtok, p.input_usd_per_mtok)
+              + p_cache_write_tokens * coalesce(p.cache_write_usd_per_mtok, p.input_usd_per_mtok)) * 0.000001
+               as exact
+        from tollgate.model_prices p
+       where p.model = p_model and p.effective_from <= p_now
+       order by p.effective_from desc
+       limit 1
+    ) c on true
+$$;
+comment on function tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean, bigint) is
+  'Tollgate: the price of a usage event at p_now from the model_prices row in force (uncached input, output, cache '
+  'reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: '
+  'round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL '
+  'without SET search_path, so a batch''s query inlines it; only its owner executes it.';
+revoke execute on function tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean, bigint)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._count_usage(
+  p_now timestamptz, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[],
+  p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]
+) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
+  insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
+                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
+                                            updated_at)
+  select u.account_id, u.feature, p.period, w.window_start, w.window_end, u.input_tokens, u.output_tokens,
+         u.cached_input_tokens, u.cache_write_tokens, u.cost_usd, p_now
+    from unnest(p_account_ids, p_features, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                p_cache_write_tokens, p_cost_usd)
+           u (account_id, feature, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, cost_usd)
+    join tollgate.accounts a on a.id = u.account_id
+   cross join unnest('{day,month}'::tollgate.quota_period[]) p (period)
+   cross join lateral tollgate._quota_window(p.period, p_now, a.period_start, a.period_end) w
+   order by u.account_id, u.feature, p.period
+  on conflict (account_id, feature, period, window_start) do update
+    set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
+        cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
+        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
+        cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now
+$$;
+comment on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], bigint[],
+  numeric[]) is
+  'Tollgate: adds tokens and cost to the day and month counters of each (account, feature) given (each once, the '
+  'accounts locked and settled), in one statement: one call''s, or a batch''s sums.';
+revoke execute on function tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], bigint[],
+  numeric[])
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._usage_answer(
+  p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint,
+  p_unpriced boolean
+) returns jsonb
+language sql stable
+as $$
+  select pg_catalog.jsonb_build_object('usage_id', p_usage_id, 'cost_usd', pg_catalog.trim_scale(p_cost_usd)::text,
+                                       'credits_charged', p_credits, 'balance', p_balance,
+                                       'hold_released', p_hold_released, 'unpriced', p_unpriced, 'replayed', false)
+$$;
+comment on function tollgate._usage_answer(uuid, numeric, bigint, bigint, bigint, boolean) is
+  'Tollgate: the answer of a recorded usage event (the HTTP contract''s body; p_balance is what is available, '
+  'balance - held), stored for its replays.';
+revoke execute on function tollgate._usage_answer(uuid, numeric, bigint, bigint, bigint, boolean)
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._log_ai_usage(
   p_account_id uuid, p_request_id text, p_model text, p_input_tokens bigint, p_output_tokens bigint,
   p_provider text, p_feature text, p_cached_input_tokens bigint, p_latency_ms integer, p_status text,
@@ -264,66 +417,27 @@ declare
   v_actor uuid := coalesce(p_actor_id, case when v_account.kind = 'personal' then v_account.id end);
   v_prompt_sha text := encode(pg_catalog.sha256(convert_to(p_prompt, 'UTF8')), 'hex');
   v_response_sha text := encode(pg_catalog.sha256(convert_to(p_response, 'UTF8')), 'hex');
+  v_problem text := tollgate._usage_problem(p_request_id, p_model, p_input_tokens, p_output_tokens, p_provider,
+                                            p_feature, p_cached_input_tokens, p_latency_ms, p_status, p_error_code,
+                                            p_charge_credits, p_prompt, p_response, p_metadata,
+                                            p_cache_write_tokens);
   v_hash text;
   v_replay jsonb;
-  v_settings tollgate.usage_settings;
-  v_price tollgate.model_prices;
-  v_unpriced boolean;
-  v_exact_cost numeric := 0;
-  v_cost numeric(20, 10) := 0;
-  v_credits bigint := 0;
+  v_store_full_text boolean;
+  v_cost record;
   v_usage_id uuid := gen_random_uuid();
   v_consume_id uuid;
   v_hold tollgate.credit_holds;
   v_entry tollgate.credit_ledger;
   v_response jsonb;
 begin
-  if p_request_id is null or length(p_request_id) not between 1 and 255 then
-    raise exception 'Invalid request_id: must be 1 to 255 characters' using errcode = 'TG400';
-  end if;
-  if p_model is null or length(p_model) not between 1 and 128 then
-    raise exception 'Invalid model: must be 1 to 128 characters' using errcode = 'TG400';
-  end if;
-  if p_provider is not null and length(p_provider) not between 1 and 64 then
-    raise exception 'Invalid provider: must be 1 to 64 characters' using errcode = 'TG400';
-  end if;
-  if p_feature is null or length(p_feature) not between 1 and 64 then
-    raise exception 'Invalid feature: must be 1 to 64 characters' using errcode = 'TG400';
-  end if;
-  if p_input_tokens is null or p_output_tokens is null or p_cached_input_tokens is null
-     or p_cache_write_tokens is null
-     or least(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) < 0
-     or greatest(p_input_tokens, p_output_tokens, p_cached_input_tokens, p_cache_write_tokens) > 1000000000 then
-    raise exception 'Invalid token counts: input, output, cached input and cache write tokens must be 0 to 1000000000'
-      using errcode = 'TG400';
-  end if;
-  if p_latency_ms is not null and p_latency_ms not between 0 and 86400000 then
-    raise exception 'Invalid latency_ms: must be 0 to 86400000' using errcode = 'TG400';
-  end if;
-  if p_status is null or p_status not in ('success', 'error') then
-    raise exception 'Invalid status: must be success or error' using errcode = 'TG400';
-  end if;
-  if p_error_code is not null and length(p_error_code) not between 1 and 128 then
-    raise exception 'Invalid error_code: must be 1 to 128 characters' using errcode = 'TG400';
-  end if;
-  if p_charge_credits is null then
-    raise exception 'Invalid charge_credits: must be true or false' using errcode = 'TG400';
-  end if;
-  if length(p_prompt) > 1000000 or length(p_response) > 1000000 then
-    raise exception 'Invalid prompt or response: at most 1000000 characters each' using errcode = 'TG400';
-  end if;
-  if p_metadata is not null and jsonb_typeof(p_metadata) <> 'object' then
-    raise exception 'Invalid metadata: must be a JSON object' using errcode = 'TG400';
+  if v_problem is not null then
+    raise exception '%', v_problem using errcode = 'TG400';
   end if;
 
-  -- Everything the caller sent, and the member: the same request_id with another body is a conflict.
-  v_hash := md5(jsonb_build_object(
-    'actor', v_actor,
-    'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
-    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
-    'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
-    'prompt', v_prompt_sha, 'response', v_response_sha, 'metadata', coalesce(p_metadata, '{}'::jsonb))::text);
+  v_hash := tollgate._usage_hash(v_actor, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
+                                 p_cached_input_tokens, p_latency_ms, p_status, p_error_code, p_charge_credits,
+                                 v_prompt_sha, v_response_sha, p_metadata, p_cache_write_tokens, p_hold_id);
   v_replay := tollgate._replay(p_account_id, 'usage', 'request_id', p_request_id, v_hash);
   if v_replay is not null then
     return v_replay;
@@ -331,36 +445,23 @@ begin
 
   v_account := tollgate._settle_if_due(v_account, p_now);
 
-  select * into v_settings from tollgate.usage_settings where id;
-  select * into v_price from tollgate.model_prices
-   where model = p_model and effective_from <= p_now
-   order by effective_from desc limit 1;
-  v_unpriced := not found;
-  if not v_unpriced then
-    -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
-    v_exact_cost := (p_input_tokens * v_price.input_usd_per_mtok + p_output_tokens * v_price.output_usd_per_mtok
-                     + p_cached_input_tokens * coalesce(v_price.cached_input_usd_per_mtok, v_price.input_usd_per_mtok)
-                     + p_cache_write_tokens * coalesce(v_price.cache_write_usd_per_mtok, v_price.input_usd_per_mtok))
-                    * 0.000001;
-    v_cost := v_exact_cost;
-  end if;
-
-  -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
-  if p_charge_credits or p_hold_id is not null then
-    v_credits := round(v_exact_cost * coalesce(v_settings.credits_per_usd, 100))::bigint;
-  end if;
+  select store_full_text into v_store_full_text from tollgate.usage_settings where id;
+  select * into v_cost
+    from tollgate._usage_cost(p_model, p_now, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                              p_charge_credits or p_hold_id is not null, p_cache_write_tokens);
   if p_hold_id is not null then
     -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
     -- so what exceeds the hold is post-paid.
-    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_credits, p_request_id, p_now);
+    v_hold := tollgate._settle_hold(p_account_id, p_hold_id, v_cost.credits, p_request_id, p_now);
     v_account.held := v_account.held - coalesce(v_hold.charged + v_hold.released, 0);
   end if;
   if v_account.kind = 'team' and v_actor is not null then
     -- Post-paid: counted toward the member's cap, never refused by it; what the hold covered was counted when held.
-    perform tollgate._take_member_credits(v_account, v_actor, v_credits - coalesce(v_hold.charged, 0), true, p_now);
+    perform tollgate._take_member_credits(v_account, v_actor, v_cost.credits - coalesce(v_hold.charged, 0), true,
+                                          p_now);
   end if;
-  if v_credits > 0 then
-    v_entry := tollgate._debit(p_account_id, v_credits, true, 'usage', p_request_id,
+  if v_cost.credits > 0 then
+    v_entry := tollgate._debit(p_account_id, v_cost.credits, true, 'usage', p_request_id,
                                jsonb_build_object('feature', p_feature, 'model', p_model, 'usage_id', v_usage_id)
                                || case when v_hold.id is not null
                                        then jsonb_build_object('hold_id', v_hold.id, 'from_hold', v_hold.charged)
@@ -378,33 +479,19 @@ begin
     charge_entry_id, hold_id, created_at)
   values (
     v_usage_id, p_account_id, v_actor, p_request_id, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens,
-    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost, v_unpriced,
-    v_price.effective_from, v_credits, v_prompt_sha, length(p_prompt), v_response_sha, length(p_response),
-    case when v_settings.store_full_text then p_prompt end, case when v_settings.store_full_text then p_response end,
-    coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id, v_hold.id, p_now);
+    p_cached_input_tokens, p_cache_write_tokens, p_latency_ms, p_status, p_error_code, v_cost.cost_usd,
+    v_cost.unpriced, v_cost.price_effective_from, v_cost.credits, v_prompt_sha, length(p_prompt), v_response_sha,
+    length(p_response), case when v_store_full_text then p_prompt end,
+    case when v_store_full_text then p_response end, coalesce(p_metadata, '{}'::jsonb), v_consume_id, v_entry.id,
+    v_hold.id, p_now);
 
-  -- Tokens and cost only: the request itself was counted against the quota by consume-credit, if at all.
-  insert into tollgate.usage_counters as c (account_id, feature, period, window_start, window_end, input_tokens,
-                                            output_tokens, cached_input_tokens, cache_write_tokens, cost_usd,
-                                            updated_at)
-  select p_account_id, p_feature, p.period, w.window_start, w.window_end, p_input_tokens, p_output_tokens,
-         p_cached_input_tokens, p_cache_write_tokens, v_cost, p_now
-    from unnest('{day,month}'::tollgate.quota_period[]) p (period)
-   cross join lateral tollgate._quota_window(p.period, p_now, v_account.period_start, v_account.period_end) w
-  on conflict (account_id, feature, period, window_start) do update
-    set input_tokens = c.input_tokens + excluded.input_tokens, output_tokens = c.output_tokens + excluded.output_tokens,
-        cached_input_tokens = c.cached_input_tokens + excluded.cached_input_tokens,
-        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
-        cost_usd = c.cost_usd + excluded.cost_usd, updated_at = p_now;
+  perform tollgate._count_usage(p_now, array[p_account_id], array[p_feature], array[p_input_tokens],
+                                array[p_output_tokens], array[p_cached_input_tokens], array[p_cache_write_tokens],
+                                array[v_cost.cost_usd]);
 
-  v_response := jsonb_build_object(
-    'usage_id', v_usage_id,
-    'cost_usd', trim_scale(v_cost)::text,
-    'credits_charged', v_credits,
-    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
-    'hold_released', coalesce(v_hold.released, 0),
-    'unpriced', v_unpriced,
-    'replayed', false);
+  v_response := tollgate._usage_answer(v_usage_id, v_cost.cost_usd, v_cost.credits,
+                                       coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
+                                       coalesce(v_hold.released, 0), v_cost.unpriced);
   insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
   values (p_account_id, 'usage', p_request_id, v_hash, v_response, p_now);
   return v_response;
@@ -452,6 +539,330 @@ revoke execute on function tollgate.log_ai_usage(text, text, bigint, bigint, tex
   boolean, text, text, jsonb, uuid, uuid, bigint, uuid) from public, anon, authenticated, service_role;
 grant execute on function tollgate.log_ai_usage(text, text, bigint, bigint, text, text, bigint, integer, text, text,
   boolean, text, text, jsonb, uuid, uuid, bigint, uuid) to authenticated, service_role;
+
+-- Batch ingest: up to 1,000 events recorded as if each were sent alone, in set-based statements.
+
+do $$
+begin
+  create type tollgate.usage_event as (
+    request_id text, model text, provider text, feature text, input_tokens bigint, output_tokens bigint,
+    cached_input_tokens bigint, latency_ms integer, status text, error_code text, charge_credits boolean,
+    prompt text, response text, metadata jsonb, account_id uuid, user_id uuid, cache_write_tokens bigint,
+    hold_id uuid
+  );
+exception when duplicate_object then null;
+end
+$$;
+comment on type tollgate.usage_event is
+  'Tollgate: one event of a log_ai_usage_batch, as the HTTP body of log-ai-usage names its fields.';
+
+create or replace function tollgate._usage_event(p_event jsonb) returns setof tollgate.usage_event
+language sql stable rows 1
+as $$
+  -- log_ai_usage's defaults for what the event leaves out.
+  select e.request_id, e.model, e.provider, coalesce(e.feature, 'default'), e.input_tokens, e.output_tokens,
+         coalesce(e.cached_input_tokens, 0), e.latency_ms, coalesce(e.status, 'success'), e.error_code,
+         coalesce(e.charge_credits, false), e.prompt, e.response, e.metadata, e.account_id, e.user_id,
+         coalesce(e.cache_write_tokens, 0), e.hold_id
+    from pg_catalog.jsonb_populate_record(null::tollgate.usage_event,
+                                          case pg_catalog.jsonb_typeof(p_event) when 'object' then p_event
+                                                                                else '{}' end) e
+$$;
+comment on function tollgate._usage_event(jsonb) is
+  'Tollgate: a batch event''s JSON as typed fields with log_ai_usage''s defaults (a value of the wrong type raises '
+  'here; anything but an object reads as an empty event, which _usage_problem refuses). One row; a set-returning '
+  'SQL function so that a batch''s query inlines it.';
+revoke execute on function tollgate._usage_event(jsonb) from public, anon, authenticated, service_role;
+
+do $$
+begin
+  create type tollgate.usage_plan as (
+    ord integer, kind text, account_id uuid, actor uuid, request_id text, model text, provider text, feature text,
+    input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, latency_ms integer, status text,
+    error_code text, charge_credits boolean, prompt text, response text, metadata jsonb, prompt_sha256 text,
+    response_sha256 text, hash text, cost_usd numeric(20, 10), unpriced boolean, price_effective_from timestamptz,
+    credits bigint, usage_id uuid, stored jsonb, cache_write_tokens bigint, hold_id uuid
+  );
+exception when duplicate_object then null;
+end
+$$;
+comment on type tollgate.usage_plan is
+  'Tollgate: one event of a log_ai_usage_batch as planned: who acts for which account, its fields, replay hash, '
+  'price and credits, and how it is recorded (kind: new, replay, repeat or single; stored: the answer replayed).';
+
+create or replace function tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamptz)
+returns setof tollgate.usage_plan
+language sql
+security definer
+set search_path = ''
+as $$
+  with ev as (
+    select (j.o - 1 + p_first)::integer as ord, x.*, tollgate._valid_metadata(x.metadata) as valid_metadata,
+           coalesce(x.account_id::text, '-') || ' ' || coalesce(x.user_id::text, '-') as asked
+      from pg_catalog.jsonb_array_elements(p_events) with ordinality j (e, o)
+     cross join lateral tollgate._usage_event(j.e) x
+  ), asked as (
+    select distinct asked, account_id, user_id from ev
+  ), acting as (
+    select a.asked, m.account_id, m.user_id
+      from asked a cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
+  ), planned as (
+    select ev.*, m.account_id as acting_account, m.user_id as actor,
+           tollgate._usage_problem(ev.request_id, ev.model, ev.input_tokens, ev.output_tokens, ev.provider,
+                                   ev.feature, ev.cached_input_tokens, ev.latency_ms, ev.status, ev.error_code,
+                                   ev.charge_credits, ev.prompt, ev.response, ev.valid_metadata,
+                                   ev.cache_write_tokens) as problem,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.prompt, 'UTF8')), 'hex') as prompt_sha,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ev.response, 'UTF8')), 'hex') as response_sha
+      from ev
+      -- One equality (a hash join), where a null id, unlike any uuid, reads as '-'.
+      join acting m on m.asked = ev.asked
+  )
+  select p.ord, case when p.problem is not null or p.hold_id is not null then 'single' end, p.acting_account,
+         p.actor, p.request_id, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
+         p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits, p.prompt, p.response,
+         p.metadata, p.prompt_sha, p.response_sha,
+         tollgate._usage_hash(p.actor, p.model, p.provider, p.feature, p.input_tokens, p.output_tokens,
+                              p.cached_input_tokens, p.latency_ms, p.status, p.error_code, p.charge_credits,
+                              p.prompt_sha, p.response_sha, p.metadata, p.cache_write_tokens, p.hold_id),
+         c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb, p.cache_write_tokens,
+         p.hold_id
+    from planned p
+    left join lateral tollgate._usage_cost(p.model, p_now, p.input_tokens, p.output_tokens, p.cached_input_tokens,
+                                           p.charge_credits, p.cache_write_tokens) c on p.problem is null
+$$;
+comment on function tollgate._plan_usage_events(jsonb, integer, timestamptz) is
+  'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account '
+  '(_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if '
+  'it settles a hold), its replay hash, its price and credits. Raises when an event names an account or member '
+  'the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first '
+  'is the ordinal of the first event.';
+revoke execute on function tollgate._plan_usage_events(jsonb, integer, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamptz) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_count integer := case pg_catalog.jsonb_typeof(p_events) when 'array' then pg_catalog.jsonb_array_length(p_events)
+                        else 0 end;
+  v_plan tollgate.usage_plan[];
+  v_unplanned tollgate.usage_plan;
+  v_accounts uuid[];
+  v_before jsonb;
+  v_held jsonb;
+  v_charge tollgate.usage_plan;
+  v_entry tollgate.credit_ledger;
+  v_charged_ords integer[] := '{}'::integer[];
+  v_entry_ids uuid[] := '{}'::uuid[];
+  v_balances bigint[] := '{}'::bigint[];
+  v_results jsonb[];
+  v_ord integer;
+  v_event tollgate.usage_event;
+  v_answer jsonb;
+  v_state text;
+  v_message text;
+  v_detail text;
+begin
+  if v_count not between 1 and 1000 then
+    raise exception 'Invalid events: must be an array of 1 to 1000 usage events' using errcode = 'TG400';
+  end if;
+
+  begin
+    v_plan := array(select p from tollgate._plan_usage_events(p_events, 0, p_now) p);
+  exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
+    -- Some event cannot be planned: plan each alone; those that fail take the per-event path, which raises (and
+    -- answers) their own error.
+    v_plan := '{}'::tollgate.usage_plan[];
+    for i in 0 .. v_count - 1 loop
+      begin
+        v_plan := v_plan || array(select p from tollgate._plan_usage_events(pg_catalog.jsonb_build_array(p_events -> i),
+                                                                            i, p_now) p);
+      exception when sqlstate 'TG400' or sqlstate 'TG403' or sqlstate 'TG404' or data_exception then
+        v_unplanned.ord := i;
+        v_unplanned.kind := 'single';
+        v_plan := v_plan || v_unplanned;
+      end;
+    end loop;
+  end;
+
+  -- Every account of the batch locked at once, in id order: two batches on the same accounts never deadlock, and
+  -- the per-event path below finds its lock already held. Then each is settled if due, as one call would be.
+  select pg_catalog.array_agg(l.id order by l.id) into v_accounts
+    from (select a.id from tollgate.accounts a
+           where a.id in (select p.account_id from unnest(v_plan) p)
+           order by a.id
+             for update) l;
+  perform tollgate._settle_if_due(a, p_now) from tollgate.accounts a where a.id = any(v_accounts) order by a.id;
+  select pg_catalog.jsonb_object_agg(a.id, a.balance), pg_catalog.jsonb_object_agg(a.id, a.held)
+    into v_before, v_held
+    from tollgate.accounts a where a.id = any(v_accounts);
+
+  -- Under the locks, each event is new, a replay of a stored answer, a repeat of an earlier event of the batch
+  -- with the same key and body, or takes the per-event path: invalid, unplannable, no such account, or a
+  -- conflict (one call raises its error). A key with any per-event event takes that path for all its events.
+  v_plan := array(
+    select row(g.ord,
+               case when g.group_single or g.hash <> g.first_hash then 'single'
+                    when k.request_hash is null then case when g.nth = 1 then 'new' else 'repeat' end
+                    when k.request_hash = g.first_hash then 'replay'
+                    else 'single' end,
+               g.account_id, g.actor, g.request_id, g.model, g.provider, g.feature, g.input_tokens, g.output_tokens,
+               g.cached_input_tokens, g.latency_ms, g.status, g.error_code, g.charge_credits, g.prompt, g.response,
+               g.metadata, g.prompt_sha256, g.response_sha256, g.hash, g.cost_usd, g.unpriced,
+               g.price_effective_from, g.credits, gen_random_uuid(), k.response, g.cache_write_tokens,
+               g.hold_id)::tollgate.usage_plan
+      from (select p.*, pg_catalog.first_value(p.hash) over w as first_hash, pg_catalog.row_number() over w as nth,
+                   pg_catalog.bool_or(p.kind = 'single' or not coalesce(p.account_id = any(v_accounts), false))
+                     over (partition by p.account_id, p.request_id) as group_single
+              from unnest(v_plan) p
+            window w as (partition by p.account_id, p.request_id order by p.ord)) g
+      left join tollgate.idempotency_keys k
+        on k.account_id = g.account_id and k.scope = 'usage' and k.key = g.request_id
+     order by g.ord);
+
+  -- The charges one by one through _debit, in the batch's order (the ledger numbers each account's rows so).
+  for v_charge in select * from unnest(v_plan) p where p.kind = 'new' and p.credits > 0 order by p.ord loop
+    v_entry := tollgate._debit(v_charge.account_id, v_charge.credits, true, 'usage', v_charge.request_id,
+                               pg_catalog.jsonb_build_object('feature', v_charge.feature, 'model', v_charge.model,
+                                                             'usage_id', v_charge.usage_id),
+                               p_now, v_charge.actor);
+    v_charged_ords := v_charged_ords || v_charge.ord;
+    v_entry_ids := v_entry_ids || v_entry.id;
+    v_balances := v_balances || v_entry.balance_after;
+  end loop;
+
+  -- A member's credits once per member, the counters once per (account, feature), with the batch's sums.
+  perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
+     from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
+             from unnest(v_plan) p
+            where p.kind = 'new' and p.actor is not null
+            group by 1, 2) m
+     join tollgate.accounts a on a.id = m.account_id and a.kind = 'team'
+    order by m.account_id, m.actor;
+  perform tollgate._count_usage(p_now, pg_catalog.array_agg(f.account_id), pg_catalog.array_agg(f.feature),
+                                pg_catalog.array_agg(f.input_tokens), pg_catalog.array_agg(f.output_tokens),
+                                pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cache_write_tokens),
+                                pg_catalog.array_agg(f.cost_usd))
+     from (select p.account_id, p.feature, pg_catalog.sum(p.input_tokens)::bigint as input_tokens,
+                  pg_catalog.sum(p.output_tokens)::bigint as output_tokens,
+                  pg_catalog.sum(p.cached_input_tokens)::bigint as cached_input_tokens,
+                  pg_catalog.sum(p.cache_write_tokens)::bigint as cache_write_tokens,
+                  pg_catalog.sum(p.cost_usd) as cost_usd
+             from unnest(v_plan) p
+            where p.kind = 'new'
+            group by 1, 2) f
+   having pg_catalog.count(*) > 0;
+
+  -- The rows and answers of the new events, all at once; each answer's balance is its account's after the
+  -- charges up to it in the batch's order.
+  with charged as (
+    select p.*, c.entry_id, c.balance,
+           pg_catalog.count(c.entry_id) over (partition by p.account_id order by p.ord) as charges_so_far
+      from unnest(v_plan) p
+      left join unnest(v_charged_ords, v_entry_ids, v_balances) c (ord, entry_id, balance) on c.ord = p.ord
+     where p.kind = 'new'
+  ), answered as (
+    select c.*, tollgate._usage_answer(
+             c.usage_id, c.cost_usd, c.credits,
+             coalesce(pg_catalog.first_value(c.balance) over (partition by c.account_id, c.charges_so_far
+                                                              order by c.ord),
+                      (v_before ->> c.account_id::text)::bigint) - (v_held ->> c.account_id::text)::bigint,
+             0, c.unpriced) as answer
+      from charged c
+  ), recorded as (
+    insert into tollgate.ai_usage (
+      id, account_id, user_id, request_id, model, provider, feature, input_tokens, output_tokens,
+      cached_input_tokens, cache_write_tokens, latency_ms, status, error_code, cost_usd, unpriced, price_effective_from,
+      credits_charged, prompt_sha256, prompt_length, response_sha256, response_length, prompt, response, metadata,
+      consume_entry_id, charge_entry_id, created_at)
+    select n.usage_id, n.account_id, n.actor, n.request_id, n.model, n.provider, n.feature, n.input_tokens,
+           n.output_tokens, n.cached_input_tokens, n.cache_write_tokens, n.latency_ms, n.status, n.error_code,
+           n.cost_usd, n.unpriced, n.price_effective_from, n.credits, n.prompt_sha256, pg_catalog.length(n.prompt),
+           n.response_sha256,
+           pg_catalog.length(n.response), case when s.store_full_text then n.prompt end,
+           case when s.store_full_text then n.response end, coalesce(n.metadata, '{}'), l.id, n.entry_id, p_now
+      from answered n
+      left join tollgate.usage_settings s on s.id
+      left join tollgate.credit_ledger l
+        on l.account_id = n.account_id and l.reason = 'consume' and l.idempotency_key = n.request_id
+  ), keyed as (
+    insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+    select n.account_id, 'usage', n.request_id, n.hash, n.answer, p_now from answered n
+  )
+  select pg_catalog.array_agg(r.answer order by r.ord) into v_results
+    from (select p.ord,
+                 case p.kind
+                   when 'new' then a.answer
+                   when 'replay' then p.stored || '{"replayed": true}'
+                   -- The answer of the key's first event, which is new.
+                   when 'repeat' then pg_catalog.first_value(a.answer) over (partition by p.account_id, p.request_id
+                                                                             order by p.ord) || '{"replayed": true}'
+                 end as answer
+            from unnest(v_plan) p
+            left join answered a on a.ord = p.ord) r;
+
+  -- The per-event path, in the batch's order: one call each, in its own subtransaction, so an event that fails
+  -- answers its own error and rolls back alone.
+  for v_ord in select p.ord from unnest(v_plan) p where p.kind = 'single' order by 1 loop
+    begin
+      select * into v_event from tollgate._usage_event(p_events -> v_ord);
+      select tollgate._log_ai_usage(m.account_id, v_event.request_id, v_event.model, v_event.input_tokens,
+                                    v_event.output_tokens, v_event.provider, v_event.feature,
+                                    v_event.cached_input_tokens, v_event.latency_ms, v_event.status,
+                                    v_event.error_code, v_event.charge_credits, v_event.prompt, v_event.response,
+                                    tollgate._valid_metadata(v_event.metadata), p_now, m.user_id,
+                                    v_event.cache_write_tokens, v_event.hold_id)
+        into v_answer
+        from tollgate._acting_member(v_event.account_id, v_event.user_id) m;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_detail = pg_exception_detail;
+      -- Business errors and refused values answer the event; anything else (a deadlock, a cancel) fails the batch.
+      if pg_catalog.left(v_state, 2) not in ('TG', '22', '54') then
+        raise;
+      end if;
+      v_answer := pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_build_object(
+        'sqlstate', v_state, 'message', v_message, 'detail', nullif(v_detail, '')));
+    end;
+    v_results[v_ord + 1] := v_answer;
+  end loop;
+  return pg_catalog.to_jsonb(v_results);
+end
+$$;
+comment on function tollgate._log_ai_usage_batch(jsonb, timestamptz) is
+  'Tollgate: the meter for a batch of up to 1000 events at a given time (pgTAP pins it): each recorded as if sent '
+  'alone to _log_ai_usage (idempotent by its own request_id, all or nothing per event), answering a JSON array of '
+  'the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned '
+  'in one query, every account locked at once in id order (two batches never deadlock), counters summed per '
+  'account and feature, rows and replay records inserted at once; charges go through _debit in the batch''s order. '
+  'Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or '
+  'conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path '
+  'after the others: one _log_ai_usage each, in its own subtransaction.';
+revoke execute on function tollgate._log_ai_usage_batch(jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate.log_ai_usage_batch(p_events jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- Who acts is resolved per event (tollgate._acting_member, in _plan_usage_events and on the per-event path); a
+  -- request with neither a user nor the service role is refused before anything is read.
+  if auth.role() is distinct from 'service_role' and auth.uid() is null then
+    raise exception 'Not authenticated: no user in the request' using errcode = 'TG401';
+  end if;
+  return tollgate._log_ai_usage_batch(p_events, now());
+end
+$$;
+comment on function tollgate.log_ai_usage_batch(jsonb) is
+  'Tollgate: the meter for up to 1000 calls at once (log-ai-usage with "events"): each event is a body of '
+  'log-ai-usage (request_id, model, tokens, ..., account_id, user_id), acting as log_ai_usage would for it. '
+  'Returns the answers in order: each as log_ai_usage returns it, or {"error": {sqlstate, message, detail}}.';
+revoke execute on function tollgate.log_ai_usage_batch(jsonb) from public, anon, authenticated, service_role;
+grant execute on function tollgate.log_ai_usage_batch(jsonb) to authenticated, service_role;
 
 create or replace function tollgate.get_usage_breakdown(
   p_from timestamptz, p_to timestamptz, p_user_id uuid default null, p_account_id uuid default null

@@ -45,8 +45,8 @@ comment on column tollgate.stripe_subscriptions.billing_cycle_anchor is
 comment on column tollgate.stripe_subscriptions.quantity is
   'The first item''s quantity: on a per-seat plan (plans.credits_per_seat) the seats each credit period grants for.';
 comment on column tollgate.stripe_subscriptions.retrieved_at is
-  'When the mirrored state was retrieved from the Stripe API to settle a tie (null: it came from event '
-  'last_event_id).';
+  'When the mirrored state was retrieved from the Stripe API to settle a tie, or listed by stripe-import '
+  '(last_event_id ''stripe-import''); null: it came from event last_event_id.';
 create index if not exists stripe_subscriptions_account_idx on tollgate.stripe_subscriptions (account_id);
 create index if not exists stripe_subscriptions_customer_idx on tollgate.stripe_subscriptions (customer_id);
 create index if not exists stripe_subscriptions_plan_idx on tollgate.stripe_subscriptions (plan_id);
@@ -780,6 +780,20 @@ comment on function tollgate._stripe_event_keys(jsonb) is
   'other.';
 revoke execute on function tollgate._stripe_event_keys(jsonb) from public, anon, authenticated, service_role;
 
+create or replace function tollgate._lock_stripe_keys(p_keys text[]) returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0)) from unnest(p_keys) k order by k;
+end
+$$;
+comment on function tollgate._lock_stripe_keys(text[]) is
+  'Tollgate: holds, until the transaction ends, the locks of the Stripe objects named by p_keys (customer:<id>, '
+  'payment:<id>), taken in a fixed order: webhook events and stripe-import about the same customer or payment run '
+  'one after the other.';
+revoke execute on function tollgate._lock_stripe_keys(text[]) from public, anon, authenticated, service_role;
+
 create or replace function tollgate._link_stripe_customer(p_customer_id text, p_account_id uuid, p_now timestamptz)
 returns void
 language sql
@@ -875,6 +889,121 @@ comment on function tollgate._apply_stripe_checkout(jsonb, timestamptz) is
 revoke execute on function tollgate._apply_stripe_checkout(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 
+create or replace function tollgate._stripe_clock_skew() returns interval
+language sql immutable parallel safe
+set search_path = ''
+as $$ select interval '1 minute' $$;
+comment on function tollgate._stripe_clock_skew() is
+  'Tollgate: how far Stripe''s clock (event created, listing times) and the database''s (retrievals) may differ: '
+  'two subscription states stamped closer than this cannot be ordered, so the current state decides.';
+revoke execute on function tollgate._stripe_clock_skew() from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_subscription_unchanged(
+  p_subscription jsonb, p_mirror tollgate.stripe_subscriptions
+) returns boolean
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select (f.status, f.price_ids[1], f.current_period_start, f.current_period_end, f.cancel_at_period_end,
+          f.trial_end, f.billing_cycle_anchor, f.quantity)
+         is not distinct from
+         (p_mirror.status, p_mirror.price_id, p_mirror.current_period_start, p_mirror.current_period_end,
+          p_mirror.cancel_at_period_end, p_mirror.trial_end, p_mirror.billing_cycle_anchor, p_mirror.quantity)
+    from tollgate._stripe_subscription_fields(p_subscription) f
+$$;
+comment on function tollgate._stripe_subscription_unchanged(jsonb, tollgate.stripe_subscriptions) is
+  'Tollgate: whether a Subscription carries exactly the state its mirror row holds (nothing to apply).';
+revoke execute on function tollgate._stripe_subscription_unchanged(jsonb, tollgate.stripe_subscriptions)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._stripe_current_subscription(p_current jsonb, p_subscription_id text)
+returns jsonb
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_object jsonb;
+begin
+  select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
+   where s ->> 'id' = p_subscription_id;
+  if v_object is null then
+    raise exception 'Subscription % needs its current state from the Stripe API', p_subscription_id
+      using errcode = 'TGS06', detail = p_subscription_id;
+  end if;
+  return v_object;
+end
+$$;
+comment on function tollgate._stripe_current_subscription(jsonb, text) is
+  'Tollgate: the current state of a subscription among those the caller retrieved from the Stripe API '
+  '(p_current); TGS06 asks the caller to retrieve it and call again.';
+revoke execute on function tollgate._stripe_current_subscription(jsonb, text)
+  from public, anon, authenticated, service_role;
+
+create or replace function tollgate._mirror_stripe_subscription(
+  p_account_id uuid, p_customer_id text, p_subscription jsonb, p_stamped_at timestamptz, p_source_id text,
+  p_retrieved boolean, p_note text, p_now timestamptz
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_subscription_id text := p_subscription ->> 'id';
+  v_fields record;
+  v_status text;
+  v_plan_id text;
+begin
+  select * into v_fields from tollgate._stripe_subscription_fields(p_subscription);
+  select s.status into v_status from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id;
+  if v_status in ('canceled', 'incomplete_expired') and v_fields.status not in ('canceled', 'incomplete_expired') then
+    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
+                                                    v_subscription_id, v_status, v_fields.status));
+  end if;
+  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
+                                                         'past_due', 'canceled', 'unpaid', 'paused') then
+    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
+      v_fields.status using errcode = 'TGS05';
+  end if;
+
+  select p.id into v_plan_id from tollgate.plans p
+   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
+  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
+    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
+      array_to_string(v_fields.price_ids, ', '), v_subscription_id
+      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
+  end if;
+
+  insert into tollgate.stripe_subscriptions as s (
+    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
+    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
+    quantity, updated_at)
+  values (v_subscription_id, p_account_id, p_customer_id, v_fields.status, v_plan_id, v_fields.price_ids[1],
+          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
+          v_fields.trial_end, v_fields.billing_cycle_anchor, p_stamped_at, p_source_id,
+          case when p_retrieved then p_stamped_at end, v_fields.quantity, p_now)
+  on conflict (subscription_id) do update
+    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
+        plan_id = excluded.plan_id, price_id = excluded.price_id,
+        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
+        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
+        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
+        updated_at = excluded.updated_at;
+  perform tollgate._sync_account_plan(p_account_id, p_now);
+  return tollgate._stripe_outcome('processed', p_note);
+end
+$$;
+comment on function tollgate._mirror_stripe_subscription(uuid, text, jsonb, timestamptz, text, boolean, text,
+                                                         timestamptz) is
+  'Tollgate: writes a subscription''s state into its mirror row, stamped with the time it holds for '
+  '(p_stamped_at: its event''s created, or when it was retrieved or listed from the Stripe API, then also '
+  'retrieved_at) and where it came from (p_source_id), then the account follows its subscriptions '
+  '(_sync_account_plan). The one writer of stripe_subscriptions, for the webhook and stripe-import. An ended '
+  'subscription (canceled, incomplete_expired) is never revived; an unknown price of a live one is TGS01.';
+revoke execute on function tollgate._mirror_stripe_subscription(uuid, text, jsonb, timestamptz, text, boolean, text,
+                                                                timestamptz)
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamptz)
 returns jsonb
 language plpgsql
@@ -886,14 +1015,12 @@ declare
   v_subscription_id text := v_object ->> 'id';
   v_created timestamptz := tollgate._stripe_time(p_event -> 'created');
   v_customer text := tollgate._stripe_id(v_object -> 'customer');
-  v_fields record;
   v_account_id uuid;
   v_existing tollgate.stripe_subscriptions;
-  v_plan_id text;
   v_last_type text;
   v_order constant text[] := array['customer.subscription.created', 'customer.subscription.updated',
                                    'customer.subscription.deleted'];
-  v_skew constant interval := interval '1 minute';
+  v_skew constant interval := tollgate._stripe_clock_skew();
   v_tie boolean := false;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
@@ -905,7 +1032,6 @@ begin
   if v_subscription_id is null or v_subscription_id !~ '^sub_' then
     raise exception 'Cannot apply subscription event %: no subscription id', p_event ->> 'id' using errcode = 'TGS05';
   end if;
-  select * into v_fields from tollgate._stripe_subscription_fields(v_object);
 
   select * into v_existing from tollgate.stripe_subscriptions s where s.subscription_id = v_subscription_id for update;
   if found then
@@ -926,12 +1052,7 @@ begin
                                                       v_existing.last_event_id, v_subscription_id));
     elsif v_created = v_existing.last_event_created
           and array_position(v_order, p_event ->> 'type') = array_position(v_order, v_last_type) then
-      if (v_fields.status, v_fields.price_ids[1], v_fields.current_period_start, v_fields.current_period_end,
-          v_fields.cancel_at_period_end, v_fields.trial_end, v_fields.billing_cycle_anchor, v_fields.quantity)
-         is not distinct from
-         (v_existing.status, v_existing.price_id, v_existing.current_period_start, v_existing.current_period_end,
-          v_existing.cancel_at_period_end, v_existing.trial_end, v_existing.billing_cycle_anchor,
-          v_existing.quantity) then
+      if tollgate._stripe_subscription_unchanged(v_object, v_existing) then
         return tollgate._stripe_outcome('ignored', format('Same state as event %s of the same second',
                                                         v_existing.last_event_id));
       end if;
@@ -939,51 +1060,13 @@ begin
     end if;
   end if;
   if v_tie then
-    select s into v_object from jsonb_array_elements(coalesce(p_current, '[]'::jsonb)) s
-     where s ->> 'id' = v_subscription_id;
-    if v_object is null then
-      raise exception 'Subscription % needs its current state from the Stripe API', v_subscription_id
-        using errcode = 'TGS06', detail = v_subscription_id;
-    end if;
-    select * into v_fields from tollgate._stripe_subscription_fields(v_object);
-  elsif v_existing.status in ('canceled', 'incomplete_expired')
-        and v_fields.status not in ('canceled', 'incomplete_expired') then
-    return tollgate._stripe_outcome('ignored', format('Subscription %s has ended (%s): a late %s cannot revive it',
-                                                    v_subscription_id, v_existing.status, v_fields.status));
+    return tollgate._mirror_stripe_subscription(
+      v_account_id, v_customer, tollgate._stripe_current_subscription(p_current, v_subscription_id), p_now,
+      p_event ->> 'id', true, format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now),
+      p_now);
   end if;
-  if v_fields.status is null or v_fields.status not in ('incomplete', 'incomplete_expired', 'trialing', 'active',
-                                                         'past_due', 'canceled', 'unpaid', 'paused') then
-    raise exception 'Cannot apply subscription %: status % is not one Tollgate knows', v_subscription_id,
-      v_fields.status using errcode = 'TGS05';
-  end if;
-
-  select p.id into v_plan_id from tollgate.plans p
-   where p.stripe_price_ids && v_fields.price_ids order by p.sort_order desc, p.id limit 1;
-  if v_plan_id is null and v_fields.status in ('active', 'trialing', 'past_due') then
-    raise exception 'Unknown price %: no plan lists it in plans.stripe_price_ids, so subscription % keeps its plan',
-      array_to_string(v_fields.price_ids, ', '), v_subscription_id
-      using errcode = 'TGS01', detail = jsonb_build_object('price_ids', v_fields.price_ids)::text;
-  end if;
-
-  insert into tollgate.stripe_subscriptions as s (
-    subscription_id, account_id, customer_id, status, plan_id, price_id, current_period_start, current_period_end,
-    cancel_at_period_end, trial_end, billing_cycle_anchor, last_event_created, last_event_id, retrieved_at,
-    quantity, updated_at)
-  values (v_subscription_id, v_account_id, v_customer, v_fields.status, v_plan_id, v_fields.price_ids[1],
-          v_fields.current_period_start, v_fields.current_period_end, v_fields.cancel_at_period_end,
-          v_fields.trial_end, v_fields.billing_cycle_anchor, case when v_tie then p_now else v_created end,
-          p_event ->> 'id', case when v_tie then p_now end, v_fields.quantity, p_now)
-  on conflict (subscription_id) do update
-    set account_id = excluded.account_id, customer_id = excluded.customer_id, status = excluded.status,
-        plan_id = excluded.plan_id, price_id = excluded.price_id,
-        current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
-        cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end,
-        billing_cycle_anchor = excluded.billing_cycle_anchor, last_event_created = excluded.last_event_created,
-        last_event_id = excluded.last_event_id, retrieved_at = excluded.retrieved_at, quantity = excluded.quantity,
-        updated_at = excluded.updated_at;
-  perform tollgate._sync_account_plan(v_account_id, p_now);
-  return tollgate._stripe_outcome('processed', case when v_tie
-    then format('Same-second events: applied the state retrieved from the Stripe API at %s', p_now) end);
+  return tollgate._mirror_stripe_subscription(v_account_id, v_customer, v_object, v_created, p_event ->> 'id', false,
+                                              null, p_now);
 end
 $$;
 comment on function tollgate._apply_stripe_subscription(jsonb, jsonb, timestamptz) is
@@ -991,9 +1074,9 @@ comment on function tollgate._apply_stripe_subscription(jsonb, jsonb, timestampt
   'than the state already mirrored, then the account follows its subscriptions (_sync_account_plan). Stripe stamps '
   'events in whole seconds: within one second created < updated < deleted, and two updates carrying different '
   'states cannot be ordered, so the subscription''s current state from the Stripe API (p_current, retrieved by the '
-  'webhook when this raises TGS06) is applied instead. A state retrieved at time r settles every event created up '
-  'to a minute around r the same way (clocks differ by less than that). An ended subscription (canceled, '
-  'incomplete_expired) is never revived by a late event.';
+  'webhook when this raises TGS06) is applied instead. A state retrieved (or listed by stripe-import) at time r '
+  'settles every event created up to a minute around r the same way (clocks differ by less than that, '
+  '_stripe_clock_skew). An ended subscription (canceled, incomplete_expired) is never revived by a late event.';
 revoke execute on function tollgate._apply_stripe_subscription(jsonb, jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -1057,8 +1140,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform pg_advisory_xact_lock(hashtextextended('tollgate.stripe:' || k, 0))
-     from unnest(tollgate._stripe_event_keys(p_event)) k order by k;
+  perform tollgate._lock_stripe_keys(tollgate._stripe_event_keys(p_event));
   return case
     when p_event ->> 'type' in ('checkout.session.completed', 'checkout.session.async_payment_succeeded')
       then tollgate._apply_stripe_checkout(p_event, p_now)

@@ -8,8 +8,14 @@ drop function if exists tollgate._record_stripe_outcome(text, jsonb, timestamptz
 drop function if exists tollgate._apply_stripe_event(jsonb, jsonb, timestamptz);
 drop function if exists tollgate._apply_stripe_invoice(jsonb, timestamptz);
 drop function if exists tollgate._apply_stripe_subscription(jsonb, jsonb, timestamptz);
+drop function if exists tollgate._mirror_stripe_subscription(uuid, text, jsonb, timestamptz, text, boolean, text,
+                                                        timestamptz);
+drop function if exists tollgate._stripe_current_subscription(jsonb, text);
+drop function if exists tollgate._stripe_subscription_unchanged(jsonb, tollgate.stripe_subscriptions);
+drop function if exists tollgate._stripe_clock_skew();
 drop function if exists tollgate._apply_stripe_checkout(jsonb, timestamptz);
 drop function if exists tollgate._link_stripe_customer(text, uuid, timestamptz);
+drop function if exists tollgate._lock_stripe_keys(text[]);
 drop function if exists tollgate._stripe_event_keys(jsonb);
 drop function if exists tollgate._stripe_wait_for_payment(text, text, text);
 drop function if exists tollgate._stripe_outcome(text, text, text);

@@ -1,10 +1,10 @@
--- The hourly pg_cron job that runs tollgate.reset_monthly_quotas; its migration re-runs and its rollback unschedules.
+-- The hourly pg_cron job that runs the reset in batches; its migration re-runs and its rollback unschedules.
 begin;
 select plan(8);
 
 select has_extension('pg_cron', 'pg_cron is enabled');
 select results_eq($$ select schedule, command, active from cron.job where jobname = 'tollgate-reset-monthly-quotas' $$,
-  $$ values ('0 * * * *'::text, 'select tollgate.reset_monthly_quotas()'::text, true) $$,
+  $$ values ('0 * * * *'::text, 'call tollgate.reset_monthly_quotas_in_batches()'::text, true) $$,
   'the reset runs every hour at minute 0');
 select is((select count(*) from cron.job where jobname = 'tollgate-reset-monthly-quotas')::int, 1,
   'the reset is scheduled exactly once');
@@ -24,7 +24,7 @@ select pass('the rollback re-runs when the job is already gone');
 
 \i supabase/migrations/20261201170310_schedule_reset_monthly_quotas.sql
 select results_eq($$ select schedule, command from cron.job where jobname = 'tollgate-reset-monthly-quotas' $$,
-  $$ values ('0 * * * *'::text, 'select tollgate.reset_monthly_quotas()'::text) $$,
+  $$ values ('0 * * * *'::text, 'call tollgate.reset_monthly_quotas_in_batches()'::text) $$,
   'the migration schedules the job again after a rollback');
 
 select * from finish();

@@ -1,28 +1,17 @@
 import assert from "node:assert/strict";
 import { call, db, SERVICE_KEY } from "./_helpers.ts";
-import { insertDueCohort } from "../../scripts/lib/cohort.ts";
+import { insertDueCohort, removeCohort } from "../../scripts/lib/cohort.ts";
 
 const sql = db();
 const N = 100_000;
-const EMAIL = "%@bulk-reset.example.com";
-
-/** Removes the bulk users and everything Tollgate wrote for them (replica mode skips the append-only trigger). */
-async function cleanUp(): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`set local session_replication_role = replica`;
-    await tx`create temp table bulk_ids on commit drop as select id from auth.users where email like ${EMAIL}`;
-    await tx`delete from tollgate.credit_ledger where account_id in (select id from bulk_ids)`;
-    await tx`delete from tollgate.credit_lots where account_id in (select id from bulk_ids)`;
-    await tx`delete from tollgate.accounts where id in (select id from bulk_ids)`;
-    await tx`delete from auth.users where id in (select id from bulk_ids)`;
-  });
-}
+const DOMAIN = "bulk-reset.example.com";
+const EMAIL = `%@${DOMAIN}`;
 
 Deno.test(`reset-monthly-quotas rolls ${N.toLocaleString("en")} due accounts in one call`, async () => {
   // Statistics taken before the cohort arrives say almost nothing is due, as on any ordinary hour: the reset must
   // stay linear anyway (a plan built on that estimate once joined its steps by nested loops and ran for hours).
   await sql`analyze tollgate.accounts, tollgate.credit_lots`;
-  await insertDueCohort(sql, { domain: "bulk-reset.example.com", count: N });
+  await insertDueCohort(sql, { domain: DOMAIN, count: N });
   try {
     const [{ credits }] = await sql`select monthly_credits as credits from tollgate.plans where is_default`;
     const started = performance.now();
@@ -47,7 +36,7 @@ Deno.test(`reset-monthly-quotas rolls ${N.toLocaleString("en")} due accounts in 
     const problems = await sql`select * from tollgate.check_ledger() limit 5`;
     assert.equal(problems.length, 0, JSON.stringify(problems));
   } finally {
-    await cleanUp();
+    await removeCohort(sql, DOMAIN);
   }
 });
 

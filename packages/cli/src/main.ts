@@ -1,12 +1,14 @@
 /**
- * The `tollgate` command: `install <path-to-app> [--prefix <p>]` and `uninstall <path-to-app>`. Every check
- * runs before anything is written; a refusal writes nothing and exits 1 with its reasons.
+ * The `tollgate` command: `install <path-to-app> [--prefix <p>]` and `uninstall <path-to-app>` (every check runs
+ * before anything is written; a refusal writes nothing and exits 1 with its reasons), and `stripe-import`
+ * (stripe_import_main.ts).
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type App, applyPlan, type Plan, readApp } from "./app.ts";
 import { planInstall } from "./install.ts";
 import { readPayload } from "./payload.ts";
+import { STRIPE_IMPORT_USAGE, stripeImport } from "./stripe_import_main.ts";
 import { planUninstall, UNINSTALL_SQL } from "./uninstall.ts";
 import pkg from "../package.json" with { type: "json" };
 
@@ -15,7 +17,8 @@ const SOURCE = new URL("../../../supabase", import.meta.url).pathname;
 
 const USAGE = `Usage:
   tollgate install <path-to-app> [--prefix <p>]   add Tollgate to the app whose supabase/ folder is in <path-to-app>
-  tollgate uninstall <path-to-app>                write the migration that removes Tollgate, and remove its files`;
+  tollgate uninstall <path-to-app>                write the migration that removes Tollgate, and remove its files
+${STRIPE_IMPORT_USAGE}`;
 
 export interface Io {
   out(line: string): void;
@@ -117,10 +120,11 @@ supabase functions delete <name> and take "tollgate" out of the hosted project's
 }
 
 if (import.meta.main) {
-  Deno.exit(main(Deno.args, {
-    out: (line) => console.log(line),
-    err: (line) => console.error(line),
-    now: new Date(),
-    source: SOURCE,
-  }));
+  const out = (line: string) => console.log(line);
+  const err = (line: string) => console.error(line);
+  Deno.exit(
+    Deno.args[0] === "stripe-import"
+      ? await stripeImport(Deno.args.slice(1), { out, err, env: (name) => Deno.env.get(name) })
+      : main(Deno.args, { out, err, now: new Date(), source: SOURCE }),
+  );
 }

@@ -133,6 +133,31 @@ export const LogUsageResponse = z.object({
 });
 export type LogUsageResponse = z.infer<typeof LogUsageResponse>;
 
+/** At most this many events in one log-ai-usage batch (tollgate._log_ai_usage_batch refuses more as well). */
+export const MAX_USAGE_EVENTS = 1_000;
+
+/** log-ai-usage with `events`: each a body as above, recorded as if sent alone. */
+export const LogUsageBatchRequest = z.strictObject({
+  events: z.array(LogUsageRequest).min(1).max(MAX_USAGE_EVENTS),
+});
+export type LogUsageBatchRequest = z.infer<typeof LogUsageBatchRequest>;
+
+/** The answer of one event of a batch that failed on its own: the error body it gets alone, and its status. */
+export const UsageEventError = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+  status: z.int(),
+});
+export type UsageEventError = z.infer<typeof UsageEventError>;
+
+export const LogUsageBatchResponse = z.object({
+  results: z.array(z.union([LogUsageResponse, UsageEventError])),
+});
+export type LogUsageBatchResponse = z.infer<typeof LogUsageBatchResponse>;
+
 export const BillingStatusRequest = z.strictObject({
   account_id: accountId.optional(),
   user_id: userId.optional(),

@@ -1081,6 +1081,19 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_count_usage": {
+        Args: {
+          "p_account_ids": (string)[];
+          "p_cache_write_tokens": (number)[];
+          "p_cached_input_tokens": (number)[];
+          "p_cost_usd": (number)[];
+          "p_features": (string)[];
+          "p_input_tokens": (number)[];
+          "p_now": string;
+          "p_output_tokens": (number)[];
+        };
+        Returns: undefined;
+      };
       "_debit": {
         Args: {
           "p_account_id": string;
@@ -1189,6 +1202,28 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_import_stripe_customer": {
+        Args: {
+          "p_account_id": string;
+          "p_current": Json;
+          "p_customer_id": string;
+          "p_listed_at": string;
+          "p_now": string;
+          "p_subscriptions": Json;
+        };
+        Returns: Json;
+      };
+      "_import_stripe_subscription": {
+        Args: {
+          "p_account_id": string;
+          "p_current": Json;
+          "p_customer_id": string;
+          "p_listed_at": string;
+          "p_now": string;
+          "p_subscription": Json;
+        };
+        Returns: Json;
+      };
       "_link_stripe_customer": {
         Args: { "p_account_id": string; "p_customer_id": string; "p_now": string };
         Returns: undefined;
@@ -1222,6 +1257,7 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_lock_stripe_keys": { Args: { "p_keys": (string)[] }; Returns: undefined };
       "_log_ai_usage": {
         Args: {
           "p_account_id": string;
@@ -1246,6 +1282,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "_log_ai_usage_batch": { Args: { "p_events": Json; "p_now": string }; Returns: Json };
       "_low_balance_threshold": {
         Args: {
           "p_account": Omit<
@@ -1258,6 +1295,19 @@ export type Database = {
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
+      };
+      "_mirror_stripe_subscription": {
+        Args: {
+          "p_account_id": string;
+          "p_customer_id": string;
+          "p_note": string;
+          "p_now": string;
+          "p_retrieved": boolean;
+          "p_source_id": string;
+          "p_stamped_at": string;
+          "p_subscription": Json;
+        };
+        Returns: Json;
       };
       "_open_account": {
         Args: {
@@ -1277,6 +1327,16 @@ export type Database = {
           "p_quantity": number;
         };
         Returns: number;
+      };
+      "_plan_usage_events": {
+        Args: { "p_events": Json; "p_first": number; "p_now": string };
+        Returns: Database["tollgate"]["CompositeTypes"]["usage_plan"][];
+        SetofOptions: {
+          from: "*";
+          to: "usage_plan";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
       };
       "_post_ledger": {
         Args: {
@@ -1371,7 +1431,7 @@ export type Database = {
         Returns: boolean;
       };
       "_settle_accounts": {
-        Args: { "p_account_id"?: string; "p_now": string };
+        Args: { "p_account_ids": (string)[]; "p_now": string };
         Returns: Record<string, unknown>;
       };
       "_settle_hold": {
@@ -1450,6 +1510,11 @@ export type Database = {
         };
         Returns: number;
       };
+      "_stripe_clock_skew": { Args: Record<PropertyKey, never>; Returns: string };
+      "_stripe_current_subscription": {
+        Args: { "p_current": Json; "p_subscription_id": string };
+        Returns: Json;
+      };
       "_stripe_event_keys": { Args: { "p_event": Json }; Returns: (string)[] };
       "_stripe_id": { Args: { "p_value": Json }; Returns: string };
       "_stripe_invoice_payment_intent": { Args: { "p_invoice": Json }; Returns: string };
@@ -1489,6 +1554,16 @@ export type Database = {
         };
       };
       "_stripe_subscription_fields": { Args: { "p_subscription": Json }; Returns: Record<string, unknown> };
+      "_stripe_subscription_unchanged": {
+        Args: {
+          "p_mirror": Omit<
+            Database["tollgate"]["Tables"]["stripe_subscriptions"]["Row"],
+            Database["tollgate"]["Tables"]["stripe_subscriptions"]["ComputedFields"]
+          >;
+          "p_subscription": Json;
+        };
+        Returns: boolean;
+      };
       "_stripe_time": { Args: { "p_value": Json }; Returns: string };
       "_stripe_wait_for_payment": {
         Args: { "p_charge_id": string; "p_payment_intent": string; "p_what": string };
@@ -1509,6 +1584,85 @@ export type Database = {
         Returns: undefined;
       };
       "_unschedule": { Args: { "p_job": string }; Returns: undefined };
+      "_usage_answer": {
+        Args: {
+          "p_balance": number;
+          "p_cost_usd": number;
+          "p_credits": number;
+          "p_hold_released": number;
+          "p_unpriced": boolean;
+          "p_usage_id": string;
+        };
+        Returns: Json;
+      };
+      "_usage_cost": {
+        Args: {
+          "p_cache_write_tokens": number;
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_input_tokens": number;
+          "p_model": string;
+          "p_now": string;
+          "p_output_tokens": number;
+        };
+        Returns: {
+          "cost_usd": number;
+          "credits": number;
+          "price_effective_from": string;
+          "unpriced": boolean;
+        }[];
+      };
+      "_usage_event": {
+        Args: { "p_event": Json };
+        Returns: Database["tollgate"]["CompositeTypes"]["usage_event"];
+        SetofOptions: {
+          from: "*";
+          to: "usage_event";
+          isOneToOne: true;
+          isSetofReturn: true;
+        };
+      };
+      "_usage_hash": {
+        Args: {
+          "p_actor": string;
+          "p_cache_write_tokens": number;
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_error_code": string;
+          "p_feature": string;
+          "p_hold_id": string;
+          "p_input_tokens": number;
+          "p_latency_ms": number;
+          "p_metadata": Json;
+          "p_model": string;
+          "p_output_tokens": number;
+          "p_prompt_sha256": string;
+          "p_provider": string;
+          "p_response_sha256": string;
+          "p_status": string;
+        };
+        Returns: string;
+      };
+      "_usage_problem": {
+        Args: {
+          "p_cache_write_tokens": number;
+          "p_cached_input_tokens": number;
+          "p_charge_credits": boolean;
+          "p_error_code": string;
+          "p_feature": string;
+          "p_input_tokens": number;
+          "p_latency_ms": number;
+          "p_metadata": Json;
+          "p_model": string;
+          "p_output_tokens": number;
+          "p_prompt": string;
+          "p_provider": string;
+          "p_request_id": string;
+          "p_response": string;
+          "p_status": string;
+        };
+        Returns: string;
+      };
       "_valid_metadata": { Args: { "p_metadata": Json }; Returns: Json };
       "add_account_member": {
         Args: { "p_account_id": string; "p_role"?: string; "p_user_id": string };
@@ -1612,6 +1766,16 @@ export type Database = {
         Args: { "p_event": Json; "p_livemode": boolean; "p_subscriptions"?: Json };
         Returns: Json;
       };
+      "import_stripe_customer": {
+        Args: {
+          "p_account_id": string;
+          "p_current"?: Json;
+          "p_customer_id": string;
+          "p_listed_at": string;
+          "p_subscriptions": Json;
+        };
+        Returns: Json;
+      };
       "log_ai_usage": {
         Args: {
           "p_account_id"?: string;
@@ -1635,6 +1799,7 @@ export type Database = {
         };
         Returns: Json;
       };
+      "log_ai_usage_batch": { Args: { "p_events": Json }; Returns: Json };
       "maintain_ai_usage_partitions": {
         Args: { "p_months_ahead"?: number; "p_now"?: string };
         Returns: Record<string, unknown>;
@@ -1654,6 +1819,10 @@ export type Database = {
       };
       "remove_account_member": { Args: { "p_account_id": string; "p_user_id": string }; Returns: boolean };
       "reset_monthly_quotas": { Args: { "p_now"?: string }; Returns: Record<string, unknown> };
+      "reset_monthly_quotas_batch": {
+        Args: { "p_batch_size"?: number; "p_now"?: string };
+        Returns: Record<string, unknown>;
+      };
       "set_member_cap": {
         Args: { "p_account_id": string; "p_credits": number; "p_period": string; "p_user_id": string };
         Returns: {
@@ -1680,7 +1849,57 @@ export type Database = {
       "quota_period": "day" | "month";
     };
     CompositeTypes: {
-      [_ in never]: never;
+      "usage_event": {
+        "request_id": string | null;
+        "model": string | null;
+        "provider": string | null;
+        "feature": string | null;
+        "input_tokens": number | null;
+        "output_tokens": number | null;
+        "cached_input_tokens": number | null;
+        "latency_ms": number | null;
+        "status": string | null;
+        "error_code": string | null;
+        "charge_credits": boolean | null;
+        "prompt": string | null;
+        "response": string | null;
+        "metadata": Json | null;
+        "account_id": string | null;
+        "user_id": string | null;
+        "cache_write_tokens": number | null;
+        "hold_id": string | null;
+      };
+      "usage_plan": {
+        "ord": number | null;
+        "kind": string | null;
+        "account_id": string | null;
+        "actor": string | null;
+        "request_id": string | null;
+        "model": string | null;
+        "provider": string | null;
+        "feature": string | null;
+        "input_tokens": number | null;
+        "output_tokens": number | null;
+        "cached_input_tokens": number | null;
+        "latency_ms": number | null;
+        "status": string | null;
+        "error_code": string | null;
+        "charge_credits": boolean | null;
+        "prompt": string | null;
+        "response": string | null;
+        "metadata": Json | null;
+        "prompt_sha256": string | null;
+        "response_sha256": string | null;
+        "hash": string | null;
+        "cost_usd": number | null;
+        "unpriced": boolean | null;
+        "price_effective_from": string | null;
+        "credits": number | null;
+        "usage_id": string | null;
+        "stored": Json | null;
+        "cache_write_tokens": number | null;
+        "hold_id": string | null;
+      };
     };
   };
 };

@@ -3,6 +3,8 @@ import { CORS_HEADERS, errorResponse, HttpError } from "./errors.ts";
 
 export const MAX_JSON_BODY = 64 * 1024;
 export const MAX_WEBHOOK_BODY = 1024 * 1024;
+/** A log-ai-usage batch (`events`) may be this large; a single event keeps MAX_JSON_BODY. */
+export const MAX_USAGE_BATCH_BODY = 1024 * 1024;
 
 /** A JSON response with CORS headers. */
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -41,8 +43,7 @@ export function endpoint(handle: (req: Request) => Promise<Response>): (req: Req
 
 /** Reads the raw body, refusing more than `maxBytes` without buffering it all. */
 export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = () =>
-    new HttpError(413, "payload_too_large", `Request body is too large: the limit is ${maxBytes} bytes`);
+  const tooLarge = () => payloadTooLarge(maxBytes);
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge();
   if (!req.body) return new Uint8Array();
@@ -60,6 +61,11 @@ export async function readBody(req: Request, maxBytes: number): Promise<Uint8Arr
     offset += c.byteLength;
   }
   return body;
+}
+
+/** 413 naming the limit. */
+export function payloadTooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, "payload_too_large", `Request body is too large: the limit is ${maxBytes} bytes`);
 }
 
 /**
@@ -95,13 +101,17 @@ export function tooDeep(body: Uint8Array, maxDepth: number): string[] | null {
   return null;
 }
 
-/**
- * Reads and parses a JSON body of at most 64 KiB; an empty body reads as `{}`. Bytes that are not UTF-8 are
- * refused (decoding them as U+FFFD would make different bodies equal), and so is nesting deeper than the contract
- * allows (MAX_JSON_DEPTH inside a top-level field), before parsing.
- */
+/** Reads and parses a JSON body of at most 64 KiB (see parseJson). */
 export async function readJson(req: Request): Promise<unknown> {
-  const body = await readBody(req, MAX_JSON_BODY);
+  return parseJson(await readBody(req, MAX_JSON_BODY));
+}
+
+/**
+ * Parses a JSON body; an empty body reads as `{}`. Bytes that are not UTF-8 are refused (decoding them as U+FFFD
+ * would make different bodies equal), and so is nesting deeper than `maxDepth` inside a top-level field (the
+ * contract's MAX_JSON_DEPTH unless a body wraps its values in more levels), before parsing.
+ */
+export function parseJson(body: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown {
   const invalid = (message: string, path: string[] = [], cause?: unknown) => {
     const where = path.length > 0 ? `${path.join(".")}: ` : "";
     return new HttpError(400, "invalid_request", `Invalid request body: ${where}${message}`, {
@@ -116,8 +126,8 @@ export async function readJson(req: Request): Promise<unknown> {
     throw invalid("is not valid UTF-8", [], cause);
   }
   if (text.trim() === "") return {};
-  const deep = tooDeep(body, MAX_JSON_DEPTH + 1);
-  if (deep) throw invalid(`must not nest deeper than ${MAX_JSON_DEPTH} levels`, deep);
+  const deep = tooDeep(body, maxDepth + 1);
+  if (deep) throw invalid(`must not nest deeper than ${maxDepth} levels`, deep);
   try {
     return JSON.parse(text);
   } catch (cause) {

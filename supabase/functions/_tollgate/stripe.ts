@@ -5,6 +5,8 @@ export interface StripeConfig {
   secretKey: string;
   /** `STRIPE_API_BASE`, e.g. `http://127.0.0.1:43210` for the tests' local fake; unset on hosted projects. */
   apiBase?: string;
+  /** Retries of a failed request (connection errors, 409 and 5xx answers): 1 unless given. */
+  maxNetworkRetries?: number;
 }
 
 /**
@@ -23,7 +25,7 @@ export function isLiveKey(secretKey: string): boolean {
 export function createStripeClient(config: StripeConfig): Stripe {
   const base = config.apiBase ? new URL(config.apiBase) : null;
   return new Stripe(config.secretKey, {
-    maxNetworkRetries: 1,
+    maxNetworkRetries: config.maxNetworkRetries ?? 1,
     timeout: 8000,
     ...(base && {
       host: base.hostname,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Acting, Caller } from "../_tollgate/auth.ts";
 import { HttpError } from "../_tollgate/errors.ts";
-import type { LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
+import type { LogUsageBatchRequest, LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
 import { createHandler } from "./handler.ts";
 
 const USER = "6f1d7c0e-5b9a-4d8e-9f3a-2c1b0a9e8d7c";
@@ -11,7 +11,26 @@ const USAGE_ID = "3d2c1b0a-9e8d-4c7b-8a6f-5e4d3c2b1a09";
 
 function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> = {}) {
   const calls: { userId?: string; accountId?: string; input: LogUsageRequest }[] = [];
+  const batches: { caller: Caller; input: LogUsageBatchRequest }[] = [];
   const handler = createHandler({
+    logUsageBatch: (c: Caller, input: LogUsageBatchRequest) => {
+      batches.push({ caller: c, input });
+      return Promise.resolve({
+        results: input.events.map((e, i) =>
+          i % 2 === 0
+            ? {
+              usage_id: USAGE_ID,
+              cost_usd: "0",
+              credits_charged: 0,
+              balance: i,
+              hold_released: 0,
+              unpriced: false,
+              replayed: false,
+            }
+            : { error: { code: "idempotency_conflict", message: `Conflict: ${e.request_id}` }, status: 409 }
+        ),
+      });
+    },
     authenticate: () => caller instanceof HttpError ? Promise.reject(caller) : Promise.resolve(caller),
     logUsage: (_c: Caller, acting: Acting, input: LogUsageRequest): Promise<LogUsageResponse> => {
       calls.push({ ...acting, input });
@@ -27,7 +46,7 @@ function fakeDeps(caller: Caller | HttpError, answer: Partial<LogUsageResponse> 
       });
     },
   });
-  return { handler, calls };
+  return { handler, calls, batches };
 }
 
 const post = (body: unknown) =>
@@ -158,6 +177,7 @@ for (const [name, body, paths] of badBodies) {
 Deno.test("log-ai-usage maps a database conflict to 409 with its details", async () => {
   const handler = createHandler({
     authenticate: () => Promise.resolve(user),
+    logUsageBatch: () => Promise.reject(new Error("not a batch")),
     logUsage: () =>
       Promise.reject(
         new HttpError(
@@ -173,4 +193,76 @@ Deno.test("log-ai-usage maps a database conflict to 409 with its details", async
   const res = await handler(post(minimal));
   assert.equal(res.status, 409);
   assert.deepEqual((await res.json()).error.details, { request_id: "req-1" });
+});
+
+Deno.test("log-ai-usage answers a batch 200 with each event's answer in order, an event's error as its own", async () => {
+  const { handler, calls, batches } = fakeDeps(user);
+  const events = [minimal, { ...minimal, request_id: "req-2", user_id: OTHER }, {
+    ...minimal,
+    request_id: "req-3",
+  }];
+  const res = await handler(post({ events }));
+  assert.equal(res.status, 200);
+  const { results } = await res.json();
+  assert.deepEqual(results.map((r: { balance?: number; status?: number }) => r.balance ?? r.status), [
+    0,
+    409,
+    2,
+  ]);
+  assert.equal(calls.length, 0, "a batch is one call of its own, not one per event");
+  assert.equal(batches.length, 1);
+  assert.equal(batches[0].caller, user, "each event acts for itself in the database, as the caller");
+  assert.deepEqual(batches[0].input.events[1], {
+    ...minimal,
+    request_id: "req-2",
+    user_id: OTHER,
+    feature: "default",
+    cached_input_tokens: 0,
+    cache_write_tokens: 0,
+    status: "success",
+    charge_credits: false,
+  }, "with the contract's defaults filled in per event");
+});
+
+const badBatches: [string, unknown, string[]][] = [
+  ["no events", { events: [] }, ["events"]],
+  [
+    "1,001 events",
+    { events: Array.from({ length: 1001 }, (_, i) => ({ ...minimal, request_id: `r${i}` })) },
+    [
+      "events",
+    ],
+  ],
+  ["one bad event", { events: [minimal, { ...minimal, model: "", input_tokens: -1 }] }, [
+    "events.1.input_tokens",
+    "events.1.model",
+  ]],
+  ["events that are not an array", { events: minimal }, ["events"]],
+  ["a field beside events", { events: [minimal], user_id: OTHER }, [""]],
+];
+for (const [name, body, paths] of badBatches) {
+  Deno.test(`log-ai-usage answers 400 for a batch with ${name}, without calling the database`, async () => {
+    const { handler, calls, batches } = fakeDeps(user);
+    const res = await handler(post(body));
+    assert.equal(res.status, 400);
+    const { error } = await res.json();
+    assert.equal(error.code, "invalid_request");
+    assert.deepEqual(error.details.issues.map((i: { path: string[] }) => i.path.join(".")).sort(), paths);
+    assert.equal(calls.length + batches.length, 0);
+  });
+}
+
+Deno.test("log-ai-usage takes a batch up to 1 MiB, one event up to 64 KiB, and answers 413 beyond", async () => {
+  const { handler } = fakeDeps(user);
+  const event = { ...minimal, prompt: "p".repeat(50_000) };
+  const batch = (n: number) => ({
+    events: Array.from({ length: n }, (_, i) => ({ ...event, request_id: `r${i}` })),
+  });
+  assert.equal((await handler(post(batch(20)))).status, 200, "a batch of about 1,000,000 bytes");
+  const over = await handler(post(batch(21)));
+  assert.equal(over.status, 413);
+  assert.match((await over.json()).error.message, /1048576 bytes/);
+  const single = await handler(post({ ...minimal, prompt: "p".repeat(59_000), response: "r".repeat(7_000) }));
+  assert.equal(single.status, 413, "a single event over 64 KiB");
+  assert.match((await single.json()).error.message, /65536 bytes/);
 });

@@ -1,6 +1,12 @@
 import type postgres from "postgres";
 import type { Acting, Caller } from "../_tollgate/auth.ts";
-import type { LogUsageRequest, LogUsageResponse } from "../_tollgate/contract.ts";
+import type {
+  LogUsageBatchRequest,
+  LogUsageBatchResponse,
+  LogUsageRequest,
+  LogUsageResponse,
+} from "../_tollgate/contract.ts";
+import { fromDatabaseError } from "../_tollgate/errors.ts";
 import { queryAs, type Sql } from "../_tollgate/db.ts";
 
 /** Calls tollgate.log_ai_usage in one transaction as the caller; the database prices, records and charges. */
@@ -24,5 +30,36 @@ export function logUsageWith(sql: Sql) {
         ) as result`;
     }, acting.userId);
     return row.result;
+  };
+}
+
+/** What the batch function answers for an event that failed on its own. */
+interface SqlEventError {
+  error: { sqlstate: string; message: string; detail: string | null };
+}
+
+/**
+ * Calls tollgate.log_ai_usage_batch in one transaction as the caller; each event's error is mapped as the same
+ * error of a single call would be (fromDatabaseError), so an event answers exactly what it would alone.
+ */
+export function logUsageBatchWith(sql: Sql) {
+  return async (caller: Caller, input: LogUsageBatchRequest): Promise<LogUsageBatchResponse> => {
+    const [row] = await queryAs<{ results: (LogUsageResponse | SqlEventError)[] }[]>(
+      sql,
+      caller,
+      (tx) =>
+        tx`select tollgate.log_ai_usage_batch(${tx.json(input.events as postgres.JSONValue)}) as results`,
+    );
+    return { results: row.results.map(eventAnswer) };
+  };
+}
+
+function eventAnswer(answer: LogUsageResponse | SqlEventError) {
+  if (!("error" in answer)) return answer;
+  const { sqlstate, message, detail } = answer.error;
+  const error = fromDatabaseError({ code: sqlstate, message, detail: detail ?? undefined });
+  return {
+    error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+    status: error.status,
   };
 }

@@ -5,7 +5,7 @@ import { endpoint, json, readJson } from "../_tollgate/http.ts";
 
 export interface ResetDeps {
   authenticate: Authenticator;
-  /** The one SQL call: tollgate.reset_monthly_quotas, as the service role. */
+  /** The reset as the service role: tollgate.reset_monthly_quotas_batch, one transaction per batch. */
   reset: () => Promise<ResetResponse>;
 }
 

@@ -3,24 +3,32 @@ import type { ResetResponse } from "../_tollgate/contract.ts";
 import type { Database } from "../_tollgate/database.types.ts";
 
 /**
- * tollgate.reset_monthly_quotas as generated from the schema (dropping or renaming it fails deno check). Its OUT
- * parameters come out as Record<string, unknown>, so the totals are converted one by one below.
+ * tollgate.reset_monthly_quotas_batch as generated from the schema (dropping or renaming it fails deno check). Its
+ * OUT parameters come out as Record<string, unknown>, so the counts are converted one by one below.
  */
-type ResetMonthlyQuotas = Database["tollgate"]["Functions"]["reset_monthly_quotas"];
+type ResetBatch = Database["tollgate"]["Functions"]["reset_monthly_quotas_batch"];
 
-/** Calls tollgate.reset_monthly_quotas as the service role at the database's now(); bigint totals become numbers. */
+/**
+ * Runs the reset as the service role, one batch per transaction (each at the database's now()) until a batch finds
+ * nothing due, so a consume never waits for more than one batch; answers the totals of all batches as numbers. A
+ * run that stops midway (a timeout, a lost connection) leaves its committed batches done; the next run takes the
+ * rest.
+ */
 export function resetWith(sql: Sql) {
   return async (): Promise<ResetResponse> => {
-    const [row] = await queryAs<ResetMonthlyQuotas["Returns"][]>(
-      sql,
-      { kind: "service" },
-      (tx) =>
-        tx`select accounts_rolled, credits_granted, credits_expired from tollgate.reset_monthly_quotas()`,
-    );
-    return {
-      accounts_rolled: Number(row.accounts_rolled),
-      credits_granted: Number(row.credits_granted),
-      credits_expired: Number(row.credits_expired),
-    };
+    const totals: ResetResponse = { accounts_rolled: 0, credits_granted: 0, credits_expired: 0 };
+    for (;;) {
+      const [batch] = await queryAs<ResetBatch["Returns"][]>(
+        sql,
+        { kind: "service" },
+        (tx) =>
+          tx`select accounts_settled, accounts_rolled, credits_granted, credits_expired
+               from tollgate.reset_monthly_quotas_batch()`,
+      );
+      totals.accounts_rolled += Number(batch.accounts_rolled);
+      totals.credits_granted += Number(batch.credits_granted);
+      totals.credits_expired += Number(batch.credits_expired);
+      if (Number(batch.accounts_settled) === 0) return totals;
+    }
   };
 }

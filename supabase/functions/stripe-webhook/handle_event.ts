@@ -10,26 +10,38 @@ export type ApplyEvent = (event: StripeEvent, subscriptions: unknown[]) => Promi
 /** The current state of a subscription from the Stripe API. */
 export type RetrieveSubscription = (id: string) => Promise<unknown>;
 
-/** How many subscriptions one event may need retrieved (a link that applies several waiting events). */
+/** How many subscriptions one call may need retrieved (a link that applies several waiting events). */
 const MAX_RETRIEVALS = 5;
 
 /**
- * Handles an event: when the database answers `retrieve` (two subscription events it cannot order), retrieves
- * that subscription's current state and calls again with it, so the event and its effects still commit in one
- * transaction. A Stripe API failure is a 500 (nothing was kept), and Stripe's retry completes the event.
+ * Calls the database until it stops answering `retrieve` (two subscription states it cannot order): each time
+ * retrieves that subscription's current state and calls again with every state retrieved so far, so the call and
+ * its effects still commit in one transaction. The webhook and stripe-import both settle ties this way; more than
+ * `maxRetrievals` is an error, not a loop.
+ */
+export async function withCurrentSubscriptions<T extends { status: string; subscription_id?: string }>(
+  apply: (subscriptions: unknown[]) => Promise<T>,
+  retrieveSubscription: RetrieveSubscription,
+  maxRetrievals = MAX_RETRIEVALS,
+): Promise<T> {
+  const subscriptions: unknown[] = [];
+  for (let round = 0;; round++) {
+    const outcome = await apply(subscriptions);
+    if (outcome.status !== "retrieve") return outcome;
+    if (!outcome.subscription_id || round >= maxRetrievals) {
+      throw new Error(`The database keeps asking for subscriptions: ${JSON.stringify(outcome)}`);
+    }
+    subscriptions.push(await retrieveSubscription(outcome.subscription_id));
+  }
+}
+
+/**
+ * Handles an event, settling ties with the subscriptions' current states (withCurrentSubscriptions). A Stripe API
+ * failure is a 500 (nothing was kept), and Stripe's retry completes the event.
  */
 export function createEventHandler(deps: { apply: ApplyEvent; retrieveSubscription: RetrieveSubscription }) {
-  return async (event: StripeEvent): Promise<EventOutcome> => {
-    const subscriptions: unknown[] = [];
-    for (let round = 0;; round++) {
-      const outcome = await deps.apply(event, subscriptions);
-      if (outcome.status !== "retrieve") return outcome;
-      if (!outcome.subscription_id || round >= MAX_RETRIEVALS) {
-        throw new Error(`handle_stripe_event keeps asking for subscriptions: ${JSON.stringify(outcome)}`);
-      }
-      subscriptions.push(await deps.retrieveSubscription(outcome.subscription_id));
-    }
-  };
+  return (event: StripeEvent): Promise<EventOutcome> =>
+    withCurrentSubscriptions((subscriptions) => deps.apply(event, subscriptions), deps.retrieveSubscription);
 }
 
 /** Calls tollgate.handle_stripe_event as the service role in one transaction: stored and applied, or nothing. */
