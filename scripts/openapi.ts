@@ -287,6 +287,20 @@ const FUNCTIONS: FunctionSpec[] = [
     ok: { "200": okJson("ResetResponse", "Totals of this run.") },
     errors: [...BOTH_AUTH_ERRORS, "internal", "unavailable"],
   },
+  {
+    name: "deliver-billing-events",
+    operationId: "deliverBillingEvents",
+    summary: "The dispatcher: post due billing events as signed webhooks (service key only)",
+    description:
+      "Claims the due billing events in batches and posts each to `TOLLGATE_WEBHOOK_URL`, signed " +
+      "per Standard Webhooks with `TOLLGATE_WEBHOOK_SECRET` (`webhook-id` = the event's id); a failure is " +
+      "retried with exponential backoff. Without the URL it claims nothing (`configured: false`). pg_cron " +
+      "calls it every minute through pg_net (docs/events.md).",
+    security: SERVICE,
+    requestBody: jsonBody("DeliverRequest", "Always `{}`."),
+    ok: { "200": okJson("DeliverResponse", "What this run delivered and what failed (retried later).") },
+    errors: [...BOTH_AUTH_ERRORS, "internal", "unavailable"],
+  },
 ];
 
 /** The document, deterministic: same schemas, same bytes. */
@@ -381,6 +395,8 @@ export function buildDocument(): Json {
         ResetRequest: jsonSchema(contract.ResetRequest, "input"),
         ResetResponse: jsonSchema(contract.ResetResponse, "output"),
         WebhookResponse: jsonSchema(contract.WebhookResponse, "output"),
+        DeliverRequest: jsonSchema(contract.DeliverRequest, "input"),
+        DeliverResponse: jsonSchema(contract.DeliverResponse, "output"),
         ErrorBody: jsonSchema(contract.ErrorBody, "output"),
         StripeEvent: {
           description: "A Stripe event object (see Stripe's API reference); only the fields Tollgate reads.",

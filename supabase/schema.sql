@@ -423,6 +423,7 @@ declare
   v_invoice jsonb := p_event #> '{data,object}';
   v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
   v_account_id uuid;
+  v_failure tollgate.stripe_payment_failures;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
   if v_account_id is null then
@@ -445,17 +446,24 @@ begin
             coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
             (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
             p_event ->> 'id', p_now)
-    on conflict (id) do nothing;
+    on conflict (id) do nothing
+    returning * into v_failure;
   end if;
   if not found then
     return tollgate._stripe_outcome('ignored', format('Invoice %s is already recorded', v_invoice ->> 'id'));
+  end if;
+  if v_failure.id is not null then
+    perform tollgate._emit_event(v_account_id, 'payment.failed', jsonb_build_object(
+      'invoice_id', v_failure.invoice_id, 'amount', v_failure.amount, 'currency', v_failure.currency,
+      'attempt_count', v_failure.attempt_count, 'next_payment_attempt', v_failure.next_payment_attempt,
+      'subscription_id', tollgate._stripe_invoice_subscription(v_invoice)), v_failure.id, p_now);
   end if;
   return tollgate._stripe_outcome('processed');
 end
 $$;
 
 -- Name: FUNCTION _apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row per (invoice, attempt). Both once, and both wait for the customer''s link.';
+COMMENT ON FUNCTION tollgate._apply_stripe_invoice(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row and a payment.failed event per (invoice, attempt). Both once, and both wait for the customer''s link.';
 
 -- Name: _apply_stripe_refund(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -489,6 +497,13 @@ begin
   v_moved := tollgate._settle_stripe_payment(
     v_payment.id, 'refund', 'stripe:' || (p_event ->> 'id'),
     jsonb_build_object('charge_id', v_charge_id, 'amount_refunded', v_refunded, 'amount', v_amount), p_now);
+  -- Each refund step of a charge (its cumulative amount_refunded) is one occurrence, in whatever order they come.
+  if v_refunded > 0 then
+    perform tollgate._emit_event(v_payment.account_id, 'payment.refunded', jsonb_build_object(
+      'payment_id', v_payment.id, 'charge_id', v_charge_id, 'amount', v_amount, 'amount_refunded', v_refunded,
+      'currency', coalesce(v_charge ->> 'currency', v_payment.currency), 'credits_taken_back', greatest(-v_moved, 0)),
+      format('%s:%s', coalesce(v_charge_id, v_payment.id), v_refunded), p_now);
+  end if;
   if v_moved = 0 then
     return tollgate._stripe_outcome('ignored', format('Charge %s: nothing more to take back for %s of %s refunded',
                                                     v_charge_id, v_refunded, v_amount));
@@ -498,7 +513,7 @@ end
 $$;
 
 -- Name: FUNCTION _apply_stripe_refund(p_event jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: charge.refunded: refunds are cumulative (amount_refunded), so the payment''s refunded credits become credits x amount_refunded / amount (rounded down) if more than before, and the take-back follows. A refund of a payment not seen yet waits for it.';
+COMMENT ON FUNCTION tollgate._apply_stripe_refund(p_event jsonb, p_now timestamp with time zone) IS 'Tollgate: charge.refunded: refunds are cumulative (amount_refunded), so the payment''s refunded credits become credits x amount_refunded / amount (rounded down) if more than before, and the take-back follows, with a payment.refunded event per refund step (charge, amount_refunded). A refund of a payment not seen yet waits for it.';
 
 -- Name: _apply_stripe_subscription(jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._apply_stripe_subscription(p_event jsonb, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -879,6 +894,13 @@ begin
           'used', coalesce(v_used, 0), 'resets_at', v_limit.window_end,
           'retry_after', greatest(1, ceil(extract(epoch from v_limit.window_end - p_now)))::bigint)::text;
     end if;
+    -- The request that takes a window to 80% of its limit warns, once per window.
+    if v_used * 5 >= v_limit.request_limit * 4 and (v_used - 1) * 5 < v_limit.request_limit * 4 then
+      perform tollgate._emit_event(p_account.id, 'quota.warning', jsonb_build_object(
+        'feature', v_limit.feature, 'period', v_limit.period, 'limit', v_limit.request_limit, 'used', v_used,
+        'window_start', v_limit.window_start, 'resets_at', v_limit.window_end),
+        format('%s:%s:%s', v_limit.feature, v_limit.period, extract(epoch from v_limit.window_start)), p_now);
+    end if;
     v_quota := v_quota || jsonb_build_object('feature', v_limit.feature, 'period', v_limit.period, 'used', v_used,
                                              'limit', v_limit.request_limit, 'resets_at', v_limit.window_end);
   end loop;
@@ -887,7 +909,7 @@ end
 $$;
 
 -- Name: FUNCTION _count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) IS 'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with resets_at and retry_after) when a window is full; returns each limit''s state. The caller holds the account lock and has settled the account.';
+COMMENT ON FUNCTION tollgate._count_request(p_account tollgate.accounts, p_feature text, p_now timestamp with time zone) IS 'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with resets_at and retry_after) when a window is full, writing quota.warning when one reaches 80%; returns each limit''s state. The caller holds the account lock and has settled the account.';
 
 -- Name: _count_usage(timestamp with time zone, uuid[], text[], bigint[], bigint[], bigint[], bigint[], numeric[]); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._count_usage(p_now timestamp with time zone, p_account_ids uuid[], p_features text[], p_input_tokens bigint[], p_output_tokens bigint[], p_cached_input_tokens bigint[], p_cache_write_tokens bigint[], p_cost_usd numeric[]) RETURNS void
@@ -996,21 +1018,66 @@ $$;
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) IS 'Tollgate: draws p_amount from the account''s live lots, earliest expiry first, then priority, and returns what was drawn (less than p_amount only when the lots run out). The caller holds the account lock.';
 
+-- Name: _emit_balance_events(uuid, bigint, bigint, bigint, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_after <= 0 and p_before > 0 then
+    perform tollgate._emit_event(p_account_id, 'balance.depleted', jsonb_build_object(
+      'balance', p_after, 'previous_balance', p_before), p_occurrence, p_now);
+  end if;
+  if p_after < p_threshold and p_before >= p_threshold then
+    perform tollgate._emit_event(p_account_id, 'balance.low', jsonb_build_object(
+      'balance', p_after, 'previous_balance', p_before, 'threshold', p_threshold), p_occurrence, p_now);
+  end if;
+end
+$$;
+
+-- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone) IS 'Tollgate: balance.depleted when a movement (a debit or a hold) takes the available balance (balance - held) from above 0 to 0 or below, and balance.low when it takes it from at or above p_threshold (_low_balance_threshold) to below it; once per crossing (p_occurrence: the ledger seq or the hold). The caller holds the account lock, so concurrent movements cross one at a time.';
+
+-- Name: _emit_event(uuid, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with event as (
+    insert into tollgate.billing_events (account_id, type, data, occurrence, created_at)
+    values (p_account_id, p_type, coalesce(p_data, '{}'::jsonb), p_occurrence, p_now)
+    on conflict (account_id, type, occurrence) do nothing
+    returning id, created_at
+  ), delivery as (
+    insert into tollgate.billing_event_deliveries (event_id, next_attempt_at, updated_at)
+    select id, created_at, created_at from event
+  )
+  select exists (select 1 from event)
+$$;
+
+-- Name: FUNCTION _emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) IS 'Tollgate: the one writer of billing events: records event p_type of an account once per p_occurrence (a second write of the same occurrence is nothing), due for delivery at once; true when it was new. Called by the function that causes the event, in its transaction.';
+
 -- Name: _expire_holds(uuid, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_released bigint;
+  v_released bigint := 0;
+  v_hold record;
 begin
-  with expired as (
+  for v_hold in
     update tollgate.credit_holds h
        set status = 'expired', charged = 0, released = h.amount, closed_at = p_now
      where h.account_id = p_account_id and h.status = 'held' and h.expires_at <= p_now
-    returning h.amount
-  )
-  select coalesce(sum(amount), 0) into v_released from expired;
+    returning h.id, h.amount, h.user_id, h.feature, h.expires_at
+  loop
+    v_released := v_released + v_hold.amount;
+    perform tollgate._emit_event(p_account_id, 'hold.expired', jsonb_build_object(
+      'hold_id', v_hold.id, 'amount', v_hold.amount, 'user_id', v_hold.user_id, 'feature', v_hold.feature,
+      'expires_at', v_hold.expires_at), v_hold.id::text, p_now);
+  end loop;
   if v_released > 0 then
     update tollgate.accounts set held = held - v_released, updated_at = p_now where id = p_account_id;
   end if;
@@ -1019,7 +1086,7 @@ end
 $$;
 
 -- Name: FUNCTION _expire_holds(p_account_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) IS 'Tollgate: the one place holds expire: closes the account''s open holds past their expiry at p_now and gives their credits back to the available balance (returns how many). Once per hold, whoever comes first: the sweeper (release_expired_holds) or the account''s next consume or usage call. The caller holds the account lock.';
+COMMENT ON FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) IS 'Tollgate: the one place holds expire: closes the account''s open holds past their expiry at p_now, each with a hold.expired event, and gives their credits back to the available balance (returns how many). Once per hold, whoever comes first: the sweeper (release_expired_holds) or the account''s next consume or usage call. The caller holds the account lock.';
 
 -- Name: _grant_lot(uuid, tollgate.credit_source, bigint, timestamp with time zone, integer, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -1058,13 +1125,19 @@ begin
   if p_expires_at is not null then
     update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where id = p_account_id;
   end if;
+  -- A period's plan allowance is the plan's rhythm, not news: every other grant is an event.
+  if p_source <> 'plan' then
+    perform tollgate._emit_event(p_account_id, 'credits.granted', jsonb_build_object(
+      'lot_id', v_lot.id, 'transaction_id', v_entry.id, 'source', p_source, 'amount', p_amount,
+      'expires_at', p_expires_at, 'balance', v_entry.balance_after - v_account.held), p_grant_key, p_now);
+  end if;
   return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id,
                             'balance', v_entry.balance_after - v_account.held, 'replayed', false);
 end
 $$;
 
 -- Name: FUNCTION _grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first; a replay returns the first grant, the same key with another amount or source is TG409.';
+COMMENT ON FUNCTION tollgate._grant_lot(p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamp with time zone, p_priority integer, p_grant_key text, p_metadata jsonb, p_now timestamp with time zone) IS 'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first, with a credits.granted event unless it is a plan''s allowance; a replay returns the first grant, the same key with another amount or source is TG409.';
 
 -- Name: _handle_stripe_event(jsonb, boolean, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._handle_stripe_event(p_event jsonb, p_livemode boolean, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -1177,6 +1250,8 @@ CREATE FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key
     AS $$
 declare
   v_hold tollgate.credit_holds;
+  v_available bigint;
+  v_threshold bigint;
 begin
   perform tollgate._require_available(p_account_id, p_amount);
   insert into tollgate.credit_holds (account_id, user_id, idempotency_key, feature, amount, expires_at, metadata,
@@ -1184,13 +1259,17 @@ begin
   values (p_account_id, p_actor_id, p_key, p_feature, p_amount, p_now + make_interval(secs => p_ttl_seconds),
           coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_hold;
-  update tollgate.accounts set held = held + p_amount, updated_at = p_now where id = p_account_id;
+  update tollgate.accounts a set held = held + p_amount, updated_at = p_now where id = p_account_id
+  returning a.balance - a.held, tollgate._low_balance_threshold(a) into v_available, v_threshold;
+  -- Holding lowers what is available as a debit does.
+  perform tollgate._emit_balance_events(p_account_id, v_available + p_amount, v_available, v_threshold,
+                                        'hold:' || v_hold.id, p_now);
   return v_hold;
 end
 $$;
 
 -- Name: FUNCTION _hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the member''s cap.';
+COMMENT ON FUNCTION tollgate._hold_credits(p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row and accounts.held, no ledger movement (a balance.low or balance.depleted it causes is written). The caller holds the account lock and has counted the request and the member''s cap.';
 
 -- Name: _import_stripe_customer(text, uuid, jsonb, timestamp with time zone, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._import_stripe_customer(p_customer_id text, p_account_id uuid, p_subscriptions jsonb, p_listed_at timestamp with time zone, p_current jsonb, p_now timestamp with time zone) RETURNS jsonb
@@ -1640,6 +1719,18 @@ $$;
 -- Name: FUNCTION _log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter for a batch of up to 1000 events at a given time (pgTAP pins it): each recorded as if sent alone to _log_ai_usage (idempotent by its own request_id, all or nothing per event), answering a JSON array of the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned in one query, every account locked at once in id order (two batches never deadlock), counters summed per account and feature, rows and replay records inserted at once; charges go through _debit in the batch''s order. Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path after the others: one _log_ai_usage each, in its own subtransaction.';
 
+-- Name: _low_balance_threshold(tollgate.accounts); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select coalesce(p_account.low_balance_threshold,
+                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id))
+$$;
+
+-- Name: FUNCTION _low_balance_threshold(p_account tollgate.accounts); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) IS 'Tollgate: the available balance below which an account is low on credits (balance.low): its own low_balance_threshold, else its plan''s; null: none.';
+
 -- Name: _member_manager(uuid, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) RETURNS tollgate.member_role
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -1912,24 +2003,33 @@ CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overd
 declare
   v_balance bigint;
   v_seq bigint;
+  v_available bigint;
+  v_threshold bigint;
   v_row tollgate.credit_ledger;
 begin
-  update tollgate.accounts
+  update tollgate.accounts a
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
    where id = p_account_id
-  returning balance, ledger_seq into v_balance, v_seq;
+  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
+    into v_balance, v_seq, v_available, v_threshold;
   insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                       actor_id, metadata, created_at)
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
           coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_row;
+  -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
+  -- new allowance (the reset), so it reports neither.
+  if p_delta < 0 and p_reason <> 'expire' then
+    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
+                                          'ledger:' || v_seq, p_now);
+  end if;
   return v_row;
 end
 $$;
 
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row. The caller holds the account lock and has already moved the lots.';
+COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its billing event. The caller holds the account lock and has already moved the lots.';
 
 -- Name: _quota_status(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
@@ -1978,6 +2078,59 @@ $$;
 
 -- Name: FUNCTION _quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone) IS 'Tollgate: the quota window of p_period containing p_now: day = 24 UTC hours from UTC midnight (whatever the session''s time zone), month = the given credit period. The gate, the meter and the status read all use it. No SET search_path, unlike every other function: a SET would stop the planner inlining it into the gate''s query (measured: 50 us more per consume); every name in it is pg_catalog-qualified instead, and nobody but its owner may execute it.';
+
+-- Name: _record_consume_refusal(uuid, uuid, text, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._record_consume_refusal(p_account_id uuid, p_actor_id uuid, p_feature text, p_amount bigint, p_now timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_account tollgate.accounts := tollgate._lock_account(p_account_id);
+  v_period record;
+  v_full record;
+  v_member tollgate.account_members;
+  v_window record;
+  v_used bigint;
+  v_written integer := 0;
+begin
+  -- Read-only as _quota_status is: an account due to settle is counted in the period containing p_now.
+  select b.period_start, b.period_end into v_period from tollgate.credit_period_at(v_account.period_anchor, p_now) b;
+  for v_full in
+    select q.feature, q.period, q.used, q.request_limit, q.resets_at, w.window_start
+      from tollgate._quota_status(p_account_id, p_feature, p_now) q
+     cross join lateral tollgate._quota_window(q.period, p_now, v_period.period_start, v_period.period_end) w
+     where q.used >= q.request_limit
+  loop
+    v_written := v_written + tollgate._emit_event(
+      p_account_id, 'quota.exceeded',
+      jsonb_build_object('feature', v_full.feature, 'period', v_full.period, 'limit', v_full.request_limit,
+                         'used', v_full.used, 'window_start', v_full.window_start, 'resets_at', v_full.resets_at),
+      format('%s:%s:%s', v_full.feature, v_full.period, extract(epoch from v_full.window_start)), p_now)::int;
+  end loop;
+
+  select * into v_member from tollgate.account_members m
+   where m.account_id = p_account_id and m.user_id = p_actor_id and m.cap_credits is not null;
+  if v_account.kind = 'team' and found then
+    select w.window_start, w.window_end into v_window
+      from tollgate._quota_window(v_member.cap_period, p_now, v_period.period_start, v_period.period_end) w;
+    select coalesce(sum(u.credits), 0) into v_used from tollgate.member_usage u
+     where u.account_id = p_account_id and u.user_id = p_actor_id and u.period = v_member.cap_period
+       and u.window_start = v_window.window_start;
+    if v_used + greatest(p_amount, 0) > v_member.cap_credits then
+      v_written := v_written + tollgate._emit_event(
+        p_account_id, 'member_cap.exceeded',
+        jsonb_build_object('user_id', p_actor_id, 'cap', v_member.cap_credits, 'used', v_used,
+                           'required', p_amount, 'period', v_member.cap_period,
+                           'window_start', v_window.window_start, 'resets_at', v_window.window_end),
+        format('%s:%s:%s', p_actor_id, v_member.cap_period, extract(epoch from v_window.window_start)), p_now)::int;
+    end if;
+  end if;
+  return v_written;
+end
+$$;
+
+-- Name: FUNCTION _record_consume_refusal(p_account_id uuid, p_actor_id uuid, p_feature text, p_amount bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._record_consume_refusal(p_account_id uuid, p_actor_id uuid, p_feature text, p_amount bigint, p_now timestamp with time zone) IS 'Tollgate: after a refused consume (TG429, TGM29), writes quota.exceeded for each of the plan''s windows for p_feature (and ''*'') that is full, and member_cap.exceeded when p_amount more would take the acting member over their cap: once per window, from the counters under the account lock. Returns how many events were new.';
 
 -- Name: _record_stripe_outcome(text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamp with time zone) RETURNS void
@@ -2179,12 +2332,17 @@ begin
      set next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
                             where l.account_id = p_account_id and l.remaining > 0 and l.expires_at > p_now)
    where a.id = p_account_id;
+  if v_account.plan_id is distinct from p_plan_id then
+    perform tollgate._emit_event(p_account_id, 'plan.changed', v_change || jsonb_build_object(
+      'period_start', v_start, 'period_end', v_end, 'allowance', p_allowance),
+      format('%s>%s@%s', v_account.plan_id, p_plan_id, extract(epoch from p_now)), p_now);
+  end if;
   return v_account.plan_id is distinct from p_plan_id;
 end
 $$;
 
 -- Name: FUNCTION _set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed.';
+COMMENT ON FUNCTION tollgate._set_account_plan(p_account_id uuid, p_plan_id text, p_anchor timestamp with time zone, p_allowance bigint, p_now timestamp with time zone) IS 'Tollgate: puts an account on p_plan_id with credit periods counted monthly from p_anchor, and its current period''s plan credits at p_allowance minus what was already used of them this period (never below zero). A due account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan it was on); the plan lots of another period (another anchor) are set aside at zero, so an account that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call again moves nothing. Returns whether the plan changed (then with a plan.changed event).';
 
 -- Name: _settle_accounts(timestamp with time zone, uuid[]); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._settle_accounts(p_now timestamp with time zone, p_account_ids uuid[], OUT accounts_rolled bigint, OUT credits_granted bigint, OUT credits_expired bigint) RETURNS record
@@ -3231,6 +3389,33 @@ $$;
 -- Name: FUNCTION checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) IS 'Tollgate: what create-checkout-session needs to start a session, after checking the acting member may (_billing_manager): the account, its Stripe customer (null: none yet), the price (p_price_id must be one of the plan''s, default its first), the mode, and the plan''s trial days when the account never had a trial. TGC01 no such plan or active pack, TGC02 no price or one Stripe reports inactive, TGC05 a subscription checkout for an account that already has a live subscription. Service role only.';
 
+-- Name: claim_billing_events(integer, integer, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.claim_billing_events(p_limit integer DEFAULT 100, p_lease_seconds integer DEFAULT 120, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id uuid, account_id uuid, type text, data jsonb, created_at timestamp with time zone, attempts integer)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select d.event_id from tollgate.billing_event_deliveries d
+     where d.delivered_at is null and d.next_attempt_at <= p_now
+     order by d.next_attempt_at, d.event_id
+     limit greatest(least(p_limit, 1000), 1)
+       for update skip locked
+  ), leased as (
+    update tollgate.billing_event_deliveries d
+       set attempts = d.attempts + 1,
+           next_attempt_at = p_now + make_interval(secs => greatest(p_lease_seconds, 10)),
+           updated_at = p_now
+      from due where d.event_id = due.event_id
+    returning d.event_id, d.attempts
+  )
+  select e.id, e.account_id, e.type, e.data, e.created_at, l.attempts
+    from leased l join tollgate.billing_events e on e.id = l.event_id
+   order by e.created_at, e.id
+$$;
+
+-- Name: FUNCTION claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone) IS 'Tollgate: takes up to p_limit (at most 1000) due, undelivered events for delivery, oldest due first, skipping those another dispatcher holds, and leases them for p_lease_seconds (a dispatcher that dies mid-batch leaves them due again then), counting the attempt. Service role only.';
+
 -- Name: consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_hold boolean DEFAULT false, p_hold_ttl_seconds integer DEFAULT 600) RETURNS jsonb
     LANGUAGE sql SECURITY DEFINER
@@ -3504,6 +3689,48 @@ $$;
 
 -- Name: FUNCTION portal_customer(p_account_id uuid, p_user_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) IS 'Tollgate: the Stripe customer create-portal-session opens the portal for, after checking the acting member may (_billing_manager); TGC04 when the account has none. Service role only.';
+
+-- Name: record_billing_event_deliveries(jsonb, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.record_billing_event_deliveries(p_results jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_count integer;
+begin
+  if jsonb_typeof(p_results) is distinct from 'array' then
+    raise exception 'Invalid results: a JSON array of {"id", "error"} objects' using errcode = 'TG400';
+  end if;
+  update tollgate.billing_event_deliveries d
+     set delivered_at = case when r.error is null then p_now end,
+         last_error = r.error,
+         -- Retries back off: 30 s after the first failed attempt, doubling each time, at most 6 hours apart.
+         next_attempt_at = case when r.error is null then d.next_attempt_at
+                                else p_now + least(interval '30 seconds' * power(2, least(d.attempts, 20) - 1),
+                                                   interval '6 hours') end,
+         updated_at = p_now
+    from (select (x ->> 'id')::uuid as id, left(x ->> 'error', 1000) as error
+            from jsonb_array_elements(p_results) x) r
+   where d.event_id = r.id and d.delivered_at is null;
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+
+-- Name: FUNCTION record_billing_event_deliveries(p_results jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.record_billing_event_deliveries(p_results jsonb, p_now timestamp with time zone) IS 'Tollgate: records how the delivery of claimed events went, one call per batch: [{"id", "error"}] with error null for delivered (never delivered twice by this record), else the error kept (1000 characters) and the next attempt backed off exponentially (30 s doubling, at most 6 h). Returns the rows updated. Service role only.';
+
+-- Name: record_consume_refusal(text, integer, uuid, uuid); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate.record_consume_refusal(p_feature text DEFAULT 'default'::text, p_amount integer DEFAULT 1, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select tollgate._record_consume_refusal(m.account_id, m.user_id, p_feature, p_amount, now())
+    from tollgate._acting_member(p_account_id, p_user_id) m
+$$;
+
+-- Name: FUNCTION record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate.record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid) IS 'Tollgate: what consume-credit calls, in a transaction of its own, after a consume was refused with 429: writes the quota.exceeded / member_cap.exceeded events the state shows (the refused transaction could not keep them). Service role only; names the account and member as consume_credits does. Returns how many events were new.';
 
 -- Name: stripe_prices; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_prices (
@@ -3863,6 +4090,38 @@ CREATE TABLE tollgate.ai_usage_default (
 -- Name: TABLE ai_usage_default; Type: COMMENT; Schema: tollgate
 COMMENT ON TABLE tollgate.ai_usage_default IS 'Tollgate: service-only. Partition of tollgate.ai_usage; users read it through the parent''s policy.';
 
+-- Name: billing_event_deliveries; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.billing_event_deliveries (
+    event_id uuid NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    delivered_at timestamp with time zone,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_event_deliveries_attempts_check CHECK ((attempts >= 0))
+);
+
+-- Name: TABLE billing_event_deliveries; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.billing_event_deliveries IS 'Tollgate: service-only. The webhook delivery of each billing event: attempts, when it is next due (a claim leases it, a failure backs off exponentially), when it was delivered and the last error.';
+
+-- Name: billing_events; Type: TABLE; Schema: tollgate
+CREATE TABLE tollgate.billing_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    type text NOT NULL,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    occurrence text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_events_occurrence_check CHECK (((length(occurrence) >= 1) AND (length(occurrence) <= 300))),
+    CONSTRAINT billing_events_type_check CHECK ((type = ANY (ARRAY['balance.low'::text, 'balance.depleted'::text, 'quota.warning'::text, 'quota.exceeded'::text, 'member_cap.exceeded'::text, 'hold.expired'::text, 'credits.granted'::text, 'plan.changed'::text, 'payment.failed'::text, 'payment.refunded'::text])))
+);
+
+-- Name: TABLE billing_events; Type: COMMENT; Schema: tollgate
+COMMENT ON TABLE tollgate.billing_events IS 'Tollgate: the outbox of billing events (docs/events.md), each written once per occurrence by the function that causes it, in its transaction. Never changed; members read their accounts'' events; published for Realtime (supabase_realtime).';
+
+-- Name: COLUMN billing_events.occurrence; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.billing_events.occurrence IS 'What makes the event one occurrence (a ledger seq, a quota window, a grant key, a Stripe id): a second write of the same occurrence is nothing.';
+
 -- Name: credit_lots; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.credit_lots (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -3992,9 +4251,11 @@ CREATE TABLE tollgate.plans (
     trial_credits bigint DEFAULT 0 NOT NULL,
     trial_days integer DEFAULT 0 NOT NULL,
     credits_per_seat boolean DEFAULT false NOT NULL,
+    low_balance_threshold bigint,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT plans_id_check CHECK ((id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'::text)),
+    CONSTRAINT plans_low_balance_threshold_check CHECK ((low_balance_threshold >= 0)),
     CONSTRAINT plans_monthly_credits_check CHECK ((monthly_credits >= 0)),
     CONSTRAINT plans_trial_credits_check CHECK ((trial_credits >= 0)),
     CONSTRAINT plans_trial_days_check CHECK (((trial_days >= 0) AND (trial_days <= 730)))
@@ -4017,6 +4278,9 @@ COMMENT ON COLUMN tollgate.plans.trial_days IS 'Days of free trial a subscriptio
 
 -- Name: COLUMN plans.credits_per_seat; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.plans.credits_per_seat IS 'On: the allowance is monthly_credits per seat, times the quantity of the subscription that puts an account on the plan. A quantity change takes effect at the next grant (docs/stripe.md, "Seats").';
+
+-- Name: COLUMN plans.low_balance_threshold; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.plans.low_balance_threshold IS 'Below this available balance an account on the plan is low on credits (a balance.low event), unless the account sets its own (accounts.low_balance_threshold); null: no threshold.';
 
 -- Name: stripe_products; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.stripe_products (
@@ -4205,6 +4469,18 @@ ALTER TABLE ONLY tollgate.ai_usage
 ALTER TABLE ONLY tollgate.ai_usage_default
     ADD CONSTRAINT ai_usage_default_pkey PRIMARY KEY (id, created_at);
 
+-- Name: billing_event_deliveries billing_event_deliveries_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.billing_event_deliveries
+    ADD CONSTRAINT billing_event_deliveries_pkey PRIMARY KEY (event_id);
+
+-- Name: billing_events billing_events_account_id_type_occurrence_key; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.billing_events
+    ADD CONSTRAINT billing_events_account_id_type_occurrence_key UNIQUE (account_id, type, occurrence);
+
+-- Name: billing_events billing_events_pkey; Type: CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.billing_events
+    ADD CONSTRAINT billing_events_pkey PRIMARY KEY (id);
+
 -- Name: credit_holds credit_holds_account_id_idempotency_key_key; Type: CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_holds
     ADD CONSTRAINT credit_holds_account_id_idempotency_key_key UNIQUE (account_id, idempotency_key);
@@ -4315,6 +4591,12 @@ CREATE INDEX ai_usage_account_created_idx ON ONLY tollgate.ai_usage USING btree 
 -- Name: ai_usage_default_account_id_created_at_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX ai_usage_default_account_id_created_at_idx ON tollgate.ai_usage_default USING btree (account_id, created_at);
 
+-- Name: billing_event_deliveries_due_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX billing_event_deliveries_due_idx ON tollgate.billing_event_deliveries USING btree (next_attempt_at) WHERE (delivered_at IS NULL);
+
+-- Name: billing_events_account_idx; Type: INDEX; Schema: tollgate
+CREATE INDEX billing_events_account_idx ON tollgate.billing_events USING btree (account_id, created_at);
+
 -- Name: credit_holds_open_idx; Type: INDEX; Schema: tollgate
 CREATE INDEX credit_holds_open_idx ON tollgate.credit_holds USING btree (account_id, expires_at) WHERE (status = 'held'::text);
 
@@ -4407,6 +4689,14 @@ ALTER TABLE ONLY tollgate.accounts
 ALTER TABLE tollgate.ai_usage
     ADD CONSTRAINT ai_usage_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
 
+-- Name: billing_event_deliveries billing_event_deliveries_event_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.billing_event_deliveries
+    ADD CONSTRAINT billing_event_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES tollgate.billing_events(id) ON DELETE CASCADE;
+
+-- Name: billing_events billing_events_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
+ALTER TABLE ONLY tollgate.billing_events
+    ADD CONSTRAINT billing_events_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
+
 -- Name: credit_holds credit_holds_account_id_fkey; Type: FK CONSTRAINT; Schema: tollgate
 ALTER TABLE ONLY tollgate.credit_holds
     ADD CONSTRAINT credit_holds_account_id_fkey FOREIGN KEY (account_id) REFERENCES tollgate.accounts(id) ON DELETE CASCADE;
@@ -4490,6 +4780,15 @@ CREATE POLICY ai_usage_select_managed ON tollgate.ai_usage FOR SELECT TO authent
 
 -- Name: ai_usage ai_usage_select_own; Type: POLICY; Schema: tollgate
 CREATE POLICY ai_usage_select_own ON tollgate.ai_usage FOR SELECT TO authenticated USING (((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)) AND (user_id = ( SELECT auth.uid() AS uid))));
+
+-- Name: billing_event_deliveries; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.billing_event_deliveries ENABLE ROW LEVEL SECURITY;
+
+-- Name: billing_events; Type: ROW SECURITY; Schema: tollgate
+ALTER TABLE tollgate.billing_events ENABLE ROW LEVEL SECURITY;
+
+-- Name: billing_events billing_events_select_member; Type: POLICY; Schema: tollgate
+CREATE POLICY billing_events_select_member ON tollgate.billing_events FOR SELECT TO authenticated USING ((account_id IN ( SELECT tollgate.member_accounts() AS member_accounts)));
 
 -- Name: credit_holds; Type: ROW SECURITY; Schema: tollgate
 ALTER TABLE tollgate.credit_holds ENABLE ROW LEVEL SECURITY;
@@ -4666,6 +4965,12 @@ REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_all
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
 
+-- Name: FUNCTION _emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._emit_balance_events(p_account_id uuid, p_before bigint, p_after bigint, p_threshold bigint, p_occurrence text, p_now timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._emit_event(p_account_id uuid, p_type text, p_data jsonb, p_occurrence text, p_now timestamp with time zone) FROM PUBLIC;
+
 -- Name: FUNCTION _expire_holds(p_account_id uuid, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._expire_holds(p_account_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
@@ -4703,6 +5008,9 @@ REVOKE ALL ON FUNCTION tollgate._log_ai_usage(p_account_id uuid, p_request_id te
 -- Name: FUNCTION _log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
+-- Name: FUNCTION _low_balance_threshold(p_account tollgate.accounts); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) FROM PUBLIC;
+
 -- Name: FUNCTION _member_manager(p_account_id uuid, p_action text); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) FROM PUBLIC;
 
@@ -4738,6 +5046,9 @@ REVOKE ALL ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text,
 
 -- Name: FUNCTION _quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._quota_window(p_period tollgate.quota_period, p_now timestamp with time zone, p_period_start timestamp with time zone, p_period_end timestamp with time zone) FROM PUBLIC;
+
+-- Name: FUNCTION _record_consume_refusal(p_account_id uuid, p_actor_id uuid, p_feature text, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._record_consume_refusal(p_account_id uuid, p_actor_id uuid, p_feature text, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._record_stripe_outcome(p_event_id text, p_outcome jsonb, p_now timestamp with time zone) FROM PUBLIC;
@@ -4871,6 +5182,10 @@ GRANT ALL ON FUNCTION tollgate.check_ledger(p_account_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.checkout_target(p_account_id uuid, p_user_id uuid, p_plan_id text, p_pack_id text, p_price_id text) TO service_role;
 
+-- Name: FUNCTION claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_seconds integer, p_now timestamp with time zone) TO service_role;
+
 -- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) TO authenticated;
@@ -4935,6 +5250,14 @@ GRANT ALL ON FUNCTION tollgate.member_accounts(p_roles tollgate.member_role[]) T
 REVOKE ALL ON FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION tollgate.portal_customer(p_account_id uuid, p_user_id uuid) TO service_role;
 
+-- Name: FUNCTION record_billing_event_deliveries(p_results jsonb, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.record_billing_event_deliveries(p_results jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.record_billing_event_deliveries(p_results jsonb, p_now timestamp with time zone) TO service_role;
+
+-- Name: FUNCTION record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate.record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION tollgate.record_consume_refusal(p_feature text, p_amount integer, p_user_id uuid, p_account_id uuid) TO service_role;
+
 -- Name: TABLE stripe_prices; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.stripe_prices TO anon;
 GRANT SELECT ON TABLE tollgate.stripe_prices TO authenticated;
@@ -4976,6 +5299,13 @@ GRANT SELECT ON TABLE tollgate.ai_usage TO service_role;
 
 -- Name: TABLE ai_usage_default; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.ai_usage_default TO service_role;
+
+-- Name: TABLE billing_event_deliveries; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.billing_event_deliveries TO service_role;
+
+-- Name: TABLE billing_events; Type: ACL; Schema: tollgate
+GRANT SELECT ON TABLE tollgate.billing_events TO authenticated;
+GRANT SELECT ON TABLE tollgate.billing_events TO service_role;
 
 -- Name: TABLE credit_lots; Type: ACL; Schema: tollgate
 GRANT SELECT ON TABLE tollgate.credit_lots TO authenticated;

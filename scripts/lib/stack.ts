@@ -528,7 +528,9 @@ export async function serveFunctions(opts: {
     apiKeys: [LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY, LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY],
     dbUrl: opts.authDbUrl ?? opts.dbUrl,
   });
+  const dispatcher = startDispatchTimer(url);
   const stop = async () => {
+    clearInterval(dispatcher);
     for (const c of children) {
       try {
         c.kill("SIGTERM");
@@ -546,6 +548,21 @@ export async function serveFunctions(opts: {
     throw e;
   }
   return { url, env, ports, stop };
+}
+
+/**
+ * What pg_cron does through pg_net on hosted (20261201170810_schedule_deliver_billing_events.sql), which the local
+ * stack has no pg_net for: calls deliver-billing-events every minute with the secret key. Without
+ * TOLLGATE_WEBHOOK_URL the function claims nothing.
+ */
+function startDispatchTimer(gatewayUrl: string, everyMs = 60_000): ReturnType<typeof setInterval> {
+  return setInterval(() => {
+    fetch(`${gatewayUrl}/functions/v1/deliver-billing-events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${LOCAL_SECRET_KEY}`, "Content-Type": "application/json" },
+      body: "{}",
+    }).then((res) => res.body?.cancel(), () => {});
+  }, everyMs);
 }
 
 async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {

@@ -13,6 +13,7 @@ create table if not exists tollgate.plans (
   trial_credits bigint not null default 0 check (trial_credits >= 0),
   trial_days integer not null default 0 check (trial_days between 0 and 730),
   credits_per_seat boolean not null default false,
+  low_balance_threshold bigint check (low_balance_threshold >= 0),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
@@ -30,6 +31,9 @@ comment on column tollgate.plans.trial_days is
 comment on column tollgate.plans.credits_per_seat is
   'On: the allowance is monthly_credits per seat, times the quantity of the subscription that puts an account on '
   'the plan. A quantity change takes effect at the next grant (docs/stripe.md, "Seats").';
+comment on column tollgate.plans.low_balance_threshold is
+  'Below this available balance an account on the plan is low on credits (a balance.low event), unless the '
+  'account sets its own (accounts.low_balance_threshold); null: no threshold.';
 comment on column tollgate.plans.stripe_price_ids is
   'Stripe prices that put a subscriber on this plan; with several matches the highest sort_order wins.';
 

@@ -362,6 +362,20 @@ comment on function tollgate._lock_account(uuid) is
   'movement or a membership change takes, so concurrent calls of one account serialize and never deadlock.';
 revoke execute on function tollgate._lock_account(uuid) from public, anon, authenticated, service_role;
 
+create or replace function tollgate._low_balance_threshold(p_account tollgate.accounts) returns bigint
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(p_account.low_balance_threshold,
+                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id))
+$$;
+comment on function tollgate._low_balance_threshold(tollgate.accounts) is
+  'Tollgate: the available balance below which an account is low on credits (balance.low): its own '
+  'low_balance_threshold, else its plan''s; null: none.';
+revoke execute on function tollgate._low_balance_threshold(tollgate.accounts)
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._post_ledger(
   p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid,
   p_metadata jsonb, p_now timestamptz, p_actor_id uuid default null
@@ -373,24 +387,34 @@ as $$
 declare
   v_balance bigint;
   v_seq bigint;
+  v_available bigint;
+  v_threshold bigint;
   v_row tollgate.credit_ledger;
 begin
-  update tollgate.accounts
+  update tollgate.accounts a
      set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
          ledger_seq = ledger_seq + 1, updated_at = p_now
    where id = p_account_id
-  returning balance, ledger_seq into v_balance, v_seq;
+  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
+    into v_balance, v_seq, v_available, v_threshold;
   insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
                                       actor_id, metadata, created_at)
   values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
           coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_row;
+  -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
+  -- new allowance (the reset), so it reports neither.
+  if p_delta < 0 and p_reason <> 'expire' then
+    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
+                                          'ledger:' || v_seq, p_now);
+  end if;
   return v_row;
 end
 $$;
 comment on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid) is
   'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and '
-  'overdraft) with it, numbering the row. The caller holds the account lock and has already moved the lots.';
+  'overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its '
+  'billing event. The caller holds the account lock and has already moved the lots.';
 revoke execute on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
 
@@ -434,14 +458,21 @@ begin
   if p_expires_at is not null then
     update tollgate.accounts set next_expiry_at = least(next_expiry_at, p_expires_at) where id = p_account_id;
   end if;
+  -- A period's plan allowance is the plan's rhythm, not news: every other grant is an event.
+  if p_source <> 'plan' then
+    perform tollgate._emit_event(p_account_id, 'credits.granted', jsonb_build_object(
+      'lot_id', v_lot.id, 'transaction_id', v_entry.id, 'source', p_source, 'amount', p_amount,
+      'expires_at', p_expires_at, 'balance', v_entry.balance_after - v_account.held), p_grant_key, p_now);
+  end if;
   return jsonb_build_object('lot_id', v_lot.id, 'transaction_id', v_entry.id,
                             'balance', v_entry.balance_after - v_account.held, 'replayed', false);
 end
 $$;
 comment on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,
   timestamptz) is
-  'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first; a replay returns the first '
-  'grant, the same key with another amount or source is TG409.';
+  'Tollgate: grants a lot once per (account, grant key), repaying any overdraft first, with a credits.granted event '
+  'unless it is a plan''s allowance; a replay returns the first grant, the same key with another amount or source '
+  'is TG409.';
 revoke execute on function tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text,
   jsonb, timestamptz) from public, anon, authenticated, service_role;
 
@@ -538,6 +569,8 @@ set search_path = ''
 as $$
 declare
   v_hold tollgate.credit_holds;
+  v_available bigint;
+  v_threshold bigint;
 begin
   perform tollgate._require_available(p_account_id, p_amount);
   insert into tollgate.credit_holds (account_id, user_id, idempotency_key, feature, amount, expires_at, metadata,
@@ -545,13 +578,17 @@ begin
   values (p_account_id, p_actor_id, p_key, p_feature, p_amount, p_now + make_interval(secs => p_ttl_seconds),
           coalesce(p_metadata, '{}'::jsonb), p_now)
   returning * into v_hold;
-  update tollgate.accounts set held = held + p_amount, updated_at = p_now where id = p_account_id;
+  update tollgate.accounts a set held = held + p_amount, updated_at = p_now where id = p_account_id
+  returning a.balance - a.held, tollgate._low_balance_threshold(a) into v_available, v_threshold;
+  -- Holding lowers what is available as a debit does.
+  perform tollgate._emit_balance_events(p_account_id, v_available + p_amount, v_available, v_threshold,
+                                        'hold:' || v_hold.id, p_now);
   return v_hold;
 end
 $$;
 comment on function tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid) is
   'Tollgate: reserves p_amount credits for p_ttl_seconds (TG402 unless balance - held covers them): a hold row '
-  'and accounts.held, no ledger movement. The caller holds the account lock and has counted the request and the '
+  'and accounts.held, no ledger movement (a balance.low or balance.depleted it causes is written). The caller holds the account lock and has counted the request and the '
   'member''s cap.';
 revoke execute on function tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid)
   from public, anon, authenticated, service_role;
@@ -562,15 +599,20 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_released bigint;
+  v_released bigint := 0;
+  v_hold record;
 begin
-  with expired as (
+  for v_hold in
     update tollgate.credit_holds h
        set status = 'expired', charged = 0, released = h.amount, closed_at = p_now
      where h.account_id = p_account_id and h.status = 'held' and h.expires_at <= p_now
-    returning h.amount
-  )
-  select coalesce(sum(amount), 0) into v_released from expired;
+    returning h.id, h.amount, h.user_id, h.feature, h.expires_at
+  loop
+    v_released := v_released + v_hold.amount;
+    perform tollgate._emit_event(p_account_id, 'hold.expired', jsonb_build_object(
+      'hold_id', v_hold.id, 'amount', v_hold.amount, 'user_id', v_hold.user_id, 'feature', v_hold.feature,
+      'expires_at', v_hold.expires_at), v_hold.id::text, p_now);
+  end loop;
   if v_released > 0 then
     update tollgate.accounts set held = held - v_released, updated_at = p_now where id = p_account_id;
   end if;
@@ -578,8 +620,8 @@ begin
 end
 $$;
 comment on function tollgate._expire_holds(uuid, timestamptz) is
-  'Tollgate: the one place holds expire: closes the account''s open holds past their expiry at p_now and gives '
-  'their credits back to the available balance (returns how many). Once per hold, whoever comes first: the '
+  'Tollgate: the one place holds expire: closes the account''s open holds past their expiry at p_now, each with a '
+  'hold.expired event, and gives their credits back to the available balance (returns how many). Once per hold, whoever comes first: the '
   'sweeper (release_expired_holds) or the account''s next consume or usage call. The caller holds the account lock.';
 revoke execute on function tollgate._expire_holds(uuid, timestamptz) from public, anon, authenticated, service_role;
 

@@ -163,6 +163,13 @@ begin
           'used', coalesce(v_used, 0), 'resets_at', v_limit.window_end,
           'retry_after', greatest(1, ceil(extract(epoch from v_limit.window_end - p_now)))::bigint)::text;
     end if;
+    -- The request that takes a window to 80% of its limit warns, once per window.
+    if v_used * 5 >= v_limit.request_limit * 4 and (v_used - 1) * 5 < v_limit.request_limit * 4 then
+      perform tollgate._emit_event(p_account.id, 'quota.warning', jsonb_build_object(
+        'feature', v_limit.feature, 'period', v_limit.period, 'limit', v_limit.request_limit, 'used', v_used,
+        'window_start', v_limit.window_start, 'resets_at', v_limit.window_end),
+        format('%s:%s:%s', v_limit.feature, v_limit.period, extract(epoch from v_limit.window_start)), p_now);
+    end if;
     v_quota := v_quota || jsonb_build_object('feature', v_limit.feature, 'period', v_limit.period, 'used', v_used,
                                              'limit', v_limit.request_limit, 'resets_at', v_limit.window_end);
   end loop;
@@ -172,8 +179,8 @@ $$;
 comment on function tollgate._count_request(tollgate.accounts, text, timestamptz) is
   'Tollgate: counts one request against every limit the account''s plan sets for p_feature, then against the '
   'plan''s limits on feature ''*'' (one window for the requests of every feature), refusing with TG429 (with '
-  'resets_at and retry_after) when a window is full; returns each limit''s state. The caller holds the '
-  'account lock and has settled the account.';
+  'resets_at and retry_after) when a window is full, writing quota.warning when one reaches 80%; returns each '
+  'limit''s state. The caller holds the account lock and has settled the account.';
 revoke execute on function tollgate._count_request(tollgate.accounts, text, timestamptz)
   from public, anon, authenticated, service_role;
 

@@ -432,6 +432,11 @@ begin
      set next_expiry_at = (select min(l.expires_at) from tollgate.credit_lots l
                             where l.account_id = p_account_id and l.remaining > 0 and l.expires_at > p_now)
    where a.id = p_account_id;
+  if v_account.plan_id is distinct from p_plan_id then
+    perform tollgate._emit_event(p_account_id, 'plan.changed', v_change || jsonb_build_object(
+      'period_start', v_start, 'period_end', v_end, 'allowance', p_allowance),
+      format('%s>%s@%s', v_account.plan_id, p_plan_id, extract(epoch from p_now)), p_now);
+  end if;
   return v_account.plan_id is distinct from p_plan_id;
 end
 $$;
@@ -441,7 +446,7 @@ comment on function tollgate._set_account_plan(uuid, text, timestamptz, bigint, 
   'account is settled first (_settle_if_due: its ended period rolls, lots past their expiry expire, under the plan '
   'it was on); the plan lots of another period (another anchor) are set aside at zero, so an account '
   'that returns to that period gets back what it had not used. Top-ups are untouched. Idempotent: the same call '
-  'again moves nothing. Returns whether the plan changed.';
+  'again moves nothing. Returns whether the plan changed (then with a plan.changed event).';
 revoke execute on function tollgate._set_account_plan(uuid, text, timestamptz, bigint, timestamptz)
   from public, anon, authenticated, service_role;
 
@@ -725,6 +730,13 @@ begin
   v_moved := tollgate._settle_stripe_payment(
     v_payment.id, 'refund', 'stripe:' || (p_event ->> 'id'),
     jsonb_build_object('charge_id', v_charge_id, 'amount_refunded', v_refunded, 'amount', v_amount), p_now);
+  -- Each refund step of a charge (its cumulative amount_refunded) is one occurrence, in whatever order they come.
+  if v_refunded > 0 then
+    perform tollgate._emit_event(v_payment.account_id, 'payment.refunded', jsonb_build_object(
+      'payment_id', v_payment.id, 'charge_id', v_charge_id, 'amount', v_amount, 'amount_refunded', v_refunded,
+      'currency', coalesce(v_charge ->> 'currency', v_payment.currency), 'credits_taken_back', greatest(-v_moved, 0)),
+      format('%s:%s', coalesce(v_charge_id, v_payment.id), v_refunded), p_now);
+  end if;
   if v_moved = 0 then
     return tollgate._stripe_outcome('ignored', format('Charge %s: nothing more to take back for %s of %s refunded',
                                                     v_charge_id, v_refunded, v_amount));
@@ -734,7 +746,8 @@ end
 $$;
 comment on function tollgate._apply_stripe_refund(jsonb, timestamptz) is
   'Tollgate: charge.refunded: refunds are cumulative (amount_refunded), so the payment''s refunded credits become '
-  'credits x amount_refunded / amount (rounded down) if more than before, and the take-back follows. A refund of a '
+  'credits x amount_refunded / amount (rounded down) if more than before, and the take-back follows, with a '
+  'payment.refunded event per refund step (charge, amount_refunded). A refund of a '
   'payment not seen yet waits for it.';
 revoke execute on function tollgate._apply_stripe_refund(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
@@ -1317,6 +1330,7 @@ declare
   v_invoice jsonb := p_event #> '{data,object}';
   v_customer text := tollgate._stripe_id(v_invoice -> 'customer');
   v_account_id uuid;
+  v_failure tollgate.stripe_payment_failures;
 begin
   select c.account_id into v_account_id from tollgate.stripe_customers c where c.customer_id = v_customer;
   if v_account_id is null then
@@ -1339,17 +1353,24 @@ begin
             coalesce((v_invoice ->> 'amount_due')::bigint, 0), coalesce(v_invoice ->> 'currency', ''),
             (v_invoice ->> 'attempt_count')::integer, tollgate._stripe_time(v_invoice -> 'next_payment_attempt'),
             p_event ->> 'id', p_now)
-    on conflict (id) do nothing;
+    on conflict (id) do nothing
+    returning * into v_failure;
   end if;
   if not found then
     return tollgate._stripe_outcome('ignored', format('Invoice %s is already recorded', v_invoice ->> 'id'));
+  end if;
+  if v_failure.id is not null then
+    perform tollgate._emit_event(v_account_id, 'payment.failed', jsonb_build_object(
+      'invoice_id', v_failure.invoice_id, 'amount', v_failure.amount, 'currency', v_failure.currency,
+      'attempt_count', v_failure.attempt_count, 'next_payment_attempt', v_failure.next_payment_attempt,
+      'subscription_id', tollgate._stripe_invoice_subscription(v_invoice)), v_failure.id, p_now);
   end if;
   return tollgate._stripe_outcome('processed');
 end
 $$;
 comment on function tollgate._apply_stripe_invoice(jsonb, timestamptz) is
-  'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row per (invoice, attempt). Both '
-  'once, and both wait for the customer''s link.';
+  'Tollgate: invoice.paid -> a payment row; invoice.payment_failed -> a failure row and a payment.failed event per '
+  '(invoice, attempt). Both once, and both wait for the customer''s link.';
 revoke execute on function tollgate._apply_stripe_invoice(jsonb, timestamptz)
   from public, anon, authenticated, service_role;
 

@@ -17,6 +17,7 @@ drop function if exists tollgate._require_available(uuid, bigint);
 drop function if exists tollgate._draw_lots(uuid, bigint, timestamptz);
 drop function if exists tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,
   timestamptz);
+drop function if exists tollgate._low_balance_threshold(tollgate.accounts);
 drop function if exists tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid);
 drop function if exists tollgate._lock_account(uuid);
 drop function if exists tollgate._acting_member(uuid, uuid);

@@ -1,8 +1,9 @@
 -- The role matrix of every table in tollgate (its partitions excepted: ai_usage_partitions.test.sql locks them), for
 -- anon, a team's owner, admin and member, a user who is not a member, and the service role: how many of the team's
 -- rows each one reads, or 'denied' when the role may not select the table at all ('all': a catalogue read whole).
--- Members read the account, its lots, holds, ledger, counters and subscription; a member reads their own usage rows, owners
--- and admins everyone's and the payments; a non-member nothing of it; anon only the catalogue. The table list comes
+-- Members read the account, its lots, holds, ledger, counters, billing events and subscription; a member reads their
+-- own usage rows, owners and admins everyone's and the payments; a non-member nothing of it; anon only the catalogue;
+-- the service role alone the delivery state of the events. The table list comes
 -- from the catalogue, so a new table fails here until it has its row. Then: nobody reads another account's rows,
 -- and nobody but the table owner writes billing data.
 begin;
@@ -120,6 +121,8 @@ grant select on expected to public;
 insert into expected values
   ('tollgate.account_members',         'denied', '3',      '3',      '3',      '0',      '3'),
   ('tollgate.accounts',                'denied', '1',      '1',      '1',      '0',      '1'),
+  ('tollgate.billing_event_deliveries', 'denied', 'denied', 'denied', 'denied', 'denied', 'all'),
+  ('tollgate.billing_events',          'denied', '2',      '2',      '2',      '0',      '2'),
   ('tollgate.ai_usage',                'denied', '2',      '2',      '1',      '0',      '2'),
   ('tollgate.credit_holds',            'denied', '1',      '1',      '1',      '0',      '1'),
   ('tollgate.credit_ledger',           'denied', '3',      '3',      '3',      '0',      '3'),

@@ -189,6 +189,7 @@ const TABLE: Record<string, { token: "user" | "service"; cases: Case[] }> = {
     ],
   },
   "reset-monthly-quotas": { token: "service", cases: UNKNOWN_FIELDS },
+  "deliver-billing-events": { token: "service", cases: UNKNOWN_FIELDS },
   "billing-status": {
     token: "user",
     cases: [...UNKNOWN_FIELDS, ...badFields({}, ["account_id", "user_id"])],

@@ -173,6 +173,7 @@ const FUNCTIONS: Record<
     service: 201,
   },
   "reset-monthly-quotas": { body: () => ({}), user: 403, service: 200 },
+  "deliver-billing-events": { body: () => ({}), user: 403, service: 200 },
   "billing-status": {
     body: (service, userId) => (service ? { user_id: userId } : {}),
     user: 200,

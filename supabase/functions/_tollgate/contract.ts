@@ -236,6 +236,15 @@ export type PortalRequest = z.infer<typeof PortalRequest>;
 export const PortalResponse = z.object({ url: z.string() });
 export type PortalResponse = z.infer<typeof PortalResponse>;
 
+export const DeliverRequest = z.strictObject({});
+export const DeliverResponse = z.object({
+  /** False when TOLLGATE_WEBHOOK_URL is not set: nothing was claimed. */
+  configured: z.boolean(),
+  delivered: z.int(),
+  failed: z.int(),
+});
+export type DeliverResponse = z.infer<typeof DeliverResponse>;
+
 /** Every contract error code and its HTTP status (read by the client and the OpenAPI generator). */
 export const ERROR_STATUS = {
   invalid_request: 400,

@@ -65,8 +65,9 @@ export type Database = {
           "seats": number;
           "settle_at": string | null;
           "updated_at": string;
+          "_low_balance_threshold": number | null;
         };
-        ComputedFields: never;
+        ComputedFields: "_low_balance_threshold";
         Insert: {
           "balance"?: number;
           "created_at"?: string;
@@ -215,6 +216,78 @@ export type Database = {
         Relationships: [
           {
             foreignKeyName: "ai_usage_account_id_fkey";
+            columns: ["account_id"];
+            isOneToOne: false;
+            referencedRelation: "accounts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "billing_event_deliveries": {
+        Row: {
+          "attempts": number;
+          "delivered_at": string | null;
+          "event_id": string;
+          "last_error": string | null;
+          "next_attempt_at": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "delivered_at"?: string | null;
+          "event_id": string;
+          "last_error"?: string | null;
+          "next_attempt_at": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "attempts"?: number;
+          "delivered_at"?: string | null;
+          "event_id"?: string;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "billing_event_deliveries_event_id_fkey";
+            columns: ["event_id"];
+            isOneToOne: true;
+            referencedRelation: "billing_events";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "billing_events": {
+        Row: {
+          "account_id": string;
+          "created_at": string;
+          "data": NonNullable<Json>;
+          "id": string;
+          "occurrence": string;
+          "type": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "account_id": string;
+          "created_at"?: string;
+          "data"?: NonNullable<Json>;
+          "id"?: string;
+          "occurrence": string;
+          "type": string;
+        };
+        Update: {
+          "account_id"?: string;
+          "created_at"?: string;
+          "data"?: NonNullable<Json>;
+          "id"?: string;
+          "occurrence"?: string;
+          "type"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "billing_events_account_id_fkey";
             columns: ["account_id"];
             isOneToOne: false;
             referencedRelation: "accounts";
@@ -556,6 +629,7 @@ export type Database = {
           "features": NonNullable<Json>;
           "id": string;
           "is_default": boolean;
+          "low_balance_threshold": number | null;
           "monthly_credits": number;
           "name": string;
           "sort_order": number;
@@ -571,6 +645,7 @@ export type Database = {
           "features"?: NonNullable<Json>;
           "id": string;
           "is_default"?: boolean;
+          "low_balance_threshold"?: number | null;
           "monthly_credits"?: number;
           "name": string;
           "sort_order"?: number;
@@ -585,6 +660,7 @@ export type Database = {
           "features"?: NonNullable<Json>;
           "id"?: string;
           "is_default"?: boolean;
+          "low_balance_threshold"?: number | null;
           "monthly_credits"?: number;
           "name"?: string;
           "sort_order"?: number;
@@ -1194,6 +1270,27 @@ export type Database = {
         Args: { "p_account_id": string; "p_amount": number; "p_now": string };
         Returns: number;
       };
+      "_emit_balance_events": {
+        Args: {
+          "p_account_id": string;
+          "p_after": number;
+          "p_before": number;
+          "p_now": string;
+          "p_occurrence": string;
+          "p_threshold": number;
+        };
+        Returns: undefined;
+      };
+      "_emit_event": {
+        Args: {
+          "p_account_id": string;
+          "p_data": Json;
+          "p_now": string;
+          "p_occurrence": string;
+          "p_type": string;
+        };
+        Returns: boolean;
+      };
       "_expire_holds": { Args: { "p_account_id": string; "p_now": string }; Returns: number };
       "_grant_lot": {
         Args: {
@@ -1327,6 +1424,15 @@ export type Database = {
         Returns: Json;
       };
       "_log_ai_usage_batch": { Args: { "p_events": Json; "p_now": string }; Returns: Json };
+      "_low_balance_threshold": {
+        Args: {
+          "p_account": Omit<
+            Database["tollgate"]["Tables"]["accounts"]["Row"],
+            Database["tollgate"]["Tables"]["accounts"]["ComputedFields"]
+          >;
+        };
+        Returns: number;
+      };
       "_member_manager": {
         Args: { "p_account_id": string; "p_action": string };
         Returns: Database["tollgate"]["Enums"]["member_role"];
@@ -1435,6 +1541,16 @@ export type Database = {
           "window_end": string;
           "window_start": string;
         }[];
+      };
+      "_record_consume_refusal": {
+        Args: {
+          "p_account_id": string;
+          "p_actor_id": string;
+          "p_amount": number;
+          "p_feature": string;
+          "p_now": string;
+        };
+        Returns: number;
       };
       "_record_stripe_outcome": {
         Args: { "p_event_id": string; "p_now": string; "p_outcome": Json };
@@ -1742,6 +1858,17 @@ export type Database = {
         };
         Returns: Json;
       };
+      "claim_billing_events": {
+        Args: { "p_lease_seconds"?: number; "p_limit"?: number; "p_now"?: string };
+        Returns: {
+          "account_id": string;
+          "attempts": number;
+          "created_at": string;
+          "data": Json;
+          "id": string;
+          "type": string;
+        }[];
+      };
       "consume_credits": {
         Args: {
           "p_account_id"?: string;
@@ -1845,6 +1972,11 @@ export type Database = {
         Returns: string[];
       };
       "portal_customer": { Args: { "p_account_id": string; "p_user_id": string }; Returns: string };
+      "record_billing_event_deliveries": { Args: { "p_now"?: string; "p_results": Json }; Returns: number };
+      "record_consume_refusal": {
+        Args: { "p_account_id"?: string; "p_amount"?: number; "p_feature"?: string; "p_user_id"?: string };
+        Returns: number;
+      };
       "record_stripe_price": {
         Args: { "p_price": Json };
         Returns: {
