@@ -731,7 +731,7 @@ declare
                                         )::text);
   v_replay jsonb;
   v_quota jsonb;
-  v_entry tollgate.credit_ledger;
+  v_entry_id uuid;
   v_hold tollgate.credit_holds;
   v_response jsonb;
 begin
@@ -761,25 +761,30 @@ begin
   if p_hold then
     v_hold := tollgate._hold_credits(p_account_id, p_amount, p_idempotency_key, p_hold_ttl_seconds, p_feature,
                                      p_metadata, p_now, v_actor);
-    v_account.held := v_account.held + p_amount;
   elsif p_amount > 0 then
-    v_entry := tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
-                               coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
-                               v_actor);
+    v_entry_id := gen_random_uuid();
   end if;
 
   v_response := jsonb_build_object(
-    'transaction_id', v_entry.id,
+    'transaction_id', v_entry_id,
     'consumed', case when p_hold then 0 else p_amount end,
-    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
-    'held', v_account.held,
+    -- What the hold, or the debit below, leaves available.
+    'balance', v_account.balance - v_account.held - p_amount,
+    'held', v_account.held + case when p_hold then p_amount else 0 end,
     'quota', v_quota,
     'replayed', false);
   if p_hold then
     v_response := v_response || jsonb_build_object('hold_id', v_hold.id, 'hold_expires_at', v_hold.expires_at);
   end if;
-  insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
-  values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
+  if v_entry_id is null then
+    insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+    values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
+  else
+    -- The debit's ledger entry (v_entry_id, as answered) keeps the replay record.
+    perform tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
+                            coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
+                            v_actor, v_entry_id, v_hash, v_response);
+  end if;
   return v_response;
 end
 $$;
@@ -951,6 +956,8 @@ CREATE TABLE tollgate.credit_ledger (
     lot_id uuid,
     actor_id uuid,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    request_hash text,
+    response jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT credit_ledger_reason_check CHECK ((reason = ANY (ARRAY['consume'::text, 'usage'::text, 'grant'::text, 'expire'::text, 'refund'::text, 'dispute'::text, 'adjustment'::text]))),
     CONSTRAINT credit_ledger_seq_check CHECK ((seq > 0))
@@ -962,8 +969,14 @@ COMMENT ON TABLE tollgate.credit_ledger IS 'Tollgate: append-only credit ledger,
 -- Name: COLUMN credit_ledger.actor_id; Type: COMMENT; Schema: tollgate
 COMMENT ON COLUMN tollgate.credit_ledger.actor_id IS 'The member whose call moved the credits (consume, usage); null for the system''s movements (grants, expiries, Stripe, a service call for a team that named no member).';
 
--- Name: _debit(uuid, bigint, boolean, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
+-- Name: COLUMN credit_ledger.request_hash; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_ledger.request_hash IS 'With response, the replay record of the consume that debited this entry (null on every other movement): the hash of its request, so the same idempotency key with another body is a conflict.';
+
+-- Name: COLUMN credit_ledger.response; Type: COMMENT; Schema: tollgate
+COMMENT ON COLUMN tollgate.credit_ledger.response IS 'The answer the consume that debited this entry gave, answered again (replayed: true) to a retry with its key. Kept on the entry, a debit needs no idempotency_keys row of its own.';
+
+-- Name: _debit(uuid, bigint, boolean, text, text, jsonb, timestamp with time zone, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid, p_entry_id uuid DEFAULT NULL::uuid, p_request_hash text DEFAULT NULL::text, p_response jsonb DEFAULT NULL::jsonb) RETURNS tollgate.credit_ledger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -975,12 +988,12 @@ begin
   end if;
   v_drawn := tollgate._draw_lots(p_account_id, p_amount, p_now);
   return tollgate._post_ledger(p_account_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now,
-                               p_actor_id);
+                               p_actor_id, p_entry_id, p_request_hash, p_response);
 end
 $$;
 
--- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
+-- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb) IS 'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The entry id and replay record go to _post_ledger. The caller holds the account lock and has settled the account.';
 
 -- Name: _draw_lots(uuid, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) RETURNS bigint
@@ -1721,15 +1734,17 @@ COMMENT ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp
 
 -- Name: _low_balance_threshold(tollgate.accounts); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) RETURNS bigint
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select coalesce(p_account.low_balance_threshold,
-                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id))
+begin
+  return coalesce(p_account.low_balance_threshold,
+                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id));
+end
 $$;
 
 -- Name: FUNCTION _low_balance_threshold(p_account tollgate.accounts); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) IS 'Tollgate: the available balance below which an account is low on credits (balance.low): its own low_balance_threshold, else its plan''s; null: none.';
+COMMENT ON FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) IS 'Tollgate: the available balance below which an account is low on credits (balance.low): its own low_balance_threshold, else its plan''s; null: none. PL/pgSQL, not SQL: every debit calls it from a statement that is set up afresh per call, where PostgreSQL 15 parses and plans a SQL function''s body again each time (measured: a tenth of a consume); PL/pgSQL keeps its plan for the session.';
 
 -- Name: _member_manager(uuid, text); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._member_manager(p_account_id uuid, p_action text) RETURNS tollgate.member_role
@@ -1995,41 +2010,41 @@ $$;
 -- Name: FUNCTION _plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) IS 'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account (_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if it settles a hold), its replay hash, its price and credits. Raises when an event names an account or member the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
 
--- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
+-- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid, p_entry_id uuid DEFAULT NULL::uuid, p_request_hash text DEFAULT NULL::text, p_response jsonb DEFAULT NULL::jsonb) RETURNS tollgate.credit_ledger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_balance bigint;
-  v_seq bigint;
-  v_available bigint;
-  v_threshold bigint;
-  v_row tollgate.credit_ledger;
+  v_posted record;
 begin
-  update tollgate.accounts a
-     set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
-         ledger_seq = ledger_seq + 1, updated_at = p_now
-   where id = p_account_id
-  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
-    into v_balance, v_seq, v_available, v_threshold;
-  insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
-                                      actor_id, metadata, created_at)
-  values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
-          coalesce(p_metadata, '{}'::jsonb), p_now)
-  returning * into v_row;
+  with moved as (
+    update tollgate.accounts a
+       set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
+           ledger_seq = ledger_seq + 1, updated_at = p_now
+     where id = p_account_id
+    returning a.balance, a.ledger_seq, a.balance - a.held as available, tollgate._low_balance_threshold(a) as threshold
+  ), entry as (
+    insert into tollgate.credit_ledger (id, account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+                                        actor_id, metadata, request_hash, response, created_at)
+    select coalesce(p_entry_id, gen_random_uuid()), p_account_id, m.ledger_seq, p_delta, m.balance, p_reason, p_key,
+           p_lot_id, p_actor_id, coalesce(p_metadata, '{}'::jsonb), p_request_hash, p_response, p_now
+      from moved m
+    returning *
+  )
+  select e as entry, e.seq, m.available, m.threshold into v_posted from entry e cross join moved m;
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
-                                          'ledger:' || v_seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_posted.available - p_delta, v_posted.available,
+                                          v_posted.threshold, 'ledger:' || v_posted.seq, p_now);
   end if;
-  return v_row;
+  return v_posted.entry;
 end
 $$;
 
--- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its billing event. The caller holds the account lock and has already moved the lots.';
+-- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row, in one statement; a debit that crosses the low-balance threshold or zero writes its billing event. p_entry_id names the row (default: a new id); p_request_hash and p_response are the replay record of the call that posts it (a consume''s debit), kept on the row. The caller holds the account lock and has already moved the lots.';
 
 -- Name: _quota_status(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
@@ -2180,10 +2195,17 @@ CREATE FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, 
     SET search_path TO ''
     AS $$
 declare
-  v_previous tollgate.idempotency_keys;
+  v_previous record;
 begin
-  select * into v_previous from tollgate.idempotency_keys
-   where account_id = p_account_id and scope = p_scope and key = p_key;
+  -- A consume that debited keeps its record on its ledger entry; every other call in idempotency_keys.
+  select r.request_hash, r.response into v_previous
+    from (select l.request_hash, l.response from tollgate.credit_ledger l
+           where p_scope = 'consume' and l.account_id = p_account_id and l.reason = 'consume'
+             and l.idempotency_key = p_key
+          union all
+          select k.request_hash, k.response from tollgate.idempotency_keys k
+           where k.account_id = p_account_id and k.scope = p_scope and k.key = p_key) r
+   limit 1;
   if not found then
     return null;
   end if;
@@ -2196,7 +2218,7 @@ end
 $$;
 
 -- Name: FUNCTION _replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) IS 'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
+COMMENT ON FUNCTION tollgate._replay(p_account_id uuid, p_scope text, p_field text, p_key text, p_hash text) IS 'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). Records live in idempotency_keys, except a consume''s that debited: on its ledger entry (credit_ledger.response). Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
 
 -- Name: _require_available(uuid, bigint); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._require_available(p_account_id uuid, p_amount bigint) RETURNS void
@@ -3418,16 +3440,20 @@ COMMENT ON FUNCTION tollgate.claim_billing_events(p_limit integer, p_lease_secon
 
 -- Name: consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer DEFAULT 1, p_feature text DEFAULT 'default'::text, p_metadata jsonb DEFAULT NULL::jsonb, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid, p_hold boolean DEFAULT false, p_hold_ttl_seconds integer DEFAULT 600) RETURNS jsonb
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select tollgate._consume_credits(m.account_id, p_idempotency_key, p_amount, p_feature,
-                                   tollgate._valid_metadata(p_metadata), now(), m.user_id, p_hold, p_hold_ttl_seconds)
-    from tollgate._acting_member(p_account_id, p_user_id) m
+declare
+  v_member record := tollgate._acting_member(p_account_id, p_user_id);
+begin
+  return tollgate._consume_credits(v_member.account_id, p_idempotency_key, p_amount, p_feature,
+                                   tollgate._valid_metadata(p_metadata), now(), v_member.user_id, p_hold,
+                                   p_hold_ttl_seconds);
+end
 $$;
 
 -- Name: FUNCTION consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) IS 'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account or from an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. With p_hold the credits are reserved until log_ai_usage settles the hold or it expires. Returns transaction_id, consumed, balance (available: balance - held), held, quota and replayed, with a hold also hold_id and hold_expires_at.';
+COMMENT ON FUNCTION tollgate.consume_credits(p_idempotency_key text, p_amount integer, p_feature text, p_metadata jsonb, p_user_id uuid, p_account_id uuid, p_hold boolean, p_hold_ttl_seconds integer) IS 'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account or from an account they are a member of (p_account_id); the service role names the account or the user, and the acting member. With p_hold the credits are reserved until log_ai_usage settles the hold or it expires. Returns transaction_id, consumed, balance (available: balance - held), held, quota and replayed, with a hold also hold_id and hold_expires_at. PL/pgSQL, not a SQL wrapper: PostgreSQL 15 parses and plans a SQL function''s body again on every call, PL/pgSQL once per session.';
 
 -- Name: create_team_account(text, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.create_team_account(p_name text, p_owner_id uuid DEFAULT NULL::uuid) RETURNS uuid
@@ -4182,7 +4208,7 @@ CREATE TABLE tollgate.idempotency_keys (
 );
 
 -- Name: TABLE idempotency_keys; Type: COMMENT; Schema: tollgate
-COMMENT ON TABLE tollgate.idempotency_keys IS 'Tollgate: service-only. Replay records of consume and usage calls: the first success under a key is answered again, the same key with another body is a conflict. Written once per key, with its response.';
+COMMENT ON TABLE tollgate.idempotency_keys IS 'Tollgate: service-only. Replay records of consume and usage calls: the first success under a key is answered again, the same key with another body is a conflict. Written once per key, with its response; a consume that debits keeps its record on its ledger entry instead (credit_ledger.request_hash, response), one row fewer.';
 
 -- Name: member_usage; Type: TABLE; Schema: tollgate
 CREATE TABLE tollgate.member_usage (
@@ -4959,8 +4985,8 @@ REVOKE ALL ON FUNCTION tollgate._count_usage(p_now timestamp with time zone, p_a
 GRANT SELECT ON TABLE tollgate.credit_ledger TO authenticated;
 GRANT SELECT ON TABLE tollgate.credit_ledger TO service_role;
 
--- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb) FROM PUBLIC;
 
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
@@ -5038,8 +5064,8 @@ REVOKE ALL ON FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_
 -- Name: FUNCTION _plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) FROM PUBLIC;
 
--- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+-- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb) FROM PUBLIC;
 
 -- Name: FUNCTION _quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) FROM PUBLIC;

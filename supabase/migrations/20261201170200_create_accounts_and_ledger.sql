@@ -178,12 +178,20 @@ create table if not exists tollgate.credit_ledger (
   lot_id uuid,
   actor_id uuid,
   metadata jsonb not null default '{}'::jsonb,
+  request_hash text,
+  response jsonb,
   created_at timestamptz not null default now(),
   unique (account_id, seq)
 );
 comment on table tollgate.credit_ledger is
   'Tollgate: append-only credit ledger, one row per movement, numbered per account; never changed or removed. '
   'sum(delta) per account = accounts.balance. No foreign key: accounting records outlive a deleted user or account.';
+comment on column tollgate.credit_ledger.request_hash is
+  'With response, the replay record of the consume that debited this entry (null on every other movement): the '
+  'hash of its request, so the same idempotency key with another body is a conflict.';
+comment on column tollgate.credit_ledger.response is
+  'The answer the consume that debited this entry gave, answered again (replayed: true) to a retry with its key. '
+  'Kept on the entry, a debit needs no idempotency_keys row of its own.';
 comment on column tollgate.credit_ledger.actor_id is
   'The member whose call moved the credits (consume, usage); null for the system''s movements (grants, expiries, '
   'Stripe, a service call for a team that named no member).';
@@ -363,60 +371,68 @@ comment on function tollgate._lock_account(uuid) is
 revoke execute on function tollgate._lock_account(uuid) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._low_balance_threshold(p_account tollgate.accounts) returns bigint
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(p_account.low_balance_threshold,
-                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id))
+begin
+  return coalesce(p_account.low_balance_threshold,
+                  (select p.low_balance_threshold from tollgate.plans p where p.id = p_account.plan_id));
+end
 $$;
 comment on function tollgate._low_balance_threshold(tollgate.accounts) is
   'Tollgate: the available balance below which an account is low on credits (balance.low): its own '
-  'low_balance_threshold, else its plan''s; null: none.';
+  'low_balance_threshold, else its plan''s; null: none. PL/pgSQL, not SQL: every debit calls it from a statement '
+  'that is set up afresh per call, where PostgreSQL 15 parses and plans a SQL function''s body again each time '
+  '(measured: a tenth of a consume); PL/pgSQL keeps its plan for the session.';
 revoke execute on function tollgate._low_balance_threshold(tollgate.accounts)
   from public, anon, authenticated, service_role;
 
 create or replace function tollgate._post_ledger(
   p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid,
-  p_metadata jsonb, p_now timestamptz, p_actor_id uuid default null
+  p_metadata jsonb, p_now timestamptz, p_actor_id uuid default null, p_entry_id uuid default null,
+  p_request_hash text default null, p_response jsonb default null
 ) returns tollgate.credit_ledger
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_balance bigint;
-  v_seq bigint;
-  v_available bigint;
-  v_threshold bigint;
-  v_row tollgate.credit_ledger;
+  v_posted record;
 begin
-  update tollgate.accounts a
-     set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
-         ledger_seq = ledger_seq + 1, updated_at = p_now
-   where id = p_account_id
-  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
-    into v_balance, v_seq, v_available, v_threshold;
-  insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
-                                      actor_id, metadata, created_at)
-  values (p_account_id, v_seq, p_delta, v_balance, p_reason, p_key, p_lot_id, p_actor_id,
-          coalesce(p_metadata, '{}'::jsonb), p_now)
-  returning * into v_row;
+  with moved as (
+    update tollgate.accounts a
+       set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
+           ledger_seq = ledger_seq + 1, updated_at = p_now
+     where id = p_account_id
+    returning a.balance, a.ledger_seq, a.balance - a.held as available, tollgate._low_balance_threshold(a) as threshold
+  ), entry as (
+    insert into tollgate.credit_ledger (id, account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+                                        actor_id, metadata, request_hash, response, created_at)
+    select coalesce(p_entry_id, gen_random_uuid()), p_account_id, m.ledger_seq, p_delta, m.balance, p_reason, p_key,
+           p_lot_id, p_actor_id, coalesce(p_metadata, '{}'::jsonb), p_request_hash, p_response, p_now
+      from moved m
+    returning *
+  )
+  select e as entry, e.seq, m.available, m.threshold into v_posted from entry e cross join moved m;
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
-                                          'ledger:' || v_seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_posted.available - p_delta, v_posted.available,
+                                          v_posted.threshold, 'ledger:' || v_posted.seq, p_now);
   end if;
-  return v_row;
+  return v_posted.entry;
 end
 $$;
-comment on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid) is
+comment on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid, uuid, text,
+  jsonb) is
   'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and '
-  'overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its '
-  'billing event. The caller holds the account lock and has already moved the lots.';
-revoke execute on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid)
-  from public, anon, authenticated, service_role;
+  'overdraft) with it, numbering the row, in one statement; a debit that crosses the low-balance threshold or zero '
+  'writes its billing event. p_entry_id names the row (default: a new id); p_request_hash and p_response are the '
+  'replay record of the call that posts it (a consume''s debit), kept on the row. The caller holds the account lock '
+  'and has already moved the lots.';
+revoke execute on function tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid, uuid,
+  text, jsonb) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._grant_lot(
   p_account_id uuid, p_source tollgate.credit_source, p_amount bigint, p_expires_at timestamptz, p_priority integer,
@@ -535,7 +551,8 @@ revoke execute on function tollgate._require_available(uuid, bigint) from public
 
 create or replace function tollgate._debit(
   p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb,
-  p_now timestamptz, p_actor_id uuid default null
+  p_now timestamptz, p_actor_id uuid default null, p_entry_id uuid default null, p_request_hash text default null,
+  p_response jsonb default null
 ) returns tollgate.credit_ledger
 language plpgsql
 security definer
@@ -549,15 +566,16 @@ begin
   end if;
   v_drawn := tollgate._draw_lots(p_account_id, p_amount, p_now);
   return tollgate._post_ledger(p_account_id, -p_amount, p_amount - v_drawn, p_reason, p_key, null, p_metadata, p_now,
-                               p_actor_id);
+                               p_actor_id, p_entry_id, p_request_hash, p_response);
 end
 $$;
-comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid) is
+comment on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid, uuid, text, jsonb) is
   'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) '
   'is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes '
-  'overdraft. The caller holds the account lock and has settled the account.';
-revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid)
-  from public, anon, authenticated, service_role;
+  'overdraft. The entry id and replay record go to _post_ledger. The caller holds the account lock and has settled '
+  'the account.';
+revoke execute on function tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid, uuid, text,
+  jsonb) from public, anon, authenticated, service_role;
 
 create or replace function tollgate._hold_credits(
   p_account_id uuid, p_amount bigint, p_key text, p_ttl_seconds integer, p_feature text, p_metadata jsonb,

@@ -42,7 +42,8 @@ create table if not exists tollgate.idempotency_keys (
 );
 comment on table tollgate.idempotency_keys is
   'Tollgate: service-only. Replay records of consume and usage calls: the first success under a key is answered '
-  'again, the same key with another body is a conflict. Written once per key, with its response.';
+  'again, the same key with another body is a conflict. Written once per key, with its response; a consume that '
+  'debits keeps its record on its ledger entry instead (credit_ledger.request_hash, response), one row fewer.';
 
 alter table tollgate.idempotency_keys enable row level security;
 revoke all on table tollgate.idempotency_keys from anon, authenticated, service_role;
@@ -83,10 +84,17 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_previous tollgate.idempotency_keys;
+  v_previous record;
 begin
-  select * into v_previous from tollgate.idempotency_keys
-   where account_id = p_account_id and scope = p_scope and key = p_key;
+  -- A consume that debited keeps its record on its ledger entry; every other call in idempotency_keys.
+  select r.request_hash, r.response into v_previous
+    from (select l.request_hash, l.response from tollgate.credit_ledger l
+           where p_scope = 'consume' and l.account_id = p_account_id and l.reason = 'consume'
+             and l.idempotency_key = p_key
+          union all
+          select k.request_hash, k.response from tollgate.idempotency_keys k
+           where k.account_id = p_account_id and k.scope = p_scope and k.key = p_key) r
+   limit 1;
   if not found then
     return null;
   end if;
@@ -100,6 +108,7 @@ $$;
 comment on function tollgate._replay(uuid, text, text, text, text) is
   'Tollgate: the replay rule of every idempotent call: the stored answer for (account, scope, key) with replayed = '
   'true, null when the key is new, TG409 when it was used with another body (p_field names the key in the error). '
+  'Records live in idempotency_keys, except a consume''s that debited: on its ledger entry (credit_ledger.response). '
   'Callers hold the account lock, which serializes an account''s calls, and record the key once with their answer.';
 revoke execute on function tollgate._replay(uuid, text, text, text, text) from public, anon, authenticated, service_role;
 
@@ -252,7 +261,7 @@ declare
                                         )::text);
   v_replay jsonb;
   v_quota jsonb;
-  v_entry tollgate.credit_ledger;
+  v_entry_id uuid;
   v_hold tollgate.credit_holds;
   v_response jsonb;
 begin
@@ -282,25 +291,30 @@ begin
   if p_hold then
     v_hold := tollgate._hold_credits(p_account_id, p_amount, p_idempotency_key, p_hold_ttl_seconds, p_feature,
                                      p_metadata, p_now, v_actor);
-    v_account.held := v_account.held + p_amount;
   elsif p_amount > 0 then
-    v_entry := tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
-                               coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
-                               v_actor);
+    v_entry_id := gen_random_uuid();
   end if;
 
   v_response := jsonb_build_object(
-    'transaction_id', v_entry.id,
+    'transaction_id', v_entry_id,
     'consumed', case when p_hold then 0 else p_amount end,
-    'balance', coalesce(v_entry.balance_after, v_account.balance) - v_account.held,
-    'held', v_account.held,
+    -- What the hold, or the debit below, leaves available.
+    'balance', v_account.balance - v_account.held - p_amount,
+    'held', v_account.held + case when p_hold then p_amount else 0 end,
     'quota', v_quota,
     'replayed', false);
   if p_hold then
     v_response := v_response || jsonb_build_object('hold_id', v_hold.id, 'hold_expires_at', v_hold.expires_at);
   end if;
-  insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
-  values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
+  if v_entry_id is null then
+    insert into tollgate.idempotency_keys (account_id, scope, key, request_hash, response, created_at)
+    values (p_account_id, 'consume', p_idempotency_key, v_hash, v_response, p_now);
+  else
+    -- The debit's ledger entry (v_entry_id, as answered) keeps the replay record.
+    perform tollgate._debit(p_account_id, p_amount, false, 'consume', p_idempotency_key,
+                            coalesce(p_metadata, '{}'::jsonb) || jsonb_build_object('feature', p_feature), p_now,
+                            v_actor, v_entry_id, v_hash, v_response);
+  end if;
   return v_response;
 end
 $$;
@@ -319,20 +333,25 @@ create or replace function tollgate.consume_credits(
   p_user_id uuid default null, p_account_id uuid default null, p_hold boolean default false,
   p_hold_ttl_seconds integer default 600
 ) returns jsonb
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  select tollgate._consume_credits(m.account_id, p_idempotency_key, p_amount, p_feature,
-                                   tollgate._valid_metadata(p_metadata), now(), m.user_id, p_hold, p_hold_ttl_seconds)
-    from tollgate._acting_member(p_account_id, p_user_id) m
+declare
+  v_member record := tollgate._acting_member(p_account_id, p_user_id);
+begin
+  return tollgate._consume_credits(v_member.account_id, p_idempotency_key, p_amount, p_feature,
+                                   tollgate._valid_metadata(p_metadata), now(), v_member.user_id, p_hold,
+                                   p_hold_ttl_seconds);
+end
 $$;
 comment on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer) is
   'Tollgate: the gate, called before work (the consume-credit function): a user consumes from their own account '
   'or from an account they are a member of (p_account_id); the service role names the account or the user, and '
   'the acting member. With p_hold the credits are reserved until log_ai_usage settles the hold or it expires. '
   'Returns transaction_id, consumed, balance (available: balance - held), held, quota and replayed, with a hold '
-  'also hold_id and hold_expires_at.';
+  'also hold_id and hold_expires_at. PL/pgSQL, not a SQL wrapper: PostgreSQL 15 parses and plans a SQL function''s '
+  'body again on every call, PL/pgSQL once per session.';
 revoke execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer)
   from public, anon;
 grant execute on function tollgate.consume_credits(text, integer, text, jsonb, uuid, uuid, boolean, integer)

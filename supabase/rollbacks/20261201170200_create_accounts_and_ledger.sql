@@ -12,13 +12,14 @@ drop function if exists tollgate.release_expired_holds(timestamptz, integer);
 drop function if exists tollgate._settle_hold(uuid, uuid, bigint, text, timestamptz);
 drop function if exists tollgate._expire_holds(uuid, timestamptz);
 drop function if exists tollgate._hold_credits(uuid, bigint, text, integer, text, jsonb, timestamptz, uuid);
-drop function if exists tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid);
+drop function if exists tollgate._debit(uuid, bigint, boolean, text, text, jsonb, timestamptz, uuid, uuid, text, jsonb);
 drop function if exists tollgate._require_available(uuid, bigint);
 drop function if exists tollgate._draw_lots(uuid, bigint, timestamptz);
 drop function if exists tollgate._grant_lot(uuid, tollgate.credit_source, bigint, timestamptz, integer, text, jsonb,
   timestamptz);
 drop function if exists tollgate._low_balance_threshold(tollgate.accounts);
-drop function if exists tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid);
+drop function if exists tollgate._post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamptz, uuid, uuid,
+  text, jsonb);
 drop function if exists tollgate._lock_account(uuid);
 drop function if exists tollgate._acting_member(uuid, uuid);
 drop table if exists tollgate.credit_holds;

@@ -1,7 +1,8 @@
 -- The streamlined consume: one guarded UPDATE when the first lot covers the amount, the
--- cumulative draw otherwise, and the idempotency key recorded once with the response it answered.
+-- cumulative draw otherwise, and the idempotency key recorded once with the response it answered: on the debit's
+-- ledger entry, or in idempotency_keys when nothing is debited.
 begin;
-select plan(10);
+select plan(14);
 
 insert into auth.users (id, email) values ('33333333-3333-4333-8333-333333333333', 'fast@example.com');
 
@@ -34,16 +35,32 @@ select is((select remaining from tollgate.credit_lots where grant_key = 'promo:l
 select is((select answer->>'balance' from answers where key = 'spread'), '1',
   'and the balance follows the lots');
 
-select is((select response from tollgate.idempotency_keys
-            where account_id = '33333333-3333-4333-8333-333333333333' and scope = 'consume' and key = 'one-lot'),
+select is((select response from tollgate.credit_ledger
+            where account_id = '33333333-3333-4333-8333-333333333333' and reason = 'consume'
+              and idempotency_key = 'one-lot'),
           (select answer from answers where key = 'one-lot'),
-  'the idempotency key is recorded with the response the call answered');
+  'the debit''s ledger entry keeps the response the call answered');
+select is((select count(*)::int from tollgate.idempotency_keys
+            where account_id = '33333333-3333-4333-8333-333333333333' and scope = 'consume' and key = 'one-lot'), 0,
+  'and the debit writes no idempotency_keys row');
 select is((tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'one-lot', 3, 'unlimited', '{"job": 1}',
   '2026-11-23 12:05+00'))->>'replayed', 'true', 'the same key and body replay that response');
 select is((select balance from tollgate.accounts where id = '33333333-3333-4333-8333-333333333333'), 1::bigint,
   'a replay debits nothing');
 select throws_ok($$ select tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'one-lot', 3, 'unlimited',
   '{"job": 2}', '2026-11-23 12:05+00') $$, 'TG409', null, 'the same key with another body is still a conflict');
+
+-- A consume that debits nothing keeps its record in idempotency_keys: its key is as taken as a debit's.
+insert into answers select 'zero', tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'zero', 0,
+  'unlimited', null, '2026-11-23 12:00+00');
+select is(tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'zero', 0, 'unlimited', null,
+  '2026-11-23 12:05+00'), (select answer || '{"replayed": true}' from answers where key = 'zero'),
+  'a consume of 0 credits replays its answer from idempotency_keys');
+select throws_ok($$ select tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'zero', 1, 'unlimited',
+  null, '2026-11-23 12:05+00') $$, 'TG409', null, 'that key with a debit is a conflict');
+select throws_ok($$ select tollgate._consume_credits('33333333-3333-4333-8333-333333333333', 'one-lot', 0,
+  'unlimited', '{"job": 1}', '2026-11-23 12:05+00') $$, 'TG409', null,
+  'and a debit''s key with nothing to debit is one too');
 
 select is_empty($$ select * from tollgate.check_ledger('33333333-3333-4333-8333-333333333333') $$,
   'the ledger check finds nothing');

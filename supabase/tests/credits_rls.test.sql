@@ -8,6 +8,8 @@ insert into auth.users (id, email) values
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'other@example.com');
 select tollgate._consume_credits('aaaaaaaa-0000-4000-8000-00000000000a', 'k1', 1, 'default', null, now());
 select tollgate._consume_credits('bbbbbbbb-0000-4000-8000-00000000000b', 'k1', 1, 'default', null, now());
+-- A debit keeps its replay record on its ledger entry; a consume of nothing writes one to idempotency_keys.
+select tollgate._consume_credits('aaaaaaaa-0000-4000-8000-00000000000a', 'k0', 0, 'default', null, now());
 
 -- as anon
 set local role anon;

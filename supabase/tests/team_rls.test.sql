@@ -128,7 +128,7 @@ insert into expected values
   ('tollgate.credit_ledger',           'denied', '3',      '3',      '3',      '0',      '3'),
   ('tollgate.credit_lots',             'denied', '1',      '1',      '1',      '0',      '1'),
   ('tollgate.credit_packs',            'all',    'all',    'all',    'all',    'all',    'all'),
-  ('tollgate.idempotency_keys',        'denied', 'denied', 'denied', 'denied', 'denied', '5'),
+  ('tollgate.idempotency_keys',        'denied', 'denied', 'denied', 'denied', 'denied', '3'),
   ('tollgate.member_usage',            'denied', '4',      '4',      '2',      '0',      '4'),
   ('tollgate.model_prices',            'all',    'all',    'all',    'all',    'all',    'all'),
   ('tollgate.plan_limits',             'all',    'all',    'all',    'all',    'all',    'all'),

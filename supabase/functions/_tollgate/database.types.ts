@@ -367,6 +367,8 @@ export type Database = {
           "lot_id": string | null;
           "metadata": NonNullable<Json>;
           "reason": string;
+          "request_hash": string | null;
+          "response": Json | null;
           "seq": number;
         };
         ComputedFields: never;
@@ -381,6 +383,8 @@ export type Database = {
           "lot_id"?: string | null;
           "metadata"?: NonNullable<Json>;
           "reason": string;
+          "request_hash"?: string | null;
+          "response"?: Json | null;
           "seq": number;
         };
         Update: {
@@ -394,6 +398,8 @@ export type Database = {
           "lot_id"?: string | null;
           "metadata"?: NonNullable<Json>;
           "reason"?: string;
+          "request_hash"?: string | null;
+          "response"?: Json | null;
           "seq"?: number;
         };
         Relationships: [];
@@ -1241,10 +1247,13 @@ export type Database = {
           "p_actor_id"?: string;
           "p_allow_negative": boolean;
           "p_amount": number;
+          "p_entry_id"?: string;
           "p_key": string;
           "p_metadata": Json;
           "p_now": string;
           "p_reason": string;
+          "p_request_hash"?: string;
+          "p_response"?: Json;
         };
         Returns: {
           "account_id": string;
@@ -1257,6 +1266,8 @@ export type Database = {
           "lot_id": string | null;
           "metadata": NonNullable<Json>;
           "reason": string;
+          "request_hash": string | null;
+          "response": Json | null;
           "seq": number;
         };
         SetofOptions: {
@@ -1492,12 +1503,15 @@ export type Database = {
           "p_account_id": string;
           "p_actor_id"?: string;
           "p_delta": number;
+          "p_entry_id"?: string;
           "p_key": string;
           "p_lot_id": string;
           "p_metadata": Json;
           "p_now": string;
           "p_overdraft_delta": number;
           "p_reason": string;
+          "p_request_hash"?: string;
+          "p_response"?: Json;
         };
         Returns: {
           "account_id": string;
@@ -1510,6 +1524,8 @@ export type Database = {
           "lot_id": string | null;
           "metadata": NonNullable<Json>;
           "reason": string;
+          "request_hash": string | null;
+          "response": Json | null;
           "seq": number;
         };
         SetofOptions: {
