@@ -2016,35 +2016,35 @@ CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overd
     SET search_path TO ''
     AS $$
 declare
-  v_posted record;
+  v_balance bigint;
+  v_seq bigint;
+  v_available bigint;
+  v_threshold bigint;
+  v_row tollgate.credit_ledger;
 begin
-  with moved as (
-    update tollgate.accounts a
-       set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
-           ledger_seq = ledger_seq + 1, updated_at = p_now
-     where id = p_account_id
-    returning a.balance, a.ledger_seq, a.balance - a.held as available, tollgate._low_balance_threshold(a) as threshold
-  ), entry as (
-    insert into tollgate.credit_ledger (id, account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
-                                        actor_id, metadata, request_hash, response, created_at)
-    select coalesce(p_entry_id, gen_random_uuid()), p_account_id, m.ledger_seq, p_delta, m.balance, p_reason, p_key,
-           p_lot_id, p_actor_id, coalesce(p_metadata, '{}'::jsonb), p_request_hash, p_response, p_now
-      from moved m
-    returning *
-  )
-  select e as entry, e.seq, m.available, m.threshold into v_posted from entry e cross join moved m;
+  update tollgate.accounts a
+     set balance = balance + p_delta, overdraft = overdraft + p_overdraft_delta,
+         ledger_seq = ledger_seq + 1, updated_at = p_now
+   where id = p_account_id
+  returning a.balance, a.ledger_seq, a.balance - a.held, tollgate._low_balance_threshold(a)
+    into v_balance, v_seq, v_available, v_threshold;
+  insert into tollgate.credit_ledger (id, account_id, seq, delta, balance_after, reason, idempotency_key,
+                                      lot_id, actor_id, metadata, request_hash, response, created_at)
+  values (coalesce(p_entry_id, gen_random_uuid()), p_account_id, v_seq, p_delta, v_balance, p_reason, p_key,
+          p_lot_id, p_actor_id, coalesce(p_metadata, '{}'::jsonb), p_request_hash, p_response, p_now)
+  returning * into v_row;
   -- Spending and taking back may cross the low-balance threshold or zero; an expiry is followed by the period's
   -- new allowance (the reset), so it reports neither.
   if p_delta < 0 and p_reason <> 'expire' then
-    perform tollgate._emit_balance_events(p_account_id, v_posted.available - p_delta, v_posted.available,
-                                          v_posted.threshold, 'ledger:' || v_posted.seq, p_now);
+    perform tollgate._emit_balance_events(p_account_id, v_available - p_delta, v_available, v_threshold,
+                                          'ledger:' || v_seq, p_now);
   end if;
-  return v_posted.entry;
+  return v_row;
 end
 $$;
 
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row, in one statement; a debit that crosses the low-balance threshold or zero writes its billing event. p_entry_id names the row (default: a new id); p_request_hash and p_response are the replay record of the call that posts it (a consume''s debit), kept on the row. The caller holds the account lock and has already moved the lots.';
+COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid, p_entry_id uuid, p_request_hash text, p_response jsonb) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its billing event. p_entry_id names the row (default: a new id); p_request_hash and p_response are the replay record of the call that posts it (a consume''s debit), kept on the row. The caller holds the account lock and has already moved the lots.';
 
 -- Name: _quota_status(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
