@@ -25,6 +25,7 @@ import { type BenchResults, renderMarkdown } from "./report.ts";
 import { BATCH_EVENTS, initTpcb, pgbench, type PgbenchResult, scripts } from "./sql_level.ts";
 import {
   type BenchStack,
+  consumeAsNewUsers,
   consumeAsService,
   consumeAsUsers,
   runMatrix,
@@ -234,13 +235,32 @@ try {
         );
         if (stack.ports["consume-credit"] !== undefined) {
           const asUsers = await consumeAsUsers(stack, keyDir, PLAN.users);
-          results.http.push(await stack.measure("consume-credit", "direct", "user token", 16, asUsers));
-          const gateway = await stack.measure("consume-credit", "gateway", "user token", 16, asUsers);
+          await stack.warm("consume-credit", asUsers.signIn.next, asUsers.signIn.amount);
+          const reused = await stack.measure("consume-credit", "direct", "user token", 16, asUsers.next);
+          results.http.push(reused);
+          const fresh = await consumeAsNewUsers(
+            stack,
+            keyDir,
+            PLAN.users,
+            Math.ceil(reused.rps * PLAN.httpSeconds * 1.5) + 16,
+          );
+          results.http.push(
+            await stack.measure(
+              "consume-credit",
+              "direct",
+              "new user token",
+              16,
+              fresh.next,
+              PLAN.httpSeconds,
+              fresh.amount,
+            ),
+          );
+          const gateway = await stack.measure("consume-credit", "gateway", "user token", 16, asUsers.next);
           results.http.push(gateway);
           log(`[${elapsed()}] open loop: half of ${gateway.rps.toFixed(0)} req/s offered`);
           results.open_loop.push(
             await runOpenLoop(stack, {
-              next: asUsers,
+              next: asUsers.next,
               measuredMax: gateway.rps,
               seconds: PLAN.openLoopSeconds,
               log,
@@ -273,7 +293,8 @@ try {
           await stack.warm("consume-credit", asService);
           results.http.push(await stack.measure("consume-credit", "gateway", "service key", 16, asService));
           const asUsers = await consumeAsUsers(stack, keyDir, PLAN.users);
-          results.http.push(await stack.measure("consume-credit", "gateway", "user token", 16, asUsers));
+          await stack.warm("consume-credit", asUsers.signIn.next, asUsers.signIn.amount);
+          results.http.push(await stack.measure("consume-credit", "gateway", "user token", 16, asUsers.next));
         } finally {
           await stack.stop();
         }
