@@ -5,6 +5,7 @@
 import autocannon from "autocannon";
 import { ensureSigningKey, freePort, serveFunctions, signUserToken } from "../scripts/lib/stack.ts";
 import { LOCAL_SERVICE_ROLE_KEY } from "../scripts/lib/keys.ts";
+import { type CpuPerRequest, cpuPerRequest } from "./cpu.ts";
 import { benchUserId } from "./fixtures.ts";
 import { openLoop, type OpenLoopResult } from "./open_loop.ts";
 import { summarize } from "./stats.ts";
@@ -26,6 +27,8 @@ export interface HttpResult {
   max_ms: number;
   errors: number;
   statuses: Record<string, number>;
+  /** CPU per request by party during the run (bench/cpu.ts). */
+  cpu?: CpuPerRequest;
 }
 
 export interface OpenLoopRun extends OpenLoopResult {
@@ -124,6 +127,8 @@ export interface BenchStack {
 /** Serves every function with SUPABASE_DB_URL `dbUrl` (a pooler: prepared statements off, as deployed there). */
 export async function serveForBench(opts: {
   dbUrl: string;
+  /** The cluster itself (for its processes' CPU), when `dbUrl` is a pooler in front of it. */
+  pgUrl: string;
   db: HttpResult["db"];
   keyDir: string;
   users: number;
@@ -148,19 +153,18 @@ export async function serveForBench(opts: {
     env: fns.env,
     url,
     async measure(name, path, credential, connections, next, seconds = opts.seconds, amount) {
-      const r: HttpResult = {
-        function: name,
-        path,
-        credential,
-        db: opts.db,
-        ...(await load({ url: url(name, path), connections, seconds, next, amount })),
-      };
+      const measured = await cpuPerRequest(
+        { pgUrl: opts.pgUrl, functionPid: fns.pids[name], pooler: opts.db === "pooled" },
+        () => load({ url: url(name, path), connections, seconds, next, amount }),
+      );
+      const r: HttpResult = { function: name, path, credential, db: opts.db, ...measured };
       opts.log(
         `  http ${name} ${path} (${credential}, db ${opts.db}) c=${connections}: ${
           r.rps.toFixed(0)
         } req/s, ` +
           `p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, max ${r.max_ms.toFixed(1)} ms, ` +
-          `errors ${r.errors}`,
+          `errors ${r.errors}; CPU ms/request: function ${r.cpu?.function_ms.toFixed(2)}, ` +
+          `bench (load + gateway) ${r.cpu?.bench_ms.toFixed(2)}, postgres ${r.cpu?.postgres_ms.toFixed(2)}`,
       );
       return r;
     },

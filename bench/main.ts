@@ -219,8 +219,17 @@ try {
     }
     if (phases.has("http")) {
       log(`[${elapsed()}] HTTP level: autocannon at ${CONNECTIONS.join(", ")} connections`);
+      const pgUrl = pg.url;
       const served = (url: string, db: BenchStack["db"]) =>
-        serveForBench({ dbUrl: url, db, keyDir, users: PLAN.users, seconds: PLAN.httpSeconds, log });
+        serveForBench({
+          dbUrl: url,
+          pgUrl,
+          db,
+          keyDir,
+          users: PLAN.users,
+          seconds: PLAN.httpSeconds,
+          log,
+        });
       let stack = await served(pg.url, "direct");
       cleanups.push(() => stack.stop());
       try {
