@@ -1469,9 +1469,12 @@ begin
   v_account := tollgate._settle_if_due(v_account, p_now);
 
   select store_full_text into v_store_full_text from tollgate.usage_settings where id;
-  select * into v_cost
-    from tollgate._usage_cost(p_model, p_now, p_input_tokens, p_output_tokens, p_cached_input_tokens,
-                              p_charge_credits or p_hold_id is not null, p_cache_write_tokens);
+  select c.* into v_cost
+    from tollgate._price_in_force(p_model, p_now) p
+   cross join lateral tollgate._usage_cost(p.effective_from, p.input_usd_per_mtok, p.output_usd_per_mtok,
+                                           p.cached_input_usd_per_mtok, p.cache_write_usd_per_mtok,
+                                           p.credits_per_usd, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                                           p_charge_credits or p_hold_id is not null, p_cache_write_tokens) c;
   if p_hold_id is not null then
     -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
     -- so what exceeds the hold is post-paid.
@@ -1956,16 +1959,21 @@ CREATE FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_n
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  with ev as (
+  with ev as materialized (
     select (j.o - 1 + p_first)::integer as ord, x.*, tollgate._valid_metadata(x.metadata) as valid_metadata,
            coalesce(x.account_id::text, '-') || ' ' || coalesce(x.user_id::text, '-') as asked
       from pg_catalog.jsonb_array_elements(p_events) with ordinality j (e, o)
      cross join lateral tollgate._usage_event(j.e) x
-  ), asked as (
-    select distinct asked, account_id, user_id from ev
-  ), acting as (
+  ), acting as materialized (
+    -- Once per distinct account and user named (materialized, so the planner cannot call it per event).
     select a.asked, m.account_id, m.user_id
-      from asked a cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
+      from (select distinct ev.asked, ev.account_id, ev.user_id from ev) a
+     cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
+  ), priced as materialized (
+    -- The price in force once per distinct model.
+    select d.model, pr.*
+      from (select distinct ev.model from ev) d
+     cross join lateral tollgate._price_in_force(d.model, p_now) pr
   ), planned as (
     select ev.*, m.account_id as acting_account, m.user_id as actor,
            tollgate._usage_problem(ev.request_id, ev.model, ev.input_tokens, ev.output_tokens, ev.provider,
@@ -1988,12 +1996,16 @@ CREATE FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_n
          c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb, p.cache_write_tokens,
          p.hold_id
     from planned p
-    left join lateral tollgate._usage_cost(p.model, p_now, p.input_tokens, p.output_tokens, p.cached_input_tokens,
-                                           p.charge_credits, p.cache_write_tokens) c on p.problem is null
+    left join priced pr on pr.model = p.model
+    left join lateral tollgate._usage_cost(pr.effective_from, pr.input_usd_per_mtok, pr.output_usd_per_mtok,
+                                           pr.cached_input_usd_per_mtok, pr.cache_write_usd_per_mtok,
+                                           pr.credits_per_usd, p.input_tokens, p.output_tokens,
+                                           p.cached_input_tokens, p.charge_credits, p.cache_write_tokens) c
+      on p.problem is null
 $$;
 
 -- Name: FUNCTION _plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) IS 'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account (_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if it settles a hold), its replay hash, its price and credits. Raises when an event names an account or member the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
+COMMENT ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) IS 'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account (_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if it settles a hold), its replay hash, its price (looked up once per model) and credits. Raises when an event names an account or member the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
 
 -- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
@@ -2030,6 +2042,26 @@ $$;
 
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its billing event. The caller holds the account lock and has already moved the lots.';
+
+-- Name: _price_in_force(text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._price_in_force(p_model text, p_now timestamp with time zone) RETURNS TABLE(effective_from timestamp with time zone, input_usd_per_mtok numeric, output_usd_per_mtok numeric, cached_input_usd_per_mtok numeric, cache_write_usd_per_mtok numeric, credits_per_usd numeric)
+    LANGUAGE sql STABLE
+    AS $$
+  -- Null prices (and the default 100 credits per USD) when the model has no price in force.
+  select p.effective_from, p.input_usd_per_mtok, p.output_usd_per_mtok, p.cached_input_usd_per_mtok,
+         p.cache_write_usd_per_mtok, coalesce(s.credits_per_usd, 100)
+    from (select) one
+    left join tollgate.usage_settings s on s.id
+    left join lateral (
+      select m.* from tollgate.model_prices m
+       where m.model = p_model and m.effective_from <= p_now
+       order by m.effective_from desc
+       limit 1
+    ) p on true
+$$;
+
+-- Name: FUNCTION _price_in_force(p_model text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._price_in_force(p_model text, p_now timestamp with time zone) IS 'Tollgate: the model_prices row in force for p_model at p_now (all null without one) and credits_per_usd: what _usage_cost prices an event with, looked up once per model by a batch. Plain SQL without SET search_path, so a query inlines it; only its owner executes it.';
 
 -- Name: _quota_status(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
@@ -3055,33 +3087,25 @@ $$;
 -- Name: FUNCTION _usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) IS 'Tollgate: the answer of a recorded usage event (the HTTP contract''s body; p_balance is what is available, balance - held), stored for its replays.';
 
--- Name: _usage_cost(text, timestamp with time zone, bigint, bigint, bigint, boolean, bigint); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) RETURNS TABLE(cost_usd numeric, unpriced boolean, price_effective_from timestamp with time zone, credits bigint)
-    LANGUAGE sql STABLE
+-- Name: _usage_cost(timestamp with time zone, numeric, numeric, numeric, numeric, numeric, bigint, bigint, bigint, boolean, bigint); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) RETURNS TABLE(cost_usd numeric, unpriced boolean, price_effective_from timestamp with time zone, credits bigint)
+    LANGUAGE sql IMMUTABLE
     AS $$
-  select coalesce(c.exact, 0)::numeric(20, 10), c.effective_from is null, c.effective_from,
+  select coalesce(c.exact, 0)::numeric(20, 10), p_effective_from is null, p_effective_from,
          -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
-         case when p_charge_credits
-              then pg_catalog.round(coalesce(c.exact, 0) * coalesce(s.credits_per_usd, 100))::bigint
+         case when p_charge_credits then pg_catalog.round(coalesce(c.exact, 0) * p_credits_per_usd)::bigint
               else 0 end
-    from (select) one
-    left join tollgate.usage_settings s on s.id
-    left join lateral (
+    from (
       -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
-      select p.effective_from,
-             (p_input_tokens * p.input_usd_per_mtok + p_output_tokens * p.output_usd_per_mtok
-              + p_cached_input_tokens * coalesce(p.cached_input_usd_per_mtok, p.input_usd_per_mtok)
-              + p_cache_write_tokens * coalesce(p.cache_write_usd_per_mtok, p.input_usd_per_mtok)) * 0.000001
+      select (p_input_tokens * p_input_usd_per_mtok + p_output_tokens * p_output_usd_per_mtok
+              + p_cached_input_tokens * coalesce(p_cached_input_usd_per_mtok, p_input_usd_per_mtok)
+              + p_cache_write_tokens * coalesce(p_cache_write_usd_per_mtok, p_input_usd_per_mtok)) * 0.000001
                as exact
-        from tollgate.model_prices p
-       where p.model = p_model and p.effective_from <= p_now
-       order by p.effective_from desc
-       limit 1
-    ) c on true
+    ) c
 $$;
 
--- Name: FUNCTION _usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) IS 'Tollgate: the price of a usage event at p_now from the model_prices row in force (uncached input, output, cache reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL without SET search_path, so a batch''s query inlines it; only its owner executes it.';
+-- Name: FUNCTION _usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) IS 'Tollgate: the price of a usage event from the price in force (_price_in_force: uncached input, output, cache reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL without SET search_path, so a batch''s query inlines it; only its owner executes it.';
 
 -- Name: _usage_event(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._usage_event(p_event jsonb) RETURNS SETOF tollgate.usage_event
@@ -3104,14 +3128,12 @@ COMMENT ON FUNCTION tollgate._usage_event(p_event jsonb) IS 'Tollgate: a batch e
 CREATE FUNCTION tollgate._usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-  select pg_catalog.md5(pg_catalog.jsonb_build_object(
-    'actor', p_actor,
-    'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
-    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
-    'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
-    'prompt', p_prompt_sha256, 'response', p_response_sha256,
-    'metadata', coalesce(p_metadata, '{}'::jsonb))::text)
+  -- A row's text quotes any field with a separator in it and leaves a null empty, so two bodies differ in it
+  -- exactly when they differ; a third of the cost of building and printing a JSON object.
+  select pg_catalog.md5(row(
+    p_actor, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+    p_cache_write_tokens, p_hold_id, p_latency_ms, p_status, p_error_code, p_charge_credits, p_prompt_sha256,
+    p_response_sha256, coalesce(p_metadata, '{}'::jsonb))::text)
 $$;
 
 -- Name: FUNCTION _usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
@@ -5041,6 +5063,9 @@ REVOKE ALL ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integ
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
+-- Name: FUNCTION _price_in_force(p_model text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._price_in_force(p_model text, p_now timestamp with time zone) FROM PUBLIC;
+
 -- Name: FUNCTION _quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) FROM PUBLIC;
 
@@ -5145,8 +5170,8 @@ REVOKE ALL ON FUNCTION tollgate._unschedule(p_job text) FROM PUBLIC;
 -- Name: FUNCTION _usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) FROM PUBLIC;
 
--- Name: FUNCTION _usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) FROM PUBLIC;
+-- Name: FUNCTION _usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _usage_event(p_event jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._usage_event(p_event jsonb) FROM PUBLIC;
