@@ -401,6 +401,84 @@ revoke execute on function tollgate._count_usage(timestamptz, uuid[], text[], bi
   numeric[])
   from public, anon, authenticated, service_role;
 
+create or replace function tollgate._debit_batch(
+  p_account_ids uuid[], p_amounts bigint[], p_reason text, p_keys text[], p_metadata jsonb[], p_now timestamptz,
+  p_actor_ids uuid[]
+) returns setof tollgate.credit_ledger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_entries tollgate.credit_ledger[];
+begin
+  if exists (select from unnest(p_amounts) a where a is null or a <= 0) then
+    raise exception 'Cannot debit credits: every amount must be positive' using errcode = 'TG400';
+  end if;
+  -- What _debit does per charge, post-paid, in statements: per account one draw of the charges' sum from the live
+  -- lots in _draw_lots' order (successive draws take exactly that), the overdraft for what they do not cover, and
+  -- one ledger row per charge numbered and balanced in the given order, as _post_ledger writes them.
+  with charge as (
+    select c.*, pg_catalog.sum(c.amount) over w as cum, pg_catalog.row_number() over w as nth
+      from unnest(p_account_ids, p_amounts, p_keys, p_metadata, p_actor_ids) with ordinality
+             c (account_id, amount, key, metadata, actor_id, ord)
+    window w as (partition by c.account_id order by c.ord)
+  ), total as (
+    select c.account_id, pg_catalog.sum(c.amount)::bigint as amount, pg_catalog.count(*) as n
+      from charge c group by 1
+  ), live as (
+    select l.id, l.account_id, l.remaining, t.amount as need,
+           pg_catalog.sum(l.remaining) over (partition by l.account_id
+                                             order by l.expires_at nulls last, l.priority, l.created_at, l.id) as cum
+      from tollgate.credit_lots l
+      join total t on t.account_id = l.account_id
+     where l.remaining > 0 and (l.expires_at is null or l.expires_at > p_now)
+  ), drawn as (
+    update tollgate.credit_lots l set remaining = l.remaining - d.n
+      from (select v.id, v.account_id, least(v.remaining, v.need - (v.cum - v.remaining)) as n
+              from live v where v.cum - v.remaining < v.need) d
+     where l.id = d.id
+    returning d.account_id, d.n
+  ), moved as (
+    update tollgate.accounts a
+       set balance = a.balance - t.amount, overdraft = a.overdraft + t.amount - coalesce(d.n, 0),
+           ledger_seq = a.ledger_seq + t.n, updated_at = p_now
+      from total t
+      left join (select d.account_id, pg_catalog.sum(d.n)::bigint as n from drawn d group by 1) d
+        on d.account_id = t.account_id
+     where a.id = t.account_id
+    returning a.id, a.balance + t.amount as balance_before, a.ledger_seq - t.n as seq_before
+  ), posted as (
+    insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+                                        actor_id, metadata, created_at)
+    select c.account_id, m.seq_before + c.nth, -c.amount, m.balance_before - c.cum, p_reason, c.key, null,
+           c.actor_id, coalesce(c.metadata, '{}'::jsonb), p_now
+      from charge c
+      join moved m on m.id = c.account_id
+    returning *
+  )
+  select pg_catalog.array_agg(e::tollgate.credit_ledger order by c.ord) into v_entries
+    from posted e
+    join moved m on m.id = e.account_id
+    join charge c on c.account_id = e.account_id and c.nth = e.seq - m.seq_before;
+  -- Each row that takes the available balance across the low-balance threshold or zero writes its event, as
+  -- _post_ledger does.
+  perform tollgate._emit_balance_events(a.id, e.balance_after - e.delta - a.held, e.balance_after - a.held,
+                                        tollgate._low_balance_threshold(a), 'ledger:' || e.seq, p_now)
+     from unnest(v_entries) e
+     join tollgate.accounts a on a.id = e.account_id
+    order by e.account_id, e.seq;
+  return query select * from unnest(v_entries);
+end
+$$;
+comment on function tollgate._debit_batch(uuid[], bigint[], text, text[], jsonb[], timestamptz, uuid[]) is
+  'Tollgate: a batch''s post-paid charges in statements, each as _debit(account, amount, true, reason, key, '
+  'metadata, now, actor) would book it, one after the other in the given order: the lots drawn earliest expiry '
+  'first, what they do not cover as overdraft, one ledger row per charge, the balance events of each crossing. '
+  'Returns the ledger rows in the given order. The caller holds every account''s lock and has settled it.';
+revoke execute on function tollgate._debit_batch(uuid[], bigint[], text, text[], jsonb[], timestamptz, uuid[])
+  from public, anon, authenticated, service_role;
+
 create or replace function tollgate._usage_answer(
   p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint,
   p_unpriced boolean
@@ -679,13 +757,17 @@ declare
   v_plan tollgate.usage_plan[];
   v_unplanned tollgate.usage_plan;
   v_accounts uuid[];
+  v_teams uuid[];
   v_before jsonb;
   v_held jsonb;
-  v_charge tollgate.usage_plan;
-  v_entry tollgate.credit_ledger;
-  v_charged_ords integer[] := '{}'::integer[];
-  v_entry_ids uuid[] := '{}'::uuid[];
-  v_balances bigint[] := '{}'::bigint[];
+  v_charged_ords integer[];
+  v_charge_accounts uuid[];
+  v_amounts bigint[];
+  v_keys text[];
+  v_charge_metadata jsonb[];
+  v_actors uuid[];
+  v_entry_ids uuid[];
+  v_balances bigint[];
   v_results jsonb[];
   v_ord integer;
   v_event tollgate.usage_event;
@@ -718,8 +800,9 @@ begin
 
   -- Every account of the batch locked at once, in id order: two batches on the same accounts never deadlock, and
   -- the per-event path below finds its lock already held. Then each is settled if due, as one call would be.
-  select pg_catalog.array_agg(l.id order by l.id) into v_accounts
-    from (select a.id from tollgate.accounts a
+  select pg_catalog.array_agg(l.id order by l.id), pg_catalog.array_agg(l.id) filter (where l.kind = 'team')
+    into v_accounts, v_teams
+    from (select a.id, a.kind from tollgate.accounts a
            where a.id in (select p.account_id from unnest(v_plan) p)
            order by a.id
              for update) l;
@@ -751,25 +834,33 @@ begin
         on k.account_id = g.account_id and k.scope = 'usage' and k.key = g.request_id
      order by g.ord);
 
-  -- The charges one by one through _debit, in the batch's order (the ledger numbers each account's rows so).
-  for v_charge in select * from unnest(v_plan) p where p.kind = 'new' and p.credits > 0 order by p.ord loop
-    v_entry := tollgate._debit(v_charge.account_id, v_charge.credits, true, 'usage', v_charge.request_id,
-                               pg_catalog.jsonb_build_object('feature', v_charge.feature, 'model', v_charge.model,
-                                                             'usage_id', v_charge.usage_id),
-                               p_now, v_charge.actor);
-    v_charged_ords := v_charged_ords || v_charge.ord;
-    v_entry_ids := v_entry_ids || v_entry.id;
-    v_balances := v_balances || v_entry.balance_after;
-  end loop;
+  -- The charges, set-based (_debit_batch), in the batch's order (the ledger numbers each account's rows so).
+  select pg_catalog.array_agg(p.ord order by p.ord), pg_catalog.array_agg(p.account_id order by p.ord),
+         pg_catalog.array_agg(p.credits order by p.ord), pg_catalog.array_agg(p.request_id order by p.ord),
+         pg_catalog.array_agg(pg_catalog.jsonb_build_object('feature', p.feature, 'model', p.model,
+                                                            'usage_id', p.usage_id) order by p.ord),
+         pg_catalog.array_agg(p.actor order by p.ord)
+    into v_charged_ords, v_charge_accounts, v_amounts, v_keys, v_charge_metadata, v_actors
+    from unnest(v_plan) p
+   where p.kind = 'new' and p.credits > 0;
+  if v_charged_ords is not null then
+    select pg_catalog.array_agg(d.id order by d.ordinality),
+           pg_catalog.array_agg(d.balance_after order by d.ordinality)
+      into v_entry_ids, v_balances
+      from tollgate._debit_batch(v_charge_accounts, v_amounts, 'usage', v_keys, v_charge_metadata, p_now, v_actors)
+             with ordinality d;
+  end if;
 
-  -- A member's credits once per member, the counters once per (account, feature), with the batch's sums.
-  perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
-     from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
-             from unnest(v_plan) p
-            where p.kind = 'new' and p.actor is not null
-            group by 1, 2) m
-     join tollgate.accounts a on a.id = m.account_id and a.kind = 'team'
-    order by m.account_id, m.actor;
+  -- A team member's credits once per member, the counters once per (account, feature), with the batch's sums.
+  if v_teams is not null then
+    perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
+       from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
+               from unnest(v_plan) p
+              where p.kind = 'new' and p.actor is not null and p.account_id = any(v_teams)
+              group by 1, 2) m
+       join tollgate.accounts a on a.id = m.account_id
+      order by m.account_id, m.actor;
+  end if;
   perform tollgate._count_usage(p_now, pg_catalog.array_agg(f.account_id), pg_catalog.array_agg(f.feature),
                                 pg_catalog.array_agg(f.input_tokens), pg_catalog.array_agg(f.output_tokens),
                                 pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cache_write_tokens),
@@ -864,7 +955,8 @@ comment on function tollgate._log_ai_usage_batch(jsonb, timestamptz) is
   'alone to _log_ai_usage (idempotent by its own request_id, all or nothing per event), answering a JSON array of '
   'the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned '
   'in one query, every account locked at once in id order (two batches never deadlock), counters summed per '
-  'account and feature, rows and replay records inserted at once; charges go through _debit in the batch''s order. '
+  'account and feature, rows and replay records inserted at once, the charges booked at once by _debit_batch in '
+  'the batch''s order. '
   'Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or '
   'conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path '
   'after the others: one _log_ai_usage each, in its own subtransaction.';

@@ -12,6 +12,7 @@ drop function if exists tollgate.log_ai_usage(text, text, bigint, bigint, text, 
   boolean, text, text, jsonb, uuid, uuid, bigint, uuid);
 drop function if exists tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
   text, boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid);
+drop function if exists tollgate._debit_batch(uuid[], bigint[], text, text[], jsonb[], timestamptz, uuid[]);
 drop function if exists tollgate._usage_answer(uuid, numeric, bigint, bigint, bigint, boolean);
 drop function if exists tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], bigint[],
   numeric[]);

@@ -1266,6 +1266,36 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_debit_batch": {
+        Args: {
+          "p_account_ids": (string)[];
+          "p_actor_ids": (string)[];
+          "p_amounts": (number)[];
+          "p_keys": (string)[];
+          "p_metadata": (Json)[];
+          "p_now": string;
+          "p_reason": string;
+        };
+        Returns: {
+          "account_id": string;
+          "actor_id": string | null;
+          "balance_after": number;
+          "created_at": string;
+          "delta": number;
+          "id": string;
+          "idempotency_key": string | null;
+          "lot_id": string | null;
+          "metadata": NonNullable<Json>;
+          "reason": string;
+          "seq": number;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "credit_ledger";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
       "_draw_lots": {
         Args: { "p_account_id": string; "p_amount": number; "p_now": string };
         Returns: number;
