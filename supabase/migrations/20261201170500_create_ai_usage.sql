@@ -694,7 +694,9 @@ security definer
 set search_path = ''
 as $$
   with ev as materialized (
-    select (j.o - 1 + p_first)::integer as ord, x.*, tollgate._valid_metadata(x.metadata) as valid_metadata,
+    -- _valid_metadata passes null through: not called for it (a PL/pgSQL call per event).
+    select (j.o - 1 + p_first)::integer as ord, x.*,
+           case when x.metadata is not null then tollgate._valid_metadata(x.metadata) end as valid_metadata,
            coalesce(x.account_id::text, '-') || ' ' || coalesce(x.user_id::text, '-') as asked
       from pg_catalog.jsonb_array_elements(p_events) with ordinality j (e, o)
      cross join lateral tollgate._usage_event(j.e) x
