@@ -147,22 +147,20 @@ select is(pg_temp.books('ba000000-0000-4000-8000-00000000000a', 'ba000000-0000-4
   'and books nothing twice');
 
 -- charges that leave lots partly drawn: the earliest expiry first, in both
-select is((select pg_temp.comparable(tollgate._log_ai_usage_batch(
-             replace(e::text, ':A', 'ba000000-0000-4000-8000-00000000000d')::jsonb, '2030-03-10 12:10Z')) from
-             (select '[{"request_id": "d1", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500,
-                        "charge_credits": true, "user_id": ":A"},
-                       {"request_id": "d2", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500,
-                        "charge_credits": true, "user_id": ":A"}]'::jsonb as e) x) ||
-          jsonb_build_array(pg_temp.books('ba000000-0000-4000-8000-00000000000d',
-                                          'ba000000-0000-4000-8000-00000000000d')),
-          (select pg_temp.comparable(pg_temp.one_by_one(
-             replace(e::text, ':A', '5e000000-0000-4000-8000-00000000000d')::jsonb, '2030-03-10 12:10Z')) from
-             (select '[{"request_id": "d1", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500,
-                        "charge_credits": true, "user_id": ":A"},
-                       {"request_id": "d2", "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500,
-                        "charge_credits": true, "user_id": ":A"}]'::jsonb as e) x) ||
-          jsonb_build_array(pg_temp.books('5e000000-0000-4000-8000-00000000000d',
-                                          '5e000000-0000-4000-8000-00000000000d')),
+create function pg_temp.two_charges(p_user uuid) returns jsonb language sql as $$
+  select jsonb_build_array(e || jsonb_build_object('request_id', 'd1', 'user_id', p_user),
+                           e || jsonb_build_object('request_id', 'd2', 'user_id', p_user))
+    from (select '{"model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500, "charge_credits": true}'::jsonb
+                   as e) x
+$$;
+select is(pg_temp.comparable(tollgate._log_ai_usage_batch(pg_temp.two_charges('ba000000-0000-4000-8000-00000000000d'),
+                                                          '2030-03-10 12:10Z'))
+            || jsonb_build_array(pg_temp.books('ba000000-0000-4000-8000-00000000000d',
+                                               'ba000000-0000-4000-8000-00000000000d')),
+          pg_temp.comparable(pg_temp.one_by_one(pg_temp.two_charges('5e000000-0000-4000-8000-00000000000d'),
+                                                '2030-03-10 12:10Z'))
+            || jsonb_build_array(pg_temp.books('5e000000-0000-4000-8000-00000000000d',
+                                               '5e000000-0000-4000-8000-00000000000d')),
   'two charges that leave the lots partly drawn answer and book as one by one');
 
 -- charge_credits false books nothing but the counters
