@@ -1298,6 +1298,8 @@ export type Database = {
           "lot_id": string | null;
           "metadata": NonNullable<Json>;
           "reason": string;
+          "request_hash": string | null;
+          "response": Json | null;
           "seq": number;
         }[];
         SetofOptions: {
