@@ -1935,7 +1935,7 @@ CREATE FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone
     AS $$ select 'plan:' || to_char(p_period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
 
 -- Name: FUNCTION _plan_grant_key(p_period_start timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) IS 'Tollgate: the grant key of a period''s plan allowance: one grant per account and period start.';
+COMMENT ON FUNCTION tollgate._plan_grant_key(p_period_start timestamp with time zone) IS 'Tollgate: the grant key of a period''s plan allowance: one grant per account and period start. No SET search_path, unlike the others, so PostgreSQL inlines it (the reset computes one per account: 3 us a call with the SET, 0.6 us inlined); it names nothing but built-in functions, and nobody but its owner may execute it.';
 
 -- Name: _plan_seats(tollgate.account_kind, boolean, integer); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._plan_seats(p_kind tollgate.account_kind, p_per_seat boolean, p_quantity integer) RETURNS integer
@@ -3481,7 +3481,7 @@ end
 $$;
 
 -- Name: FUNCTION credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) IS 'Tollgate: the credit period containing p_at: whole months from the anchor in UTC, clamped to month ends (anchored on Jan 31: Feb 28 or 29, then Mar 31).';
+COMMENT ON FUNCTION tollgate.credit_period_at(p_anchor timestamp with time zone, p_at timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) IS 'Tollgate: the credit period containing p_at: whole months from the anchor in UTC, clamped to month ends (anchored on Jan 31: Feb 28 or 29, then Mar 31). PL/pgSQL: as SQL returning a record it is never inlined and cost about 19 us a call against 4 us (the reset calls it for every account, consume and usage on every call).';
 
 -- Name: get_quota_status(text, uuid, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate.get_quota_status(p_feature text DEFAULT 'default'::text, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, "limit" bigint, remaining bigint, resets_at timestamp with time zone)
