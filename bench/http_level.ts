@@ -5,6 +5,7 @@
 import autocannon from "autocannon";
 import { ensureSigningKey, freePort, serveFunctions, signUserToken } from "../scripts/lib/stack.ts";
 import { LOCAL_SERVICE_ROLE_KEY } from "../scripts/lib/keys.ts";
+import { type CpuPerRequest, cpuPerRequest } from "./cpu.ts";
 import { benchUserId } from "./fixtures.ts";
 import { openLoop, type OpenLoopResult } from "./open_loop.ts";
 import { summarize } from "./stats.ts";
@@ -13,7 +14,8 @@ import { signedEvents } from "./stripe_events.ts";
 export interface HttpResult {
   function: string;
   path: "direct" | "gateway";
-  credential: "service key" | "user token" | "stripe signature";
+  /** `user token`: one of 2,000 users' tokens, reused as a signed-in user reuses theirs; `new user token`: each once. */
+  credential: "service key" | "user token" | "new user token" | "stripe signature";
   /** How the functions reach PostgreSQL: straight, or through pgbouncer in transaction mode. */
   db: "direct" | "pooled";
   connections: number;
@@ -25,6 +27,8 @@ export interface HttpResult {
   max_ms: number;
   errors: number;
   statuses: Record<string, number>;
+  /** CPU per request by party during the run (bench/cpu.ts). */
+  cpu?: CpuPerRequest;
 }
 
 export interface OpenLoopRun extends OpenLoopResult {
@@ -109,8 +113,11 @@ export interface BenchStack {
     seconds?: number,
     amount?: number,
   ) => Promise<HttpResult>;
-  /** One unmeasured second at 16 connections: connections opened and statements prepared, as in steady state. */
-  warm: (name: string, next: NextRequest) => Promise<void>;
+  /**
+   * One unmeasured second at 16 connections: connections opened and statements prepared, as in steady state; with
+   * `amount`, exactly that many requests instead.
+   */
+  warm: (name: string, next: NextRequest, amount?: number) => Promise<void>;
   /** A fresh idempotency key or request id. */
   key: () => string;
   randomUser: () => number;
@@ -120,6 +127,8 @@ export interface BenchStack {
 /** Serves every function with SUPABASE_DB_URL `dbUrl` (a pooler: prepared statements off, as deployed there). */
 export async function serveForBench(opts: {
   dbUrl: string;
+  /** The cluster itself (for its processes' CPU), when `dbUrl` is a pooler in front of it. */
+  pgUrl: string;
   db: HttpResult["db"];
   keyDir: string;
   users: number;
@@ -144,24 +153,24 @@ export async function serveForBench(opts: {
     env: fns.env,
     url,
     async measure(name, path, credential, connections, next, seconds = opts.seconds, amount) {
-      const r: HttpResult = {
-        function: name,
-        path,
-        credential,
-        db: opts.db,
-        ...(await load({ url: url(name, path), connections, seconds, next, amount })),
-      };
+      const measured = await cpuPerRequest(
+        { pgUrl: opts.pgUrl, functionPid: fns.pids[name], pooler: opts.db === "pooled" },
+        () => load({ url: url(name, path), connections, seconds, next, amount }),
+      );
+      const r: HttpResult = { function: name, path, credential, db: opts.db, ...measured };
       opts.log(
         `  http ${name} ${path} (${credential}, db ${opts.db}) c=${connections}: ${
           r.rps.toFixed(0)
         } req/s, ` +
           `p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, max ${r.max_ms.toFixed(1)} ms, ` +
-          `errors ${r.errors}`,
+          `errors ${r.errors}; CPU ms/request: function ${r.cpu?.function_ms.toFixed(2)}, ` +
+          `bench (load + gateway) ${r.cpu?.bench_ms.toFixed(2)}, postgres ${r.cpu?.postgres_ms.toFixed(2)}`,
       );
       return r;
     },
-    async warm(name, next) {
-      await load({ url: `http://127.0.0.1:${fns.ports[name]}/`, connections: 16, seconds: 1, next });
+    async warm(name, next, amount) {
+      const url = `http://127.0.0.1:${fns.ports[name]}/`;
+      await load({ url, connections: 16, seconds: amount ? 60 : 1, next, amount });
     },
     key: () => `${run}-${seq++}`,
     randomUser: () => 1 + Math.floor(Math.random() * opts.users),
@@ -199,20 +208,60 @@ export function usageBody(stack: BenchStack, model: string, extra: Record<string
 
 /**
  * consume-credit as the common caller: a signed-in user's own token (ES256, as new projects sign, verified by the
- * function against SUPABASE_JWKS on every request, no network), one of 2,000 pre-signed.
+ * function against SUPABASE_JWKS, no network), one of 2,000 pre-signed at random per request, each reused as a
+ * user's client reuses its access token. `signIn` sends each token once: the state of 2,000 users who have each
+ * called before, whose tokens the function has verified and remembers (`new user token` measures the first call).
  */
-export async function consumeAsUsers(stack: BenchStack, keyDir: string, users: number): Promise<NextRequest> {
-  const { privateJwk } = await ensureSigningKey(keyDir);
-  const tokens = await Promise.all(
-    Array.from(
-      { length: Math.min(users, 2_000) },
-      (_, i) => signUserToken(benchUserId(i + 1), undefined, 3600, privateJwk),
-    ),
-  );
-  return () => ({
-    headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` },
+export async function consumeAsUsers(
+  stack: BenchStack,
+  keyDir: string,
+  users: number,
+): Promise<{ next: NextRequest; signIn: { next: NextRequest; amount: number } }> {
+  const tokens = await userTokens(keyDir, Math.min(users, 2_000), 0);
+  const request = (token: string) => ({
+    headers: { authorization: `Bearer ${token}` },
     body: JSON.stringify({ idempotency_key: stack.key(), amount: 1 }),
   });
+  let i = 0;
+  return {
+    next: () => request(tokens[Math.floor(Math.random() * tokens.length)]),
+    signIn: { next: () => i < tokens.length ? request(tokens[i++]) : null, amount: tokens.length },
+  };
+}
+
+/**
+ * The same with every token used once (`count` of them, signed beforehand for users in turn, after the ones
+ * `consumeAsUsers` signs): each request pays the signature check, as the first request of every session does.
+ */
+export async function consumeAsNewUsers(
+  stack: BenchStack,
+  keyDir: string,
+  users: number,
+  count: number,
+): Promise<{ next: NextRequest; amount: number }> {
+  const tokens = await userTokens(keyDir, count, 2_000, users);
+  let i = 0;
+  return {
+    next: () => {
+      const token = tokens[i++];
+      return token === undefined ? null : {
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify({ idempotency_key: stack.key(), amount: 1 }),
+      };
+    },
+    amount: count,
+  };
+}
+
+/** `count` user tokens (each its own session, so all distinct) for bench users from `first` on, wrapping at `users`. */
+async function userTokens(keyDir: string, count: number, first: number, users = count): Promise<string[]> {
+  const { privateJwk } = await ensureSigningKey(keyDir);
+  return await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) => signUserToken(benchUserId(((first + i) % users) + 1), undefined, 3600, privateJwk),
+    ),
+  );
 }
 
 /** consume-credit, log-ai-usage and stripe-webhook at each connection count, direct and through the gateway. */

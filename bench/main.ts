@@ -25,6 +25,7 @@ import { type BenchResults, renderMarkdown } from "./report.ts";
 import { BATCH_EVENTS, initTpcb, pgbench, type PgbenchResult, scripts } from "./sql_level.ts";
 import {
   type BenchStack,
+  consumeAsNewUsers,
   consumeAsService,
   consumeAsUsers,
   runMatrix,
@@ -218,8 +219,17 @@ try {
     }
     if (phases.has("http")) {
       log(`[${elapsed()}] HTTP level: autocannon at ${CONNECTIONS.join(", ")} connections`);
+      const pgUrl = pg.url;
       const served = (url: string, db: BenchStack["db"]) =>
-        serveForBench({ dbUrl: url, db, keyDir, users: PLAN.users, seconds: PLAN.httpSeconds, log });
+        serveForBench({
+          dbUrl: url,
+          pgUrl,
+          db,
+          keyDir,
+          users: PLAN.users,
+          seconds: PLAN.httpSeconds,
+          log,
+        });
       let stack = await served(pg.url, "direct");
       cleanups.push(() => stack.stop());
       try {
@@ -234,13 +244,32 @@ try {
         );
         if (stack.ports["consume-credit"] !== undefined) {
           const asUsers = await consumeAsUsers(stack, keyDir, PLAN.users);
-          results.http.push(await stack.measure("consume-credit", "direct", "user token", 16, asUsers));
-          const gateway = await stack.measure("consume-credit", "gateway", "user token", 16, asUsers);
+          await stack.warm("consume-credit", asUsers.signIn.next, asUsers.signIn.amount);
+          const reused = await stack.measure("consume-credit", "direct", "user token", 16, asUsers.next);
+          results.http.push(reused);
+          const fresh = await consumeAsNewUsers(
+            stack,
+            keyDir,
+            PLAN.users,
+            Math.ceil(reused.rps * PLAN.httpSeconds * 1.5) + 16,
+          );
+          results.http.push(
+            await stack.measure(
+              "consume-credit",
+              "direct",
+              "new user token",
+              16,
+              fresh.next,
+              PLAN.httpSeconds,
+              fresh.amount,
+            ),
+          );
+          const gateway = await stack.measure("consume-credit", "gateway", "user token", 16, asUsers.next);
           results.http.push(gateway);
           log(`[${elapsed()}] open loop: half of ${gateway.rps.toFixed(0)} req/s offered`);
           results.open_loop.push(
             await runOpenLoop(stack, {
-              next: asUsers,
+              next: asUsers.next,
               measuredMax: gateway.rps,
               seconds: PLAN.openLoopSeconds,
               log,
@@ -273,7 +302,8 @@ try {
           await stack.warm("consume-credit", asService);
           results.http.push(await stack.measure("consume-credit", "gateway", "service key", 16, asService));
           const asUsers = await consumeAsUsers(stack, keyDir, PLAN.users);
-          results.http.push(await stack.measure("consume-credit", "gateway", "user token", 16, asUsers));
+          await stack.warm("consume-credit", asUsers.signIn.next, asUsers.signIn.amount);
+          results.http.push(await stack.measure("consume-credit", "gateway", "user token", 16, asUsers.next));
         } finally {
           await stack.stop();
         }

@@ -302,6 +302,43 @@ function httpSection(r: BenchResults): string {
   ].join("\n");
 }
 
+/** Where each request's CPU went, at 16 connections: the parties share the cores, so their sum bounds the rate. */
+function cpuSection(r: BenchResults): string {
+  const rows = r.http.filter((h) => h.cpu && h.connections === 16).map((h) => {
+    const c = h.cpu!;
+    const total = c.function_ms + c.bench_ms + c.postgres_ms;
+    return [
+      h.function,
+      h.path,
+      h.credential,
+      h.db,
+      ms(c.function_ms),
+      ms(c.bench_ms),
+      ms(c.postgres_ms),
+      ms(total),
+      fmt((r.machine.cores * 1000) / total),
+    ];
+  });
+  return [
+    "### CPU per request at 16 connections (ms, from /proc; bench = load generator + gateway stand-in)",
+    "",
+    table(
+      [
+        "function",
+        "path",
+        "credential",
+        "db",
+        "function",
+        "bench",
+        "postgres",
+        "total",
+        "cores / total, req/s",
+      ],
+      rows,
+    ),
+  ].join("\n");
+}
+
 function openLoopSection(r: BenchResults): string {
   return [
     "### Open loop (fixed offered rate: half the closed-loop rate above; latency from each scheduled send)",
@@ -511,6 +548,7 @@ export function renderMarkdown(r: BenchResults): string {
   ];
   if (r.sql.length) parts.push("", sqlSection(r));
   if (r.http.length) parts.push("", httpSection(r));
+  if (r.http.some((h) => h.cpu)) parts.push("", cpuSection(r));
   if (r.open_loop.length) parts.push("", openLoopSection(r));
   if (r.profile) parts.push("", profileSection(r.profile));
   if (r.hold_settle || r.batch_ingest || batchSql(r)) parts.push("", hooksSection(r));

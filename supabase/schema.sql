@@ -982,6 +982,77 @@ $$;
 -- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: debits credits for the acting member, refused with TG402 when the available balance (balance - held) is below the amount unless post-paid (p_allow_negative), in which case what the lots cannot cover becomes overdraft. The caller holds the account lock and has settled the account.';
 
+-- Name: _debit_batch(uuid[], bigint[], text, text[], jsonb[], timestamp with time zone, uuid[]); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._debit_batch(p_account_ids uuid[], p_amounts bigint[], p_reason text, p_keys text[], p_metadata jsonb[], p_now timestamp with time zone, p_actor_ids uuid[]) RETURNS SETOF tollgate.credit_ledger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_entries tollgate.credit_ledger[];
+begin
+  if exists (select from unnest(p_amounts) a where a is null or a <= 0) then
+    raise exception 'Cannot debit credits: every amount must be positive' using errcode = 'TG400';
+  end if;
+  -- What _debit does per charge, post-paid, in statements: per account one draw of the charges' sum from the live
+  -- lots in _draw_lots' order (successive draws take exactly that), the overdraft for what they do not cover, and
+  -- one ledger row per charge numbered and balanced in the given order, as _post_ledger writes them.
+  with charge as (
+    select c.*, pg_catalog.sum(c.amount) over w as cum, pg_catalog.row_number() over w as nth
+      from unnest(p_account_ids, p_amounts, p_keys, p_metadata, p_actor_ids) with ordinality
+             c (account_id, amount, key, metadata, actor_id, ord)
+    window w as (partition by c.account_id order by c.ord)
+  ), total as (
+    select c.account_id, pg_catalog.sum(c.amount)::bigint as amount, pg_catalog.count(*) as n
+      from charge c group by 1
+  ), live as (
+    select l.id, l.account_id, l.remaining, t.amount as need,
+           pg_catalog.sum(l.remaining) over (partition by l.account_id
+                                             order by l.expires_at nulls last, l.priority, l.created_at, l.id) as cum
+      from tollgate.credit_lots l
+      join total t on t.account_id = l.account_id
+     where l.remaining > 0 and (l.expires_at is null or l.expires_at > p_now)
+  ), drawn as (
+    update tollgate.credit_lots l set remaining = l.remaining - d.n
+      from (select v.id, v.account_id, least(v.remaining, v.need - (v.cum - v.remaining)) as n
+              from live v where v.cum - v.remaining < v.need) d
+     where l.id = d.id
+    returning d.account_id, d.n
+  ), moved as (
+    update tollgate.accounts a
+       set balance = a.balance - t.amount, overdraft = a.overdraft + t.amount - coalesce(d.n, 0),
+           ledger_seq = a.ledger_seq + t.n, updated_at = p_now
+      from total t
+      left join (select d.account_id, pg_catalog.sum(d.n)::bigint as n from drawn d group by 1) d
+        on d.account_id = t.account_id
+     where a.id = t.account_id
+    returning a.id, a.balance + t.amount as balance_before, a.ledger_seq - t.n as seq_before
+  ), posted as (
+    insert into tollgate.credit_ledger (account_id, seq, delta, balance_after, reason, idempotency_key, lot_id,
+                                        actor_id, metadata, created_at)
+    select c.account_id, m.seq_before + c.nth, -c.amount, m.balance_before - c.cum, p_reason, c.key, null,
+           c.actor_id, coalesce(c.metadata, '{}'::jsonb), p_now
+      from charge c
+      join moved m on m.id = c.account_id
+    returning *
+  )
+  select pg_catalog.array_agg(e::tollgate.credit_ledger order by c.ord) into v_entries
+    from posted e
+    join moved m on m.id = e.account_id
+    join charge c on c.account_id = e.account_id and c.nth = e.seq - m.seq_before;
+  -- Each row that takes the available balance across the low-balance threshold or zero writes its event, as
+  -- _post_ledger does.
+  perform tollgate._emit_balance_events(a.id, e.balance_after - e.delta - a.held, e.balance_after - a.held,
+                                        tollgate._low_balance_threshold(a), 'ledger:' || e.seq, p_now)
+     from unnest(v_entries) e
+     join tollgate.accounts a on a.id = e.account_id
+    order by e.account_id, e.seq;
+  return query select * from unnest(v_entries);
+end
+$$;
+
+-- Name: FUNCTION _debit_batch(p_account_ids uuid[], p_amounts bigint[], p_reason text, p_keys text[], p_metadata jsonb[], p_now timestamp with time zone, p_actor_ids uuid[]); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._debit_batch(p_account_ids uuid[], p_amounts bigint[], p_reason text, p_keys text[], p_metadata jsonb[], p_now timestamp with time zone, p_actor_ids uuid[]) IS 'Tollgate: a batch''s post-paid charges in statements, each as _debit(account, amount, true, reason, key, metadata, now, actor) would book it, one after the other in the given order: the lots drawn earliest expiry first, what they do not cover as overdraft, one ledger row per charge, the balance events of each crossing. Returns the ledger rows in the given order. The caller holds every account''s lock and has settled it.';
+
 -- Name: _draw_lots(uuid, bigint, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1469,9 +1540,12 @@ begin
   v_account := tollgate._settle_if_due(v_account, p_now);
 
   select store_full_text into v_store_full_text from tollgate.usage_settings where id;
-  select * into v_cost
-    from tollgate._usage_cost(p_model, p_now, p_input_tokens, p_output_tokens, p_cached_input_tokens,
-                              p_charge_credits or p_hold_id is not null, p_cache_write_tokens);
+  select c.* into v_cost
+    from tollgate._price_in_force(p_model, p_now) p
+   cross join lateral tollgate._usage_cost(p.effective_from, p.input_usd_per_mtok, p.output_usd_per_mtok,
+                                           p.cached_input_usd_per_mtok, p.cache_write_usd_per_mtok,
+                                           p.credits_per_usd, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+                                           p_charge_credits or p_hold_id is not null, p_cache_write_tokens) c;
   if p_hold_id is not null then
     -- The charge comes from the hold first, the rest of it is released; the debit below takes the whole charge,
     -- so what exceeds the hold is post-paid.
@@ -1535,13 +1609,17 @@ declare
   v_plan tollgate.usage_plan[];
   v_unplanned tollgate.usage_plan;
   v_accounts uuid[];
+  v_teams uuid[];
   v_before jsonb;
   v_held jsonb;
-  v_charge tollgate.usage_plan;
-  v_entry tollgate.credit_ledger;
-  v_charged_ords integer[] := '{}'::integer[];
-  v_entry_ids uuid[] := '{}'::uuid[];
-  v_balances bigint[] := '{}'::bigint[];
+  v_charged_ords integer[];
+  v_charge_accounts uuid[];
+  v_amounts bigint[];
+  v_keys text[];
+  v_charge_metadata jsonb[];
+  v_actors uuid[];
+  v_entry_ids uuid[];
+  v_balances bigint[];
   v_results jsonb[];
   v_ord integer;
   v_event tollgate.usage_event;
@@ -1574,8 +1652,9 @@ begin
 
   -- Every account of the batch locked at once, in id order: two batches on the same accounts never deadlock, and
   -- the per-event path below finds its lock already held. Then each is settled if due, as one call would be.
-  select pg_catalog.array_agg(l.id order by l.id) into v_accounts
-    from (select a.id from tollgate.accounts a
+  select pg_catalog.array_agg(l.id order by l.id), pg_catalog.array_agg(l.id) filter (where l.kind = 'team')
+    into v_accounts, v_teams
+    from (select a.id, a.kind from tollgate.accounts a
            where a.id in (select p.account_id from unnest(v_plan) p)
            order by a.id
              for update) l;
@@ -1607,25 +1686,33 @@ begin
         on k.account_id = g.account_id and k.scope = 'usage' and k.key = g.request_id
      order by g.ord);
 
-  -- The charges one by one through _debit, in the batch's order (the ledger numbers each account's rows so).
-  for v_charge in select * from unnest(v_plan) p where p.kind = 'new' and p.credits > 0 order by p.ord loop
-    v_entry := tollgate._debit(v_charge.account_id, v_charge.credits, true, 'usage', v_charge.request_id,
-                               pg_catalog.jsonb_build_object('feature', v_charge.feature, 'model', v_charge.model,
-                                                             'usage_id', v_charge.usage_id),
-                               p_now, v_charge.actor);
-    v_charged_ords := v_charged_ords || v_charge.ord;
-    v_entry_ids := v_entry_ids || v_entry.id;
-    v_balances := v_balances || v_entry.balance_after;
-  end loop;
+  -- The charges, set-based (_debit_batch), in the batch's order (the ledger numbers each account's rows so).
+  select pg_catalog.array_agg(p.ord order by p.ord), pg_catalog.array_agg(p.account_id order by p.ord),
+         pg_catalog.array_agg(p.credits order by p.ord), pg_catalog.array_agg(p.request_id order by p.ord),
+         pg_catalog.array_agg(pg_catalog.jsonb_build_object('feature', p.feature, 'model', p.model,
+                                                            'usage_id', p.usage_id) order by p.ord),
+         pg_catalog.array_agg(p.actor order by p.ord)
+    into v_charged_ords, v_charge_accounts, v_amounts, v_keys, v_charge_metadata, v_actors
+    from unnest(v_plan) p
+   where p.kind = 'new' and p.credits > 0;
+  if v_charged_ords is not null then
+    select pg_catalog.array_agg(d.id order by d.ordinality),
+           pg_catalog.array_agg(d.balance_after order by d.ordinality)
+      into v_entry_ids, v_balances
+      from tollgate._debit_batch(v_charge_accounts, v_amounts, 'usage', v_keys, v_charge_metadata, p_now, v_actors)
+             with ordinality d;
+  end if;
 
-  -- A member's credits once per member, the counters once per (account, feature), with the batch's sums.
-  perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
-     from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
-             from unnest(v_plan) p
-            where p.kind = 'new' and p.actor is not null
-            group by 1, 2) m
-     join tollgate.accounts a on a.id = m.account_id and a.kind = 'team'
-    order by m.account_id, m.actor;
+  -- A team member's credits once per member, the counters once per (account, feature), with the batch's sums.
+  if v_teams is not null then
+    perform tollgate._take_member_credits(a, m.actor, m.credits, true, p_now)
+       from (select p.account_id, p.actor, pg_catalog.sum(p.credits)::bigint as credits
+               from unnest(v_plan) p
+              where p.kind = 'new' and p.actor is not null and p.account_id = any(v_teams)
+              group by 1, 2) m
+       join tollgate.accounts a on a.id = m.account_id
+      order by m.account_id, m.actor;
+  end if;
   perform tollgate._count_usage(p_now, pg_catalog.array_agg(f.account_id), pg_catalog.array_agg(f.feature),
                                 pg_catalog.array_agg(f.input_tokens), pg_catalog.array_agg(f.output_tokens),
                                 pg_catalog.array_agg(f.cached_input_tokens), pg_catalog.array_agg(f.cache_write_tokens),
@@ -1717,7 +1804,7 @@ end
 $$;
 
 -- Name: FUNCTION _log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter for a batch of up to 1000 events at a given time (pgTAP pins it): each recorded as if sent alone to _log_ai_usage (idempotent by its own request_id, all or nothing per event), answering a JSON array of the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned in one query, every account locked at once in id order (two batches never deadlock), counters summed per account and feature, rows and replay records inserted at once; charges go through _debit in the batch''s order. Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path after the others: one _log_ai_usage each, in its own subtransaction.';
+COMMENT ON FUNCTION tollgate._log_ai_usage_batch(p_events jsonb, p_now timestamp with time zone) IS 'Tollgate: the meter for a batch of up to 1000 events at a given time (pgTAP pins it): each recorded as if sent alone to _log_ai_usage (idempotent by its own request_id, all or nothing per event), answering a JSON array of the answers in order, an event that fails answering {"error": {sqlstate, message, detail}}. Set-based: planned in one query, every account locked at once in id order (two batches never deadlock), counters summed per account and feature, rows and replay records inserted at once, the charges booked at once by _debit_batch in the batch''s order. Events that settle a hold (hold_id), are invalid, name an account or member the caller may not act for, or conflict with an earlier use of their request_id (and every event sharing their key) take the per-event path after the others: one _log_ai_usage each, in its own subtransaction.';
 
 -- Name: _low_balance_threshold(tollgate.accounts); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._low_balance_threshold(p_account tollgate.accounts) RETURNS bigint
@@ -1955,16 +2042,23 @@ CREATE FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_n
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  with ev as (
-    select (j.o - 1 + p_first)::integer as ord, x.*, tollgate._valid_metadata(x.metadata) as valid_metadata,
+  with ev as materialized (
+    -- _valid_metadata passes null through: not called for it (a PL/pgSQL call per event).
+    select (j.o - 1 + p_first)::integer as ord, x.*,
+           case when x.metadata is not null then tollgate._valid_metadata(x.metadata) end as valid_metadata,
            coalesce(x.account_id::text, '-') || ' ' || coalesce(x.user_id::text, '-') as asked
       from pg_catalog.jsonb_array_elements(p_events) with ordinality j (e, o)
      cross join lateral tollgate._usage_event(j.e) x
-  ), asked as (
-    select distinct asked, account_id, user_id from ev
-  ), acting as (
+  ), acting as materialized (
+    -- Once per distinct account and user named (materialized, so the planner cannot call it per event).
     select a.asked, m.account_id, m.user_id
-      from asked a cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
+      from (select distinct ev.asked, ev.account_id, ev.user_id from ev) a
+     cross join lateral tollgate._acting_member(a.account_id, a.user_id) m
+  ), priced as materialized (
+    -- The price in force once per distinct model.
+    select d.model, pr.*
+      from (select distinct ev.model from ev) d
+     cross join lateral tollgate._price_in_force(d.model, p_now) pr
   ), planned as (
     select ev.*, m.account_id as acting_account, m.user_id as actor,
            tollgate._usage_problem(ev.request_id, ev.model, ev.input_tokens, ev.output_tokens, ev.provider,
@@ -1987,12 +2081,16 @@ CREATE FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_n
          c.cost_usd, c.unpriced, c.price_effective_from, c.credits, null::uuid, null::jsonb, p.cache_write_tokens,
          p.hold_id
     from planned p
-    left join lateral tollgate._usage_cost(p.model, p_now, p.input_tokens, p.output_tokens, p.cached_input_tokens,
-                                           p.charge_credits, p.cache_write_tokens) c on p.problem is null
+    left join priced pr on pr.model = p.model
+    left join lateral tollgate._usage_cost(pr.effective_from, pr.input_usd_per_mtok, pr.output_usd_per_mtok,
+                                           pr.cached_input_usd_per_mtok, pr.cache_write_usd_per_mtok,
+                                           pr.credits_per_usd, p.input_tokens, p.output_tokens,
+                                           p.cached_input_tokens, p.charge_credits, p.cache_write_tokens) c
+      on p.problem is null
 $$;
 
 -- Name: FUNCTION _plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) IS 'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account (_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if it settles a hold), its replay hash, its price and credits. Raises when an event names an account or member the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
+COMMENT ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integer, p_now timestamp with time zone) IS 'Tollgate: what a batch''s events are before anything is locked or written: who acts for which account (_acting_member, once per distinct account and user named), whether each is valid (kind single if not, or if it settles a hold), its replay hash, its price (looked up once per model) and credits. Raises when an event names an account or member the caller may not act for, or holds a value of the wrong type: the batch then plans each event alone. p_first is the ordinal of the first event.';
 
 -- Name: _post_ledger(uuid, bigint, bigint, text, text, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid DEFAULT NULL::uuid) RETURNS tollgate.credit_ledger
@@ -2029,6 +2127,26 @@ $$;
 
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) IS 'Tollgate: appends one ledger row (naming the acting member, if any) and moves the cached balance (and overdraft) with it, numbering the row; a debit that crosses the low-balance threshold or zero writes its billing event. The caller holds the account lock and has already moved the lots.';
+
+-- Name: _price_in_force(text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._price_in_force(p_model text, p_now timestamp with time zone) RETURNS TABLE(effective_from timestamp with time zone, input_usd_per_mtok numeric, output_usd_per_mtok numeric, cached_input_usd_per_mtok numeric, cache_write_usd_per_mtok numeric, credits_per_usd numeric)
+    LANGUAGE sql STABLE
+    AS $$
+  -- Null prices (and the default 100 credits per USD) when the model has no price in force.
+  select p.effective_from, p.input_usd_per_mtok, p.output_usd_per_mtok, p.cached_input_usd_per_mtok,
+         p.cache_write_usd_per_mtok, coalesce(s.credits_per_usd, 100)
+    from (select) one
+    left join tollgate.usage_settings s on s.id
+    left join lateral (
+      select m.* from tollgate.model_prices m
+       where m.model = p_model and m.effective_from <= p_now
+       order by m.effective_from desc
+       limit 1
+    ) p on true
+$$;
+
+-- Name: FUNCTION _price_in_force(p_model text, p_now timestamp with time zone); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._price_in_force(p_model text, p_now timestamp with time zone) IS 'Tollgate: the model_prices row in force for p_model at p_now (all null without one) and credits_per_usd: what _usage_cost prices an event with, looked up once per model by a batch. Plain SQL without SET search_path, so a query inlines it; only its owner executes it.';
 
 -- Name: _quota_status(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) RETURNS TABLE(feature text, period tollgate.quota_period, used bigint, request_limit bigint, remaining bigint, resets_at timestamp with time zone)
@@ -3064,33 +3182,25 @@ $$;
 -- Name: FUNCTION _usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean); Type: COMMENT; Schema: tollgate
 COMMENT ON FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) IS 'Tollgate: the answer of a recorded usage event (the HTTP contract''s body; p_balance is what is available, balance - held), stored for its replays.';
 
--- Name: _usage_cost(text, timestamp with time zone, bigint, bigint, bigint, boolean, bigint); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) RETURNS TABLE(cost_usd numeric, unpriced boolean, price_effective_from timestamp with time zone, credits bigint)
-    LANGUAGE sql STABLE
+-- Name: _usage_cost(timestamp with time zone, numeric, numeric, numeric, numeric, numeric, bigint, bigint, bigint, boolean, bigint); Type: FUNCTION; Schema: tollgate
+CREATE FUNCTION tollgate._usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) RETURNS TABLE(cost_usd numeric, unpriced boolean, price_effective_from timestamp with time zone, credits bigint)
+    LANGUAGE sql IMMUTABLE
     AS $$
-  select coalesce(c.exact, 0)::numeric(20, 10), c.effective_from is null, c.effective_from,
+  select coalesce(c.exact, 0)::numeric(20, 10), p_effective_from is null, p_effective_from,
          -- Whole credits, rounded half up from the exact cost: never half a credit more or less than it.
-         case when p_charge_credits
-              then pg_catalog.round(coalesce(c.exact, 0) * coalesce(s.credits_per_usd, 100))::bigint
+         case when p_charge_credits then pg_catalog.round(coalesce(c.exact, 0) * p_credits_per_usd)::bigint
               else 0 end
-    from (select) one
-    left join tollgate.usage_settings s on s.id
-    left join lateral (
+    from (
       -- Exact: whole tokens times prices of 6 decimals, times 0.000001 (a product, so nothing is rounded).
-      select p.effective_from,
-             (p_input_tokens * p.input_usd_per_mtok + p_output_tokens * p.output_usd_per_mtok
-              + p_cached_input_tokens * coalesce(p.cached_input_usd_per_mtok, p.input_usd_per_mtok)
-              + p_cache_write_tokens * coalesce(p.cache_write_usd_per_mtok, p.input_usd_per_mtok)) * 0.000001
+      select (p_input_tokens * p_input_usd_per_mtok + p_output_tokens * p_output_usd_per_mtok
+              + p_cached_input_tokens * coalesce(p_cached_input_usd_per_mtok, p_input_usd_per_mtok)
+              + p_cache_write_tokens * coalesce(p_cache_write_usd_per_mtok, p_input_usd_per_mtok)) * 0.000001
                as exact
-        from tollgate.model_prices p
-       where p.model = p_model and p.effective_from <= p_now
-       order by p.effective_from desc
-       limit 1
-    ) c on true
+    ) c
 $$;
 
--- Name: FUNCTION _usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: COMMENT; Schema: tollgate
-COMMENT ON FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) IS 'Tollgate: the price of a usage event at p_now from the model_prices row in force (uncached input, output, cache reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL without SET search_path, so a batch''s query inlines it; only its owner executes it.';
+-- Name: FUNCTION _usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: COMMENT; Schema: tollgate
+COMMENT ON FUNCTION tollgate._usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) IS 'Tollgate: the price of a usage event from the price in force (_price_in_force: uncached input, output, cache reads and cache writes each at its own price; cost 0 and unpriced without one), and the credits it charges: round(exact cost * credits_per_usd), half up, when p_charge_credits. Plain SQL without SET search_path, so a batch''s query inlines it; only its owner executes it.';
 
 -- Name: _usage_event(jsonb); Type: FUNCTION; Schema: tollgate
 CREATE FUNCTION tollgate._usage_event(p_event jsonb) RETURNS SETOF tollgate.usage_event
@@ -3113,14 +3223,12 @@ COMMENT ON FUNCTION tollgate._usage_event(p_event jsonb) IS 'Tollgate: a batch e
 CREATE FUNCTION tollgate._usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-  select pg_catalog.md5(pg_catalog.jsonb_build_object(
-    'actor', p_actor,
-    'model', p_model, 'provider', p_provider, 'feature', p_feature, 'input_tokens', p_input_tokens,
-    'output_tokens', p_output_tokens, 'cached_input_tokens', p_cached_input_tokens,
-    'cache_write_tokens', p_cache_write_tokens, 'hold_id', p_hold_id, 'latency_ms', p_latency_ms,
-    'status', p_status, 'error_code', p_error_code, 'charge_credits', p_charge_credits,
-    'prompt', p_prompt_sha256, 'response', p_response_sha256,
-    'metadata', coalesce(p_metadata, '{}'::jsonb))::text)
+  -- A row's text quotes any field with a separator in it and leaves a null empty, so two bodies differ in it
+  -- exactly when they differ; a third of the cost of building and printing a JSON object.
+  select pg_catalog.md5(row(
+    p_actor, p_model, p_provider, p_feature, p_input_tokens, p_output_tokens, p_cached_input_tokens,
+    p_cache_write_tokens, p_hold_id, p_latency_ms, p_status, p_error_code, p_charge_credits, p_prompt_sha256,
+    p_response_sha256, coalesce(p_metadata, '{}'::jsonb))::text)
 $$;
 
 -- Name: FUNCTION _usage_hash(p_actor uuid, p_model text, p_provider text, p_feature text, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_latency_ms integer, p_status text, p_error_code text, p_charge_credits boolean, p_prompt_sha256 text, p_response_sha256 text, p_metadata jsonb, p_cache_write_tokens bigint, p_hold_id uuid); Type: COMMENT; Schema: tollgate
@@ -4971,6 +5079,9 @@ GRANT SELECT ON TABLE tollgate.credit_ledger TO service_role;
 -- Name: FUNCTION _debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._debit(p_account_id uuid, p_amount bigint, p_allow_negative boolean, p_reason text, p_key text, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
 
+-- Name: FUNCTION _debit_batch(p_account_ids uuid[], p_amounts bigint[], p_reason text, p_keys text[], p_metadata jsonb[], p_now timestamp with time zone, p_actor_ids uuid[]); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._debit_batch(p_account_ids uuid[], p_amounts bigint[], p_reason text, p_keys text[], p_metadata jsonb[], p_now timestamp with time zone, p_actor_ids uuid[]) FROM PUBLIC;
+
 -- Name: FUNCTION _draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._draw_lots(p_account_id uuid, p_amount bigint, p_now timestamp with time zone) FROM PUBLIC;
 
@@ -5049,6 +5160,9 @@ REVOKE ALL ON FUNCTION tollgate._plan_usage_events(p_events jsonb, p_first integ
 
 -- Name: FUNCTION _post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._post_ledger(p_account_id uuid, p_delta bigint, p_overdraft_delta bigint, p_reason text, p_key text, p_lot_id uuid, p_metadata jsonb, p_now timestamp with time zone, p_actor_id uuid) FROM PUBLIC;
+
+-- Name: FUNCTION _price_in_force(p_model text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._price_in_force(p_model text, p_now timestamp with time zone) FROM PUBLIC;
 
 -- Name: FUNCTION _quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._quota_status(p_account_id uuid, p_feature text, p_now timestamp with time zone) FROM PUBLIC;
@@ -5154,8 +5268,8 @@ REVOKE ALL ON FUNCTION tollgate._unschedule(p_job text) FROM PUBLIC;
 -- Name: FUNCTION _usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._usage_answer(p_usage_id uuid, p_cost_usd numeric, p_credits bigint, p_balance bigint, p_hold_released bigint, p_unpriced boolean) FROM PUBLIC;
 
--- Name: FUNCTION _usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: ACL; Schema: tollgate
-REVOKE ALL ON FUNCTION tollgate._usage_cost(p_model text, p_now timestamp with time zone, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) FROM PUBLIC;
+-- Name: FUNCTION _usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint); Type: ACL; Schema: tollgate
+REVOKE ALL ON FUNCTION tollgate._usage_cost(p_effective_from timestamp with time zone, p_input_usd_per_mtok numeric, p_output_usd_per_mtok numeric, p_cached_input_usd_per_mtok numeric, p_cache_write_usd_per_mtok numeric, p_credits_per_usd numeric, p_input_tokens bigint, p_output_tokens bigint, p_cached_input_tokens bigint, p_charge_credits boolean, p_cache_write_tokens bigint) FROM PUBLIC;
 
 -- Name: FUNCTION _usage_event(p_event jsonb); Type: ACL; Schema: tollgate
 REVOKE ALL ON FUNCTION tollgate._usage_event(p_event jsonb) FROM PUBLIC;

@@ -488,6 +488,8 @@ export interface Functions {
   url: string;
   env: Record<string, string>;
   ports: Record<string, number>;
+  /** Each function's process id. */
+  pids: Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -511,6 +513,7 @@ export async function serveFunctions(opts: {
   const env = { ...functionEnv({ dbUrl: opts.dbUrl, supabaseUrl: url, jwks }), ...opts.extraEnv };
   const children: Deno.ChildProcess[] = [];
   const ports: Record<string, number> = {};
+  const pids: Record<string, number> = {};
   for (const name of functionNames()) {
     const port = freePort();
     ports[name] = port;
@@ -518,6 +521,7 @@ export async function serveFunctions(opts: {
     pipeLines(child.stdout, (l) => opts.log?.(name, l));
     pipeLines(child.stderr, (l) => opts.log?.(name, l));
     children.push(child);
+    pids[name] = child.pid;
   }
   const gateway = startGateway({
     port: opts.gatewayPort,
@@ -547,7 +551,7 @@ export async function serveFunctions(opts: {
     await stop();
     throw e;
   }
-  return { url, env, ports, stop };
+  return { url, env, ports, pids, stop };
 }
 
 /**

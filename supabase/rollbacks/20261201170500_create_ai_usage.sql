@@ -12,10 +12,13 @@ drop function if exists tollgate.log_ai_usage(text, text, bigint, bigint, text, 
   boolean, text, text, jsonb, uuid, uuid, bigint, uuid);
 drop function if exists tollgate._log_ai_usage(uuid, text, text, bigint, bigint, text, text, bigint, integer, text,
   text, boolean, text, text, jsonb, timestamptz, uuid, bigint, uuid);
+drop function if exists tollgate._debit_batch(uuid[], bigint[], text, text[], jsonb[], timestamptz, uuid[]);
 drop function if exists tollgate._usage_answer(uuid, numeric, bigint, bigint, bigint, boolean);
 drop function if exists tollgate._count_usage(timestamptz, uuid[], text[], bigint[], bigint[], bigint[], bigint[],
   numeric[]);
-drop function if exists tollgate._usage_cost(text, timestamptz, bigint, bigint, bigint, boolean, bigint);
+drop function if exists tollgate._usage_cost(timestamptz, numeric, numeric, numeric, numeric, numeric, bigint, bigint,
+  bigint, boolean, bigint);
+drop function if exists tollgate._price_in_force(text, timestamptz);
 drop function if exists tollgate._usage_hash(uuid, text, text, text, bigint, bigint, bigint, integer, text, text,
   boolean, text, text, jsonb, bigint, uuid);
 drop function if exists tollgate._usage_problem(text, text, bigint, bigint, text, text, bigint, integer, text, text,

@@ -2,14 +2,16 @@
 -- events sent one by one would (answers, ledger rows in order, counters, rows), replays, duplicate ids inside one
 -- batch, per-event errors (conflict, unknown account, another user, a bad value), limits and grants.
 begin;
-select plan(28);
+select plan(29);
 
 insert into auth.users (id, email) values
   ('ba000000-0000-4000-8000-00000000000a', 'batch-a@example.com'),
   ('ba000000-0000-4000-8000-00000000000b', 'batch-b@example.com'),
   ('ba000000-0000-4000-8000-00000000000c', 'batch-c@example.com'),
   ('5e000000-0000-4000-8000-00000000000a', 'single-a@example.com'),
-  ('5e000000-0000-4000-8000-00000000000b', 'single-b@example.com');
+  ('5e000000-0000-4000-8000-00000000000b', 'single-b@example.com'),
+  ('ba000000-0000-4000-8000-00000000000d', 'batch-d@example.com'),
+  ('5e000000-0000-4000-8000-00000000000d', 'single-d@example.com');
 select tollgate.grant_credits(id, 10, 'batch-test', 'top_up')
   from auth.users where email like 'batch-%' or email like 'single-%';
 
@@ -84,6 +86,12 @@ create function pg_temp.books(p_a uuid, p_b uuid) returns jsonb language sql as 
                  from tollgate.credit_ledger where account_id in (p_a, p_b)),
     'accounts', (select jsonb_agg(jsonb_build_array(balance, overdraft, ledger_seq) order by id = p_b)
                    from tollgate.accounts where id in (p_a, p_b)),
+    'lots', (select jsonb_agg(jsonb_build_array(account_id = p_b, source, amount, remaining, expires_at)
+                              order by account_id = p_b, expires_at nulls last, priority, created_at)
+               from tollgate.credit_lots where account_id in (p_a, p_b)),
+    'events', (select jsonb_agg(jsonb_build_array(account_id = p_b, type, occurrence, data)
+                                order by account_id = p_b, type, occurrence)
+                 from tollgate.billing_events where account_id in (p_a, p_b) and type like 'balance.%'),
     'counters', (select jsonb_agg(jsonb_build_array(account_id = p_b, feature, period, input_tokens, output_tokens,
                                                     cached_input_tokens, cost_usd)
                                   order by account_id = p_b, feature, period)
@@ -120,7 +128,8 @@ select is((select batch -> 7 -> 'error' ->> 'sqlstate' from runs), 'TG400', 'an 
 select is((select batch -> 2 ->> 'unpriced' from runs), 'true', 'a model without a price is recorded unpriced');
 select is(pg_temp.books('ba000000-0000-4000-8000-00000000000a', 'ba000000-0000-4000-8000-00000000000b'),
           pg_temp.books('5e000000-0000-4000-8000-00000000000a', '5e000000-0000-4000-8000-00000000000b'),
-  'ledger rows in the batch''s order with the same balances, accounts, counters and usage rows as one by one');
+  'ledger rows in the batch''s order with the same balances, accounts, lots drawn, balance events, counters and '
+  'usage rows as one by one');
 select is((select balance from tollgate.accounts where id = 'ba000000-0000-4000-8000-00000000000b'), -1077::bigint,
   'post-paid charges take the balance below zero: 13 - 90 (e4) - 1,000 (e7)');
 select is_empty($$ select * from tollgate.check_ledger() $$, 'the ledger check finds nothing');
@@ -136,6 +145,23 @@ select is((select count(*) from tollgate.ai_usage where account_id = 'ba000000-0
 select is(pg_temp.books('ba000000-0000-4000-8000-00000000000a', 'ba000000-0000-4000-8000-00000000000b'),
           pg_temp.books('5e000000-0000-4000-8000-00000000000a', '5e000000-0000-4000-8000-00000000000b'),
   'and books nothing twice');
+
+-- charges that leave lots partly drawn: the earliest expiry first, in both
+create function pg_temp.two_charges(p_user uuid) returns jsonb language sql as $$
+  select jsonb_build_array(e || jsonb_build_object('request_id', 'd1', 'user_id', p_user),
+                           e || jsonb_build_object('request_id', 'd2', 'user_id', p_user))
+    from (select '{"model": "gpt-4o", "input_tokens": 1000, "output_tokens": 500, "charge_credits": true}'::jsonb
+                   as e) x
+$$;
+select is(pg_temp.comparable(tollgate._log_ai_usage_batch(pg_temp.two_charges('ba000000-0000-4000-8000-00000000000d'),
+                                                          '2030-03-10 12:10Z'))
+            || jsonb_build_array(pg_temp.books('ba000000-0000-4000-8000-00000000000d',
+                                               'ba000000-0000-4000-8000-00000000000d')),
+          pg_temp.comparable(pg_temp.one_by_one(pg_temp.two_charges('5e000000-0000-4000-8000-00000000000d'),
+                                                '2030-03-10 12:10Z'))
+            || jsonb_build_array(pg_temp.books('5e000000-0000-4000-8000-00000000000d',
+                                               '5e000000-0000-4000-8000-00000000000d')),
+  'two charges that leave the lots partly drawn answer and book as one by one');
 
 -- charge_credits false books nothing but the counters
 select is((tollgate._log_ai_usage_batch('[{"request_id": "f1", "model": "gpt-4o", "input_tokens": 1000000,

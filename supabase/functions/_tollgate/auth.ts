@@ -34,8 +34,8 @@ export interface AuthDeps {
 
 /** Any uuid PostgreSQL accepts, in either case. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Confirmed HS256 tokens kept at most, each until it expires. */
-const MAX_CONFIRMED = 10_000;
+/** Verified user tokens kept at most, each until it expires (about 1 KB each). */
+const MAX_KEPT_TOKENS = 10_000;
 const AUTH_SERVER_TIMEOUT_MS = 5_000;
 
 const unauthorized = (message: string, cause?: unknown) =>
@@ -109,6 +109,9 @@ function createKeyMatcher(config: AuthConfig): (value: string) => Promise<"secre
 /**
  * Verifies a JWT and returns its claims: ES256/RS256 against SUPABASE_JWKS (no network), HS256 with
  * TOLLGATE_JWT_SECRET when set, else by the Auth server. A token without `exp` is refused, whatever signs it.
+ * A token that verified is kept until it expires (see `keptUntilExpiry`): a signed-in user sends the same token
+ * for up to an hour, and an ES256 signature costs Deno about 0.5 ms of CPU to check, more than the rest of a
+ * consume's work in the function.
  */
 function createUserTokenVerifier(
   config: AuthConfig,
@@ -118,19 +121,18 @@ function createUserTokenVerifier(
   const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : null;
   const confirm = createAuthServerCheck(config, deps);
   const env = { url: config.supabaseUrl, jwks: config.jwks, publishableKeys: {}, secretKeys: {} };
-  return async (token) => {
-    let alg: string | undefined;
-    let claims: jose.JWTPayload;
-    try {
-      alg = jose.decodeProtectedHeader(token).alg;
-      claims = jose.decodeJwt(token);
-    } catch (cause) {
-      throw unauthorized("Invalid JWT: the token is malformed", cause);
-    }
-    if (typeof claims.exp !== "number") throw unauthorized("Invalid JWT: the token has no exp claim");
-    if (claims.exp * 1000 <= now()) throw unauthorized("Invalid JWT: the token has expired");
+  const kept = keptUntilExpiry<jose.JWTPayload>(MAX_KEPT_TOKENS, now);
+
+  async function verify(
+    token: string,
+    alg: string | undefined,
+    claims: jose.JWTPayload,
+  ): Promise<jose.JWTPayload> {
     if (alg === "HS256") {
-      if (secret === null) return await confirm(token, claims);
+      if (secret === null) {
+        await confirm(token, claims.sub);
+        return claims;
+      }
       try {
         return (await jose.jwtVerify(token, secret, { algorithms: ["HS256"] })).payload;
       } catch (cause) {
@@ -145,25 +147,73 @@ function createUserTokenVerifier(
       return data.jwtClaims as jose.JWTPayload;
     }
     throw unauthorized(`Invalid JWT: algorithm ${alg ?? "(none)"} is not accepted`);
+  }
+
+  return (token) => {
+    let alg: string | undefined;
+    let claims: jose.JWTPayload;
+    try {
+      alg = jose.decodeProtectedHeader(token).alg;
+      claims = jose.decodeJwt(token);
+    } catch (cause) {
+      return Promise.reject(unauthorized("Invalid JWT: the token is malformed", cause));
+    }
+    if (typeof claims.exp !== "number") {
+      return Promise.reject(unauthorized("Invalid JWT: the token has no exp claim"));
+    }
+    if (claims.exp * 1000 <= now()) return Promise.reject(unauthorized("Invalid JWT: the token has expired"));
+    return kept(token, claims.exp * 1000, () => verify(token, alg, claims));
+  };
+}
+
+/**
+ * Remembers what `compute` answered for a token (a JWT, compared whole, signature included) until `until`, its
+ * expiry: concurrent calls with one token share one computation; a failure is not kept, so a refused or
+ * unconfirmed token is checked again next time. At most `max` tokens are kept, expired ones dropped first.
+ */
+function keptUntilExpiry<T>(
+  max: number,
+  now: () => number,
+): (token: string, until: number, compute: () => Promise<T>) => Promise<T> {
+  const kept = new Map<string, { until: number; answer: Promise<T> }>();
+
+  function prune(at: number): void {
+    if (kept.size <= max) return;
+    for (const [token, entry] of kept) if (entry.until <= at) kept.delete(token);
+    for (const token of kept.keys()) {
+      if (kept.size <= max) break;
+      kept.delete(token);
+    }
+  }
+
+  return (token, until, compute) => {
+    const at = now();
+    const entry = kept.get(token);
+    if (entry !== undefined && entry.until > at) return entry.answer;
+    const fresh = { until, answer: compute() };
+    fresh.answer.catch(() => {
+      if (kept.get(token) === fresh) kept.delete(token);
+    });
+    kept.set(token, fresh);
+    prune(at);
+    return fresh.answer;
   };
 }
 
 /**
  * Legacy HS256 tokens without the secret: `GET <SUPABASE_URL>/auth/v1/user` with the token, as
- * `supabase.auth.getClaims()` does. A confirmation is kept for the token's remaining life (concurrent requests
- * with one token share one call); a refusal is not kept. The Auth server not answering is 503, never 401.
+ * `supabase.auth.getClaims()` does; resolves when the Auth server confirms the token as user `sub`. The Auth
+ * server not answering is 503, never 401. The caller keeps a confirmation for the token's remaining life.
  */
-export function createAuthServerCheck(
+function createAuthServerCheck(
   config: Pick<AuthConfig, "supabaseUrl" | "publishableKeys" | "anonKey">,
   deps: AuthDeps = {},
-): (token: string, claims: jose.JWTPayload) => Promise<jose.JWTPayload> {
+): (token: string, sub: unknown) => Promise<void> {
   const fetcher = deps.fetch ?? fetch;
-  const now = deps.now ?? Date.now;
   const url = `${config.supabaseUrl.replace(/\/+$/, "")}/auth/v1/user`;
   const apikey = config.publishableKeys.default ?? Object.values(config.publishableKeys)[0] ?? config.anonKey;
-  const confirmed = new Map<string, { until: number; answer: Promise<void> }>();
 
-  async function ask(token: string, sub: unknown): Promise<void> {
+  return async (token, sub) => {
     let res: Response;
     let user: { id?: unknown } | null;
     try {
@@ -184,31 +234,6 @@ export function createAuthServerCheck(
     ) {
       throw unauthorized("Invalid JWT: the Auth server knows the token under another user");
     }
-  }
-
-  function prune(at: number): void {
-    if (confirmed.size <= MAX_CONFIRMED) return;
-    for (const [token, entry] of confirmed) if (entry.until <= at) confirmed.delete(token);
-    for (const token of confirmed.keys()) {
-      if (confirmed.size <= MAX_CONFIRMED) break;
-      confirmed.delete(token);
-    }
-  }
-
-  return async (token, claims) => {
-    const at = now();
-    let entry = confirmed.get(token);
-    if (entry === undefined || entry.until <= at) {
-      const fresh = { until: (claims.exp ?? 0) * 1000, answer: ask(token, claims.sub) };
-      fresh.answer.catch(() => {
-        if (confirmed.get(token) === fresh) confirmed.delete(token);
-      });
-      confirmed.set(token, fresh);
-      prune(at);
-      entry = fresh;
-    }
-    await entry.answer;
-    return claims;
   };
 }
 

@@ -240,3 +240,34 @@ Deno.test("a user token acts as its own user, in the account it names, and never
   });
   assert.throws(() => actingFor(user, { user_id: TEAM }), (e: HttpError) => e.status === 403);
 });
+
+Deno.test("a verified ES256 token is checked once for its life; a forged twin, and the token once expired, are 401", async () => {
+  let now = Date.now();
+  const authenticate = createAuthenticator(config(), { now: () => now });
+  const verify = crypto.subtle.verify;
+  let checks = 0;
+  crypto.subtle.verify = ((...args: Parameters<typeof verify>) => {
+    checks++;
+    return verify.apply(crypto.subtle, args);
+  }) as typeof verify;
+  try {
+    const token = await esToken(userClaims(), { exp: Math.floor(now / 1000) + 60 });
+    await Promise.all([1, 2, 3].map(() => authenticate(bearer(token))));
+    assert.equal((await authenticate(bearer(token))).kind, "user");
+    assert.equal(checks, 1);
+    // The same header and claims under another signature: compared whole, it is a new token, and fails.
+    const [header, payload] = token.split(".");
+    const forged = await esToken(userClaims(), {
+      key: stranger.privateKey,
+      exp: Math.floor(now / 1000) + 60,
+    });
+    assert.equal(await status(authenticate(bearer(`${header}.${payload}.${forged.split(".")[2]}`))), 401);
+    assert.equal(await status(authenticate(bearer(`${header}.${payload}.${forged.split(".")[2]}`))), 401);
+    assert.equal(checks, 3);
+    now += 61_000;
+    assert.equal(await status(authenticate(bearer(token))), 401);
+    assert.equal(checks, 3);
+  } finally {
+    crypto.subtle.verify = verify;
+  }
+});

@@ -1266,6 +1266,36 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_debit_batch": {
+        Args: {
+          "p_account_ids": (string)[];
+          "p_actor_ids": (string)[];
+          "p_amounts": (number)[];
+          "p_keys": (string)[];
+          "p_metadata": (Json)[];
+          "p_now": string;
+          "p_reason": string;
+        };
+        Returns: {
+          "account_id": string;
+          "actor_id": string | null;
+          "balance_after": number;
+          "created_at": string;
+          "delta": number;
+          "id": string;
+          "idempotency_key": string | null;
+          "lot_id": string | null;
+          "metadata": NonNullable<Json>;
+          "reason": string;
+          "seq": number;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "credit_ledger";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
       "_draw_lots": {
         Args: { "p_account_id": string; "p_amount": number; "p_now": string };
         Returns: number;
@@ -1519,6 +1549,17 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "_price_in_force": {
+        Args: { "p_model": string; "p_now": string };
+        Returns: {
+          "cache_write_usd_per_mtok": number;
+          "cached_input_usd_per_mtok": number;
+          "credits_per_usd": number;
+          "effective_from": string;
+          "input_usd_per_mtok": number;
+          "output_usd_per_mtok": number;
+        }[];
+      };
       "_quota_status": {
         Args: { "p_account_id": string; "p_feature": string; "p_now": string };
         Returns: {
@@ -1747,12 +1788,16 @@ export type Database = {
       "_usage_cost": {
         Args: {
           "p_cache_write_tokens": number;
+          "p_cache_write_usd_per_mtok": number;
           "p_cached_input_tokens": number;
+          "p_cached_input_usd_per_mtok": number;
           "p_charge_credits": boolean;
+          "p_credits_per_usd": number;
+          "p_effective_from": string;
           "p_input_tokens": number;
-          "p_model": string;
-          "p_now": string;
+          "p_input_usd_per_mtok": number;
           "p_output_tokens": number;
+          "p_output_usd_per_mtok": number;
         };
         Returns: {
           "cost_usd": number;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HttpError } from "./errors.ts";
-import { readJson, tooDeep } from "./http.ts";
+import { readBody, readJson, tooDeep } from "./http.ts";
 
 const post = (body: BodyInit) => new Request("http://x/f", { method: "POST", body });
 
@@ -48,4 +48,25 @@ Deno.test("tooDeep counts brackets outside strings only, and 33 levels is a body
 Deno.test("readJson still reads an empty body as {} and answers bad JSON with 400", async () => {
   assert.deepEqual(await readJson(post("")), {});
   assert.equal((await refusal("{broken")).message, "Request body is not valid JSON");
+});
+
+Deno.test("readBody holds every body to the limit: declared, understated, or streamed without a length", async () => {
+  const status = (p: Promise<unknown>) =>
+    p.then(() => 200, (e) => (e instanceof HttpError ? e.status : Promise.reject(e)));
+  const bytes = (n: number) => new TextEncoder().encode("x".repeat(n));
+  const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+    new Request("http://x/", { method: "POST", body, headers });
+  assert.deepEqual(await readBody(post(bytes(10)), 10), bytes(10));
+  assert.equal(await status(readBody(post(bytes(11)), 10)), 413, "declared over the limit");
+  // A Request built in-process keeps whatever Content-Length it is given, unlike a body off the wire.
+  assert.equal(await status(readBody(post(bytes(11), { "content-length": "5" }), 10)), 413, "understated");
+  const stream = (chunks: number[]) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const n of chunks) c.enqueue(bytes(n));
+        c.close();
+      },
+    });
+  assert.deepEqual(await readBody(post(stream([4, 6])), 10), bytes(10));
+  assert.equal(await status(readBody(post(stream([6, 5])), 10)), 413, "chunked past the limit");
 });
