@@ -200,8 +200,9 @@ begin
     raise exception 'Invalid batch size: % (a reset settles at least one account per batch)', p_batch_size
       using errcode = 'TG400';
   end if;
-  -- The batch's locks, earliest due first; nobody waits: accounts locked elsewhere (a consume, another runner) are
-  -- skipped, so two runners take different accounts.
+  -- The batch's locks, earliest due first, then by id (a cohort sharing one due time then walks the indexes keyed
+  -- by account in order, not at random: docs/periods.md "Batches"); nobody waits: accounts locked elsewhere (a
+  -- consume, another runner) are skipped, so two runners take different accounts.
   select coalesce(array_agg(d.id), '{}') into v_ids
     from (select a.id from tollgate.accounts a
            where a.settle_at <= p_now
