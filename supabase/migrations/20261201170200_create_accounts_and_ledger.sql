@@ -62,7 +62,7 @@ comment on column tollgate.accounts.low_balance_threshold is
   'Below this available balance the account is low on credits (null: the plan''s).';
 
 create index if not exists accounts_plan_id_idx on tollgate.accounts (plan_id);
-create index if not exists accounts_settle_at_idx on tollgate.accounts (settle_at);
+create index if not exists accounts_settle_at_idx on tollgate.accounts (settle_at, id);
 create index if not exists accounts_personal_user_idx on tollgate.accounts (personal_user_id)
   where personal_user_id is not null;
 
