@@ -3631,7 +3631,7 @@ $$;
 COMMENT ON FUNCTION tollgate.get_quota_status(p_feature text, p_user_id uuid, p_account_id uuid) IS 'Tollgate: the quota state of the acting account (a member''s, or the caller''s own) for a feature, now (column "limit", as in consume-credit''s quota list; the internal function says request_limit because plpgsql reserves the word).';
 
 -- Name: get_usage_breakdown(timestamp with time zone, timestamp with time zone, uuid, uuid); Type: FUNCTION; Schema: tollgate
-CREATE FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(day date, feature text, model text, calls bigint, errors bigint, input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, cost_usd numeric, credits bigint)
+CREATE FUNCTION tollgate.get_usage_breakdown(p_from timestamp with time zone, p_to timestamp with time zone, p_user_id uuid DEFAULT NULL::uuid, p_account_id uuid DEFAULT NULL::uuid) RETURNS TABLE(day date, feature text, model text, calls bigint, errors bigint, input_tokens bigint, output_tokens bigint, cached_input_tokens bigint, cache_write_tokens bigint, cost_usd numeric, credits bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -3647,7 +3647,8 @@ begin
   return query
     select (u.created_at at time zone 'UTC')::date, u.feature, u.model, count(*),
            count(*) filter (where u.status = 'error'), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
-           sum(u.cached_input_tokens)::bigint, sum(u.cost_usd), sum(u.credits_charged)::bigint
+           sum(u.cached_input_tokens)::bigint, sum(u.cache_write_tokens)::bigint, sum(u.cost_usd),
+           sum(u.credits_charged)::bigint
       from tollgate.ai_usage u
      where u.account_id = v_acting.account_id and u.created_at >= p_from and u.created_at < p_to
        and (v_everyone or u.user_id = v_acting.user_id)

@@ -990,7 +990,8 @@ create or replace function tollgate.get_usage_breakdown(
   p_from timestamptz, p_to timestamptz, p_user_id uuid default null, p_account_id uuid default null
 )
 returns table (day date, feature text, model text, calls bigint, errors bigint, input_tokens bigint,
-               output_tokens bigint, cached_input_tokens bigint, cost_usd numeric, credits bigint)
+               output_tokens bigint, cached_input_tokens bigint, cache_write_tokens bigint, cost_usd numeric,
+               credits bigint)
 language plpgsql
 stable
 security definer
@@ -1008,7 +1009,8 @@ begin
   return query
     select (u.created_at at time zone 'UTC')::date, u.feature, u.model, count(*),
            count(*) filter (where u.status = 'error'), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
-           sum(u.cached_input_tokens)::bigint, sum(u.cost_usd), sum(u.credits_charged)::bigint
+           sum(u.cached_input_tokens)::bigint, sum(u.cache_write_tokens)::bigint, sum(u.cost_usd),
+           sum(u.credits_charged)::bigint
       from tollgate.ai_usage u
      where u.account_id = v_acting.account_id and u.created_at >= p_from and u.created_at < p_to
        and (v_everyone or u.user_id = v_acting.user_id)

@@ -1,7 +1,7 @@
 -- The usage read side: role matrix of ai_usage (parent and partitions) and usage_settings, the grants of every new
 -- function, and get_usage_breakdown / get_quota_status as each role.
 begin;
-select plan(44);
+select plan(46);
 
 insert into auth.users (id, email) values
   ('88888888-0000-4000-8000-00000000000a', 'owner@example.com'),
@@ -96,6 +96,12 @@ select results_eq($$ select feature, model, calls, errors, input_tokens, output_
   'the breakdown groups the owner''s calls by day, feature and model with tokens, errors and credits');
 select is((select sum(cost_usd) from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour')),
   (select sum(cost_usd) from tollgate.ai_usage), 'the breakdown''s cost adds up to the rows''');
+select is((tollgate.log_ai_usage(p_request_id => 'cache', p_model => 'gpt-4o-mini', p_input_tokens => 100,
+  p_output_tokens => 1, p_feature => 'cache', p_cached_input_tokens => 40, p_cache_write_tokens => 25))->>'replayed',
+  'false', 'the owner logs a call that read and wrote the prompt cache');
+select is((select (cached_input_tokens, cache_write_tokens)::text from tollgate.get_usage_breakdown(
+    now() - interval '1 hour', now() + interval '1 hour') where feature = 'cache'), '(40,25)',
+  'the breakdown sums cached input and cache write tokens apart');
 select is((select day from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour') limit 1),
   (now() at time zone 'UTC')::date, 'days are UTC dates');
 select is_empty($$ select * from tollgate.get_usage_breakdown(now() + interval '1 hour', now() + interval '2 hours') $$,
@@ -133,7 +139,7 @@ reset role;
 set local role service_role;
 select set_config('request.jwt.claims', '{"role": "service_role"}', true);
 select ok((select count(*) from tollgate.ai_usage where user_id in ('88888888-0000-4000-8000-00000000000a',
-  '88888888-0000-4000-8000-00000000000b')) = 5, 'service_role reads every user''s calls');
+  '88888888-0000-4000-8000-00000000000b')) = 6, 'service_role reads every user''s calls');
 select isnt_empty(format('select * from %s', current_setting('test.partition')),
   'service_role can read a partition directly');
 select results_eq($$ select credits_per_usd, store_full_text from tollgate.usage_settings $$,
@@ -149,7 +155,7 @@ select is((tollgate.log_ai_usage(p_request_id => 'svc', p_model => 'gpt-4o', p_i
 select throws_ok($$ select tollgate.log_ai_usage(p_request_id => 'svc2', p_model => 'gpt-4o', p_input_tokens => 1,
   p_output_tokens => 1) $$, 'TG400', null, 'service_role must name the user');
 select is((select sum(calls) from tollgate.get_usage_breakdown(now() - interval '1 hour', now() + interval '1 hour',
-  '88888888-0000-4000-8000-00000000000a'))::int, 5, 'service_role reads any user''s breakdown');
+  '88888888-0000-4000-8000-00000000000a'))::int, 6, 'service_role reads any user''s breakdown');
 select is((select count(*) from tollgate.get_quota_status('default', '88888888-0000-4000-8000-00000000000a'))::int, 2,
   'service_role reads any user''s quota status');
 select lives_ok($$ select * from tollgate.maintain_ai_usage_partitions() $$, 'service_role maintains partitions');

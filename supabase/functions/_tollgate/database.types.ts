@@ -1961,6 +1961,7 @@ export type Database = {
       "get_usage_breakdown": {
         Args: { "p_account_id"?: string; "p_from": string; "p_to": string; "p_user_id"?: string };
         Returns: {
+          "cache_write_tokens": number;
           "cached_input_tokens": number;
           "calls": number;
           "cost_usd": number;
