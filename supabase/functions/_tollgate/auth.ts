@@ -169,33 +169,27 @@ function createUserTokenVerifier(
 /**
  * Remembers what `compute` answered for a token (a JWT, compared whole, signature included) until `until`, its
  * expiry: concurrent calls with one token share one computation; a failure is not kept, so a refused or
- * unconfirmed token is checked again next time. At most `max` tokens are kept, expired ones dropped first.
+ * unconfirmed token is checked again next time. At most `max` tokens are kept: beyond, the least recently used
+ * goes (an expired one is replaced when its token comes back; one dropped early is only checked again).
  */
 function keptUntilExpiry<T>(
   max: number,
   now: () => number,
 ): (token: string, until: number, compute: () => Promise<T>) => Promise<T> {
   const kept = new Map<string, { until: number; answer: Promise<T> }>();
-
-  function prune(at: number): void {
-    if (kept.size <= max) return;
-    for (const [token, entry] of kept) if (entry.until <= at) kept.delete(token);
-    for (const token of kept.keys()) {
-      if (kept.size <= max) break;
-      kept.delete(token);
-    }
-  }
-
   return (token, until, compute) => {
-    const at = now();
     const entry = kept.get(token);
-    if (entry !== undefined && entry.until > at) return entry.answer;
+    kept.delete(token); // set again below: the Map's order is then least recently used first
+    if (entry !== undefined && entry.until > now()) {
+      kept.set(token, entry);
+      return entry.answer;
+    }
     const fresh = { until, answer: compute() };
     fresh.answer.catch(() => {
       if (kept.get(token) === fresh) kept.delete(token);
     });
     kept.set(token, fresh);
-    prune(at);
+    if (kept.size > max) kept.delete(kept.keys().next().value!);
     return fresh.answer;
   };
 }

@@ -271,3 +271,30 @@ Deno.test("a verified ES256 token is checked once for its life; a forged twin, a
     crypto.subtle.verify = verify;
   }
 });
+
+Deno.test("at most 10,000 verified tokens are kept: beyond, the least recently used is checked again", async () => {
+  const authenticate = createAuthenticator(config({ jwtSecret: JWT_SECRET }));
+  const tokens = await Promise.all(
+    Array.from({ length: 10_001 }, (_, i) => hsToken(userClaims({ jti: `t${i}` }))),
+  );
+  const verify = crypto.subtle.verify;
+  let checks = 0;
+  crypto.subtle.verify = ((...args: Parameters<typeof verify>) => {
+    checks++;
+    return verify.apply(crypto.subtle, args);
+  }) as typeof verify;
+  const use = async (i: number) => {
+    await authenticate(bearer(tokens[i]));
+    return checks;
+  };
+  try {
+    for (let i = 0; i < 10_000; i++) await use(i);
+    assert.equal(checks, 10_000);
+    assert.equal(await use(0), 10_000, "all 10,000 are kept; token 0 is now the most recently used");
+    assert.equal(await use(10_000), 10_001, "the 10,001st pushes out token 1, the least recently used");
+    assert.equal(await use(0), 10_001, "token 0 is still kept");
+    assert.equal(await use(1), 10_002, "token 1 is checked again");
+  } finally {
+    crypto.subtle.verify = verify;
+  }
+});
